@@ -1,0 +1,46 @@
+/**
+ * AWS SDK clients, created once per process and honouring endpoint overrides
+ * so that the same code runs on AWS, LocalStack and DynamoDB Local.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { config, type Config } from './config.ts';
+
+/**
+ * With an endpoint override (DynamoDB Local, LocalStack) and no credentials in
+ * the environment, use placeholder credentials and a default region: those
+ * engines accept any, and a developer should not need an AWS profile to run Roster.
+ */
+export function localOverrides(endpoint: string | undefined) {
+  if (!endpoint) return {};
+  return {
+    endpoint,
+    ...(process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION ? {} : { region: 'us-east-1' }),
+    ...(process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+  };
+}
+
+export function createDocumentClient(cfg: Pick<Config, 'dynamodbEndpoint'>): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({
+    ...localOverrides(cfg.dynamodbEndpoint),
+    // Adaptive retry spreads out retries when DynamoDB throttles instead of hammering it.
+    retryMode: 'adaptive',
+    maxAttempts: 4,
+  });
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+}
+
+export function createManagementClient(endpoint: string, local = false): ApiGatewayManagementApiClient {
+  return new ApiGatewayManagementApiClient({ ...(local ? localOverrides(endpoint) : { endpoint }), maxAttempts: 2 });
+}
+
+let documentClient: DynamoDBDocumentClient | undefined;
+
+/** The process-wide document client for the configured table. */
+export function defaultDocumentClient(): DynamoDBDocumentClient {
+  documentClient ??= createDocumentClient(config());
+  return documentClient;
+}

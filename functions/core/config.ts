@@ -1,0 +1,72 @@
+/**
+ * Configuration, read once from the environment at cold start.
+ *
+ * Every setting that changes detection behaviour lives here so that the CDK
+ * stack, the local runtime and the tests all speak the same variable names.
+ * A missing required variable fails fast with a message naming it.
+ */
+
+export interface Config {
+  /** The single DynamoDB table. */
+  tableName: string;
+  /** Endpoint override for DynamoDB (DynamoDB Local, LocalStack). */
+  dynamodbEndpoint: string | undefined;
+  /** Lease used when a register request names none. @default 15 */
+  defaultLeaseSeconds: number;
+  /** Lease left to a node whose bound WebSocket connection dropped. @default 2 */
+  disconnectGraceSeconds: number;
+  /** How often the sweeper looks for expired nodes. @default 1 */
+  sweepIntervalSeconds: number;
+  /** How long DOWN records stay readable (`?status=all`) before TTL may delete them. @default 86400 */
+  downRetentionSeconds: number;
+  /** Partitions of the expiry index; bounds keepalive writes per index partition. @default 4 */
+  sweepShards: number;
+  /**
+   * If the sweeper has not completed a sweep for this long, the next sweep grants
+   * expired nodes one more lease instead of declaring them down (self-preservation).
+   * @default 120
+   */
+  sweeperAmnestySeconds: number;
+  /** How long one sweeper invocation keeps sweeping (Lambda loops inside one invocation). @default 0 (one sweep) */
+  sweepLoopSeconds: number;
+  /** `@connections` endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
+  websocketCallbackUrl: string | undefined;
+}
+
+export const LEASE_MIN_SECONDS = 2;
+export const LEASE_MAX_SECONDS = 3600;
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`Configuration error: ${name}=${raw} must be a number between ${min} and ${max}`);
+  }
+  return value;
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('Configuration error: TABLE_NAME is not set');
+  return {
+    tableName,
+    dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    defaultLeaseSeconds: intFromEnv(env, 'DEFAULT_LEASE_SECONDS', 15, LEASE_MIN_SECONDS, LEASE_MAX_SECONDS),
+    disconnectGraceSeconds: intFromEnv(env, 'DISCONNECT_GRACE_SECONDS', 2, 0, LEASE_MAX_SECONDS),
+    sweepIntervalSeconds: intFromEnv(env, 'SWEEP_INTERVAL_SECONDS', 1, 0.05, 60),
+    downRetentionSeconds: intFromEnv(env, 'DOWN_RETENTION_SECONDS', 86_400, 60, 365 * 86_400),
+    sweepShards: intFromEnv(env, 'SWEEP_SHARDS', 4, 1, 64),
+    sweeperAmnestySeconds: intFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', 120, 1, 86_400),
+    sweepLoopSeconds: intFromEnv(env, 'SWEEP_LOOP_SECONDS', 0, 0, 840),
+    websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
+  };
+}
+
+let cached: Config | undefined;
+
+/** The process-wide configuration, read on first use. */
+export function config(): Config {
+  cached ??= readConfig();
+  return cached;
+}

@@ -1,0 +1,236 @@
+/**
+ * WebSocket connections: subscriptions and connection-bound liveness.
+ *
+ * A connection record (`WS#{id}`) lists the clusters it subscribes to and the
+ * node it binds; a subscription record per cluster (`S#{clusterId}` /
+ * `WS#{id}`) is what the fan-out queries. Both expire on their own shortly
+ * after API Gateway's two-hour connection limit.
+ */
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Deps } from './deps.ts';
+import { NodeNotFoundError, ValidationError } from './errors.ts';
+import { CONNECTION_SK, connectionPk, nodeItemKey, nodeKey, subscriptionPk, subscriptionSk } from './model.ts';
+import { isConditionFailure } from './registry.ts';
+
+/** API Gateway closes every WebSocket connection after two hours; records outlive that a little. */
+export const CONNECTION_TTL_SECONDS = 2 * 3600 + 600;
+/** Subscriptions one connection may hold: bounds the fan-out cost one client can cause. */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
+
+export interface ConnectionRecord {
+  pk: string;
+  sk: string;
+  connectionId: string;
+  clusters?: Set<string>;
+  clusterId?: string;
+  nodeId?: string;
+  connectedAt: number;
+  ttl: number;
+}
+
+export interface Subscriber {
+  connectionId: string;
+  connectedAt: number;
+}
+
+const ttlFrom = (now: number): number => Math.ceil(now / 1000) + CONNECTION_TTL_SECONDS;
+
+/**
+ * `$connect`: subscribes to `clusterId` and, with `nodeId`, binds the node.
+ * Binding is a sign of life: it renews the node's lease. Binding a node that
+ * is not registered (or is down) is refused with 404 — register first.
+ */
+export async function connect(
+  deps: Deps,
+  connectionId: string,
+  params: { clusterId?: string; nodeId?: string },
+): Promise<void> {
+  const { clusterId, nodeId } = params;
+  if (nodeId !== undefined && clusterId === undefined) {
+    throw new ValidationError('nodeId needs clusterId: a connection binds a node of the cluster it subscribes to');
+  }
+  const now = deps.now();
+  if (clusterId !== undefined && nodeId !== undefined) await bindNode(deps, connectionId, clusterId, nodeId, now);
+  await deps.db.send(
+    new PutCommand({
+      TableName: deps.config.tableName,
+      Item: {
+        pk: connectionPk(connectionId),
+        sk: CONNECTION_SK,
+        connectionId,
+        clusters: clusterId !== undefined ? new Set([clusterId]) : undefined,
+        clusterId,
+        nodeId,
+        connectedAt: now,
+        ttl: ttlFrom(now),
+      },
+    }),
+  );
+  if (clusterId !== undefined) await putSubscription(deps, connectionId, clusterId, now);
+}
+
+async function bindNode(deps: Deps, connectionId: string, clusterId: string, nodeId: string, now: number): Promise<void> {
+  try {
+    await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.config.tableName,
+        Key: nodeItemKey(clusterId, nodeId),
+        UpdateExpression:
+          'SET boundConn = :conn, expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, #ttl = leaseSeconds + :ttlBase REMOVE ev, cutReason',
+        ConditionExpression: '#status = :up AND expiresAt > :now',
+        ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+        ExpressionAttributeValues: {
+          ':conn': connectionId,
+          ':now': now,
+          ':nowIso': new Date(now).toISOString(),
+          ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
+          ':up': 'UP',
+        },
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailure(err)) throw new NodeNotFoundError(nodeKey(clusterId, nodeId), { cause: err });
+    throw err;
+  }
+}
+
+async function putSubscription(deps: Deps, connectionId: string, clusterId: string, now: number): Promise<void> {
+  await deps.db.send(
+    new PutCommand({
+      TableName: deps.config.tableName,
+      Item: {
+        pk: subscriptionPk(clusterId),
+        sk: subscriptionSk(connectionId),
+        connectionId,
+        connectedAt: now,
+        ttl: ttlFrom(now),
+      },
+    }),
+  );
+}
+
+async function getConnection(deps: Deps, connectionId: string): Promise<ConnectionRecord | undefined> {
+  const out = await deps.db.send(
+    new GetCommand({
+      TableName: deps.config.tableName,
+      Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item as ConnectionRecord | undefined;
+}
+
+export async function subscribe(deps: Deps, connectionId: string, clusterId: string): Promise<void> {
+  const conn = await getConnection(deps, connectionId);
+  if (!conn) throw new ValidationError('unknown connection');
+  try {
+    await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.config.tableName,
+        Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
+        UpdateExpression: 'ADD clusters :c',
+        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(clusters) OR size(clusters) < :max OR contains(clusters, :id))',
+        ExpressionAttributeValues: { ':c': new Set([clusterId]), ':max': MAX_SUBSCRIPTIONS_PER_CONNECTION, ':id': clusterId },
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailure(err)) {
+      throw new ValidationError(`a connection may subscribe to at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} clusters`);
+    }
+    throw err;
+  }
+  await putSubscription(deps, connectionId, clusterId, conn.connectedAt);
+}
+
+export async function unsubscribe(deps: Deps, connectionId: string, clusterId: string): Promise<void> {
+  await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
+      UpdateExpression: 'DELETE clusters :c',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':c': new Set([clusterId]) },
+    }),
+  ).catch((err: unknown) => {
+    if (!isConditionFailure(err)) throw err;
+  });
+  await deps.db.send(
+    new DeleteCommand({
+      TableName: deps.config.tableName,
+      Key: { pk: subscriptionPk(clusterId), sk: subscriptionSk(connectionId) },
+    }),
+  );
+}
+
+/**
+ * `$disconnect` (and a 410 found by the fan-out): removes the connection's
+ * records and, if it bound a node, cuts that node's lease to the disconnect
+ * grace period. The cut is conditional on this connection still being the
+ * node's binding, so a node that already reconnected is left alone.
+ */
+export async function disconnect(deps: Deps, connectionId: string): Promise<{ cutLease: boolean }> {
+  const conn = await getConnection(deps, connectionId);
+  if (!conn) return { cutLease: false };
+  const clusters = [...(conn.clusters ?? [])];
+  const deletes = [
+    { pk: connectionPk(connectionId), sk: CONNECTION_SK },
+    ...clusters.map((c) => ({ pk: subscriptionPk(c), sk: subscriptionSk(connectionId) })),
+  ];
+  for (let i = 0; i < deletes.length; i += 25) {
+    let requests: Record<string, unknown>[] | undefined = deletes
+      .slice(i, i + 25)
+      .map((Key) => ({ DeleteRequest: { Key } }));
+    // BatchWrite may leave items unprocessed under load; retry those until done.
+    for (let attempt = 0; requests && requests.length > 0 && attempt < 5; attempt++) {
+      const out = await deps.db.send(new BatchWriteCommand({ RequestItems: { [deps.config.tableName]: requests } }));
+      requests = out.UnprocessedItems?.[deps.config.tableName] as Record<string, unknown>[] | undefined;
+    }
+  }
+  if (conn.clusterId === undefined || conn.nodeId === undefined) return { cutLease: false };
+  return { cutLease: await cutLease(deps, connectionId, conn.clusterId, conn.nodeId) };
+}
+
+async function cutLease(deps: Deps, connectionId: string, clusterId: string, nodeId: string): Promise<boolean> {
+  const now = deps.now();
+  const cut = now + deps.config.disconnectGraceSeconds * 1000;
+  try {
+    await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.config.tableName,
+        Key: nodeItemKey(clusterId, nodeId),
+        UpdateExpression: 'SET expiresAt = :cut, cutReason = :reason REMOVE ev, boundConn',
+        ConditionExpression: 'boundConn = :conn AND #status = :up AND expiresAt > :cut',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':cut': cut, ':reason': 'disconnected', ':conn': connectionId, ':up': 'UP' },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** The connections subscribed to a cluster (strongly consistent: a subscriber that just joined must be seen). */
+export async function subscribersOf(deps: Deps, clusterId: string): Promise<Subscriber[]> {
+  const subscribers: Subscriber[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out = await deps.db.send(
+      new QueryCommand({
+        TableName: deps.config.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': subscriptionPk(clusterId) },
+        ProjectionExpression: 'connectionId, connectedAt',
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      subscribers.push({ connectionId: String(item.connectionId), connectedAt: Number(item.connectedAt) });
+    }
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return subscribers;
+}
+

@@ -1,0 +1,114 @@
+/**
+ * One error hierarchy for the whole information center. Each subclass carries
+ * the HTTP status and the stable `code` of the wire contract (design §2).
+ * `toErrorBody` is the only place an error becomes something a caller sees.
+ */
+
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NODE_NOT_FOUND'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'STALE_INCARNATION'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'THROTTLED'
+  | 'INTERNAL';
+
+export class RosterError extends Error {
+  readonly statusCode: number;
+  readonly code: ErrorCode;
+  constructor(statusCode: number, code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RosterError';
+    this.statusCode = statusCode;
+    this.code = code;
+  }
+}
+
+export class ValidationError extends RosterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(400, 'VALIDATION_FAILED', message, options);
+    this.name = 'ValidationError';
+  }
+}
+
+export class NodeNotFoundError extends RosterError {
+  constructor(nodeKey: string, options?: { cause?: unknown }) {
+    super(404, 'NODE_NOT_FOUND', `node ${nodeKey} is not registered or is down`, options);
+    this.name = 'NodeNotFoundError';
+  }
+}
+
+export class RouteNotFoundError extends RosterError {
+  constructor(message = 'no such route') {
+    super(404, 'NOT_FOUND', message);
+    this.name = 'RouteNotFoundError';
+  }
+}
+
+export class MethodNotAllowedError extends RosterError {
+  readonly allow: string[];
+  constructor(allow: string[]) {
+    super(405, 'METHOD_NOT_ALLOWED', `method not allowed; allowed: ${allow.join(', ')}`);
+    this.name = 'MethodNotAllowedError';
+    this.allow = allow;
+  }
+}
+
+export class StaleIncarnationError extends RosterError {
+  constructor(nodeKey: string, current: number, given: number, options?: { cause?: unknown }) {
+    super(
+      409,
+      'STALE_INCARNATION',
+      `incarnation ${given} of ${nodeKey} is not the current one (${current}); a newer registration replaced it`,
+      options,
+    );
+    this.name = 'StaleIncarnationError';
+  }
+}
+
+export class PayloadTooLargeError extends RosterError {
+  constructor(limitBytes: number) {
+    super(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${limitBytes} bytes`);
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+export class ThrottledError extends RosterError {
+  constructor(message = 'the information center is busy; retry with backoff', options?: { cause?: unknown }) {
+    super(429, 'THROTTLED', message, options);
+    this.name = 'ThrottledError';
+  }
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+/** Names of AWS SDK errors that mean "slow down", not "broken". */
+const THROTTLING_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TransactionConflictException',
+]);
+
+/**
+ * Maps any thrown value to a status and a body safe to show a caller.
+ * Unknown errors become an opaque 500; `internal` is true so the caller logs the original.
+ */
+export function toErrorBody(err: unknown): { statusCode: number; body: ErrorBody; internal: boolean } {
+  if (err instanceof RosterError) {
+    return { statusCode: err.statusCode, body: { error: { code: err.code, message: err.message } }, internal: false };
+  }
+  if (err instanceof Error && THROTTLING_ERRORS.has(err.name)) {
+    return {
+      statusCode: 429,
+      body: { error: { code: 'THROTTLED', message: 'the information center is busy; retry with backoff' } },
+      internal: true,
+    };
+  }
+  return { statusCode: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } }, internal: true };
+}

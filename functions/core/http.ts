@@ -1,0 +1,55 @@
+/**
+ * The HTTP side of every handler: API Gateway HTTP API (payload v2) events
+ * in, JSON responses out. `httpHandler` is the one place where errors become
+ * responses; an unknown error is logged with its stack and answered with an
+ * opaque 500.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { MethodNotAllowedError, toErrorBody } from './errors.ts';
+import { logger } from './log.ts';
+import { parseId, parseJsonBody } from './validation.ts';
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+export function json(statusCode: number, body?: unknown, headers: Record<string, string> = {}): HttpResult {
+  if (body === undefined) return { statusCode, headers: { 'cache-control': 'no-store', ...headers } };
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export function errorResponse(err: unknown, context: Record<string, unknown> = {}): HttpResult {
+  const { statusCode, body, internal } = toErrorBody(err);
+  if (internal) logger.error('request failed', { ...context, error: err as Error });
+  const headers: Record<string, string> = {};
+  if (err instanceof MethodNotAllowedError) headers.allow = err.allow.join(', ');
+  if (statusCode === 429) headers['retry-after'] = '1';
+  return json(statusCode, body, headers);
+}
+
+/** Wraps a route's logic: every thrown error becomes the contract's error response. */
+export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<HttpResult>) {
+  return async (event: HttpEvent): Promise<HttpResult> => {
+    try {
+      return await fn(event);
+    } catch (err) {
+      return errorResponse(err, { route, path: event.rawPath });
+    }
+  };
+}
+
+export function pathIds(event: HttpEvent): { clusterId: string; nodeId: string } {
+  return {
+    clusterId: parseId(event.pathParameters?.clusterId, 'clusterId'),
+    nodeId: parseId(event.pathParameters?.nodeId, 'nodeId'),
+  };
+}
+
+export function clusterIdOf(event: HttpEvent): string {
+  return parseId(event.pathParameters?.clusterId, 'clusterId');
+}
+
+export function bodyOf(event: HttpEvent): unknown {
+  return parseJsonBody(event.body, event.isBase64Encoded);
+}

@@ -1,0 +1,149 @@
+/**
+ * The single-table data model. Every item has a string `pk` and `sk`.
+ *
+ * | item          | pk                 | sk              | notes                                   |
+ * |---------------|--------------------|-----------------|-----------------------------------------|
+ * | node          | `C#{clusterId}`    | `N#{nodeId}`    | one per node key; UP nodes carry `sweepPk` |
+ * | cluster meta  | `C#{clusterId}`    | `META`          | `revision` counter of the cluster        |
+ * | cluster index | `CLUSTERS`         | `{clusterId}`   | lets `GET /v1/clusters` avoid a scan     |
+ * | connection    | `WS#{connectionId}`| `WS`            | subscribed clusters, bound node          |
+ * | subscription  | `S#{clusterId}`    | `WS#{connectionId}` | the fan-out queries this partition   |
+ * | sweeper       | `SWEEPER`          | `SWEEPER`       | time of the last completed sweep          |
+ *
+ * The `byExpiry` index is sparse: only UP nodes have `sweepPk` (`UP#{shard}`),
+ * sorted by `expiresAt`, so the sweeper reads only nodes that are due.
+ * `ttl` (epoch seconds) is garbage collection only; it is never the clock.
+ */
+
+export const EXPIRY_INDEX = 'byExpiry';
+
+export const EVENT_TYPES = ['NODE_REGISTERED', 'NODE_DOWN', 'NODE_UPDATED'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const DOWN_REASONS = ['expired', 'deregistered', 'disconnected'] as const;
+export type DownReason = (typeof DOWN_REASONS)[number];
+
+export type NodeStatus = 'UP' | 'DOWN';
+
+/** A node as the wire contract shows it (design §2). */
+export interface Node {
+  key: string;
+  clusterId: string;
+  nodeId: string;
+  status: NodeStatus;
+  metadata: Record<string, string>;
+  leaseSeconds: number;
+  incarnation: number;
+  registeredAt: string;
+  lastKeepaliveAt: string;
+  expiresAt: string;
+  revision: number;
+  downReason?: DownReason;
+}
+
+/** A membership event as subscribers receive it (design §2). */
+export interface MembershipEvent {
+  type: EventType;
+  clusterId: string;
+  revision: number;
+  node: Node;
+  reason?: DownReason;
+  at: string;
+}
+
+/** A node item as stored. */
+export interface NodeItem {
+  pk: string;
+  sk: string;
+  clusterId: string;
+  nodeId: string;
+  status: NodeStatus;
+  metadata: Record<string, string>;
+  leaseSeconds: number;
+  /** Lease in milliseconds, so a keepalive can extend `expiresAt` in one update expression. */
+  leaseMs: number;
+  incarnation: number;
+  registeredAt: string;
+  lastKeepaliveAt: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  revision: number;
+  /** ISO time of the last event-producing change. */
+  changedAt: string;
+  /** Set only by event-producing writes; the stream filter passes exactly these records. */
+  ev?: EventType;
+  downReason?: DownReason;
+  /** Present while UP: the partition of the sparse expiry index. */
+  sweepPk?: string;
+  /** Set when the bound connection dropped and the lease was cut to the grace period. */
+  cutReason?: 'disconnected';
+  /** The WebSocket connection bound to this node, if any. */
+  boundConn?: string;
+  ttl: number;
+}
+
+export const clusterPk = (clusterId: string): string => `C#${clusterId}`;
+export const nodeSk = (nodeId: string): string => `N#${nodeId}`;
+export const NODE_SK_PREFIX = 'N#';
+export const META_SK = 'META';
+export const CLUSTERS_PK = 'CLUSTERS';
+export const connectionPk = (connectionId: string): string => `WS#${connectionId}`;
+export const CONNECTION_SK = 'WS';
+export const subscriptionPk = (clusterId: string): string => `S#${clusterId}`;
+export const subscriptionSk = (connectionId: string): string => `WS#${connectionId}`;
+export const SWEEPER_KEY = { pk: 'SWEEPER', sk: 'SWEEPER' } as const;
+
+export const nodeKey = (clusterId: string, nodeId: string): string => `${clusterId}/${nodeId}`;
+export const nodeItemKey = (clusterId: string, nodeId: string) => ({ pk: clusterPk(clusterId), sk: nodeSk(nodeId) });
+export const metaKey = (clusterId: string) => ({ pk: clusterPk(clusterId), sk: META_SK });
+
+/** Which expiry-index partition a node lives in: a stable hash of its key. */
+export function sweepPartition(clusterId: string, nodeId: string, shards: number): string {
+  let hash = 0;
+  for (const ch of nodeKey(clusterId, nodeId)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return `UP#${hash % shards}`;
+}
+
+export const sweepPartitions = (shards: number): string[] => Array.from({ length: shards }, (_, i) => `UP#${i}`);
+
+/** The status a reader sees: an UP node past its lease is DOWN even before the sweeper marks it. */
+export function effectiveStatus(item: NodeItem, now: number): { status: NodeStatus; downReason?: DownReason } {
+  if (item.status === 'DOWN') return { status: 'DOWN', downReason: item.downReason };
+  if (item.expiresAt <= now) return { status: 'DOWN', downReason: item.cutReason ?? 'expired' };
+  return { status: 'UP' };
+}
+
+export function toNode(item: NodeItem, now: number = Date.now()): Node {
+  const { status, downReason } = effectiveStatus(item, now);
+  const node: Node = {
+    key: nodeKey(item.clusterId, item.nodeId),
+    clusterId: item.clusterId,
+    nodeId: item.nodeId,
+    status,
+    metadata: item.metadata ?? {},
+    leaseSeconds: item.leaseSeconds,
+    incarnation: item.incarnation,
+    registeredAt: item.registeredAt,
+    lastKeepaliveAt: item.lastKeepaliveAt,
+    expiresAt: new Date(item.expiresAt).toISOString(),
+    revision: item.revision,
+  };
+  if (downReason) node.downReason = downReason;
+  return node;
+}
+
+/** The event a stream record of a node item stands for, or undefined when it stands for none. */
+export function toEvent(item: NodeItem): MembershipEvent | undefined {
+  if (!item.ev) return undefined;
+  // The node as it was at the moment of the event: an event is about that instant.
+  const node = toNode(item, Date.parse(item.changedAt));
+  const event: MembershipEvent = {
+    type: item.ev,
+    clusterId: item.clusterId,
+    revision: item.revision,
+    node,
+    at: item.changedAt,
+  };
+  if (item.ev === 'NODE_DOWN' && item.downReason) event.reason = item.downReason;
+  return event;
+}

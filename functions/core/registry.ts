@@ -1,0 +1,407 @@
+/**
+ * Node membership: register, keepalive, deregister, reads.
+ *
+ * Revisions. Each cluster has a counter (`META.revision`). A write that
+ * produces an event first takes the next revision with an atomic `ADD`, then
+ * writes the node item carrying that revision and `ev`, conditional on the
+ * node's revision being the one it read. If the condition fails (a concurrent
+ * change won), the attempt starts over; the revision it took is left unused,
+ * which subscribers see as a gap and answer with a resync. Per node, revisions
+ * therefore only grow, and a node's stream records arrive in revision order.
+ *
+ * Writes that produce no event (keepalive, lease renewal, binding, the
+ * disconnect lease cut) never touch the revision and always `REMOVE ev`, so
+ * the stream filter never passes them to the fan-out.
+ */
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Deps } from './deps.ts';
+import { NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
+import {
+  CLUSTERS_PK,
+  META_SK,
+  NODE_SK_PREFIX,
+  clusterPk,
+  effectiveStatus,
+  metaKey,
+  nodeItemKey,
+  nodeKey,
+  sweepPartition,
+  toNode,
+  type EventType,
+  type Node,
+  type NodeItem,
+} from './model.ts';
+import type { RegisterBody } from './validation.ts';
+
+/** Attempts of an optimistic write before the caller is told to back off. */
+const MAX_ATTEMPTS = 8;
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function isConditionFailure(err: unknown): err is ConditionalCheckFailedException {
+  return err instanceof ConditionalCheckFailedException || (err instanceof Error && err.name === 'ConditionalCheckFailedException');
+}
+
+/** The old item DynamoDB returned with a failed condition (`ReturnValuesOnConditionCheckFailure: ALL_OLD`). */
+function oldItemOf(err: ConditionalCheckFailedException): NodeItem | undefined {
+  return err.Item ? (unmarshall(err.Item) as NodeItem) : undefined;
+}
+
+export async function getNodeItem(deps: Deps, clusterId: string, nodeId: string): Promise<NodeItem | undefined> {
+  const out = await deps.db.send(
+    new GetCommand({ TableName: deps.config.tableName, Key: nodeItemKey(clusterId, nodeId), ConsistentRead: true }),
+  );
+  return out.Item as NodeItem | undefined;
+}
+
+/** Takes the cluster's next revision. */
+export async function nextRevision(deps: Deps, clusterId: string, nowIso: string): Promise<number> {
+  const out = await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: metaKey(clusterId),
+      UpdateExpression: 'ADD revision :one SET updatedAt = :now',
+      ExpressionAttributeValues: { ':one': 1, ':now': nowIso },
+      ReturnValues: 'UPDATED_NEW',
+    }),
+  );
+  return Number(out.Attributes?.revision);
+}
+
+/** TTL (epoch seconds) for an UP node: it may be garbage-collected only well after it would have been swept. */
+const upTtl = (deps: Deps, expiresAt: number): number =>
+  Math.ceil(expiresAt / 1000) + deps.config.downRetentionSeconds;
+const downTtl = (deps: Deps, now: number): number => Math.ceil(now / 1000) + deps.config.downRetentionSeconds;
+
+function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ak = Object.keys(a);
+  if (ak.length !== Object.keys(b).length) return false;
+  return ak.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+}
+
+export interface RegisterResult {
+  node: Node;
+  /** True when no record of this node key existed before. */
+  created: boolean;
+  /** The event this registration produced, if any (a renewal with nothing changed produces none). */
+  event?: EventType;
+}
+
+/**
+ * Registers a node: an idempotent upsert with PUT semantics (absent fields
+ * take their defaults) that starts a new lease.
+ *
+ * - no live record, or a new incarnation → `NODE_REGISTERED`
+ * - same incarnation, different metadata or lease → `NODE_UPDATED`
+ * - same incarnation, nothing changed → lease renewed, no event
+ * - an incarnation lower than the stored one → 409 `STALE_INCARNATION`
+ */
+export async function register(deps: Deps, clusterId: string, nodeId: string, body: RegisterBody): Promise<RegisterResult> {
+  const { tableName, defaultLeaseSeconds } = deps.config;
+  const key = nodeItemKey(clusterId, nodeId);
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const old = await getNodeItem(deps, clusterId, nodeId);
+    const now = deps.now();
+    if (old && body.incarnation !== undefined && body.incarnation < old.incarnation) {
+      throw new StaleIncarnationError(nodeKey(clusterId, nodeId), old.incarnation, body.incarnation);
+    }
+    const live = old !== undefined && effectiveStatus(old, now).status === 'UP';
+    const incarnation = body.incarnation ?? (live ? old.incarnation : (old?.incarnation ?? 0) + 1);
+    const leaseSeconds = body.leaseSeconds ?? defaultLeaseSeconds;
+    const metadata = body.metadata ?? {};
+    const expiresAt = now + leaseSeconds * 1000;
+    const nowIso = iso(now);
+
+    let ev: EventType | undefined;
+    if (!live || incarnation !== old.incarnation) ev = 'NODE_REGISTERED';
+    else if (leaseSeconds !== old.leaseSeconds || !sameMetadata(old.metadata ?? {}, metadata)) ev = 'NODE_UPDATED';
+
+    try {
+      if (ev === undefined && old) {
+        // Renewal: nothing a subscriber cares about changed, so no revision and no event.
+        const out = await deps.db.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key,
+            UpdateExpression:
+              'SET expiresAt = :exp, lastKeepaliveAt = :now, #ttl = :ttl, sweepPk = :sweepPk REMOVE ev, cutReason',
+            ConditionExpression: 'revision = :rev AND #status = :up',
+            ExpressionAttributeNames: { '#ttl': 'ttl', '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':exp': expiresAt,
+              ':now': nowIso,
+              ':ttl': upTtl(deps, expiresAt),
+              ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
+              ':rev': old.revision,
+              ':up': 'UP',
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { node: toNode(out.Attributes as NodeItem, now), created: false };
+      }
+
+      if (!old) await rememberCluster(deps, clusterId, nowIso);
+      const revision = await nextRevision(deps, clusterId, nowIso);
+      const sameIncarnation = old !== undefined && old.incarnation === incarnation;
+      const item: NodeItem = {
+        ...key,
+        clusterId,
+        nodeId,
+        status: 'UP',
+        metadata,
+        leaseSeconds,
+        leaseMs: leaseSeconds * 1000,
+        incarnation,
+        registeredAt: ev === 'NODE_UPDATED' && old ? old.registeredAt : nowIso,
+        lastKeepaliveAt: nowIso,
+        expiresAt,
+        revision,
+        changedAt: nowIso,
+        ev,
+        sweepPk: sweepPartition(clusterId, nodeId, deps.config.sweepShards),
+        // A new incarnation's lease must not be cut when the previous process's connection drops.
+        boundConn: sameIncarnation ? old.boundConn : undefined,
+        ttl: upTtl(deps, expiresAt),
+      };
+      await deps.db.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: old ? 'revision = :rev' : 'attribute_not_exists(pk)',
+          ExpressionAttributeValues: old ? { ':rev': old.revision } : undefined,
+        }),
+      );
+      return { node: toNode(item, now), created: !old, event: ev };
+    } catch (err) {
+      if (isConditionFailure(err)) continue; // a concurrent change won; read again
+      throw err;
+    }
+  }
+  throw new ThrottledError(`too many concurrent changes to ${nodeKey(clusterId, nodeId)}; retry`);
+}
+
+/** Adds the cluster to the index behind `GET /v1/clusters` (idempotent). */
+async function rememberCluster(deps: Deps, clusterId: string, nowIso: string): Promise<void> {
+  await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: { pk: CLUSTERS_PK, sk: clusterId },
+      UpdateExpression: 'SET clusterId = :c, createdAt = if_not_exists(createdAt, :now)',
+      ExpressionAttributeValues: { ':c': clusterId, ':now': nowIso },
+    }),
+  );
+}
+
+/**
+ * Keepalive: one conditional update, no read and no event. Fails with 404
+ * when the node is unknown, DOWN, or already past its lease (the client then
+ * re-registers), and with 409 when `incarnation` is not the current one.
+ */
+export async function keepalive(deps: Deps, clusterId: string, nodeId: string, incarnation?: number): Promise<Node> {
+  const now = deps.now();
+  const values: Record<string, unknown> = {
+    ':now': now,
+    ':nowIso': iso(now),
+    ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
+    ':up': 'UP',
+  };
+  let condition = '#status = :up AND expiresAt > :now';
+  if (incarnation !== undefined) {
+    condition += ' AND incarnation = :inc';
+    values[':inc'] = incarnation;
+  }
+  try {
+    const out = await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.config.tableName,
+        Key: nodeItemKey(clusterId, nodeId),
+        UpdateExpression:
+          'SET expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, #ttl = leaseSeconds + :ttlBase REMOVE ev, cutReason',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return toNode(out.Attributes as NodeItem, now);
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+    const old = oldItemOf(err);
+    const key = nodeKey(clusterId, nodeId);
+    if (!old || effectiveStatus(old, now).status !== 'UP') throw new NodeNotFoundError(key, { cause: err });
+    throw new StaleIncarnationError(key, old.incarnation, incarnation ?? old.incarnation, { cause: err });
+  }
+}
+
+/**
+ * Deregister: marks the node DOWN with reason `deregistered` (the record stays
+ * readable with `?status=all` until retention ends). Deregistering a node that
+ * is unknown or already DOWN succeeds and changes nothing.
+ */
+export async function deregister(deps: Deps, clusterId: string, nodeId: string, incarnation?: number): Promise<void> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const old = await getNodeItem(deps, clusterId, nodeId);
+    if (!old || old.status === 'DOWN') return;
+    if (incarnation !== undefined && incarnation !== old.incarnation) {
+      throw new StaleIncarnationError(nodeKey(clusterId, nodeId), old.incarnation, incarnation);
+    }
+    const now = deps.now();
+    const revision = await nextRevision(deps, clusterId, iso(now));
+    try {
+      await markDown(deps, { clusterId, nodeId, revision: old.revision }, revision, now, 'deregistered');
+      return;
+    } catch (err) {
+      if (isConditionFailure(err)) continue;
+      throw err;
+    }
+  }
+  throw new ThrottledError(`too many concurrent changes to ${nodeKey(clusterId, nodeId)}; retry`);
+}
+
+/**
+ * The UP → DOWN write shared by deregister and the sweeper. Conditional on
+ * the revision the caller saw, and for the sweeper also on the lease being
+ * past, so a keepalive racing the sweeper either wins (node stays UP) or
+ * loses (404) — never both. The sweeper's reason comes from the item:
+ * `disconnected` when the lease was cut by a dropped connection, else `expired`.
+ */
+export async function markDown(
+  deps: Deps,
+  node: { clusterId: string; nodeId: string; revision: number },
+  revision: number,
+  now: number,
+  reason: 'deregistered' | 'expiry',
+): Promise<void> {
+  const values: Record<string, unknown> = {
+    ':down': 'DOWN',
+    ':up': 'UP',
+    ':ev': 'NODE_DOWN',
+    ':revision': revision,
+    ':oldRevision': node.revision,
+    ':changedAt': iso(now),
+    ':ttl': downTtl(deps, now),
+  };
+  let condition = 'revision = :oldRevision AND #status = :up';
+  let reasonExpression = ':reason';
+  if (reason === 'expiry') {
+    condition += ' AND expiresAt <= :now';
+    values[':now'] = now;
+    values[':expired'] = 'expired';
+    reasonExpression = 'if_not_exists(cutReason, :expired)';
+  } else {
+    values[':reason'] = reason;
+  }
+  await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: nodeItemKey(node.clusterId, node.nodeId),
+      UpdateExpression: `SET #status = :down, downReason = ${reasonExpression}, revision = :revision, ev = :ev, changedAt = :changedAt, #ttl = :ttl REMOVE sweepPk`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+      ExpressionAttributeValues: values,
+    }),
+  );
+}
+
+async function queryAll(deps: Deps, input: QueryCommandInput): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out = await deps.db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+    items.push(...(out.Items ?? []));
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+export async function clusterRevision(deps: Deps, clusterId: string): Promise<{ revision: number; updatedAt?: string }> {
+  const out = await deps.db.send(
+    new GetCommand({ TableName: deps.config.tableName, Key: metaKey(clusterId), ConsistentRead: true }),
+  );
+  return { revision: Number(out.Item?.revision ?? 0), updatedAt: out.Item?.updatedAt as string | undefined };
+}
+
+async function clusterNodeItems(deps: Deps, clusterId: string): Promise<NodeItem[]> {
+  const items = await queryAll(deps, {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX },
+    ConsistentRead: true,
+  });
+  return items as unknown as NodeItem[];
+}
+
+export interface NodeList {
+  clusterId: string;
+  /**
+   * The cluster revision read before the nodes: the list reflects every change
+   * up to it, and may already reflect later ones (whose node revisions say so).
+   */
+  revision: number;
+  nodes: Node[];
+}
+
+/** The healthy list (UP and within lease), or with `all` every retained node with its effective status. */
+export async function listNodes(deps: Deps, clusterId: string, options: { all?: boolean } = {}): Promise<NodeList> {
+  const { revision } = await clusterRevision(deps, clusterId);
+  const items = await clusterNodeItems(deps, clusterId);
+  const now = deps.now();
+  const nodes = items
+    .map((item) => toNode(item, now))
+    .filter((node) => options.all || node.status === 'UP')
+    .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  return { clusterId, revision, nodes };
+}
+
+export async function getNode(deps: Deps, clusterId: string, nodeId: string): Promise<Node> {
+  const item = await getNodeItem(deps, clusterId, nodeId);
+  if (!item) throw new NodeNotFoundError(nodeKey(clusterId, nodeId));
+  return toNode(item, deps.now());
+}
+
+export interface ClusterSummary {
+  clusterId: string;
+  up: number;
+  down: number;
+  revision: number;
+  /** Time of the cluster's last event. */
+  lastEventAt?: string;
+}
+
+/** Every cluster with its UP/DOWN counts. An admin read: one query per cluster, never a scan. */
+export async function listClusters(deps: Deps): Promise<ClusterSummary[]> {
+  const index = await queryAll(deps, {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': CLUSTERS_PK },
+  });
+  const summaries: ClusterSummary[] = [];
+  for (const entry of index) {
+    const clusterId = String(entry.clusterId);
+    const items = await queryAll(deps, {
+      TableName: deps.config.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': clusterPk(clusterId) },
+      ProjectionExpression: 'sk, #status, expiresAt, revision, updatedAt',
+      ExpressionAttributeNames: { '#status': 'status' },
+    });
+    const now = deps.now();
+    let up = 0;
+    let down = 0;
+    let revision = 0;
+    let lastEventAt: string | undefined;
+    for (const item of items) {
+      if (item.sk === META_SK) {
+        revision = Number(item.revision ?? 0);
+        lastEventAt = item.updatedAt as string | undefined;
+      } else if (item.status === 'UP' && Number(item.expiresAt) > now) up++;
+      else down++;
+    }
+    summaries.push({ clusterId, up, down, revision, ...(lastEventAt ? { lastEventAt } : {}) });
+  }
+  return summaries;
+}

@@ -1,0 +1,145 @@
+/**
+ * The sweeper: finds UP nodes past their lease and marks them DOWN.
+ *
+ * It reads only the sparse `byExpiry` index (UP nodes, sorted by expiry), so a
+ * sweep costs a handful of queries however many healthy nodes there are.
+ *
+ * Self-preservation. If the sweeper itself could not reach the store, or has
+ * not completed a sweep for `sweeperAmnestySeconds`, nodes that expired in the
+ * meantime most likely expired because *the information center* was out, not
+ * because they died. The first sweep after such a gap therefore grants every
+ * expired UP node one more lease instead of declaring it down. Nodes that are
+ * alive keep alive within it; dead ones go DOWN one lease later. This avoids
+ * the mass `NODE_DOWN` storm without Eureka's open-ended freeze.
+ */
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Deps } from './deps.ts';
+import { EXPIRY_INDEX, SWEEPER_KEY, nodeItemKey, sweepPartitions } from './model.ts';
+import { isConditionFailure, markDown, nextRevision } from './registry.ts';
+
+export interface SweepResult {
+  /** Nodes marked DOWN. */
+  down: number;
+  /** Nodes given one more lease by self-preservation. */
+  extended: number;
+  /** Candidates whose conditional write lost to a keepalive or another change. */
+  raced: number;
+  /** Whether this sweep was an amnesty sweep. */
+  amnesty: boolean;
+  durationMs: number;
+}
+
+interface Candidate {
+  clusterId: string;
+  nodeId: string;
+  revision: number;
+}
+
+/** State a long-running sweeper keeps between sweeps (one per process). */
+export interface SweeperState {
+  /** True when a sweep failed since the last successful one: the store was unreachable. */
+  sawStoreFailure: boolean;
+}
+
+export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false });
+
+const PAGE = 100;
+
+async function expiredCandidates(deps: Deps, now: number): Promise<Candidate[]> {
+  const found: Candidate[] = [];
+  for (const partition of sweepPartitions(deps.config.sweepShards)) {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await deps.db.send(
+        new QueryCommand({
+          TableName: deps.config.tableName,
+          IndexName: EXPIRY_INDEX,
+          KeyConditionExpression: 'sweepPk = :p AND expiresAt <= :now',
+          ExpressionAttributeValues: { ':p': partition, ':now': now },
+          Limit: PAGE,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        found.push({ clusterId: String(item.clusterId), nodeId: String(item.nodeId), revision: Number(item.revision) });
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+  }
+  return found;
+}
+
+/** One more lease for an expired node (self-preservation). No event: the node never went DOWN. */
+async function extendLease(deps: Deps, node: Candidate, now: number): Promise<void> {
+  await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: nodeItemKey(node.clusterId, node.nodeId),
+      UpdateExpression: 'SET expiresAt = leaseMs + :now, #ttl = leaseSeconds + :ttlBase REMOVE ev',
+      ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt <= :now',
+      ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+      ExpressionAttributeValues: {
+        ':now': now,
+        ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
+        ':rev': node.revision,
+        ':up': 'UP',
+      },
+    }),
+  );
+}
+
+/** Whether the sweeper missed enough time that expiries may be the information center's fault. */
+async function needsAmnesty(deps: Deps, state: SweeperState, now: number): Promise<boolean> {
+  if (state.sawStoreFailure) return true;
+  const out = await deps.db.send(
+    new GetCommand({ TableName: deps.config.tableName, Key: SWEEPER_KEY, ConsistentRead: true }),
+  );
+  const last = Number(out.Item?.lastSweepAt ?? NaN);
+  // No heartbeat at all means a fresh table: nothing was missed.
+  return Number.isFinite(last) && now - last > deps.config.sweeperAmnestySeconds * 1000;
+}
+
+/** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
+export async function sweep(deps: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
+  const started = deps.now();
+  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, durationMs: 0 };
+  try {
+    result.amnesty = await needsAmnesty(deps, state, started);
+    const candidates = await expiredCandidates(deps, started);
+    for (const node of candidates) {
+      const now = deps.now();
+      try {
+        if (result.amnesty) {
+          await extendLease(deps, node, now);
+          result.extended++;
+        } else {
+          const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
+          await markDown(deps, node, revision, now, 'expiry');
+          result.down++;
+        }
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+        result.raced++;
+      }
+    }
+    await deps.db.send(
+      new PutCommand({
+        TableName: deps.config.tableName,
+        Item: { ...SWEEPER_KEY, lastSweepAt: deps.now(), lastResult: { down: result.down, extended: result.extended } },
+      }),
+    );
+    state.sawStoreFailure = false;
+  } catch (err) {
+    state.sawStoreFailure = true;
+    throw err;
+  }
+  result.durationMs = deps.now() - started;
+  return result;
+}
+
+/** When the last sweep completed (epoch ms), for the health endpoint. */
+export async function lastSweepAt(deps: Deps): Promise<number | undefined> {
+  const out = await deps.db.send(new GetCommand({ TableName: deps.config.tableName, Key: SWEEPER_KEY }));
+  const value = Number(out.Item?.lastSweepAt ?? NaN);
+  return Number.isFinite(value) ? value : undefined;
+}

@@ -1,0 +1,120 @@
+/**
+ * Input rules of the wire contract (design §2), as zod schemas, and the one
+ * function that turns a failed parse into a `VALIDATION_FAILED` error.
+ */
+import { z } from 'zod';
+import { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from './config.ts';
+import { PayloadTooLargeError, ValidationError } from './errors.ts';
+
+export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+export const METADATA_MAX_KEYS = 32;
+export const METADATA_MAX_BYTES = 4096;
+export const METADATA_KEY_MAX_CHARS = 128;
+/** Largest request body accepted; a maximal metadata object fits with room for JSON escaping. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+export const idSchema = z
+  .string()
+  .regex(ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 . _ -');
+
+/** Byte size of metadata: the UTF-8 length of every key and value. */
+export function metadataBytes(metadata: Record<string, string>): number {
+  let total = 0;
+  for (const [key, value] of Object.entries(metadata)) {
+    total += Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
+  }
+  return total;
+}
+
+export const metadataSchema = z
+  .record(
+    z.string().min(1, 'metadata keys must not be empty').max(METADATA_KEY_MAX_CHARS, `metadata keys are at most ${METADATA_KEY_MAX_CHARS} characters`),
+    z.string({ error: 'metadata values must be strings' }),
+  )
+  .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `metadata has at most ${METADATA_MAX_KEYS} keys`)
+  .refine((m) => metadataBytes(m) <= METADATA_MAX_BYTES, `metadata is at most ${METADATA_MAX_BYTES} bytes`);
+
+export const leaseSchema = z
+  .number({ error: 'must be a number' })
+  .int('must be a whole number of seconds')
+  .min(LEASE_MIN_SECONDS, `must be at least ${LEASE_MIN_SECONDS}`)
+  .max(LEASE_MAX_SECONDS, `must be at most ${LEASE_MAX_SECONDS}`);
+
+export const incarnationSchema = z
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(Number.MAX_SAFE_INTEGER, 'is too large');
+
+export const registerBodySchema = z.strictObject({
+  metadata: metadataSchema.optional(),
+  leaseSeconds: leaseSchema.optional(),
+  incarnation: incarnationSchema.optional(),
+});
+export type RegisterBody = z.infer<typeof registerBodySchema>;
+
+export const keepaliveBodySchema = z.strictObject({
+  incarnation: incarnationSchema.optional(),
+});
+export type KeepaliveBody = z.infer<typeof keepaliveBodySchema>;
+
+function describe(error: z.ZodError, what: string): string {
+  const parts = error.issues.slice(0, 5).map((issue) => {
+    const path = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}`;
+    return path ? `${path}: ${issue.message}` : issue.message;
+  });
+  return `invalid ${what}: ${parts.join('; ')}`;
+}
+
+/** Parses `value` with `schema` or throws `ValidationError` naming what was wrong. */
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(describe(result.error, what));
+  return result.data;
+}
+
+export function parseId(value: unknown, name: 'clusterId' | 'nodeId'): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
+    throw new ValidationError(`invalid ${name}: must be 1-64 characters of A-Z a-z 0-9 . _ -`);
+  }
+  return value;
+}
+
+/**
+ * Parses a JSON request body. An absent or empty body is `{}`; anything that
+ * is not a JSON object is a validation error; an oversized body is 413.
+ */
+export function parseJsonBody(body: string | undefined | null, isBase64Encoded = false): unknown {
+  if (body === undefined || body === null || body === '') return {};
+  const text = isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;
+  if (Buffer.byteLength(text, 'utf8') > BODY_LIMIT_BYTES) throw new PayloadTooLargeError(BODY_LIMIT_BYTES);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ValidationError('request body is not valid JSON');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ValidationError('request body must be a JSON object');
+  }
+  return parsed;
+}
+
+export const listQuerySchema = z.strictObject({
+  status: z.enum(['up', 'all'], { error: 'must be "up" or "all"' }).optional(),
+});
+
+export const deregisterQuerySchema = z.strictObject({
+  incarnation: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive whole number')
+    .transform(Number)
+    .pipe(incarnationSchema)
+    .optional(),
+});
+
+/** Parses query parameters (absent means none) with a strict schema: unknown parameters are rejected. */
+export function parseQuery<T>(schema: z.ZodType<T>, query: Record<string, string | undefined> | null | undefined): T {
+  return parseWith(schema, query ?? {}, 'query parameters');
+}

@@ -1,0 +1,29 @@
+import type { DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
+import { createManagementClient } from '../core/aws.ts';
+import { defaultDeps } from '../core/deps.ts';
+import { fanOut, type FanoutDeps } from '../core/fanout.ts';
+import { logger } from '../core/log.ts';
+
+let deps: FanoutDeps | undefined;
+
+function fanoutDeps(): FanoutDeps {
+  if (!deps) {
+    const base = defaultDeps();
+    const url = base.config.websocketCallbackUrl;
+    if (!url) throw new Error('Configuration error: WEBSOCKET_CALLBACK_URL is not set');
+    deps = { ...base, management: createManagementClient(url) };
+  }
+  return deps;
+}
+
+/** Stream trigger (filtered to event records): posts each event to the cluster's subscribers. */
+export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+  const result = await fanOut(fanoutDeps(), event.Records);
+  logger.info('fan-out batch', {
+    records: event.Records.length,
+    delivered: result.delivered,
+    gone: result.gone,
+    failed: result.batchItemFailures.length,
+  });
+  return { batchItemFailures: result.batchItemFailures };
+};

@@ -1,0 +1,35 @@
+import { defaultDeps } from '../core/deps.ts';
+import { logger } from '../core/log.ts';
+import { newSweeperState, sweep } from '../core/sweeper.ts';
+
+const state = newSweeperState();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Scheduled every minute by EventBridge (its floor), this invocation sweeps
+ * every SWEEP_INTERVAL_SECONDS for SWEEP_LOOP_SECONDS, giving sub-minute
+ * detection. A failed sweep is logged and retried at the next tick; the
+ * failure is remembered so the first sweep after it is an amnesty sweep.
+ */
+export const handler = async (): Promise<{ sweeps: number; down: number; failures: number }> => {
+  const deps = defaultDeps();
+  const { sweepIntervalSeconds, sweepLoopSeconds } = deps.config;
+  const until = deps.now() + sweepLoopSeconds * 1000;
+  const totals = { sweeps: 0, down: 0, failures: 0 };
+  do {
+    const tick = deps.now();
+    try {
+      const result = await sweep(deps, state);
+      totals.sweeps++;
+      totals.down += result.down;
+      if (result.down > 0 || result.extended > 0 || result.raced > 0) logger.info('sweep', { ...result });
+    } catch (err) {
+      totals.failures++;
+      logger.error('sweep failed', { error: err as Error });
+    }
+    const wait = tick + sweepIntervalSeconds * 1000 - deps.now();
+    if (deps.now() + Math.max(wait, 0) >= until) break;
+    if (wait > 0) await sleep(wait);
+  } while (deps.now() < until);
+  return totals;
+};
