@@ -58,7 +58,8 @@ export interface NodeItem {
   clusterId: string;
   nodeId: string;
   status: NodeStatus;
-  metadata: Record<string, string>;
+  /** Absent when empty. */
+  metadata?: Record<string, string>;
   leaseSeconds: number;
   /** Lease in milliseconds, so a keepalive can extend `expiresAt` in one update expression. */
   leaseMs: number;

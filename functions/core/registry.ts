@@ -151,7 +151,9 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
         clusterId,
         nodeId,
         status: 'UP',
-        metadata,
+        // Empty metadata is not stored: DynamoDB Local's stream renders an empty map as `{}`
+        // instead of `{"M":{}}`, which no unmarshaller accepts. Readers default it to `{}`.
+        metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
         leaseSeconds,
         leaseMs: leaseSeconds * 1000,
         incarnation,
