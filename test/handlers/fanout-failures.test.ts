@@ -1,0 +1,124 @@
+/**
+ * The fan-out's failure paths, on real stream records from DynamoDB Local.
+ * PostToConnection is stubbed here only to produce what a real endpoint cannot
+ * be made to produce on demand: a 410 for a chosen connection, and a throttle.
+ */
+import { randomUUID } from 'node:crypto';
+import { GoneException, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fanOut, YOUNG_CONNECTION_MS, type FanoutDeps } from '../../functions/core/fanout.ts';
+import { connectionPk, nodeItemKey, subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
+import { invokeHttp, wsConnect } from '../support/events.ts';
+import { StreamReader } from '../support/stream.ts';
+import { createTestTable, type TestTable } from '../support/table.ts';
+
+let table: TestTable;
+let stream: StreamReader;
+
+beforeAll(async () => {
+  table = await createTestTable();
+  stream = new StreamReader(table.endpoint, table.tableName);
+});
+afterAll(() => stream.close());
+
+/** A PostToConnection stand-in that answers per connection id. */
+function stubManagement(answer: (connectionId: string) => 'ok' | 'gone' | 'throttle') {
+  const posts: { connectionId: string; data: unknown }[] = [];
+  const client = {
+    async send(command: { input: { ConnectionId: string; Data: Uint8Array } }) {
+      const outcome = answer(command.input.ConnectionId);
+      if (outcome === 'gone') throw new GoneException({ message: 'Gone', $metadata: { httpStatusCode: 410 } });
+      if (outcome === 'throttle') throw new ThrottlingException({ message: 'slow down', $metadata: { httpStatusCode: 429 } });
+      posts.push({ connectionId: command.input.ConnectionId, data: JSON.parse(Buffer.from(command.input.Data).toString()) });
+      return {};
+    },
+  };
+  return { client: client as unknown as ApiGatewayManagementApiClient, posts };
+}
+
+async function exists(key: { pk: string; sk: string }): Promise<boolean> {
+  const out = await table.db.send(new GetCommand({ TableName: table.tableName, Key: key, ConsistentRead: true }));
+  return out.Item !== undefined;
+}
+
+describe('fan-out failures', () => {
+  it('removes a connection that answers 410 and cuts the lease of the node it bound', async () => {
+    const c = `c-${randomUUID().slice(0, 8)}`;
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1`, body: { leaseSeconds: 60 } });
+    const conn = `gone-${randomUUID()}`;
+    await wsConnect(conn, { clusterId: c, nodeId: 'n1' });
+    await stream.mark();
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n2` });
+    const records = await stream.next();
+
+    // Pretend the connection is old enough that a 410 means it is really gone.
+    const later = Date.now() + YOUNG_CONNECTION_MS + 1;
+    const { client } = stubManagement(() => 'gone');
+    const deps: FanoutDeps = { ...table.deps, now: () => later, management: client };
+    const result = await fanOut(deps, records);
+
+    expect(result.gone).toBe(1);
+    expect(result.batchItemFailures).toEqual([]);
+    expect(await exists({ pk: connectionPk(conn), sk: 'WS' })).toBe(false);
+    expect(await exists({ pk: subscriptionPk(c), sk: subscriptionSk(conn) })).toBe(false);
+    const node = await table.db.send(new GetCommand({ TableName: table.tableName, Key: nodeItemKey(c, 'n1'), ConsistentRead: true }));
+    expect(node.Item?.cutReason).toBe('disconnected');
+    expect(Number(node.Item?.expiresAt)).toBeLessThan(Date.now() + 60_000);
+  });
+
+  it('keeps a connection that answers 410 while it is still being established', async () => {
+    const c = `c-${randomUUID().slice(0, 8)}`;
+    const conn = `young-${randomUUID()}`;
+    await wsConnect(conn, { clusterId: c });
+    await stream.mark();
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1` });
+    const { client } = stubManagement(() => 'gone');
+    const result = await fanOut({ ...table.deps, management: client }, await stream.next());
+    expect(result.gone).toBe(1);
+    expect(await exists({ pk: subscriptionPk(c), sk: subscriptionSk(conn) })).toBe(true);
+  });
+
+  it('reports the first undeliverable record as a batch item failure and stops there, keeping order', async () => {
+    const c = `c-${randomUUID().slice(0, 8)}`;
+    const ok = `ok-${randomUUID()}`;
+    const slow = `slow-${randomUUID()}`;
+    await wsConnect(ok, { clusterId: c });
+    await wsConnect(slow, { clusterId: c });
+    await stream.mark();
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1` });
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n2` });
+    const records = await stream.next();
+    const eventRecords = records.filter((r) => r.dynamodb?.NewImage?.ev !== undefined);
+    expect(eventRecords).toHaveLength(2);
+
+    let throttled = true;
+    const { client, posts } = stubManagement((id) => (id === slow && throttled ? 'throttle' : 'ok'));
+    const first = await fanOut({ ...table.deps, management: client }, records);
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: eventRecords[0]?.dynamodb?.SequenceNumber }]);
+    expect(posts.map((p) => p.connectionId)).toEqual([ok]); // n2 was not attempted
+
+    // Lambda retries from the failed record on; once the fault clears, everything is delivered in order.
+    throttled = false;
+    const failedAt = records.findIndex((r) => r.dynamodb?.SequenceNumber === first.batchItemFailures[0]?.itemIdentifier);
+    const retry = await fanOut({ ...table.deps, management: client }, records.slice(failedAt));
+    expect(retry.batchItemFailures).toEqual([]);
+    const toSlow = posts.filter((p) => p.connectionId === slow).map((p) => (p.data as { node: { nodeId: string } }).node.nodeId);
+    expect(toSlow).toEqual(['n1', 'n2']);
+  });
+
+  it('ignores records that do not pass the filter even if a trigger delivers them', async () => {
+    const c = `c-${randomUUID().slice(0, 8)}`;
+    const conn = `conn-${randomUUID()}`;
+    await wsConnect(conn, { clusterId: c });
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1` });
+    await stream.mark();
+    await invokeHttp({ method: 'POST', path: `/v1/clusters/${c}/nodes/n1/keepalive` });
+    const records = await stream.next();
+    expect(records.length).toBeGreaterThan(0);
+    const { client, posts } = stubManagement(() => 'ok');
+    await fanOut({ ...table.deps, management: client }, records);
+    expect(posts).toEqual([]);
+  });
+});
