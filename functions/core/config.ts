@@ -36,12 +36,19 @@ export interface Config {
 export const LEASE_MIN_SECONDS = 2;
 export const LEASE_MAX_SECONDS = 3600;
 
-function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+function numberFromEnv(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  range: { min: number; max: number; whole?: boolean },
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new Error(`Configuration error: ${name}=${raw} must be a number between ${min} and ${max}`);
+  const { min, max, whole = true } = range;
+  if (!Number.isFinite(value) || value < min || value > max || (whole && !Number.isInteger(value))) {
+    const kind = whole ? 'a whole number' : 'a number';
+    throw new Error(`Configuration error: ${name}=${raw} must be ${kind} between ${min} and ${max}`);
   }
   return value;
 }
@@ -52,13 +59,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     tableName,
     dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
-    defaultLeaseSeconds: intFromEnv(env, 'DEFAULT_LEASE_SECONDS', 15, LEASE_MIN_SECONDS, LEASE_MAX_SECONDS),
-    disconnectGraceSeconds: intFromEnv(env, 'DISCONNECT_GRACE_SECONDS', 2, 0, LEASE_MAX_SECONDS),
-    sweepIntervalSeconds: intFromEnv(env, 'SWEEP_INTERVAL_SECONDS', 1, 0.05, 60),
-    downRetentionSeconds: intFromEnv(env, 'DOWN_RETENTION_SECONDS', 86_400, 60, 365 * 86_400),
-    sweepShards: intFromEnv(env, 'SWEEP_SHARDS', 4, 1, 64),
-    sweeperAmnestySeconds: intFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', 120, 1, 86_400),
-    sweepLoopSeconds: intFromEnv(env, 'SWEEP_LOOP_SECONDS', 0, 0, 840),
+    defaultLeaseSeconds: numberFromEnv(env, 'DEFAULT_LEASE_SECONDS', 15, { min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS }),
+    disconnectGraceSeconds: numberFromEnv(env, 'DISCONNECT_GRACE_SECONDS', 2, { min: 0, max: LEASE_MAX_SECONDS, whole: false }),
+    sweepIntervalSeconds: numberFromEnv(env, 'SWEEP_INTERVAL_SECONDS', 1, { min: 0.05, max: 60, whole: false }),
+    downRetentionSeconds: numberFromEnv(env, 'DOWN_RETENTION_SECONDS', 86_400, { min: 60, max: 365 * 86_400 }),
+    sweepShards: numberFromEnv(env, 'SWEEP_SHARDS', 4, { min: 1, max: 64 }),
+    sweeperAmnestySeconds: numberFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', 120, { min: 1, max: 86_400, whole: false }),
+    sweepLoopSeconds: numberFromEnv(env, 'SWEEP_LOOP_SECONDS', 0, { min: 0, max: 840, whole: false }),
     websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
   };
 }

@@ -128,8 +128,10 @@ export async function subscribe(deps: Deps, connectionId: string, clusterId: str
       new UpdateCommand({
         TableName: deps.config.tableName,
         Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
-        UpdateExpression: 'ADD clusters :c',
-        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(clusters) OR size(clusters) < :max OR contains(clusters, :id))',
+        // CLUSTERS is a DynamoDB reserved word: it must go through an expression attribute name.
+        UpdateExpression: 'ADD #clusters :c',
+        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#clusters) OR size(#clusters) < :max OR contains(#clusters, :id))',
+        ExpressionAttributeNames: { '#clusters': 'clusters' },
         ExpressionAttributeValues: { ':c': new Set([clusterId]), ':max': MAX_SUBSCRIPTIONS_PER_CONNECTION, ':id': clusterId },
       }),
     );
@@ -147,8 +149,9 @@ export async function unsubscribe(deps: Deps, connectionId: string, clusterId: s
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
-      UpdateExpression: 'DELETE clusters :c',
+      UpdateExpression: 'DELETE #clusters :c',
       ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#clusters': 'clusters' },
       ExpressionAttributeValues: { ':c': new Set([clusterId]) },
     }),
   ).catch((err: unknown) => {

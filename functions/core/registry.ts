@@ -208,6 +208,7 @@ export async function keepalive(deps: Deps, clusterId: string, nodeId: string, i
     ':now': now,
     ':nowIso': iso(now),
     ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
+    ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
     ':up': 'UP',
   };
   let condition = '#status = :up AND expiresAt > :now';
@@ -221,7 +222,8 @@ export async function keepalive(deps: Deps, clusterId: string, nodeId: string, i
         TableName: deps.config.tableName,
         Key: nodeItemKey(clusterId, nodeId),
         UpdateExpression:
-          'SET expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, #ttl = leaseSeconds + :ttlBase REMOVE ev, cutReason',
+          // sweepPk is rewritten so that a change of SWEEP_SHARDS moves every live node within one keepalive.
+          'SET expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, #ttl = leaseSeconds + :ttlBase, sweepPk = :sweepPk REMOVE ev, cutReason',
         ConditionExpression: condition,
         ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
         ExpressionAttributeValues: values,

@@ -1,0 +1,207 @@
+/**
+ * The one Lambda function construct of Roster. Every handler is a
+ * `RosterFunction`, so runtime, architecture, bundling, logging and the
+ * execution role are decided here, once.
+ *
+ * The `use*` helpers pair an environment variable with the IAM grant that
+ * makes it usable: a function is never told about a resource it cannot reach,
+ * and never reaches one it was not told about.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, Stack, Validations, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
+import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+
+/** The repository root: handler entries and the lock file are resolved from here, not from the caller's cwd. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Bundling must never fall back to Docker (CDK does so silently when it cannot
+ * find esbuild). Fail at synth with an actionable message instead.
+ */
+function assertLocalEsbuild(): void {
+  try {
+    createRequire(import.meta.url).resolve('esbuild/package.json');
+  } catch (err) {
+    throw new Error('esbuild is not installed locally; run `npm ci`. Roster bundles with the local esbuild and never with Docker.', {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Bundled CommonJS dependencies may `require()` Node built-ins; an ES module
+ * has no `require`, so give the bundle one. The alias avoids clashing with any
+ * `createRequire` binding inside the bundle.
+ */
+const ESM_REQUIRE_SHIM = "import { createRequire as __rosterCreateRequire } from 'node:module'; const require = __rosterCreateRequire(import.meta.url);";
+
+/** A DynamoDB data-plane action a handler performs, as the core calls it. */
+export type TableAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem';
+
+/** Exactly what a function does with the table: actions on the base table, and the indexes it queries. */
+export interface TableAccess {
+  /** Actions on the base table itself (never on its indexes). */
+  readonly actions: readonly TableAction[];
+  /** Global secondary indexes the function queries; each gets `Query` on that index only. @default none */
+  readonly queryIndexes?: readonly string[];
+}
+
+/** Settings every function reads through `functions/core/config.ts`. */
+export interface RuntimeEnvironment {
+  readonly defaultLeaseSeconds: number;
+  readonly disconnectGraceSeconds: number;
+  readonly sweepIntervalSeconds: number;
+  readonly downRetentionSeconds: number;
+  readonly sweepShards: number;
+  readonly sweeperAmnestySeconds: number;
+}
+
+export interface RosterFunctionProps {
+  /** Handler module, relative to the repository root, e.g. `functions/http/register.ts`; it exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  /** Detection settings, passed to every function so all of them agree. */
+  readonly settings: RuntimeEnvironment;
+  /** Extra environment (e.g. `SWEEP_LOOP_SECONDS` for the sweeper). @default none */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** @default 256 — enough CPU for a quick cold start of the bundled SDK; handlers are I/O bound. */
+  readonly memorySize?: number;
+  /** @default 10 seconds — API Gateway gives up on an integration after 29 s anyway. */
+  readonly timeout?: Duration;
+  /** @default none (the account's unreserved pool) */
+  readonly reservedConcurrentExecutions?: number;
+  readonly logRetention: RetentionDays;
+  readonly logRemovalPolicy: RemovalPolicy;
+}
+
+export class RosterFunction extends NodejsFunction {
+  /** The execution role; cdk-nag acknowledgements for its policy are attached here. */
+  readonly executionRole: Role;
+  private usesTable = false;
+
+  constructor(scope: Construct, id: string, props: RosterFunctionProps) {
+    assertLocalEsbuild();
+    // An explicit log group (instead of the deprecated `logRetention` custom resource) lets the
+    // stack own retention and removal, and lets the role be scoped to exactly this group.
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention,
+      removalPolicy: props.logRemovalPolicy,
+    });
+    // Our own role: the default one carries the AWS-managed AWSLambdaBasicExecutionRole, which may
+    // write to any log group in the account. This one may write only to the group above.
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of the Roster ${id} function`,
+    });
+    super(scope, id, {
+      entry: path.join(PROJECT_ROOT, props.entry),
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(10),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      role,
+      logGroup,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'roster',
+        // Stack traces in the logs point at the TypeScript sources, not at the minified bundle.
+        NODE_OPTIONS: '--enable-source-maps',
+        DEFAULT_LEASE_SECONDS: String(props.settings.defaultLeaseSeconds),
+        DISCONNECT_GRACE_SECONDS: String(props.settings.disconnectGraceSeconds),
+        SWEEP_INTERVAL_SECONDS: String(props.settings.sweepIntervalSeconds),
+        DOWN_RETENTION_SECONDS: String(props.settings.downRetentionSeconds),
+        SWEEP_SHARDS: String(props.settings.sweepShards),
+        SWEEPER_AMNESTY_SECONDS: String(props.settings.sweeperAmnestySeconds),
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        // Prefer the ES module builds of dependencies; the shim covers the CommonJS ones left.
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_SHIM,
+        minify: true,
+        sourceMap: true,
+        // Mappings only: stack traces need no embedded sources, and a smaller map loads faster.
+        sourcesContent: false,
+        // The AWS SDK v3 is bundled rather than taken from the runtime: the handlers then run with
+        // exactly the SDK version the tests ran (the runtime's copy changes under us without notice),
+        // and a tree-shaken, minified bundle starts faster than loading the runtime's full packages.
+        bundleAwsSDK: true,
+        forceDockerBundling: false,
+      },
+    });
+    this.executionRole = role;
+    logGroup.grantWrite(role);
+    Validations.of(this).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'nodejs22.x is the runtime the Roster design contract fixes (Node.js 22 LTS, maintained upstream until April 2027); ' +
+        'the handlers and their tests target it. Moving to a newer runtime is a deliberate, tested change of that contract.',
+    });
+  }
+
+  /**
+   * Lets the function use the table with exactly `access`, and tells it the
+   * table's name (`TABLE_NAME`). The grant names the base table for item
+   * actions and each queried index by name, so no function gets `index/*`.
+   */
+  useTable(table: ITable, access: TableAccess): Grant {
+    // The functions know one table (config.ts reads one TABLE_NAME); a second would silently win.
+    if (this.usesTable) throw new Error(`${this.node.path} already uses a table`);
+    this.usesTable = true;
+    this.addEnvironment('TABLE_NAME', table.tableName);
+    // Roster's table uses the AWS-owned key; should it ever get a customer-managed one, the item grants need it too.
+    table.encryptionKey?.grantEncryptDecrypt(this);
+    const grants: Grant[] = [];
+    if (access.actions.length > 0) {
+      grants.push(
+        Grant.addToPrincipal({
+          grantee: this,
+          actions: access.actions.map((action) => `dynamodb:${action}`),
+          resourceArns: [table.tableArn],
+        }),
+      );
+    }
+    for (const index of access.queryIndexes ?? []) {
+      grants.push(
+        Grant.addToPrincipal({
+          grantee: this,
+          actions: ['dynamodb:Query'],
+          resourceArns: [`${table.tableArn}/index/${index}`],
+        }),
+      );
+    }
+    const [first, ...rest] = grants;
+    if (!first) throw new Error(`${this.node.path}: a table access needs at least one action`);
+    return rest.reduce((all, grant) => all.combine(grant), first);
+  }
+
+  /**
+   * Lets the function post to (and disconnect) clients of the WebSocket stage,
+   * and tells it where: `WEBSOCKET_CALLBACK_URL`.
+   */
+  useConnections(stage: WebSocketStage): Grant {
+    this.addEnvironment('WEBSOCKET_CALLBACK_URL', stage.callbackUrl);
+    const grant = stage.grantManagementApiAccess(this);
+    const apiLogicalId = Stack.of(stage).getLogicalId(stage.api.node.defaultChild as CfnElement);
+    Validations.of(this.executionRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${stage.stageName}/*/@connections/*]`,
+      reason:
+        'Connection ids exist only at run time, so the @connections resource ends in a wildcard; it is scoped to this ' +
+        'WebSocket API and stage, and execute-api:ManageConnections is the only action granted on it.',
+    });
+    return grant;
+  }
+}

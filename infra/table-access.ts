@@ -1,0 +1,53 @@
+/**
+ * Least privilege, written down: what each handler does with the table, traced
+ * from the core functions it calls (lib-dynamodb `GetCommand` → `GetItem`,
+ * `PutCommand` → `PutItem`, `UpdateCommand` → `UpdateItem`, `QueryCommand` →
+ * `Query`, `DeleteCommand` → `DeleteItem`, `BatchWriteCommand` → `BatchWriteItem`).
+ *
+ * A handler that is missing here gets no table at all (and no `TABLE_NAME`).
+ * `test/infra/synth.test.ts` checks every bundle against this map: each
+ * DynamoDB operation compiled into a handler's bundle must be granted here.
+ */
+import { EXPIRY_INDEX } from '../functions/core/model.ts';
+import type { TableAccess } from './function.ts';
+
+/** HTTP handlers, keyed by module name under `functions/http/`. */
+export const HTTP_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
+  // registry.register: getNodeItem, renewal update, rememberCluster, nextRevision, conditional put.
+  register: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+  // registry.keepalive: one conditional update, nothing else.
+  keepalive: { actions: ['UpdateItem'] },
+  // registry.deregister: getNodeItem, nextRevision, markDown.
+  deregister: { actions: ['GetItem', 'UpdateItem'] },
+  // registry.getNode.
+  'get-node': { actions: ['GetItem'] },
+  // registry.listNodes: clusterRevision, then the cluster's node items.
+  'list-nodes': { actions: ['GetItem', 'Query'] },
+  // registry.listClusters: the CLUSTERS partition, then one query per cluster.
+  'list-clusters': { actions: ['Query'] },
+  // sweeper.lastSweepAt: the sweeper's heartbeat item.
+  health: { actions: ['GetItem'] },
+  // not-found touches no table.
+};
+
+/** WebSocket handlers, keyed by module name under `functions/ws/`. */
+export const WS_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
+  // connections.connect: bindNode (update), connection record and subscription (puts).
+  connect: { actions: ['PutItem', 'UpdateItem'] },
+  // connections.disconnect: read the connection, batch-delete its records, cut the bound lease.
+  disconnect: { actions: ['GetItem', 'BatchWriteItem', 'UpdateItem'] },
+  // connections.subscribe: read the connection, add the cluster, put the subscription.
+  subscribe: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+  // connections.unsubscribe: remove the cluster, delete the subscription.
+  unsubscribe: { actions: ['UpdateItem', 'DeleteItem'] },
+  // ping and $default touch no table.
+};
+
+/** fanout.fanOut: subscribersOf (query), and for a 410 the same clean-up as `$disconnect`. */
+export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 'BatchWriteItem', 'UpdateItem'] };
+
+/**
+ * sweeper.sweep: heartbeat get/put, expired candidates from the expiry index
+ * only (never a query of the base table), nextRevision / markDown / extendLease updates.
+ */
+export const SWEEPER_TABLE_ACCESS: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem'], queryIndexes: [EXPIRY_INDEX] };

@@ -1,0 +1,546 @@
+/**
+ * The synthesized Roster template: table, APIs, fan-out, sweeper, grants,
+ * outputs, settings and cdk-nag. One synthesis of the default stack is shared
+ * by the file; a few tests synthesize a variant (no bundling: about a second each).
+ */
+import { Validations } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readConfig } from '../../functions/core/config.ts';
+import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES, WS_ROUTE_SELECTION } from '../../functions/core/routes.ts';
+import { FANOUT_FILTER_PATTERNS, matchesFilter } from '../../functions/core/stream-filter.ts';
+import { createTableInput, TABLE_SHAPE } from '../../functions/core/table.ts';
+import type { RosterFunction, TableAccess } from '../../infra/function.ts';
+import { addRoster } from '../../infra/roster-app.ts';
+import { DETECTION_DEFAULTS } from '../../infra/roster-stack.ts';
+import { FANOUT_TABLE_ACCESS, HTTP_TABLE_ACCESS, SWEEPER_TABLE_ACCESS, WS_TABLE_ACCESS } from '../../infra/table-access.ts';
+import {
+  actionsOf,
+  removeAssemblies,
+  resourcesOf,
+  resourcesOfType,
+  rosterApp,
+  statementsOfRole,
+  synthRoster,
+  type Statement,
+  type Synthesized,
+  type TemplateResource,
+} from './support.ts';
+
+let s: Synthesized;
+beforeAll(() => {
+  s = synthRoster();
+});
+afterAll(removeAssemblies);
+
+const props = (r: TemplateResource): Record<string, unknown> => r.Properties ?? {};
+const fnById = (id: string): RosterFunction => {
+  const fn = s.stack.functions.get(id);
+  if (!fn) throw new Error(`no function ${id}`);
+  return fn;
+};
+const fnResource = (fn: RosterFunction): TemplateResource => {
+  const r = s.json.Resources[s.logicalId(fn)];
+  if (!r) throw new Error(`no resource for ${fn.node.path}`);
+  return r;
+};
+const envOf = (fn: RosterFunction): Record<string, unknown> =>
+  ((props(fnResource(fn)).Environment as { Variables: Record<string, unknown> }).Variables);
+const statementsOf = (fn: RosterFunction): Statement[] => statementsOfRole(s.json, s.logicalId(fn.executionRole));
+const dynamoStatements = (fn: RosterFunction): Statement[] =>
+  statementsOf(fn).filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')));
+const dynamoActions = (fn: RosterFunction): string[] => [...new Set(dynamoStatements(fn).flatMap(actionsOf))].sort();
+const tableArn = (): unknown => ({ 'Fn::GetAtt': [s.logicalId(s.stack.table), 'Arn'] });
+const pascal = (name: string): string =>
+  name
+    .replace(/^\$/, '')
+    .split(/[^A-Za-z0-9]+/)
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
+
+describe('table', () => {
+  it('has the shape of TABLE_SHAPE, identical to the table the local runtime creates', () => {
+    const [[, table]] = resourcesOfType(s.json, 'AWS::DynamoDB::Table') as [[string, TemplateResource]];
+    const local = createTableInput('ignored');
+    const byName = (a: { AttributeName?: string }, b: { AttributeName?: string }) => String(a.AttributeName).localeCompare(String(b.AttributeName));
+    expect(props(table).KeySchema).toEqual(local.KeySchema);
+    expect([...(props(table).AttributeDefinitions as { AttributeName: string }[])].sort(byName)).toEqual(
+      [...(local.AttributeDefinitions ?? [])].sort(byName),
+    );
+    expect(props(table).GlobalSecondaryIndexes).toEqual(local.GlobalSecondaryIndexes);
+    expect(props(table).BillingMode).toBe('PAY_PER_REQUEST');
+  });
+
+  it('keeps a TTL attribute, a NEW_AND_OLD_IMAGES stream and point-in-time recovery', () => {
+    s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TimeToLiveSpecification: { AttributeName: TABLE_SHAPE.ttlAttribute, Enabled: true },
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('has the sparse expiry index with an INCLUDE projection of what the sweeper reads', () => {
+    s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byExpiry',
+          KeySchema: [
+            { AttributeName: 'sweepPk', KeyType: 'HASH' },
+            { AttributeName: 'expiresAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['clusterId', 'nodeId', 'revision'] },
+        },
+      ],
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: 'sweepPk', AttributeType: 'S' },
+        { AttributeName: 'expiresAt', AttributeType: 'N' },
+      ]),
+    });
+  });
+
+  it('is retained on stack deletion by default, and destroyable by context', () => {
+    s.template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    synthRoster({ removalPolicy: 'destroy' }).template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+  });
+});
+
+describe('functions', () => {
+  it('are exactly one per HTTP route handler, the HTTP $default, one per WebSocket route, the fan-out and the sweeper', () => {
+    const handlers = new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER]);
+    expect(resourcesOfType(s.json, 'AWS::Lambda::Function')).toHaveLength(handlers.size + WS_ROUTES.length + 2);
+  });
+
+  it('all run nodejs22.x on arm64 with an explicit log group of bounded retention', () => {
+    const functions = resourcesOfType(s.json, 'AWS::Lambda::Function');
+    for (const [id, fn] of functions) {
+      expect(props(fn).Runtime, id).toBe('nodejs22.x');
+      expect(props(fn).Architectures, id).toEqual(['arm64']);
+      expect(props(fn).Handler, id).toBe('index.handler');
+      const logGroupRef = (props(fn).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(props(s.json.Resources[logGroupRef] as TemplateResource).RetentionInDays, id).toBe(30);
+    }
+  });
+
+  it('use no AWS-managed policy (no AWSLambdaBasicExecutionRole) and may write only to their own log group', () => {
+    for (const fn of s.stack.functions.values()) {
+      expect(props(s.json.Resources[s.logicalId(fn.executionRole)] as TemplateResource).ManagedPolicyArns, fn.node.id).toBeUndefined();
+      const logStatements = statementsOf(fn).filter((st) => actionsOf(st).some((a) => a.startsWith('logs:')));
+      expect(logStatements.flatMap(resourcesOf), fn.node.id).toEqual([{ 'Fn::GetAtt': [s.logicalId(fn.logGroup), 'Arn'] }]);
+    }
+  });
+
+  it('share one environment of detection settings, equal to the core defaults', () => {
+    const core = readConfig({ TABLE_NAME: 'x' });
+    expect(DETECTION_DEFAULTS).toEqual({
+      defaultLeaseSeconds: core.defaultLeaseSeconds,
+      disconnectGraceSeconds: core.disconnectGraceSeconds,
+      sweepIntervalSeconds: core.sweepIntervalSeconds,
+      downRetentionSeconds: core.downRetentionSeconds,
+      sweepShards: core.sweepShards,
+      sweeperAmnestySeconds: core.sweeperAmnestySeconds,
+    });
+    for (const fn of s.stack.functions.values()) {
+      expect(envOf(fn), fn.node.id).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: 'roster',
+        DEFAULT_LEASE_SECONDS: '15',
+        DISCONNECT_GRACE_SECONDS: '2',
+        SWEEP_INTERVAL_SECONDS: '1',
+        DOWN_RETENTION_SECONDS: '86400',
+        SWEEP_SHARDS: '4',
+        SWEEPER_AMNESTY_SECONDS: '120',
+      });
+    }
+  });
+});
+
+describe('HTTP API', () => {
+  const httpRoutes = () =>
+    resourcesOfType(s.json, 'AWS::ApiGatewayV2::Route').filter(
+      ([, r]) => JSON.stringify(props(r).ApiId) === JSON.stringify({ Ref: s.logicalId(s.stack.httpApi) }),
+    );
+  /** The logical id of the function behind a route: route → integration → function ARN. */
+  const functionBehind = (route: TemplateResource): string => {
+    const target = JSON.stringify(props(route).Target);
+    const integrationId = /"Ref":"([^"]+)"/.exec(target)?.[1] ?? '';
+    const uri = props(s.json.Resources[integrationId] as TemplateResource).IntegrationUri as { 'Fn::GetAtt': [string, string] };
+    return uri['Fn::GetAtt'][0];
+  };
+
+  it('has one route per HTTP_ROUTES entry plus $default, each served by its own handler', () => {
+    const routes = httpRoutes();
+    const keys = routes.map(([, r]) => props(r).RouteKey).sort();
+    expect(keys).toEqual([...HTTP_ROUTES.map((r) => `${r.method} ${r.path}`), '$default'].sort());
+    for (const [, route] of routes) {
+      const key = String(props(route).RouteKey);
+      const handler = key === '$default' ? HTTP_DEFAULT_HANDLER : HTTP_ROUTES.find((r) => `${r.method} ${r.path}` === key)?.handler;
+      expect(functionBehind(route), key).toBe(s.logicalId(fnById(`Http${pascal(String(handler))}`)));
+    }
+  });
+
+  it('uses payload format 2.0 integrations', () => {
+    for (const [, integration] of resourcesOfType(s.json, 'AWS::ApiGatewayV2::Integration').filter(
+      ([, r]) => JSON.stringify(props(r).ApiId) === JSON.stringify({ Ref: s.logicalId(s.stack.httpApi) }),
+    )) {
+      expect(props(integration)).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+    }
+  });
+
+  it('serves from an auto-deployed $default stage with throttling and access logs', () => {
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      ApiId: { Ref: s.logicalId(s.stack.httpApi) },
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 },
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^HttpAccessLogs'), 'Arn'] }, Format: Match.anyValue() },
+    });
+  });
+
+  it('never logs query strings (tokens) in access logs', () => {
+    for (const [, stage] of resourcesOfType(s.json, 'AWS::ApiGatewayV2::Stage')) {
+      const format = String((props(stage).AccessLogSettings as { Format: string }).Format);
+      expect(JSON.parse(format)).toHaveProperty('requestId', '$context.requestId');
+      expect(format).not.toMatch(/querystring|rawQueryString|\$context\.path|header/i);
+    }
+  });
+
+  it('takes throttling from context', () => {
+    synthRoster({ httpRateLimit: '20', httpBurstLimit: '40' }).template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+    });
+  });
+});
+
+describe('WebSocket API', () => {
+  const wsRoutes = () =>
+    resourcesOfType(s.json, 'AWS::ApiGatewayV2::Route').filter(
+      ([, r]) => JSON.stringify(props(r).ApiId) === JSON.stringify({ Ref: s.logicalId(s.stack.webSocketApi) }),
+    );
+
+  it('selects routes by the action field and has one route per WS_ROUTES entry', () => {
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET', RouteSelectionExpression: WS_ROUTE_SELECTION });
+    expect(wsRoutes().map(([, r]) => props(r).RouteKey).sort()).toEqual(WS_ROUTES.map((r) => r.routeKey).sort());
+  });
+
+  it('returns the handler body to the client for subscribe, unsubscribe, ping and $default only', () => {
+    const routeKeyById = new Map(wsRoutes().map(([id, r]) => [id, String(props(r).RouteKey)]));
+    const withResponse = resourcesOfType(s.json, 'AWS::ApiGatewayV2::RouteResponse').map(([, r]) =>
+      routeKeyById.get((props(r).RouteId as { Ref: string }).Ref),
+    );
+    expect(withResponse.sort()).toEqual(['$default', 'ping', 'subscribe', 'unsubscribe']);
+    for (const [, route] of wsRoutes()) {
+      const responds = withResponse.includes(String(props(route).RouteKey));
+      expect(props(route).RouteResponseSelectionExpression, String(props(route).RouteKey)).toBe(responds ? '$default' : undefined);
+    }
+  });
+
+  it('is served from the auto-deployed "live" stage with throttling and access logs, after the account logging role is set', () => {
+    const [[stageId, stage]] = resourcesOfType(s.json, 'AWS::ApiGatewayV2::Stage').filter(
+      ([, r]) => props(r).StageName === 'live',
+    ) as [[string, TemplateResource]];
+    expect(props(stage)).toMatchObject({
+      ApiId: { Ref: s.logicalId(s.stack.webSocketApi) },
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 },
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^WebSocketAccessLogs/), 'Arn'] } },
+    });
+    const [[accountId, account]] = resourcesOfType(s.json, 'AWS::ApiGateway::Account') as [[string, TemplateResource]];
+    expect([stage.DependsOn].flat(), stageId).toContain(accountId);
+    expect(account.DeletionPolicy).toBe('Retain');
+  });
+
+  it('leaves the account logging role alone when told one exists', () => {
+    const other = synthRoster({ createApiGatewayLogsRole: 'false' });
+    expect(resourcesOfType(other.json, 'AWS::ApiGateway::Account')).toHaveLength(0);
+  });
+});
+
+describe('stream fan-out', () => {
+  const mapping = (): Record<string, unknown> => {
+    const [[, esm]] = resourcesOfType(s.json, 'AWS::Lambda::EventSourceMapping') as [[string, TemplateResource]];
+    return props(esm);
+  };
+
+  it('filters with exactly the shared FANOUT_FILTER_PATTERNS', () => {
+    expect(mapping().FilterCriteria).toEqual({ Filters: FANOUT_FILTER_PATTERNS.map((p) => ({ Pattern: JSON.stringify(p) })) });
+  });
+
+  it('drops keepalive and other event-less records with the synthesized filter', () => {
+    const patterns = (mapping().FilterCriteria as { Filters: { Pattern: string }[] }).Filters.map((f) => JSON.parse(f.Pattern));
+    const node = { pk: { S: 'C#c1' }, sk: { S: 'N#n1' }, status: { S: 'UP' }, expiresAt: { N: '1' } };
+    const record = (eventName: string, newImage: Record<string, unknown> | undefined) => ({
+      eventName,
+      dynamodb: newImage ? { NewImage: newImage } : {},
+    });
+    expect(matchesFilter(patterns, record('MODIFY', node))).toBe(false); // keepalive: REMOVE ev
+    expect(matchesFilter(patterns, record('MODIFY', { pk: { S: 'C#c1' }, sk: { S: 'META' }, revision: { N: '7' } }))).toBe(false);
+    expect(matchesFilter(patterns, record('REMOVE', undefined))).toBe(false); // TTL garbage collection
+    expect(matchesFilter(patterns, record('INSERT', { ...node, ev: { S: 'NODE_REGISTERED' } }))).toBe(true);
+    expect(matchesFilter(patterns, record('MODIFY', { ...node, ev: { S: 'NODE_DOWN' } }))).toBe(true);
+  });
+
+  it('reads the table stream from LATEST, at once, in order, with bounded retries, bisection and partial batch failures', () => {
+    expect(mapping()).toMatchObject({
+      EventSourceArn: { 'Fn::GetAtt': [s.logicalId(s.stack.table), 'StreamArn'] },
+      FunctionName: { Ref: s.logicalId(s.stack.fanout) },
+      StartingPosition: 'LATEST',
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 0,
+      ParallelizationFactor: 1,
+      MaximumRetryAttempts: 5,
+      MaximumRecordAgeInSeconds: 900,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('sends what it finally cannot deliver to an encrypted, TLS-only SQS queue', () => {
+    const queueId = s.logicalId(s.stack.fanoutFailures);
+    expect(mapping().DestinationConfig).toEqual({ OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } });
+    expect(props(s.json.Resources[queueId] as TemplateResource)).toMatchObject({ SqsManagedSseEnabled: true });
+    s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('knows the stage callback URL', () => {
+    expect(envOf(s.stack.fanout).WEBSOCKET_CALLBACK_URL).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'https://',
+          { Ref: s.logicalId(s.stack.webSocketApi) },
+          '.execute-api.',
+          { Ref: 'AWS::Region' },
+          '.',
+          { Ref: 'AWS::URLSuffix' },
+          '/live',
+        ],
+      ],
+    });
+  });
+});
+
+describe('sweeper', () => {
+  it('is started every minute by EventBridge, without retries of a superseded tick', () => {
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [s.logicalId(s.stack.sweeper), 'Arn'] }, RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }) })],
+    });
+    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: s.logicalId(s.stack.sweeper) },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+  });
+
+  it('sweeps for the whole minute inside one invocation, with headroom and at most two at a time', () => {
+    expect(props(fnResource(s.stack.sweeper))).toMatchObject({ Timeout: 90, ReservedConcurrentExecutions: 2, MemorySize: 128 });
+    expect(envOf(s.stack.sweeper)).toMatchObject({ SWEEP_LOOP_SECONDS: '60', SWEEP_INTERVAL_SECONDS: '1' });
+    // Every other function sweeps once per call if ever (the core default), never in a loop.
+    for (const fn of s.stack.functions.values()) {
+      if (fn !== s.stack.sweeper) expect(envOf(fn).SWEEP_LOOP_SECONDS, fn.node.id).toBeUndefined();
+    }
+  });
+
+  it('can run without reserved concurrency for accounts that cannot reserve any', () => {
+    const other = synthRoster({ sweeperReservedConcurrency: 'none' });
+    expect(props(other.json.Resources[other.logicalId(other.stack.sweeper)] as TemplateResource).ReservedConcurrentExecutions).toBeUndefined();
+  });
+});
+
+describe('grants', () => {
+  const expectAccess = (fn: RosterFunction, access: TableAccess | undefined) => {
+    const expected = [
+      ...(access?.actions ?? []).map((a) => `dynamodb:${a}`),
+      ...((access?.queryIndexes ?? []).length > 0 ? ['dynamodb:Query'] : []),
+    ];
+    expect(dynamoActions(fn), fn.node.id).toEqual([...new Set(expected)].sort());
+    expect(envOf(fn).TABLE_NAME, fn.node.id).toEqual(access ? { Ref: s.logicalId(s.stack.table) } : undefined);
+  };
+
+  it('give every HTTP and WebSocket handler exactly the table actions of its access map, and TABLE_NAME with them', () => {
+    for (const route of HTTP_ROUTES) expectAccess(fnById(`Http${pascal(route.handler)}`), HTTP_TABLE_ACCESS[route.handler]);
+    expectAccess(fnById(`Http${pascal(HTTP_DEFAULT_HANDLER)}`), undefined);
+    for (const route of WS_ROUTES) expectAccess(fnById(`Ws${pascal(route.handler)}`), WS_TABLE_ACCESS[route.handler]);
+  });
+
+  it('give read-only handlers no write action, and health only GetItem', () => {
+    for (const handler of ['get-node', 'list-nodes', 'list-clusters', 'health']) {
+      const writes = dynamoActions(fnById(`Http${pascal(handler)}`)).filter((a) => !/GetItem$|Query$/.test(a));
+      expect(writes, handler).toEqual([]);
+    }
+    expect(dynamoActions(fnById('HttpHealth'))).toEqual(['dynamodb:GetItem']);
+  });
+
+  it('scope item actions to the base table: no function gets index/* or a dynamodb wildcard', () => {
+    for (const fn of s.stack.functions.values()) {
+      for (const st of dynamoStatements(fn)) {
+        expect(actionsOf(st).filter((a) => a.includes('*')), fn.node.id).toEqual([]);
+        expect(JSON.stringify(st.Resource), fn.node.id).not.toContain('index/*');
+      }
+    }
+  });
+
+  it('let the sweeper query the expiry index only, never the base table', () => {
+    const statements = dynamoStatements(s.stack.sweeper);
+    const query = statements.filter((st) => actionsOf(st).includes('dynamodb:Query'));
+    expect(query.flatMap(resourcesOf)).toEqual([{ 'Fn::Join': ['', [tableArn(), '/index/byExpiry']] }]);
+    expect(statements.filter((st) => !actionsOf(st).includes('dynamodb:Query')).flatMap(resourcesOf)).toEqual([tableArn()]);
+    expectAccess(s.stack.sweeper, SWEEPER_TABLE_ACCESS);
+  });
+
+  it('let the fan-out read the stream, use the table as its access map says, and post to the live stage only', () => {
+    const statements = statementsOf(s.stack.fanout);
+    const stream = statements.filter((st) => actionsOf(st).some((a) => ['dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:DescribeStream'].includes(a)));
+    expect(stream.flatMap(resourcesOf)).toEqual([{ 'Fn::GetAtt': [s.logicalId(s.stack.table), 'StreamArn'] }]);
+    const item = statements.filter((st) => actionsOf(st).some((a) => /^dynamodb:(Query|GetItem|BatchWriteItem|UpdateItem)$/.test(a)));
+    expect(item.flatMap(resourcesOf)).toEqual([tableArn()]);
+    expect([...new Set(item.flatMap(actionsOf))].sort()).toEqual(FANOUT_TABLE_ACCESS.actions.map((a) => `dynamodb:${a}`).sort());
+
+    const manage = statements.filter((st) => actionsOf(st).includes('execute-api:ManageConnections'));
+    expect(manage).toHaveLength(1);
+    expect(actionsOf(manage[0] as Statement)).toEqual(['execute-api:ManageConnections']);
+    expect(resourcesOf(manage[0] as Statement)).toEqual([
+      {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':execute-api:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':',
+            { Ref: s.logicalId(s.stack.webSocketApi) },
+            '/live/*/@connections/*',
+          ],
+        ],
+      },
+    ]);
+    const sqs = statements.filter((st) => actionsOf(st).some((a) => a.startsWith('sqs:')));
+    expect(sqs.flatMap(resourcesOf)).toEqual([{ 'Fn::GetAtt': [s.logicalId(s.stack.fanoutFailures), 'Arn'] }]);
+  });
+
+  it('give no other function the management API', () => {
+    for (const fn of s.stack.functions.values()) {
+      if (fn === s.stack.fanout) continue;
+      expect(statementsOf(fn).flatMap(actionsOf).filter((a) => a.startsWith('execute-api:')), fn.node.id).toEqual([]);
+      expect(envOf(fn).WEBSOCKET_CALLBACK_URL, fn.node.id).toBeUndefined();
+    }
+  });
+});
+
+describe('outputs', () => {
+  it('are the HTTP API URL (no trailing slash), the wss URL of the live stage and the table name', () => {
+    const outputs = s.json.Outputs ?? {};
+    expect(Object.keys(outputs).sort()).toEqual(['HttpApiUrl', 'TableName', 'WebSocketUrl']);
+    // ApiEndpoint is `https://{api-id}.execute-api.{region}.amazonaws.com`: the $default stage, no trailing slash.
+    expect(outputs.HttpApiUrl?.Value).toEqual({ 'Fn::GetAtt': [s.logicalId(s.stack.httpApi), 'ApiEndpoint'] });
+    expect(outputs.WebSocketUrl?.Value).toEqual({
+      'Fn::Join': ['', ['wss://', { Ref: s.logicalId(s.stack.webSocketApi) }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/live']],
+    });
+    expect(outputs.TableName?.Value).toEqual({ Ref: s.logicalId(s.stack.table) });
+  });
+
+  it('belong to a stack named Roster with no fixed account or region', () => {
+    expect(s.stack.stackName).toBe('Roster');
+    expect(s.stack.environment).toBe('aws://unknown-account/unknown-region');
+  });
+});
+
+describe('settings', () => {
+  const sweeperEnv = (x: Synthesized) =>
+    (props(x.json.Resources[x.logicalId(x.stack.sweeper)] as TemplateResource).Environment as { Variables: Record<string, unknown> }).Variables;
+
+  it('flow from context (strings, as `-c key=value` passes them) into every function', () => {
+    const other = synthRoster({
+      sweepIntervalSeconds: '0.5',
+      disconnectGraceSeconds: '5',
+      defaultLeaseSeconds: 30,
+      downRetentionSeconds: '3600',
+      sweepShards: '8',
+      sweeperAmnestySeconds: '300',
+    });
+    for (const fn of other.stack.functions.values()) {
+      const env = (props(other.json.Resources[other.logicalId(fn)] as TemplateResource).Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env, fn.node.id).toMatchObject({
+        SWEEP_INTERVAL_SECONDS: '0.5',
+        DISCONNECT_GRACE_SECONDS: '5',
+        DEFAULT_LEASE_SECONDS: '30',
+        DOWN_RETENTION_SECONDS: '3600',
+        SWEEP_SHARDS: '8',
+        SWEEPER_AMNESTY_SECONDS: '300',
+      });
+    }
+  });
+
+  it('flow from stack properties, which win over context', () => {
+    const other = synthRoster({ sweepIntervalSeconds: '5' }, { sweepIntervalSeconds: 2, defaultLeaseSeconds: 60 });
+    expect(sweeperEnv(other)).toMatchObject({ SWEEP_INTERVAL_SECONDS: '2', DEFAULT_LEASE_SECONDS: '60' });
+  });
+
+  it('are checked against the bounds the functions accept, at synth', () => {
+    const build = (context: Record<string, unknown>) => () => synthRoster(context);
+    expect(build({ sweepIntervalSeconds: '0.01' })).toThrow(/SWEEP_INTERVAL_SECONDS=0.01 must be a number between 0.05 and 60/);
+    expect(build({ defaultLeaseSeconds: '1' })).toThrow(/DEFAULT_LEASE_SECONDS=1/);
+    expect(build({ sweepShards: 'many' })).toThrow(/sweepShards="many" is invalid/);
+    expect(build({ sweepShards: '1.5' })).toThrow(/SWEEP_SHARDS=1.5 must be a whole number between 1 and 64/);
+    expect(build({ removalPolicy: 'snapshot' })).toThrow(/removalPolicy/);
+    expect(build({ httpRateLimit: '10' })).toThrow(/httpRateLimit and httpBurstLimit go together/);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no finding that is not acknowledged', () => {
+    const report = new AwsSolutionsChecks(s.app).validateScope(s.app);
+    expect(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it('acknowledges only specific findings on specific constructs, each with a written reason', () => {
+    const acknowledged: { path: string; id: string; reason: string }[] = [];
+    for (const construct of s.app.node.findAll()) {
+      for (const entry of construct.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+          acknowledged.push({ path: construct.node.path, id: id.replace(/^annotation::/i, ''), reason });
+        }
+      }
+    }
+    // Nothing blanket: no acknowledgement on the app or the stack itself.
+    expect(acknowledged.filter((a) => a.path === '' || a.path === 'Roster')).toEqual([]);
+    for (const a of acknowledged) expect(a.reason.length, `${a.path} ${a.id}`).toBeGreaterThan(80);
+    const ids = [...new Set(acknowledged.map((a) => a.id.replace(/\[.*$/, '')))].sort();
+    expect(ids).toEqual(['AwsSolutions-APIG4', 'AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-SQS3']);
+    // IAM5 only for the two fan-out grants that cannot be narrower.
+    expect(acknowledged.filter((a) => a.id.startsWith('AwsSolutions-IAM5')).map((a) => `${a.path} ${a.id}`)).toEqual([
+      expect.stringMatching(/^Roster\/FanoutRole AwsSolutions-IAM5\[Resource::arn:.*\/live\/\*\/@connections\/\*\]$/),
+      'Roster/FanoutRole AwsSolutions-IAM5[Resource::*]',
+    ]);
+  });
+
+  it('finds, and fails the synth on, a finding nobody acknowledged', () => {
+    const app = rosterApp();
+    const stack = addRoster(app);
+    stack.sweeper.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:*'], resources: [stack.table.tableArn] }));
+    const report = new AwsSolutionsChecks(app).validateScope(app);
+    expect(report.violations.map((v) => v.ruleName)).toEqual(['AwsSolutions-IAM5[Action::dynamodb:*]']);
+    expect(() => app.synth()).toThrow(/AwsSolutions-IAM5/);
+  });
+
+  it('leaves CDK itself with no warnings or errors to report', () => {
+    const annotations = Annotations.fromStack(s.stack);
+    expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+    expect(annotations.findError('*', Match.anyValue())).toEqual([]);
+  });
+});
