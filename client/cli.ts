@@ -1,0 +1,465 @@
+/**
+ * The `roster` command line (run by bin/roster.js).
+ *
+ * Each command is an entry of COMMANDS: a one-line summary, its help text,
+ * and a function that returns the exit code. Later commands (bench, cost,
+ * token) are added there; anything not in it prints the usage and exits 2.
+ * Errors are one line on stderr: a usage error exits 2, anything else 1.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { RegistryClient } from './client.ts';
+import { RosterClientError } from './errors.ts';
+import { HttpApi } from './http.ts';
+import type { ClientEvent } from './types.ts';
+import { isObject } from './wire.ts';
+
+const DEFAULT_URL = 'http://127.0.0.1:4000';
+const DEFAULT_WS_URL = 'ws://127.0.0.1:4000/ws';
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** A mistake in how the command was called: exit 2 and point at --help. */
+class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, 2);
+    this.name = 'UsageError';
+  }
+}
+
+interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+// ─── Targets ───────────────────────────────────────────────────────────────
+
+const TARGET_HELP = `Target (where the information center is):
+  --url URL          HTTP API (env ROSTER_URL; default ${DEFAULT_URL})
+  --ws-url URL       WebSocket API (env ROSTER_WS_URL; default ${DEFAULT_WS_URL},
+                     or /ws on the --url host, the local runtime's layout)
+  --outputs FILE     take both from \`cdk deploy --outputs-file FILE\`
+  --stack NAME       the stack to use when FILE has several
+  --token TOKEN      bearer token (env ROSTER_TOKEN)`;
+
+const TARGET_OPTIONS = {
+  url: { type: 'string' },
+  'ws-url': { type: 'string' },
+  outputs: { type: 'string' },
+  stack: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+interface TargetFlags {
+  url?: string;
+  'ws-url'?: string;
+  outputs?: string;
+  stack?: string;
+  token?: string;
+}
+
+interface Target {
+  httpUrl: string;
+  wsUrl: string;
+  token: string | undefined;
+}
+
+/** Reads `{ "<Stack>": { "HttpApiUrl", "WebSocketUrl", "TableName" } }` as written by `cdk deploy --outputs-file`. */
+async function readOutputs(file: string, stack: string | undefined): Promise<{ httpUrl?: string; wsUrl?: string }> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
+    throw new CliError(`cannot read --outputs ${file}: ${reason}`);
+  }
+  if (!isObject(parsed)) throw new CliError(`--outputs ${file} is not a CDK outputs file`);
+  const stacks = Object.entries(parsed).filter(
+    (entry): entry is [string, Record<string, unknown>] => isObject(entry[1]) && typeof entry[1].HttpApiUrl === 'string',
+  );
+  const chosen = stack === undefined ? stacks : stacks.filter(([name]) => name === stack);
+  if (chosen.length === 0) {
+    throw new CliError(stack === undefined ? `--outputs ${file} has no stack with an HttpApiUrl` : `--outputs ${file} has no stack ${stack} with an HttpApiUrl`);
+  }
+  if (chosen.length > 1) throw new UsageError(`--outputs ${file} has several stacks (${chosen.map(([n]) => n).join(', ')}); choose one with --stack`);
+  const [, outputs] = chosen[0] as [string, Record<string, unknown>];
+  return {
+    httpUrl: outputs.HttpApiUrl as string,
+    wsUrl: typeof outputs.WebSocketUrl === 'string' ? outputs.WebSocketUrl : undefined,
+  };
+}
+
+/** Flags win over --outputs, which wins over the environment, which wins over the defaults. */
+async function resolveTarget(flags: TargetFlags): Promise<Target> {
+  const fromFile = flags.outputs === undefined ? {} : await readOutputs(flags.outputs, flags.stack);
+  const env = process.env;
+  const httpUrl = flags.url ?? fromFile.httpUrl ?? (env.ROSTER_URL || undefined);
+  let wsUrl = flags['ws-url'] ?? fromFile.wsUrl ?? (env.ROSTER_WS_URL || undefined);
+  if (wsUrl === undefined && httpUrl !== undefined) {
+    const derived = new URL(httpUrl);
+    derived.protocol = derived.protocol === 'https:' ? 'wss:' : 'ws:';
+    derived.pathname = '/ws';
+    wsUrl = derived.toString();
+  }
+  return { httpUrl: httpUrl ?? DEFAULT_URL, wsUrl: wsUrl ?? DEFAULT_WS_URL, token: flags.token ?? (env.ROSTER_TOKEN || undefined) };
+}
+
+// ─── Parsing helpers ─────────────────────────────────────────────────────────
+
+type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+function parse<O extends OptionSpec>(argv: string[], options: O, positionals: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    // Node's messages go on to explain `--`; the first sentence is the useful part.
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+    throw new UsageError(message.split(/\.\s/)[0] || 'invalid arguments');
+  }
+  const values = parsed.values as Record<string, unknown>;
+  if (values.help) return { help: true as const, values: parsed.values, args: [] };
+  if (parsed.positionals.length !== positionals.length) {
+    const missing = positionals.slice(parsed.positionals.length);
+    if (missing.length > 0) throw new UsageError(`missing ${missing.map((p) => `<${p}>`).join(' ')}`);
+    throw new UsageError(`unexpected argument "${parsed.positionals[positionals.length]}"`);
+  }
+  return { help: false as const, values: parsed.values, args: parsed.positionals };
+}
+
+function positiveNumber(flag: string, raw: string | undefined, integer: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${flag} must be a positive ${integer ? 'whole ' : ''}number, not "${raw}"`);
+  }
+  return value;
+}
+
+function metadataOf(pairs: string[] | undefined): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--meta takes key=value, not "${pair}"`);
+    metadata[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return metadata;
+}
+
+// ─── Output ────────────────────────────────────────────────────────────────
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function metadataText(metadata: Record<string, string>): string {
+  return Object.entries(metadata)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
+
+function ago(iso: string, now: number): string {
+  const seconds = Math.round((now - Date.parse(iso)) / 1000);
+  if (Number.isNaN(seconds)) return '-';
+  if (seconds < 0) return `in ${-seconds}s`;
+  return seconds < 120 ? `${seconds}s ago` : `${Math.round(seconds / 60)}m ago`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? [];
+  return rows.map((row) =>
+    row
+      .map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** One JSON line per event; `change` lists node ids only, so a large cluster does not flood the output. */
+function eventJson(event: ClientEvent): Record<string, unknown> {
+  const at = new Date().toISOString();
+  switch (event.type) {
+    case 'change':
+      return { type: 'change', at, revision: event.revision, nodes: event.nodes.map((n) => n.nodeId) };
+    case 'keepaliveFailed':
+      return { type: event.type, at, consecutive: event.consecutive, error: { code: event.error.code, message: event.error.message } };
+    case 'lost':
+      return { type: event.type, at, reason: event.reason, ...(event.error ? { error: { code: event.error.code, message: event.error.message } } : {}) };
+    case 'warning':
+      return { type: event.type, at, message: event.message };
+    case 'registered':
+    case 'updated':
+    case 'down':
+      return { ...event, at, nodeId: event.node.nodeId };
+    default:
+      return { ...event, at };
+  }
+}
+
+/** A readable line per event, or undefined for events not worth a line (the full list, routine refreshes). */
+function eventText(event: ClientEvent): string | undefined {
+  const at = new Date().toISOString();
+  const line = (kind: string, text: string) => `${at}  ${kind.padEnd(15)} ${text}`;
+  switch (event.type) {
+    case 'registered':
+    case 'updated':
+      return line(event.type, `${event.node.nodeId}  rev ${event.revision}  ${metadataText(event.node.metadata)}`.trimEnd());
+    case 'down':
+      return line('down', `${event.node.nodeId}  rev ${event.revision}  ${event.reason ?? 'gone'}`);
+    case 'connected':
+      return line('connected', event.bound ? 'bound to this node' : 'watching');
+    case 'disconnected':
+      return line('disconnected', `${event.reason}; reconnecting`);
+    case 'resynced':
+      return event.reason === 'refresh' ? undefined : line('resynced', `${event.nodes} node${event.nodes === 1 ? '' : 's'} at revision ${event.revision} (${event.reason}${event.reset ? ', server state was reset' : ''})`);
+    case 'keepaliveFailed':
+      return line('keepaliveFailed', `${event.error.code}: ${event.error.message}`);
+    case 'lost':
+      return line('lost', event.reason === 'superseded' ? 'a newer incarnation of this node registered' : 'the lease lapsed; registering again when possible');
+    case 'warning':
+      return line('warning', event.message);
+    case 'change':
+    case 'closed':
+      return undefined;
+  }
+}
+
+// ─── Commands ──────────────────────────────────────────────────────────────
+
+const nodesCommand: Command = {
+  summary: 'list the healthy nodes of a cluster',
+  help: `Usage: roster nodes <cluster> [--all] [--json] [target]
+
+Lists the healthy nodes of <cluster> (GET /v1/clusters/<cluster>/nodes).
+
+  --all              also list DOWN nodes the server still retains
+  --json             print the server's answer as JSON
+  -h, --help         show this help
+
+${TARGET_HELP}
+`,
+  async run(argv) {
+    const parsed = parse(argv, { ...TARGET_OPTIONS, all: { type: 'boolean' }, json: { type: 'boolean' } }, ['cluster']);
+    if (parsed.help) return help(this);
+    const [clusterId] = parsed.args as [string];
+    const target = await resolveTarget(parsed.values);
+    const http = new HttpApi({ baseUrl: target.httpUrl, token: target.token, timeoutMs: 10_000 });
+    const list = await http.listNodes(clusterId, { all: parsed.values.all ?? false });
+    if (parsed.values.json) {
+      out(JSON.stringify(list, null, 2));
+      return 0;
+    }
+    if (list.nodes.length === 0) {
+      out(`no ${parsed.values.all ? '' : 'healthy '}nodes in cluster ${clusterId} (revision ${list.revision})`);
+      return 0;
+    }
+    const now = Date.now();
+    const rows = [['NODE', 'STATUS', 'REVISION', 'LEASE', 'LAST KEEPALIVE', 'METADATA']];
+    for (const node of list.nodes) {
+      const status = node.status === 'DOWN' && node.downReason ? `DOWN (${node.downReason})` : node.status;
+      rows.push([node.nodeId, status, String(node.revision), `${node.leaseSeconds}s`, ago(node.lastKeepaliveAt, now), metadataText(node.metadata)]);
+    }
+    for (const row of table(rows)) out(row);
+    return 0;
+  },
+};
+
+/** Runs `client` until SIGINT/SIGTERM (or `until` settles), printing its events; stops it cleanly. */
+async function runClient(client: RegistryClient, json: boolean, until?: Promise<number>): Promise<number> {
+  const print = (event: ClientEvent) => {
+    if (json) out(JSON.stringify(eventJson(event)));
+    else {
+      const text = eventText(event);
+      if (text !== undefined) out(text);
+    }
+  };
+  // Listen before start() so the events of the start itself (a cache file, the first sync) are printed.
+  const iterator = client.events();
+  const printing = (async () => {
+    for await (const event of iterator) print(event);
+  })();
+
+  const signalled = new Promise<number>((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      // A second signal while stopping exits at once.
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      resolve(0);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+
+  try {
+    await Promise.race([client.start(), signalled]);
+  } catch (err) {
+    await iterator.return?.();
+    await printing;
+    throw err;
+  }
+  const code = await Promise.race(until ? [signalled, until] : [signalled]);
+  await client.stop();
+  await printing;
+  return code;
+}
+
+const watchCommand: Command = {
+  summary: 'print membership events of a cluster as they happen',
+  help: `Usage: roster watch <cluster> [--json] [target]
+
+Subscribes to <cluster> and prints one line per event (registered, updated,
+down, and the connection's status) until interrupted.
+
+  --json             one JSON object per line
+  -h, --help         show this help
+
+${TARGET_HELP}
+`,
+  async run(argv) {
+    const parsed = parse(argv, { ...TARGET_OPTIONS, json: { type: 'boolean' } }, ['cluster']);
+    if (parsed.help) return help(this);
+    const [clusterId] = parsed.args as [string];
+    const target = await resolveTarget(parsed.values);
+    const client = new RegistryClient({ httpUrl: target.httpUrl, wsUrl: target.wsUrl, token: target.token, clusterId });
+    return runClient(client, parsed.values.json ?? false);
+  },
+};
+
+const agentCommand: Command = {
+  summary: 'run a node: register, keep alive, deregister on SIGINT/SIGTERM',
+  help: `Usage: roster agent <cluster> <node> [--lease S] [--meta k=v ...] [options] [target]
+
+Registers <node> in <cluster>, keeps it alive, binds it to a WebSocket
+connection and prints the cluster's events, until SIGINT or SIGTERM; then it
+deregisters the node and exits 0. Exits 3 if a newer incarnation of the node
+takes over.
+
+  --lease S          lease in seconds, 2..3600 (default: the server's, 15)
+  --meta k=v         metadata; repeat for more keys
+  --keepalive-ms MS  time between keepalives (default: a third of the lease)
+  --cache-file FILE  keep the last confirmed list in FILE and start from it
+                     when the information center is unreachable
+  --json             one JSON object per line
+  -h, --help         show this help
+
+${TARGET_HELP}
+`,
+  async run(argv) {
+    const parsed = parse(
+      argv,
+      {
+        ...TARGET_OPTIONS,
+        lease: { type: 'string' },
+        meta: { type: 'string', multiple: true },
+        'keepalive-ms': { type: 'string' },
+        'cache-file': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      ['cluster', 'node'],
+    );
+    if (parsed.help) return help(this);
+    const [clusterId, nodeId] = parsed.args as [string, string];
+    const target = await resolveTarget(parsed.values);
+    const client = new RegistryClient({
+      httpUrl: target.httpUrl,
+      wsUrl: target.wsUrl,
+      token: target.token,
+      clusterId,
+      nodeId,
+      metadata: metadataOf(parsed.values.meta),
+      leaseSeconds: positiveNumber('lease', parsed.values.lease, true),
+      keepaliveIntervalMs: positiveNumber('keepalive-ms', parsed.values['keepalive-ms'], false),
+      cacheFile: parsed.values['cache-file'],
+    });
+    const superseded = new Promise<number>((resolve) => {
+      client.on('lost', (event) => {
+        if (event.reason !== 'superseded') return;
+        process.stderr.write(`roster agent: ${event.error?.message ?? 'a newer incarnation of this node registered'}; exiting\n`);
+        resolve(3);
+      });
+    });
+    return runClient(client, parsed.values.json ?? false, superseded);
+  },
+};
+
+const serveCommand: Command = {
+  summary: 'run the information center on this machine (roster serve --help)',
+  help: '',
+  async run(argv) {
+    // Loaded only here: the server side pulls in the AWS SDK, which the client commands never need.
+    const { serve } = await import('../local/main.ts');
+    await serve(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  },
+};
+
+/** Every command. Later issues add `bench`, `cost` and `token` here. */
+const COMMANDS: Record<string, Command> = {
+  serve: serveCommand,
+  nodes: nodesCommand,
+  watch: watchCommand,
+  agent: agentCommand,
+};
+
+function usage(): string {
+  const names = Object.keys(COMMANDS);
+  const width = Math.max(...names.map((n) => n.length));
+  const lines = names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name]?.summary ?? ''}`);
+  return `Usage: roster <command> [arguments] [flags]
+
+Commands:
+${lines.join('\n')}
+
+Run "roster <command> --help" for a command's flags.
+`;
+}
+
+function help(command: Command): number {
+  process.stdout.write(command.help);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    if (topic) return topic === serveCommand ? topic.run(['--help']) : help(topic);
+    (name === undefined ? process.stderr : process.stdout).write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    process.stderr.write(`roster: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`roster ${name}: ${err.message}\nRun "roster ${name} --help" for usage.\n`);
+      return 2;
+    }
+    if (err instanceof CliError || err instanceof RosterClientError) {
+      process.stderr.write(`roster ${name}: ${err.message}\n`);
+      return err instanceof CliError ? err.exitCode : 1;
+    }
+    process.stderr.write(`roster ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// Idle keep-alive sockets of fetch (and the server's, for `serve`) must not hold the process open.
+process.exit(code);

@@ -1,0 +1,130 @@
+/**
+ * The HTTP API (design §2) over the global fetch. Every request has a
+ * timeout; every failure becomes a RosterClientError with the server's code
+ * when it sent one.
+ */
+import { RosterClientError, type ClientErrorCode } from './errors.ts';
+import type { Node, NodeList } from './types.ts';
+import { isNode, isNodeList, isObject } from './wire.ts';
+
+export interface HttpApiOptions {
+  /** Base URL of the HTTP API; may carry a path prefix (an API Gateway stage). */
+  baseUrl: string;
+  token?: string;
+  timeoutMs: number;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Aborts the request (the client stopping); reported as `CLOSED`. */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface RegisterBody {
+  metadata: Record<string, string>;
+  leaseSeconds?: number;
+  incarnation: number;
+}
+
+/** What undici (behind fetch) puts in `cause` when a connection fails. */
+function networkReason(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code ? `${cause.message || code} (${code})` : cause.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class HttpApi {
+  private readonly base: string;
+
+  constructor(private readonly options: HttpApiOptions) {
+    // String concatenation, not `new URL(path, base)`, which would drop a stage prefix such as `/prod`.
+    this.base = options.baseUrl.replace(/\/+$/, '');
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    { body, signal, timeoutMs = this.options.timeoutMs }: RequestOptions = {},
+  ): Promise<{ status: number; json: unknown }> {
+    const what = `${method} ${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+
+    let status: number;
+    let text: string;
+    try {
+      const res = await fetch(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: combined,
+      });
+      status = res.status;
+      text = await res.text();
+    } catch (err) {
+      if (signal?.aborted) throw new RosterClientError('CLOSED', `${what}: the client was stopped`, { cause: err });
+      if (timeout.aborted) {
+        throw new RosterClientError('TIMEOUT', `${what}: no answer within ${timeoutMs} ms`, { cause: err });
+      }
+      throw new RosterClientError('NETWORK', `${what} to ${this.base}: ${networkReason(err)}`, { cause: err });
+    }
+
+    let json: unknown;
+    if (text !== '') {
+      try {
+        json = JSON.parse(text);
+      } catch (err) {
+        if (status < 400) throw new RosterClientError('BAD_RESPONSE', `${what}: the answer is not JSON`, { status, cause: err });
+      }
+    }
+    if (status >= 400) {
+      const error = isObject(json) && isObject(json.error) ? json.error : undefined;
+      if (error && typeof error.code === 'string' && typeof error.message === 'string') {
+        throw new RosterClientError(error.code as ClientErrorCode, error.message, { status });
+      }
+      throw new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, { status });
+    }
+    return { status, json };
+  }
+
+  private static path(clusterId: string, nodeId?: string): string {
+    const cluster = `/v1/clusters/${encodeURIComponent(clusterId)}/nodes`;
+    return nodeId === undefined ? cluster : `${cluster}/${encodeURIComponent(nodeId)}`;
+  }
+
+  private static node(json: unknown, what: string): Node {
+    if (isObject(json) && isNode(json.node)) return json.node;
+    throw new RosterClientError('BAD_RESPONSE', `${what}: the answer has no node`);
+  }
+
+  async register(clusterId: string, nodeId: string, body: RegisterBody, options: RequestOptions = {}): Promise<Node> {
+    const { json } = await this.request('PUT', HttpApi.path(clusterId, nodeId), { ...options, body });
+    return HttpApi.node(json, 'register');
+  }
+
+  async keepalive(clusterId: string, nodeId: string, incarnation: number, options: RequestOptions = {}): Promise<Node> {
+    const path = `${HttpApi.path(clusterId, nodeId)}/keepalive`;
+    const { json } = await this.request('POST', path, { ...options, body: { incarnation } });
+    return HttpApi.node(json, 'keepalive');
+  }
+
+  /** Marks the node DOWN; with `incarnation`, only if that incarnation is still the current one (else 409). */
+  async deregister(clusterId: string, nodeId: string, incarnation?: number, options: RequestOptions = {}): Promise<void> {
+    const query = incarnation === undefined ? '' : `?incarnation=${incarnation}`;
+    await this.request('DELETE', HttpApi.path(clusterId, nodeId) + query, options);
+  }
+
+  /** The healthy list, or with `all` also the retained DOWN nodes (whose revisions a cache needs). */
+  async listNodes(clusterId: string, query: { all?: boolean } = {}, options: RequestOptions = {}): Promise<NodeList> {
+    const { json } = await this.request('GET', HttpApi.path(clusterId) + (query.all ? '?status=all' : ''), options);
+    if (!isNodeList(json)) throw new RosterClientError('BAD_RESPONSE', 'list nodes: the answer is not a node list');
+    return json;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The wire types the client reads (design §2) and the events it emits.
+ *
+ * Node and event shapes are imported as types from the server's model so the
+ * contract is written down once; `import type` is erased, so the client
+ * carries none of the server's code (or the AWS SDK) at run time.
+ */
+import type { DownReason, EventType, MembershipEvent, Node, NodeStatus } from '../functions/core/model.ts';
+import type { RosterClientError } from './errors.ts';
+
+export type { DownReason, EventType, MembershipEvent, Node, NodeStatus };
+
+/** `GET /v1/clusters/{clusterId}/nodes` */
+export interface NodeList {
+  clusterId: string;
+  /** The cluster revision read before the nodes: the list reflects at least every change up to it. */
+  revision: number;
+  nodes: Node[];
+}
+
+/** Where a membership change was learnt: a live event, or the difference a sync found. */
+export type ChangeSource = 'event' | 'sync';
+
+/** Why the client fetched the list. */
+export type SyncReason = 'start' | 'reconnect' | 'gap' | 'refresh' | 'retry';
+
+interface NodeChangeBase {
+  /** The node as it is now (for `down`: its DOWN record, or the last UP state known if the record is gone). */
+  node: Node;
+  /** The revision of that state. */
+  revision: number;
+  source: ChangeSource;
+}
+
+/** A node joined the healthy list, or came back as a new incarnation (then `previous` is the one it replaced). */
+export interface RegisteredEvent extends NodeChangeBase {
+  type: 'registered';
+  previous?: Node;
+}
+
+/** A healthy node re-registered with different metadata or lease. */
+export interface UpdatedEvent extends NodeChangeBase {
+  type: 'updated';
+  previous: Node;
+}
+
+/** A node left the healthy list. */
+export interface DownEvent extends NodeChangeBase {
+  type: 'down';
+  /** `expired`, `deregistered` or `disconnected`; undefined when the server no longer has the record. */
+  reason: DownReason | undefined;
+}
+
+/** The healthy list changed; `nodes` is the whole new list, sorted by node id. */
+export interface ChangeEvent {
+  type: 'change';
+  nodes: readonly Node[];
+  revision: number;
+}
+
+/** The WebSocket connection opened (a resync follows at once). */
+export interface ConnectedEvent {
+  type: 'connected';
+  /** Whether the connection binds this client's node (connection-bound liveness). */
+  bound: boolean;
+  /** False for the first connection, true for every later one. */
+  reconnect: boolean;
+}
+
+/** An open WebSocket connection closed; the client reconnects with backoff. Recoverable. */
+export interface DisconnectedEvent {
+  type: 'disconnected';
+  reason: string;
+}
+
+/** The cache was replaced by the server's list (snapshot plus the events received meanwhile). */
+export interface ResyncedEvent {
+  type: 'resynced';
+  reason: SyncReason;
+  revision: number;
+  /** Healthy nodes after the sync. */
+  nodes: number;
+  /** True when the server's revision went backwards: it lost its state, so nothing cached was kept. */
+  reset: boolean;
+}
+
+/** A keepalive (or the re-registration that replaces one) failed. Recoverable unless a `lost` event follows. */
+export interface KeepaliveFailedEvent {
+  type: 'keepaliveFailed';
+  error: RosterClientError;
+  /** Failures in a row. */
+  consecutive: number;
+}
+
+/**
+ * The lease is gone. Terminal for that lease:
+ * - `expired`: by the client's own clock, no keepalive succeeded for a whole
+ *   lease, so the server has certainly let it lapse. The client keeps trying
+ *   and re-registers (a new lease) once the server answers.
+ * - `superseded`: a newer incarnation of this node registered (409
+ *   `STALE_INCARNATION`). The client stops keepalives for good and never
+ *   re-registers; it keeps watching the cluster.
+ */
+export interface LostEvent {
+  type: 'lost';
+  reason: 'expired' | 'superseded';
+  error?: RosterClientError;
+}
+
+/** The client stopped. Terminal: the last event, after which iterators end. */
+export interface ClosedEvent {
+  type: 'closed';
+}
+
+/** Something went wrong that the client works around (an unreadable cache file, an odd server message). */
+export interface WarningEvent {
+  type: 'warning';
+  message: string;
+  error?: unknown;
+}
+
+/** Every event a client emits, as a tagged union (`for await (const e of client.events())`). */
+export type ClientEvent =
+  | RegisteredEvent
+  | UpdatedEvent
+  | DownEvent
+  | ChangeEvent
+  | ConnectedEvent
+  | DisconnectedEvent
+  | ResyncedEvent
+  | KeepaliveFailedEvent
+  | LostEvent
+  | ClosedEvent
+  | WarningEvent;
+
+export type ClientEventType = ClientEvent['type'];
+export type ClientEventOf<T extends ClientEventType> = Extract<ClientEvent, { type: T }>;

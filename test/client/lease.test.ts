@@ -1,0 +1,143 @@
+/**
+ * The lease as a node client keeps it: 404 → re-register, 409 → superseded,
+ * and `lost` only once the lease has certainly lapsed.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { RegistryClient } from '../../client/index.ts';
+import { startProxy, type TcpProxy } from '../support/proxy.ts';
+import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { deregisterDirect, getNodeDirect, record, registerDirect, uniqueCluster } from './helpers.ts';
+
+describe('the lease', () => {
+  let runtime: SpawnedRuntime;
+  const cleanup: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    runtime = await spawnRuntime({ dynamodbEndpoint: inject('dynamodbEndpoint'), sweepInterval: 0.5, disconnectGrace: 1 });
+  });
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  async function proxy(): Promise<TcpProxy> {
+    const p = await startProxy({ targetPort: runtime.port });
+    cleanup.push(() => p.close());
+    return p;
+  }
+
+  function node(options: Partial<ConstructorParameters<typeof RegistryClient>[0]> & { clusterId: string; nodeId: string }): RegistryClient {
+    const c = new RegistryClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, ...options });
+    cleanup.push(() => c.stop());
+    return c;
+  }
+
+  it('re-registers at once when a keepalive finds the node gone (404), and binds the node again', async () => {
+    const clusterId = uniqueCluster('404');
+    const p = await proxy();
+    // Keepalives go straight to the server; the WebSocket goes through the proxy, so it can be silenced:
+    // then only the keepalive can notice that the node is gone (not its own NODE_DOWN event).
+    const client = node({ clusterId, nodeId: 'k1', leaseSeconds: 10, keepaliveIntervalMs: 300, wsUrl: p.via(runtime.wsUrl), requestTimeoutMs: 2000 });
+    const events = record(client);
+    await client.start();
+    const before = await getNodeDirect(runtime.httpUrl, clusterId, 'k1');
+
+    p.freeze();
+    await deregisterDirect(runtime.httpUrl, clusterId, 'k1');
+    await vi.waitFor(() => expect(events.of('keepaliveFailed').map((e) => e.error.code)).toContain('NODE_NOT_FOUND'), { timeout: 10_000 });
+    await vi.waitFor(async () => {
+      const now = await getNodeDirect(runtime.httpUrl, clusterId, 'k1');
+      expect(now.status).toBe('UP');
+      expect(now.incarnation).toBe(client.incarnation);
+      expect(now.revision).toBeGreaterThan(before.revision + 1); // DOWN, then registered again
+    });
+    expect(events.of('lost')).toEqual([]); // a 404 is answered at once; the lease never lapsed
+
+    p.restore();
+    await vi.waitFor(
+      () => {
+        expect(events.of('connected').filter((e) => e.bound && e.reconnect).length).toBeGreaterThan(0);
+        expect(client.stale).toBe(false);
+        expect(client.node('k1')?.status).toBe('UP');
+      },
+      { timeout: 20_000 },
+    );
+  });
+
+  it('an old incarnation that gets 409 reports it, stops keeping alive, and leaves the new incarnation alone', async () => {
+    const clusterId = uniqueCluster('409');
+    const old = node({ clusterId, nodeId: 'z1', leaseSeconds: 30, keepaliveIntervalMs: 200 });
+    const events = record(old);
+    await old.start();
+
+    // A restarted process registers with a higher incarnation.
+    const newer = await registerDirect(runtime.httpUrl, clusterId, 'z1', {
+      incarnation: old.incarnation + 1,
+      leaseSeconds: 30,
+      metadata: { owner: 'new' },
+    });
+    await vi.waitFor(() => expect(events.of('lost')).toContainEqual(expect.objectContaining({ reason: 'superseded' })), { timeout: 10_000 });
+    const failures = events.of('keepaliveFailed');
+    expect(failures.map((e) => e.error.code)).toContain('STALE_INCARNATION');
+    const lostAt = events.all.findIndex((r) => r.event.type === 'lost');
+    const failedAt = events.all.findIndex((r) => r.event.type === 'keepaliveFailed');
+    expect(failedAt).toBeLessThan(lostAt);
+
+    // Several keepalive intervals later it has neither re-registered nor retried.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(events.of('keepaliveFailed')).toHaveLength(failures.length);
+    expect(events.of('lost')).toHaveLength(1);
+    let current = await getNodeDirect(runtime.httpUrl, clusterId, 'z1');
+    expect(current).toMatchObject({ status: 'UP', incarnation: newer.incarnation, metadata: { owner: 'new' } });
+
+    // Stopping the old one must not deregister the new one.
+    await old.stop();
+    current = await getNodeDirect(runtime.httpUrl, clusterId, 'z1');
+    expect(current).toMatchObject({ status: 'UP', incarnation: newer.incarnation });
+  });
+
+  it('reports the lease lost only once it has certainly lapsed, then registers anew', async () => {
+    const clusterId = uniqueCluster('lost');
+    const p = await proxy();
+    const leaseMs = 2000;
+    const client = node({
+      clusterId,
+      nodeId: 'l1',
+      leaseSeconds: leaseMs / 1000,
+      httpUrl: p.via(runtime.httpUrl),
+      wsUrl: p.via(runtime.wsUrl),
+      requestTimeoutMs: 500,
+    });
+    const events = record(client);
+    await client.start();
+
+    const cutAt = Date.now();
+    p.cut();
+    await vi.waitFor(() => expect(events.of('lost')).toHaveLength(1), { timeout: 10_000 });
+    const lost = events.all.find((r) => r.event.type === 'lost');
+    const firstFailure = events.all.find((r) => r.event.type === 'keepaliveFailed');
+    expect(lost?.event).toMatchObject({ reason: 'expired' });
+    // Not on the first failure: keepalives failed first, and the lost came a lease after the last success
+    // (which was at most one keepalive interval, lease/3, before the cut).
+    expect(firstFailure).toBeDefined();
+    expect(firstFailure!.at).toBeLessThan(lost!.at);
+    expect(lost!.at - cutAt).toBeGreaterThanOrEqual(leaseMs - leaseMs / 3 - 100);
+
+    // Once per lease, however long the outage.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(events.of('lost')).toHaveLength(1);
+
+    p.restore();
+    await vi.waitFor(
+      async () => {
+        const now = await getNodeDirect(runtime.httpUrl, clusterId, 'l1');
+        expect(now.status).toBe('UP');
+        expect(client.stale).toBe(false);
+        expect(client.node('l1')?.revision).toBe(now.revision);
+      },
+      { timeout: 20_000 },
+    );
+  });
+});

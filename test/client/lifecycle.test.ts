@@ -1,0 +1,129 @@
+/**
+ * The client's lifecycle (start, stop, dispose, the event iterator) against
+ * the local runtime, and the token plumbing against a capturing server
+ * (the runtime has no auth yet).
+ */
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { RegistryClient, type ClientEvent } from '../../client/index.ts';
+import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { getNodeDirect, uniqueCluster } from './helpers.ts';
+
+describe('lifecycle', () => {
+  let runtime: SpawnedRuntime;
+  beforeAll(async () => {
+    runtime = await spawnRuntime({ dynamodbEndpoint: inject('dynamodbEndpoint') });
+  });
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  const options = (clusterId: string, nodeId?: string) => ({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, nodeId });
+
+  it('stop() deregisters once, may be called twice, and ends every event iterator after `closed`', async () => {
+    const clusterId = uniqueCluster('life');
+    const client = new RegistryClient(options(clusterId, 'n1'));
+    const seen: ClientEvent['type'][] = [];
+    const iterating = (async () => {
+      for await (const event of client.events()) seen.push(event.type);
+    })();
+    await client.start();
+    expect(client.state).toBe('connected');
+    expect(client.node('n1')?.status).toBe('UP');
+
+    await Promise.all([client.stop(), client.stop()]);
+    await client.stop();
+    await iterating; // ends by itself
+    expect(seen.at(-1)).toBe('closed');
+    expect(seen.filter((t) => t === 'closed')).toHaveLength(1);
+    expect(client.state).toBe('closed');
+    expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
+    await expect(client.start()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('`await using` stops the client at the end of the scope', async () => {
+    const clusterId = uniqueCluster('dispose');
+    let inScope: RegistryClient | undefined;
+    {
+      await using client = new RegistryClient(options(clusterId, 'n1'));
+      inScope = client;
+      await client.start();
+      expect(client.state).toBe('connected');
+    }
+    expect(inScope.state).toBe('closed');
+    expect((await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).status).toBe('DOWN');
+  });
+
+  it('stop() during start() makes start() reject with CLOSED and leaves the node deregistered', async () => {
+    const clusterId = uniqueCluster('early');
+    const client = new RegistryClient(options(clusterId, 'n1'));
+    const starting = client.start();
+    const stopping = client.stop();
+    await expect(starting).rejects.toMatchObject({ code: 'CLOSED' });
+    await stopping;
+    // Either the registration never happened, or it did and was undone: never left UP.
+    const node = await getNodeDirect(runtime.httpUrl, clusterId, 'n1').catch(() => undefined);
+    expect(node?.status ?? 'absent').not.toBe('UP');
+  });
+
+  it('replaces its connection at the age limit without the bound node ever going down', async () => {
+    const clusterId = uniqueCluster('rotate');
+    const client = new RegistryClient({ ...options(clusterId, 'n1'), maxConnectionAgeMs: 400, refreshIntervalMs: 0 });
+    const reasons: string[] = [];
+    const downs: string[] = [];
+    client.on('disconnected', (e) => reasons.push(e.reason));
+    client.on('down', (e) => downs.push(e.node.nodeId));
+    await client.start();
+    const registeredRevision = (await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).revision;
+    await vi.waitFor(() => expect(reasons.length).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
+    expect(reasons.every((r) => r.includes('age limit'))).toBe(true);
+    await vi.waitFor(() => expect(client.stale).toBe(false));
+    // Rebinding happened within the disconnect grace: no NODE_DOWN, no re-registration.
+    expect(downs).toEqual([]);
+    expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'UP', revision: registeredRevision });
+    await client.stop();
+  });
+
+  it('rejects invalid options at construction', () => {
+    expect(() => new RegistryClient(options('bad cluster'))).toThrow(/clusterId/);
+    expect(() => new RegistryClient({ ...options('c1', 'n1'), leaseSeconds: 1 })).toThrow(/leaseSeconds/);
+    expect(() => new RegistryClient({ ...options('c1'), wsUrl: 'http://127.0.0.1:1/ws' })).toThrow(/wsUrl/);
+  });
+});
+
+describe('token', () => {
+  it('is sent as a bearer token over HTTP and as token= on the WebSocket URL', async () => {
+    const httpHeaders: IncomingHttpHeaders[] = [];
+    const upgradeUrls: string[] = [];
+    const server = createServer((req, res) => {
+      httpHeaders.push(req.headers);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ clusterId: 'c1', revision: 0, nodes: [] }));
+    });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (_socket, req) => upgradeUrls.push(req.url ?? ''));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const client = new RegistryClient({
+        httpUrl: `http://127.0.0.1:${port}`,
+        wsUrl: `ws://127.0.0.1:${port}/ws`,
+        clusterId: 'c1',
+        token: 's3cret/+=',
+      });
+      await client.start();
+      await client.stop();
+      expect(httpHeaders.length).toBeGreaterThan(0);
+      for (const headers of httpHeaders) expect(headers.authorization).toBe('Bearer s3cret/+=');
+      expect(upgradeUrls).toHaveLength(1);
+      const query = new URL(upgradeUrls[0] ?? '', 'ws://x').searchParams;
+      expect(query.get('token')).toBe('s3cret/+=');
+      expect(query.get('clusterId')).toBe('c1');
+    } finally {
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
