@@ -455,7 +455,11 @@ export class RegistryClient implements AsyncDisposable {
   private socketUrl(bind: boolean): string {
     const url = new URL(this.wsUrl);
     url.searchParams.set('clusterId', this.clusterId);
-    if (bind && this.nodeId) url.searchParams.set('nodeId', this.nodeId);
+    if (bind && this.nodeId) {
+      url.searchParams.set('nodeId', this.nodeId);
+      // Bind only our own incarnation: a successor's record must not be tied to this connection.
+      url.searchParams.set('incarnation', String(this.incarnation));
+    }
     if (this.token) url.searchParams.set('token', this.token);
     return url.toString();
   }

@@ -8,8 +8,18 @@
  */
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.ts';
-import { NodeNotFoundError, ValidationError } from './errors.ts';
-import { CONNECTION_SK, connectionPk, nodeItemKey, nodeKey, subscriptionPk, subscriptionSk } from './model.ts';
+import { NodeNotFoundError, StaleIncarnationError, ValidationError } from './errors.ts';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import {
+  CONNECTION_SK,
+  connectionPk,
+  effectiveStatus,
+  nodeItemKey,
+  nodeKey,
+  subscriptionPk,
+  subscriptionSk,
+  type NodeItem,
+} from './model.ts';
 import { isConditionFailure } from './registry.ts';
 
 /** API Gateway closes every WebSocket connection after two hours; records outlive that a little. */
@@ -43,14 +53,17 @@ const ttlFrom = (now: number): number => Math.ceil(now / 1000) + CONNECTION_TTL_
 export async function connect(
   deps: Deps,
   connectionId: string,
-  params: { clusterId?: string; nodeId?: string },
+  params: { clusterId?: string; nodeId?: string; incarnation?: number },
 ): Promise<void> {
-  const { clusterId, nodeId } = params;
+  const { clusterId, nodeId, incarnation } = params;
   if (nodeId !== undefined && clusterId === undefined) {
     throw new ValidationError('nodeId needs clusterId: a connection binds a node of the cluster it subscribes to');
   }
+  if (incarnation !== undefined && nodeId === undefined) {
+    throw new ValidationError('incarnation needs nodeId: it names the incarnation being bound');
+  }
   const now = deps.now();
-  if (clusterId !== undefined && nodeId !== undefined) await bindNode(deps, connectionId, clusterId, nodeId, now);
+  if (clusterId !== undefined && nodeId !== undefined) await bindNode(deps, connectionId, clusterId, nodeId, now, incarnation);
   await deps.db.send(
     new PutCommand({
       TableName: deps.config.tableName,
@@ -69,7 +82,31 @@ export async function connect(
   if (clusterId !== undefined) await putSubscription(deps, connectionId, clusterId, now);
 }
 
-async function bindNode(deps: Deps, connectionId: string, clusterId: string, nodeId: string, now: number): Promise<void> {
+/**
+ * Binds a node to a connection. With `incarnation`, only that incarnation is
+ * bound: a zombie process that has not yet seen its 409 cannot tie the new
+ * incarnation's liveness to its own connection.
+ */
+async function bindNode(
+  deps: Deps,
+  connectionId: string,
+  clusterId: string,
+  nodeId: string,
+  now: number,
+  incarnation?: number,
+): Promise<void> {
+  const values: Record<string, unknown> = {
+    ':conn': connectionId,
+    ':now': now,
+    ':nowIso': new Date(now).toISOString(),
+    ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
+    ':up': 'UP',
+  };
+  let condition = '#status = :up AND expiresAt > :now';
+  if (incarnation !== undefined) {
+    condition += ' AND incarnation = :inc';
+    values[':inc'] = incarnation;
+  }
   try {
     await deps.db.send(
       new UpdateCommand({
@@ -77,20 +114,18 @@ async function bindNode(deps: Deps, connectionId: string, clusterId: string, nod
         Key: nodeItemKey(clusterId, nodeId),
         UpdateExpression:
           'SET boundConn = :conn, expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, #ttl = leaseSeconds + :ttlBase REMOVE ev, cutReason',
-        ConditionExpression: '#status = :up AND expiresAt > :now',
+        ConditionExpression: condition,
         ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
-        ExpressionAttributeValues: {
-          ':conn': connectionId,
-          ':now': now,
-          ':nowIso': new Date(now).toISOString(),
-          ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
-          ':up': 'UP',
-        },
+        ExpressionAttributeValues: values,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
   } catch (err) {
-    if (isConditionFailure(err)) throw new NodeNotFoundError(nodeKey(clusterId, nodeId), { cause: err });
-    throw err;
+    if (!isConditionFailure(err)) throw err;
+    const old = err.Item ? (unmarshall(err.Item) as NodeItem) : undefined;
+    const key = nodeKey(clusterId, nodeId);
+    if (!old || effectiveStatus(old, now).status !== 'UP') throw new NodeNotFoundError(key, { cause: err });
+    throw new StaleIncarnationError(key, old.incarnation, incarnation ?? old.incarnation, { cause: err });
   }
 }
 

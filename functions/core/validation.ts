@@ -105,13 +105,15 @@ export const listQuerySchema = z.strictObject({
   status: z.enum(['up', 'all'], { error: 'must be "up" or "all"' }).optional(),
 });
 
+/** An incarnation given as a query parameter (`?incarnation=N`). */
+export const incarnationParamSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive whole number')
+  .transform(Number)
+  .pipe(incarnationSchema);
+
 export const deregisterQuerySchema = z.strictObject({
-  incarnation: z
-    .string()
-    .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive whole number')
-    .transform(Number)
-    .pipe(incarnationSchema)
-    .optional(),
+  incarnation: incarnationParamSchema.optional(),
 });
 
 /** Parses query parameters (absent means none) with a strict schema: unknown parameters are rejected. */

@@ -89,6 +89,8 @@ interface WsCase {
 const wsCases: WsCase[] = [
   { name: '$connect with an invalid clusterId', send: () => wsConnect('conn-x1', { clusterId: 'no/slash' }), status: 400, code: 'VALIDATION_FAILED' },
   { name: '$connect binding a node without a cluster', send: () => wsConnect('conn-x2', { nodeId: 'n1' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: '$connect with an incarnation that is not a number', send: () => wsConnect('conn-x3', { clusterId: C, nodeId: 'n1', incarnation: '1e3' }), status: 400, code: 'VALIDATION_FAILED' },
+  { name: '$connect with an incarnation but no node', send: () => wsConnect('conn-x4', { clusterId: C, incarnation: '1' }), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'subscribe with an invalid clusterId', send: () => wsMessage('conn-bad-input', '{"action":"subscribe","clusterId":"a b"}'), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'subscribe without a clusterId', send: () => wsMessage('conn-bad-input', '{"action":"subscribe"}'), status: 400, code: 'VALIDATION_FAILED' },
   { name: 'a message that is not JSON', send: () => wsMessage('conn-bad-input', 'subscribe c1'), status: 400, code: 'VALIDATION_FAILED' },

@@ -250,6 +250,21 @@ describe('connection-bound liveness', () => {
     expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
 
+  it('binds only the named incarnation: a zombie of an older one gets 409 and cuts nothing', async () => {
+    const c = cluster();
+    await register(c, 'n1', { leaseSeconds: 60, incarnation: 1 });
+    await register(c, 'n1', { leaseSeconds: 60, incarnation: 2 });
+    const zombie = `conn-${randomUUID()}`;
+    const res = await wsConnect(zombie, { clusterId: c, nodeId: 'n1', incarnation: '1' });
+    expect(res.statusCode).toBe(409);
+    expect(JSON.parse(res.body ?? '{}')).toMatchObject({ error: { code: 'STALE_INCARNATION' } });
+    const current = `conn-${randomUUID()}`;
+    expect((await wsConnect(current, { clusterId: c, nodeId: 'n1', incarnation: '2' })).statusCode).toBe(200);
+    await wsDisconnect(zombie);
+    await sleep(1_100);
+    expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
+  });
+
   it('refuses to bind a node that is not registered', async () => {
     const res = await wsConnect(`conn-${randomUUID()}`, { clusterId: cluster(), nodeId: 'ghost' });
     expect(res.statusCode).toBe(404);
