@@ -57,7 +57,9 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`DynamoDB Local exited with code ${child.exitCode} during start-up`);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`DynamoDB Local exited (${child.signalCode ?? `code ${child.exitCode}`}) during start-up`);
+      }
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));
         return;

@@ -11,7 +11,8 @@ function fanoutDeps(): FanoutDeps {
     const base = defaultDeps();
     const url = base.config.websocketCallbackUrl;
     if (!url) throw new Error('Configuration error: WEBSOCKET_CALLBACK_URL is not set');
-    deps = { ...base, management: createManagementClient(url) };
+    // With an endpoint override (local runtime, LocalStack) the management API gets the same local defaults.
+    deps = { ...base, management: createManagementClient(url, base.config.dynamodbEndpoint !== undefined) };
   }
   return deps;
 }

@@ -1,0 +1,93 @@
+/**
+ * Loads the very handler modules Lambda runs (`functions/**`), by the names
+ * `functions/core/routes.ts` gives them, and invokes them with a Lambda-like
+ * context. Modules are imported only after the runtime has put the
+ * configuration into `process.env`, because the handlers (and Powertools'
+ * logger) read it at first use, exactly as on a Lambda cold start.
+ */
+import type { Context } from 'aws-lambda';
+import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES } from '../functions/core/routes.ts';
+import { gatewayId } from './ids.ts';
+
+export type LambdaHandler<E = unknown, R = unknown> = (event: E, context: Context) => Promise<R> | R;
+
+export interface HandlerSet {
+  /** `functions/http/{name}.ts` by name. */
+  http: Map<string, LambdaHandler>;
+  /** `functions/ws/{name}.ts` by route key (`$connect`, `subscribe`, ...). */
+  ws: Map<string, LambdaHandler>;
+  fanout: LambdaHandler;
+  sweeper: LambdaHandler;
+}
+
+const FUNCTIONS_DIR = new URL('../functions/', import.meta.url);
+
+async function load(relative: string): Promise<LambdaHandler> {
+  const mod = (await import(new URL(`${relative}.ts`, FUNCTIONS_DIR).href)) as { handler?: unknown };
+  if (typeof mod.handler !== 'function') throw new Error(`functions/${relative}.ts does not export a handler function`);
+  return mod.handler as LambdaHandler;
+}
+
+export async function loadHandlers(): Promise<HandlerSet> {
+  const httpNames = [...new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER])];
+  const [http, ws, fanout, sweeper] = await Promise.all([
+    Promise.all(httpNames.map(async (name) => [name, await load(`http/${name}`)] as const)),
+    Promise.all(WS_ROUTES.map(async (route) => [route.routeKey, await load(`ws/${route.handler}`)] as const)),
+    load('stream/fanout'),
+    load('sweeper/sweeper'),
+  ]);
+  return { http: new Map(http), ws: new Map(ws), fanout, sweeper };
+}
+
+/** A context shaped like Lambda's; the handlers do not rely on it, but third-party middleware might. */
+export function lambdaContext(functionName: string, timeoutMs: number, requestId = gatewayId()): Context {
+  const deadline = Date.now() + timeoutMs;
+  const unsupported = () => {
+    throw new Error('callback-style completion is not supported by the local runtime');
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `roster-local-${functionName}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:roster-local-${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/roster-local-${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unsupported,
+    fail: unsupported,
+    succeed: unsupported,
+  };
+}
+
+export class InvocationTimeoutError extends Error {
+  constructor(functionName: string, timeoutMs: number) {
+    super(`${functionName} did not return within ${timeoutMs} ms`);
+    this.name = 'InvocationTimeoutError';
+  }
+}
+
+/**
+ * Invokes a handler like Lambda would: with a context, bounded by a timeout.
+ * A timed-out invocation keeps running in the background (this is one process),
+ * but its result is ignored, as Lambda ignores a function past its timeout.
+ */
+export async function invokeHandler(
+  handler: LambdaHandler,
+  event: unknown,
+  functionName: string,
+  timeoutMs: number,
+): Promise<unknown> {
+  const context = lambdaContext(functionName, timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new InvocationTimeoutError(functionName, timeoutMs)), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(() => handler(event, context)), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * The HTTP API half of API Gateway: each request becomes an HTTP API payload
+ * v2 event for the handler module `functions/core/routes.ts` assigns to it;
+ * requests no route matches go to the `$default` (not-found) module, as on AWS.
+ *
+ * The request body is read with a cap and never buffered past it; an
+ * oversized body is answered with the contract's 413 at once. Anything that
+ * goes wrong here is answered with the contract's opaque 500: no stack trace
+ * or internal detail ever reaches a client.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { PayloadTooLargeError, toErrorBody } from '../functions/core/errors.ts';
+import { HTTP_DEFAULT_HANDLER, matchHttpRoute } from '../functions/core/routes.ts';
+import { invokeHandler, type LambdaHandler } from './handlers.ts';
+import { gatewayId, gatewayTime } from './ids.ts';
+import type { RuntimeLog } from './log.ts';
+
+/** API Gateway's integration timeout for HTTP APIs. */
+export const HTTP_INTEGRATION_TIMEOUT_MS = 30_000;
+/** After a 413, how much more of the oversized body is read (and dropped) so the client can see the answer. */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+
+export const INTERNAL_ERROR_BODY = JSON.stringify(toErrorBody(new Error('internal')).body);
+
+export class BodyTooLargeError extends Error {
+  constructor() {
+    super('request body too large');
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/** Reads a request body, failing with `BodyTooLargeError` as soon as it passes `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLargeError());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        chunks.length = 0;
+        finish(new BodyTooLargeError());
+      } else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => finish());
+    req.once('error', (err) => finish(err));
+    req.once('close', () => finish(new Error('the client closed the request before sending its body')));
+  });
+}
+
+export interface RequestTarget {
+  rawPath: string;
+  rawQueryString: string;
+}
+
+export function splitTarget(url: string | undefined): RequestTarget {
+  const target = url ?? '/';
+  const q = target.indexOf('?');
+  return q < 0 ? { rawPath: target, rawQueryString: '' } : { rawPath: target.slice(0, q), rawQueryString: target.slice(q + 1) };
+}
+
+/** Query parameters as API Gateway v2 gives them: repeated names joined with commas; absent when there are none. */
+export function queryParameters(rawQueryString: string): Record<string, string> | undefined {
+  if (rawQueryString === '') return undefined;
+  const out: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(rawQueryString)) {
+    out[key] = key in out ? `${out[key]},${value}` : value;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+export const sourceIpOf = (req: IncomingMessage): string => (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+
+export interface HttpEventInput {
+  req: IncomingMessage;
+  body: Buffer;
+  routeKey: string;
+  pathParameters?: Record<string, string>;
+  requestId: string;
+  now: number;
+  apiId: string;
+}
+
+/** The API Gateway HTTP API payload v2 event for a request. */
+export function buildHttpEvent({ req, body, routeKey, pathParameters, requestId, now, apiId }: HttpEventInput): APIGatewayProxyEventV2 {
+  const { rawPath, rawQueryString } = splitTarget(req.url);
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (const [name, values] of Object.entries(req.headersDistinct)) {
+    if (values === undefined) continue;
+    if (name === 'cookie') {
+      cookies = values.flatMap((v) => v.split(';')).map((c) => c.trim()).filter((c) => c !== '');
+      continue;
+    }
+    headers[name] = values.join(',');
+  }
+  const domainName = headers.host ?? '127.0.0.1';
+  const event: APIGatewayProxyEventV2 = {
+    version: '2.0',
+    routeKey,
+    rawPath,
+    rawQueryString,
+    headers,
+    requestContext: {
+      accountId: '000000000000',
+      apiId,
+      domainName,
+      domainPrefix: domainName.split('.')[0] ?? domainName,
+      http: {
+        method: req.method ?? 'GET',
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: sourceIpOf(req),
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey,
+      stage: '$default',
+      time: gatewayTime(now),
+      timeEpoch: now,
+    },
+    isBase64Encoded: false,
+  };
+  if (cookies && cookies.length > 0) event.cookies = cookies;
+  const query = queryParameters(rawQueryString);
+  if (query) event.queryStringParameters = query;
+  if (pathParameters && Object.keys(pathParameters).length > 0) event.pathParameters = pathParameters;
+  if (body.length > 0) event.body = body.toString('utf8');
+  return event;
+}
+
+export interface HttpReply {
+  statusCode: number;
+  headers: Record<string, string>;
+  cookies: string[];
+  body: Buffer;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export const internalErrorReply = (): HttpReply => ({
+  statusCode: 500,
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  cookies: [],
+  body: Buffer.from(INTERNAL_ERROR_BODY),
+});
+
+/**
+ * What API Gateway makes of a handler's return value (payload v2): a structured
+ * result is used as is; anything else is a 200 with the value as JSON. A
+ * malformed result is the integration's fault: 500.
+ */
+export function toReply(result: unknown): HttpReply {
+  if (!isRecord(result) || !('statusCode' in result)) {
+    const body = typeof result === 'string' ? result : JSON.stringify(result ?? null);
+    return { statusCode: 200, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(body) };
+  }
+  const { statusCode, headers, cookies, body, isBase64Encoded } = result;
+  if (typeof statusCode !== 'number' || !Number.isInteger(statusCode) || statusCode < 100 || statusCode > 599) {
+    throw new Error(`handler returned an invalid statusCode ${String(statusCode)}`);
+  }
+  const outHeaders: Record<string, string> = {};
+  if (isRecord(headers)) {
+    for (const [name, value] of Object.entries(headers)) {
+      if (value !== undefined && value !== null) outHeaders[name.toLowerCase()] = String(value);
+    }
+  }
+  const outCookies = Array.isArray(cookies) ? cookies.map(String) : [];
+  let bytes = Buffer.alloc(0);
+  if (typeof body === 'string') bytes = isBase64Encoded === true ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
+  else if (body !== undefined && body !== null) throw new Error('handler returned a non-string body');
+  return { statusCode, headers: outHeaders, cookies: outCookies, body: bytes };
+}
+
+export function writeReply(res: ServerResponse, reply: HttpReply, requestId: string, extraHeaders: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  try {
+    res.statusCode = reply.statusCode;
+    for (const [name, value] of Object.entries({ ...reply.headers, ...extraHeaders })) res.setHeader(name, value);
+    if (reply.cookies.length > 0) res.setHeader('set-cookie', reply.cookies);
+    res.setHeader('apigw-requestid', requestId);
+    if (reply.statusCode !== 204 && reply.statusCode !== 304) res.setHeader('content-length', reply.body.length);
+    res.end(reply.body);
+  } catch {
+    // A header the handler set was not valid HTTP: answer with the opaque 500 instead.
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const fallback = internalErrorReply();
+    res.removeHeader('set-cookie');
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.statusCode = 500;
+    res.setHeader('content-type', fallback.headers['content-type'] ?? 'application/json');
+    res.setHeader('apigw-requestid', requestId);
+    res.setHeader('content-length', fallback.body.length);
+    res.end(fallback.body);
+  }
+}
+
+export interface HttpApiOptions {
+  handlers: Map<string, LambdaHandler>;
+  log: RuntimeLog;
+  bodyLimitBytes: number;
+  apiId: string;
+  timeoutMs?: number;
+}
+
+/** Answers an oversized request with 413, reading (and dropping) a bounded tail so the client gets to read the answer. */
+function refuseOversized(req: IncomingMessage, res: ServerResponse, limit: number, requestId: string): void {
+  const body = Buffer.from(JSON.stringify(toErrorBody(new PayloadTooLargeError(limit)).body));
+  writeReply(res, { statusCode: 413, headers: { 'content-type': 'application/json; charset=utf-8' }, cookies: [], body }, requestId, {
+    connection: 'close',
+  });
+  let drained = 0;
+  const stop = () => {
+    req.socket.destroy();
+  };
+  const timer = setTimeout(stop, 2000);
+  timer.unref();
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_LIMIT_BYTES) stop();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.resume();
+}
+
+/** The request listener of the HTTP API. */
+export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { handlers, log, bodyLimitBytes, apiId } = options;
+  const timeoutMs = options.timeoutMs ?? HTTP_INTEGRATION_TIMEOUT_MS;
+  return async (req, res) => {
+    const requestId = gatewayId();
+    const now = Date.now();
+    try {
+      let body: Buffer;
+      try {
+        body = await readBody(req, bodyLimitBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) refuseOversized(req, res, bodyLimitBytes, requestId);
+        else res.destroy();
+        return;
+      }
+      const method = req.method ?? 'GET';
+      const { rawPath } = splitTarget(req.url);
+      const match = matchHttpRoute(method, rawPath);
+      const routeKey = match.kind === 'route' ? `${match.route.method} ${match.route.path}` : '$default';
+      const name = match.kind === 'route' ? match.route.handler : HTTP_DEFAULT_HANDLER;
+      const handler = handlers.get(name);
+      if (!handler) throw new Error(`no handler module loaded for ${name}`);
+      const event = buildHttpEvent({
+        req,
+        body,
+        routeKey,
+        pathParameters: match.kind === 'route' ? match.params : undefined,
+        requestId,
+        now,
+        apiId,
+      });
+      const result = await invokeHandler(handler, event, `http-${name}`, timeoutMs);
+      const reply = toReply(result);
+      log.debug(`${method} ${rawPath.slice(0, 200)} -> ${reply.statusCode}`, { route: routeKey, ms: Date.now() - now });
+      writeReply(res, reply, requestId);
+    } catch (err) {
+      log.error('HTTP request failed inside the runtime; answered 500', { path: splitTarget(req.url).rawPath.slice(0, 200), error: err as Error });
+      writeReply(res, internalErrorReply(), requestId);
+    }
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * `npm start` / `roster serve`: the whole information center on one machine.
+ *
+ * `serve(argv)` parses the flags, starts the runtime, prints the two URLs once
+ * it is ready, and stops everything on SIGINT, SIGTERM or SIGHUP (a second
+ * signal stops at once). It never throws for a user error: it prints one
+ * clear message, sets `process.exitCode` and returns.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '../functions/core/config.ts';
+import { JavaMissingError } from './dynamodb-local.ts';
+import { DEFAULTS, RuntimeStartError, startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
+
+export const USAGE = `Usage: roster serve [flags]   (npm start -- [flags])
+
+Runs the whole Roster information center on this machine: the HTTP API, the
+WebSocket API, DynamoDB Local, the stream fan-out and the sweeper, with the
+same handlers as on AWS. Prints the URLs once ready; Ctrl-C stops everything.
+
+Flags:
+  --port N                 port on 127.0.0.1; 0 picks a free one (default ${DEFAULTS.port})
+  --data-dir DIR           persist DynamoDB Local's data in DIR (default: in memory)
+  --dynamodb-endpoint URL  use a DynamoDB you already run instead of starting DynamoDB Local
+  --table NAME             table name; created if missing (default ${DEFAULTS.tableName})
+  --sweep-interval S       seconds between sweeps for expired nodes (default ${DEFAULTS.sweepIntervalSeconds})
+  --disconnect-grace S     lease left to a node whose bound WebSocket dropped (default ${DEFAULTS.disconnectGraceSeconds})
+  --default-lease S        lease of a registration that names none, ${LEASE_MIN_SECONDS}..${LEASE_MAX_SECONDS} (default ${DEFAULTS.defaultLeaseSeconds})
+  --poll-interval-ms MS    stream poll interval of an idle shard (default ${DEFAULTS.pollIntervalMs}; Lambda polls every 250)
+  -v, --verbose            log every request and the handlers' INFO lines
+  -h, --help               show this help
+
+DynamoDB Local needs Java 17 or newer.
+`;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function number(flag: string, raw: string | undefined, opts: { integer?: boolean; min: number; max: number }): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || (opts.integer && !Number.isInteger(value)) || value < opts.min || value > opts.max) {
+    const kind = opts.integer ? 'a whole number' : 'a number';
+    throw new UsageError(`--${flag} must be ${kind} from ${opts.min} to ${opts.max}, not "${raw}"`);
+  }
+  return value;
+}
+
+/** Parses `serve` flags into runtime options, or 'help'. Throws `UsageError` for anything wrong. */
+export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'dynamodb-endpoint': { type: 'string' },
+        table: { type: 'string' },
+        'sweep-interval': { type: 'string' },
+        'disconnect-grace': { type: 'string' },
+        'default-lease': { type: 'string' },
+        'poll-interval-ms': { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0] ?? 'invalid arguments');
+  }
+  if (values.help) return 'help';
+  if (values['data-dir'] !== undefined && values['dynamodb-endpoint'] !== undefined) {
+    throw new UsageError('--data-dir and --dynamodb-endpoint exclude each other (the data directory belongs to the DynamoDB Local Roster starts)');
+  }
+  if (values['data-dir'] === '') throw new UsageError('--data-dir needs a directory');
+  return {
+    port: number('port', values.port, { integer: true, min: 0, max: 65535 }),
+    dataDir: values['data-dir'],
+    dynamodbEndpoint: values['dynamodb-endpoint'],
+    tableName: values.table,
+    sweepIntervalSeconds: number('sweep-interval', values['sweep-interval'], { min: 0.05, max: 60 }),
+    disconnectGraceSeconds: number('disconnect-grace', values['disconnect-grace'], { min: 0, max: LEASE_MAX_SECONDS }),
+    defaultLeaseSeconds: number('default-lease', values['default-lease'], { integer: true, min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS }),
+    pollIntervalMs: number('poll-interval-ms', values['poll-interval-ms'], { integer: true, min: 10, max: 60_000 }),
+    verbose: values.verbose ?? false,
+  };
+}
+
+/** A start-up failure as one message for the user; the stack only with --verbose. */
+export function describeStartError(err: unknown, verbose: boolean): string {
+  if (err instanceof JavaMissingError || err instanceof RuntimeStartError) return err.message;
+  const message = err instanceof Error ? err.message : String(err);
+  if (verbose && err instanceof Error && err.stack) return `could not start: ${err.stack}`;
+  return `could not start: ${message.split('\n')[0]}${verbose ? '' : ' (run with --verbose for details)'}`;
+}
+
+// The lock file pins an AWS SDK that runs on Node 20; its notice about future
+// releases needing Node 22 is not news to someone starting a local server.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** A second signal this long after the first stops at once instead of gracefully. */
+const FORCE_AFTER_MS = 1000;
+
+export async function serve(argv: string[]): Promise<void> {
+  let options: RuntimeOptions | 'help';
+  try {
+    options = parseServeArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`roster serve: ${err.message}\nRun "roster serve --help" for the flags.\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+
+  // Signal handlers come first, so Ctrl-C during start-up still stops DynamoDB Local.
+  let signalled = false;
+  let firstSignalAt = 0;
+  let onStop: (() => void) | undefined;
+  const onSignal = () => {
+    if (signalled) {
+      // npm, tsx and `timeout` relay signals, so one Ctrl-C can arrive twice: only a later one forces.
+      if (Date.now() - firstSignalAt < FORCE_AFTER_MS) return;
+      process.stderr.write('roster serve: stopping now\n');
+      process.exit(1); // the runtime's exit hook kills DynamoDB Local
+    }
+    signalled = true;
+    firstSignalAt = Date.now();
+    onStop?.();
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  try {
+    let runtime: Runtime;
+    try {
+      runtime = await startRuntime(options);
+    } catch (err) {
+      process.stderr.write(`roster serve: ${describeStartError(err, options.verbose ?? false)}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    if (!signalled) {
+      process.stdout.write(`HTTP API  ${runtime.httpUrl}\nWebSocket ${runtime.wsUrl}\n`);
+      const stoppedBySignal = new Promise<void>((resolve) => {
+        onStop = resolve;
+        if (signalled) resolve();
+      });
+      const failure = await Promise.race([stoppedBySignal.then(() => undefined), runtime.failed]);
+      // The runtime has logged the failure and stopped itself.
+      if (failure) process.exitCode = 1;
+    }
+    try {
+      await runtime.stop();
+    } catch (err) {
+      process.stderr.write(`roster serve: stopping failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  } finally {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  await serve(process.argv.slice(2));
+  // Idle SDK sockets must not keep a stopped server alive.
+  process.exit(process.exitCode ?? 0);
+}

@@ -1,0 +1,142 @@
+/**
+ * The `@connections` management API of the local WebSocket API, for the
+ * fan-out function's real `ApiGatewayManagementApiClient`:
+ *
+ * - `POST /@connections/{id}` sends the body bytes as one text message (200),
+ * - `GET /@connections/{id}` describes the connection (200),
+ * - `DELETE /@connections/{id}` closes it (204),
+ *
+ * and answers 410 `GoneException` for a connection that does not exist, in
+ * the error shape the SDK's REST-JSON protocol reads (`x-amzn-ErrorType`).
+ *
+ * It listens on its own loopback-only port, never on the public one, and
+ * also refuses any peer that is not a loopback address.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BodyTooLargeError, readBody } from './http-api.ts';
+import { gatewayId } from './ids.ts';
+import type { RuntimeLog } from './log.ts';
+import type { ConnectionInfo, PostOutcome } from './websocket-api.ts';
+
+/** PostToConnection's payload limit on AWS (128 KB). */
+export const POST_LIMIT_BYTES = 128 * 1024;
+
+export interface ConnectionsBackend {
+  post(connectionId: string, data: Buffer): Promise<PostOutcome>;
+  info(connectionId: string): ConnectionInfo | undefined;
+  disconnect(connectionId: string): boolean;
+}
+
+export interface ManagementApi {
+  /** The callback URL for `WEBSOCKET_CALLBACK_URL`. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+/** `/@connections/{id}`, optionally under a stage segment as on AWS (`/prod/@connections/{id}`). */
+const PATH = /^(?:\/[^/]+)?\/@connections\/([^/?]+)$/;
+
+function send(res: ServerResponse, status: number, body?: unknown, errorType?: string): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('x-amzn-RequestId', gatewayId());
+  if (errorType) res.setHeader('x-amzn-ErrorType', errorType);
+  if (text) res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+const gone = (res: ServerResponse) => send(res, 410, { message: 'Gone' }, 'GoneException');
+
+export function managementListener(backend: ConnectionsBackend, log: RuntimeLog) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
+        send(res, 403, { message: 'Forbidden' }, 'ForbiddenException');
+        req.socket.destroy();
+        return;
+      }
+      const match = PATH.exec((req.url ?? '').split('?')[0] ?? '');
+      let connectionId: string | undefined;
+      try {
+        connectionId = match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+      } catch {
+        connectionId = undefined;
+      }
+      if (connectionId === undefined) {
+        req.resume();
+        send(res, 404, { message: 'Not Found' }, 'NotFoundException');
+        return;
+      }
+      switch (req.method) {
+        case 'POST': {
+          let data: Buffer;
+          try {
+            data = await readBody(req, POST_LIMIT_BYTES);
+          } catch (err) {
+            if (err instanceof BodyTooLargeError) {
+              send(res, 413, { message: `Message too long; limit is ${POST_LIMIT_BYTES} bytes` }, 'PayloadTooLargeException');
+              req.socket.destroySoon();
+            } else res.destroy();
+            return;
+          }
+          const outcome = await backend.post(connectionId, data);
+          if (outcome === 'gone') gone(res);
+          else send(res, 200);
+          return;
+        }
+        case 'GET': {
+          req.resume();
+          const info = backend.info(connectionId);
+          if (!info) return gone(res);
+          // The wire names of GetConnection (the SDK maps them to ConnectedAt, Identity, LastActiveAt).
+          send(res, 200, {
+            connectedAt: new Date(info.connectedAt).toISOString(),
+            identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
+            lastActiveAt: new Date(info.lastActiveAt).toISOString(),
+          });
+          return;
+        }
+        case 'DELETE': {
+          req.resume();
+          if (!backend.disconnect(connectionId)) return gone(res);
+          send(res, 204);
+          return;
+        }
+        default:
+          req.resume();
+          send(res, 405, { message: 'Method Not Allowed' }, 'MethodNotAllowedException');
+      }
+    } catch (err) {
+      log.error('@connections request failed', { error: err as Error });
+      send(res, 500, { message: 'Internal server error' }, 'InternalServerErrorException');
+    }
+  };
+}
+
+/** Starts the management API on a random loopback port. */
+export async function startManagementApi(backend: ConnectionsBackend, log: RuntimeLog): Promise<ManagementApi> {
+  const server: Server = createServer(managementListener(backend, log));
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,217 @@
+/**
+ * A deliberately small black-box client for the conformance suite: global
+ * fetch for the HTTP API and `ws` for the WebSocket API. It knows the wire
+ * contract (design §2) and nothing of the implementation.
+ */
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+
+export interface WireNode {
+  key: string;
+  clusterId: string;
+  nodeId: string;
+  status: 'UP' | 'DOWN';
+  metadata: Record<string, string>;
+  leaseSeconds: number;
+  incarnation: number;
+  registeredAt: string;
+  lastKeepaliveAt: string;
+  expiresAt: string;
+  revision: number;
+  downReason?: 'expired' | 'deregistered' | 'disconnected';
+}
+
+export interface WireEvent {
+  type: 'NODE_REGISTERED' | 'NODE_DOWN' | 'NODE_UPDATED';
+  clusterId: string;
+  revision: number;
+  node: WireNode;
+  reason?: 'expired' | 'deregistered' | 'disconnected';
+  at: string;
+}
+
+export type ServerMessage = WireEvent | { type: string; [key: string]: unknown };
+
+export interface Reply<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export const EVENT_TYPES = new Set(['NODE_REGISTERED', 'NODE_DOWN', 'NODE_UPDATED']);
+export const isEvent = (m: ServerMessage): m is WireEvent => EVENT_TYPES.has(m.type);
+
+/** A unique id, so that cases never interfere, even against a shared deployment. */
+export const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 13)}`;
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Api {
+  constructor(readonly baseUrl: string) {}
+
+  async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+    const init: RequestInit = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${this.baseUrl}${path}`, init);
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    if (text !== '') {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+
+  register(clusterId: string, nodeId: string, body: { metadata?: Record<string, string>; leaseSeconds?: number; incarnation?: number } = {}) {
+    return this.request<{ node: WireNode }>('PUT', `/v1/clusters/${clusterId}/nodes/${nodeId}`, body);
+  }
+
+  keepalive(clusterId: string, nodeId: string, body: { incarnation?: number } = {}) {
+    return this.request<{ node: WireNode }>('POST', `/v1/clusters/${clusterId}/nodes/${nodeId}/keepalive`, body);
+  }
+
+  deregister(clusterId: string, nodeId: string) {
+    return this.request('DELETE', `/v1/clusters/${clusterId}/nodes/${nodeId}`);
+  }
+
+  list(clusterId: string, all = false) {
+    return this.request<{ clusterId: string; revision: number; nodes: WireNode[] }>('GET', `/v1/clusters/${clusterId}/nodes${all ? '?status=all' : ''}`);
+  }
+
+  get(clusterId: string, nodeId: string) {
+    return this.request<{ node: WireNode }>('GET', `/v1/clusters/${clusterId}/nodes/${nodeId}`);
+  }
+}
+
+export class ConnectRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`the WebSocket upgrade was refused with ${status}: ${body}`);
+    this.name = 'ConnectRefused';
+  }
+}
+
+/** A WebSocket client that records every server message. */
+export class Subscriber {
+  readonly messages: ServerMessage[] = [];
+  private readonly listeners = new Set<() => void>();
+  closeCode: number | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.messages.push(JSON.parse(data.toString()) as ServerMessage);
+      for (const notify of [...this.listeners]) notify();
+    });
+    ws.on('close', (code) => {
+      this.closeCode = code;
+      for (const notify of [...this.listeners]) notify();
+    });
+    ws.on('error', () => {});
+  }
+
+  /** Connects with `query` (e.g. `{ clusterId, nodeId }`); rejects with `ConnectRefused` when the upgrade is refused. */
+  static open(wsUrl: string, query: Record<string, string> = {}, timeoutMs = 15_000): Promise<Subscriber> {
+    const qs = new URLSearchParams(query).toString();
+    const ws = new WebSocket(qs ? `${wsUrl}?${qs}` : wsUrl);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error(`WebSocket connect timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      ws.once('unexpected-response', (req, res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => {
+          clearTimeout(timer);
+          req.destroy();
+          reject(new ConnectRefused(res.statusCode ?? 0, body));
+        });
+      });
+      ws.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      ws.once('open', () => {
+        clearTimeout(timer);
+        resolve(new Subscriber(ws));
+      });
+    });
+  }
+
+  events(clusterId?: string): WireEvent[] {
+    return this.messages.filter(isEvent).filter((e) => clusterId === undefined || e.clusterId === clusterId);
+  }
+
+  /** Resolves with the first recorded message (from index `from` on) that satisfies `predicate`. */
+  async waitFor(predicate: (m: ServerMessage) => boolean, timeoutMs: number, what = 'a message', from = 0): Promise<ServerMessage> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.slice(from).find(predicate);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.closeCode !== undefined) {
+        const seen = this.messages.map((m) => (isEvent(m) ? `${m.type}(${m.node.nodeId}, r${m.revision}${m.reason ? `, ${m.reason}` : ''})` : m.type));
+        throw new Error(
+          `${this.closeCode !== undefined ? `connection closed (${this.closeCode})` : `timed out after ${timeoutMs} ms`} waiting for ${what}; received: [${seen.join(', ')}]`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.listeners.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.listeners.add(done);
+      });
+    }
+  }
+
+  waitForEvent(type: WireEvent['type'], nodeId: string, timeoutMs: number, extra: (e: WireEvent) => boolean = () => true): Promise<WireEvent> {
+    return this.waitFor((m) => isEvent(m) && m.type === type && m.node.nodeId === nodeId && extra(m), timeoutMs, `${type} for ${nodeId}`) as Promise<WireEvent>;
+  }
+
+  /** Sends a client message and resolves with the next reply of `type` (or an ERROR). */
+  async ask(message: Record<string, unknown>, type: string, timeoutMs = 10_000): Promise<ServerMessage> {
+    const from = this.messages.length;
+    this.ws.send(JSON.stringify(message));
+    return this.waitFor((m) => m.type === type || m.type === 'ERROR', timeoutMs, `${type} reply`, from);
+  }
+
+  /** Closes with a close frame and waits for the close. */
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => this.ws.once('close', () => resolve()));
+    this.ws.close(1000);
+    await Promise.race([closed, sleep(5000)]);
+    this.ws.terminate();
+  }
+
+  /** Drops the TCP connection without a close frame, as a crashed process would. */
+  crash(): void {
+    this.ws.terminate();
+  }
+}
+
+/** Retries `check` until it stops throwing or `timeoutMs` passes (then throws its last error). */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs: number, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(intervalMs);
+    }
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Conformance, membership events over the WebSocket API (design §1.2, §1.6,
+ * "Events and ordering", §2): who receives what, in which order, with which
+ * revisions. Black-box over HTTP and WebSocket only.
+ *
+ * "Nothing else arrived" is asserted with a marker: a later change whose
+ * event, once received, proves that every earlier event would have arrived too.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Api, ConnectRefused, Subscriber, isEvent, uid, type WireEvent } from './client.ts';
+import { openTarget, type Target } from './target.ts';
+
+let target: Target;
+let api: Api;
+let deliveryDeadline: number;
+const subscribers: Subscriber[] = [];
+
+beforeAll(async () => {
+  target = await openTarget();
+  api = new Api(target.httpUrl);
+  // Generous: several times the delivery bound, never a performance assertion.
+  deliveryDeadline = Math.max(10_000, 5 * target.deliveryMs);
+});
+
+afterAll(async () => {
+  await Promise.all(subscribers.map((s) => s.close()));
+  await target?.close();
+});
+
+async function subscribe(query: Record<string, string>): Promise<Subscriber> {
+  const s = await Subscriber.open(target.wsUrl, query);
+  subscribers.push(s);
+  return s;
+}
+
+const summary = (events: WireEvent[]) => events.map((e) => `${e.type}:${e.node.nodeId}${e.reason ? `:${e.reason}` : ''}`);
+
+describe('subscribe', () => {
+  test('a subscriber receives NODE_REGISTERED with the node, the cluster revision and the time', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c });
+    const reply = await api.register(c, 'n1', { metadata: { zone: 'a' } });
+    expect(reply.status).toBe(201);
+    const event = await sub.waitForEvent('NODE_REGISTERED', 'n1', deliveryDeadline);
+    expect(event).toMatchObject({ type: 'NODE_REGISTERED', clusterId: c, revision: reply.body.node.revision });
+    expect(event.node).toMatchObject({ key: `${c}/n1`, status: 'UP', metadata: { zone: 'a' }, incarnation: reply.body.node.incarnation });
+    expect(event.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    expect(event.reason).toBeUndefined();
+  });
+
+  test('re-registering with different metadata is NODE_UPDATED; the same registration again is no event', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c });
+    await api.register(c, 'n1', { metadata: { v: '1' } });
+    await sub.waitForEvent('NODE_REGISTERED', 'n1', deliveryDeadline);
+    expect((await api.register(c, 'n1', { metadata: { v: '1' } })).status).toBe(200); // a renewal
+    const updated = await api.register(c, 'n1', { metadata: { v: '2' } });
+    expect(updated.status).toBe(200);
+    const event = await sub.waitForEvent('NODE_UPDATED', 'n1', deliveryDeadline);
+    expect(event.node.metadata).toEqual({ v: '2' });
+    expect(event.revision).toBe(updated.body.node.revision);
+    await api.register(c, 'marker');
+    await sub.waitForEvent('NODE_REGISTERED', 'marker', deliveryDeadline);
+    expect(summary(sub.events(c))).toEqual(['NODE_REGISTERED:n1', 'NODE_UPDATED:n1', 'NODE_REGISTERED:marker']);
+  });
+
+  test('deregistering is NODE_DOWN with reason deregistered', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c });
+    await api.register(c, 'n1');
+    await api.deregister(c, 'n1');
+    const event = await sub.waitForEvent('NODE_DOWN', 'n1', deliveryDeadline);
+    expect(event.reason).toBe('deregistered');
+    expect(event.node).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
+  });
+
+  test('keepalives produce no events', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c });
+    await api.register(c, 'n1', { leaseSeconds: 30 });
+    for (let i = 0; i < 5; i++) expect((await api.keepalive(c, 'n1')).status).toBe(200);
+    await api.deregister(c, 'n1');
+    await sub.waitForEvent('NODE_DOWN', 'n1', deliveryDeadline);
+    const events = sub.events(c);
+    expect(summary(events)).toEqual(['NODE_REGISTERED:n1', 'NODE_DOWN:n1:deregistered']);
+    // Not even a revision was spent on the keepalives.
+    expect((events[1] as WireEvent).revision).toBe((events[0] as WireEvent).revision + 1);
+  });
+
+  test('subscribers of other clusters see nothing', async () => {
+    const a = uid('a');
+    const b = uid('b');
+    const subA = await subscribe({ clusterId: a });
+    const subB = await subscribe({ clusterId: b });
+    await api.register(a, 'n1');
+    await api.register(a, 'n1', { metadata: { changed: 'yes' } });
+    await api.deregister(a, 'n1');
+    await subA.waitForEvent('NODE_DOWN', 'n1', deliveryDeadline);
+    await api.register(b, 'marker');
+    await subB.waitForEvent('NODE_REGISTERED', 'marker', deliveryDeadline);
+    expect(subB.messages.filter(isEvent).map((e) => `${e.clusterId}:${e.node.nodeId}`)).toEqual([`${b}:marker`]);
+    expect(subA.events().every((e) => e.clusterId === a)).toBe(true);
+  });
+
+  test('subscribe and unsubscribe messages add and remove clusters of one connection; ping answers PONG', async () => {
+    const c = uid('c');
+    const d = uid('d');
+    const sub = await subscribe({});
+    expect(await sub.ask({ action: 'subscribe', clusterId: c }, 'SUBSCRIBED')).toEqual({ type: 'SUBSCRIBED', clusterId: c });
+    expect(await sub.ask({ action: 'subscribe', clusterId: d }, 'SUBSCRIBED')).toEqual({ type: 'SUBSCRIBED', clusterId: d });
+    await api.register(c, 'n1');
+    await sub.waitForEvent('NODE_REGISTERED', 'n1', deliveryDeadline);
+    expect(await sub.ask({ action: 'unsubscribe', clusterId: c }, 'UNSUBSCRIBED')).toEqual({ type: 'UNSUBSCRIBED', clusterId: c });
+    await api.register(c, 'n2');
+    await api.register(d, 'marker');
+    await sub.waitForEvent('NODE_REGISTERED', 'marker', deliveryDeadline);
+    expect(sub.events(c).map((e) => e.node.nodeId)).toEqual(['n1']);
+    const pong = await sub.ask({ action: 'ping' }, 'PONG');
+    expect(pong.type).toBe('PONG');
+  });
+
+  test('malformed and unknown client messages are answered with ERROR, and the connection stays usable', async () => {
+    const sub = await subscribe({});
+    const unknown = await sub.ask({ action: 'dance' }, 'ERROR');
+    expect(unknown).toMatchObject({ type: 'ERROR', error: { code: 'NOT_FOUND' } });
+    const from = sub.messages.length;
+    sub.ws.send('{not json');
+    const malformed = await sub.waitFor((m) => m.type === 'ERROR', deliveryDeadline, 'an ERROR reply', from);
+    expect(malformed).toMatchObject({ type: 'ERROR', error: { code: 'VALIDATION_FAILED' } });
+    const invalid = await sub.ask({ action: 'subscribe', clusterId: 'bad id!' }, 'SUBSCRIBED');
+    expect(invalid).toMatchObject({ type: 'ERROR', error: { code: 'VALIDATION_FAILED' } });
+    expect((await sub.ask({ action: 'ping' }, 'PONG')).type).toBe('PONG');
+    expect(JSON.stringify(sub.messages)).not.toMatch(/\n\s+at |\.ts:\d+/);
+  });
+
+  test('a connection with an invalid clusterId is refused', async () => {
+    const refused = await Subscriber.open(target.wsUrl, { clusterId: 'not valid!' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(ConnectRefused);
+    if (target.local) expect((refused as ConnectRefused).status).toBe(400);
+  });
+});
+
+describe('ordering and revisions', () => {
+  test('revisions strictly increase, one per event, for sequential operations', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c });
+    const revisions: number[] = [];
+    revisions.push((await api.register(c, 'n1')).body.node.revision);
+    revisions.push((await api.register(c, 'n2')).body.node.revision);
+    revisions.push((await api.register(c, 'n1', { metadata: { v: '2' } })).body.node.revision);
+    await api.deregister(c, 'n2');
+    revisions.push((await api.register(c, 'n2')).body.node.revision);
+    for (let i = 1; i < revisions.length; i++) expect(revisions[i]).toBeGreaterThan(revisions[i - 1] as number);
+
+    await sub.waitFor((m) => isEvent(m) && m.type === 'NODE_REGISTERED' && m.node.nodeId === 'n2' && m.revision === revisions[3], deliveryDeadline, 'the last event');
+    const events = sub.events(c);
+    expect(summary(events)).toEqual(['NODE_REGISTERED:n1', 'NODE_REGISTERED:n2', 'NODE_UPDATED:n1', 'NODE_DOWN:n2:deregistered', 'NODE_REGISTERED:n2']);
+    const eventRevisions = events.map((e) => e.revision);
+    for (let i = 1; i < eventRevisions.length; i++) expect(eventRevisions[i]).toBe((eventRevisions[i - 1] as number) + 1);
+    // The list reflects every change so far.
+    expect((await api.list(c)).body.revision).toBeGreaterThanOrEqual(eventRevisions.at(-1) as number);
+  });
+
+  test('50 nodes registering at once: all listed, each exactly one NODE_REGISTERED, revisions a gap-free range', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c });
+    const ids = Array.from({ length: 50 }, (_, i) => `node-${String(i).padStart(2, '0')}`);
+    const replies = await Promise.all(ids.map((id) => api.register(c, id, { metadata: { i: id } })));
+    expect(replies.map((r) => r.status)).toEqual(ids.map(() => 201));
+
+    const list = await api.list(c);
+    expect(list.body.nodes.map((n) => n.nodeId).sort()).toEqual(ids);
+    expect(list.body.revision).toBeGreaterThanOrEqual(50);
+
+    await sub.waitFor(() => new Set(sub.events(c).map((e) => e.node.nodeId)).size === 50, 5 * deliveryDeadline, 'all 50 events');
+    // A marker proves nothing else (no duplicate) is still on its way.
+    await api.register(c, 'marker');
+    await sub.waitForEvent('NODE_REGISTERED', 'marker', deliveryDeadline);
+
+    const events = sub.events(c).filter((e) => e.node.nodeId !== 'marker');
+    expect(events).toHaveLength(50);
+    expect(events.every((e) => e.type === 'NODE_REGISTERED')).toBe(true);
+    expect(new Set(events.map((e) => e.node.nodeId)).size).toBe(50);
+    const revisions = events.map((e) => e.revision).sort((x, y) => x - y);
+    expect(new Set(revisions).size).toBe(50);
+    expect((revisions.at(-1) as number) - (revisions[0] as number)).toBe(49);
+    // Each event carries the revision its registration returned.
+    const byNode = new Map(replies.map((r) => [r.body.node.nodeId, r.body.node.revision]));
+    for (const e of events) expect(e.revision).toBe(byNode.get(e.node.nodeId));
+  });
+});
