@@ -39,9 +39,20 @@ interface Candidate {
 export interface SweeperState {
   /** True when a sweep failed since the last successful one: the store was unreachable. */
   sawStoreFailure: boolean;
+  /** When this process last completed a sweep (epoch ms); the stored heartbeat is read only without it. */
+  lastSweepAt?: number;
+  /** When this process last wrote the heartbeat item. */
+  lastHeartbeatAt?: number;
 }
 
 export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false });
+
+/**
+ * The heartbeat item is written at most this often: it only has to be fresher
+ * than the amnesty window (minutes), and writing it every second would be most
+ * of the sweeper's DynamoDB bill.
+ */
+export const HEARTBEAT_EVERY_MS = 10_000;
 
 const PAGE = 100;
 
@@ -91,12 +102,14 @@ async function extendLease(deps: Deps, node: Candidate, now: number): Promise<vo
 /** Whether the sweeper missed enough time that expiries may be the information center's fault. */
 async function needsAmnesty(deps: Deps, state: SweeperState, now: number): Promise<boolean> {
   if (state.sawStoreFailure) return true;
+  const window = deps.config.sweeperAmnestySeconds * 1000;
+  if (state.lastSweepAt !== undefined) return now - state.lastSweepAt > window;
   const out = await deps.db.send(
     new GetCommand({ TableName: deps.config.tableName, Key: SWEEPER_KEY, ConsistentRead: true }),
   );
   const last = Number(out.Item?.lastSweepAt ?? NaN);
   // No heartbeat at all means a fresh table: nothing was missed.
-  return Number.isFinite(last) && now - last > deps.config.sweeperAmnestySeconds * 1000;
+  return Number.isFinite(last) && now - last > window;
 }
 
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
@@ -122,12 +135,12 @@ export async function sweep(deps: Deps, state: SweeperState = newSweeperState())
         result.raced++;
       }
     }
-    await deps.db.send(
-      new PutCommand({
-        TableName: deps.config.tableName,
-        Item: { ...SWEEPER_KEY, lastSweepAt: deps.now(), lastResult: { down: result.down, extended: result.extended } },
-      }),
-    );
+    const finished = deps.now();
+    if (state.lastHeartbeatAt === undefined || finished - state.lastHeartbeatAt >= HEARTBEAT_EVERY_MS || result.amnesty) {
+      await deps.db.send(new PutCommand({ TableName: deps.config.tableName, Item: { ...SWEEPER_KEY, lastSweepAt: finished } }));
+      state.lastHeartbeatAt = finished;
+    }
+    state.lastSweepAt = finished;
     state.sawStoreFailure = false;
   } catch (err) {
     state.sawStoreFailure = true;

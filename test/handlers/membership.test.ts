@@ -292,6 +292,30 @@ describe('self-preservation', () => {
   });
 });
 
+describe('sweeper heartbeat', () => {
+  it('is written by the first sweep of a process and then at most every 10 s', async () => {
+    const state = newSweeperState();
+    const heartbeats = async () => (await stream.next()).filter((r) => r.dynamodb?.Keys?.pk?.S === 'SWEEPER').length;
+    await stream.mark();
+    await sweep(table.deps, state);
+    expect(await heartbeats()).toBe(1);
+    await sweep(table.deps, state);
+    await sweep(table.deps, state);
+    expect(await heartbeats()).toBe(0);
+  });
+
+  it('a process that itself missed the amnesty window sweeps with amnesty, without reading the heartbeat', async () => {
+    const c = cluster();
+    await register(c, 'n1', { leaseSeconds: 2 });
+    await sleep(2_100);
+    const state = newSweeperState();
+    state.lastSweepAt = Date.now() - 601_000; // the table was created with a 600 s window
+    const result = await sweep(table.deps, state);
+    expect(result).toMatchObject({ amnesty: true, down: 0 });
+    expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
+  });
+});
+
 describe('reads', () => {
   it('GET one node answers 404 NODE_NOT_FOUND for an unknown node', async () => {
     const res = await invokeHttp({ method: 'GET', path: nodePath(cluster(), 'nope') });
