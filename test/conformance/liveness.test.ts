@@ -4,6 +4,8 @@
  * documented bounds (never performance assertions). The slow cases run
  * concurrently, each in its own cluster.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import { Api, ConnectRefused, Subscriber, eventually, sleep, uid, type WireEvent } from './client.ts';
 import { openTarget, type Target } from './target.ts';
@@ -11,6 +13,7 @@ import { openTarget, type Target } from './target.ts';
 let target: Target;
 let api: Api;
 const subscribers: Subscriber[] = [];
+const BIN = fileURLToPath(new URL('../../bin/roster.js', import.meta.url));
 /** How many times the documented bound a case may take before it fails. */
 const SLACK = 4;
 
@@ -68,6 +71,32 @@ describe.concurrent('liveness', () => {
     expect(Date.now() - crashedAt).toBeLessThan(SLACK * crashBound());
     expect((await api.get(c, 'n1')).body.node).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
     expect((await api.keepalive(c, 'n1')).status).toBe(404);
+  });
+
+  test('a watcher on plain ws sees NODE_REGISTERED, then NODE_DOWN when the registering process is killed', async ({ expect }) => {
+    const c = uid('c');
+    const watcher = await connect({ clusterId: c });
+    // A real node process (the CLI's agent), with a long lease: only its dropped connection can take it down quickly.
+    const agent = spawn(
+      process.execPath,
+      [BIN, 'agent', c, 'n1', '--lease', '300', '--url', target.httpUrl, '--ws-url', target.wsUrl],
+      { stdio: 'ignore' },
+    );
+    try {
+      const registered = await watcher.waitForEvent('NODE_REGISTERED', 'n1', 30_000);
+      expect(registered.node.leaseSeconds).toBe(300);
+      // Give the agent time to open its bound connection (it registers first, then connects).
+      await eventually(async () => {
+        const node = (await api.get(c, 'n1')).body.node;
+        if (node.lastKeepaliveAt === registered.node.lastKeepaliveAt) throw new Error('not bound yet');
+        return node;
+      }, 30_000);
+      agent.kill('SIGKILL');
+      const down = await watcher.waitForEvent('NODE_DOWN', 'n1', SLACK * crashBound());
+      expect(down.reason).toBe('disconnected');
+    } finally {
+      agent.kill('SIGKILL');
+    }
   });
 
   test('a bound node that reconnects within the grace period stays UP', async ({ expect }) => {
