@@ -27,14 +27,14 @@ import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources'
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { readConfig } from '../functions/core/config.ts';
+import { CONFIG_DEFAULTS, readConfig } from '../functions/core/config.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES, WS_ROUTE_SELECTION } from '../functions/core/routes.ts';
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { TABLE_SHAPE } from '../functions/core/table.ts';
 import { RosterFunction, type RosterFunctionProps, type RuntimeEnvironment } from './function.ts';
 import { FANOUT_TABLE_ACCESS, HTTP_TABLE_ACCESS, SWEEPER_TABLE_ACCESS, WS_TABLE_ACCESS } from './table-access.ts';
 
-/** Failure detection, as `functions/core/config.ts` reads it (its defaults are these; a test keeps them equal). */
+/** Failure detection, as `functions/core/config.ts` reads it, with its defaults. */
 export interface DetectionSettings {
   /** Lease of a node that registers without naming one. @default 15 */
   readonly defaultLeaseSeconds?: number;
@@ -51,12 +51,12 @@ export interface DetectionSettings {
 }
 
 export const DETECTION_DEFAULTS: Required<DetectionSettings> = {
-  defaultLeaseSeconds: 15,
-  disconnectGraceSeconds: 2,
-  sweepIntervalSeconds: 1,
-  downRetentionSeconds: 86_400,
-  sweepShards: 4,
-  sweeperAmnestySeconds: 120,
+  defaultLeaseSeconds: CONFIG_DEFAULTS.defaultLeaseSeconds,
+  disconnectGraceSeconds: CONFIG_DEFAULTS.disconnectGraceSeconds,
+  sweepIntervalSeconds: CONFIG_DEFAULTS.sweepIntervalSeconds,
+  downRetentionSeconds: CONFIG_DEFAULTS.downRetentionSeconds,
+  sweepShards: CONFIG_DEFAULTS.sweepShards,
+  sweeperAmnestySeconds: CONFIG_DEFAULTS.sweeperAmnestySeconds,
 };
 
 export interface RosterStackProps extends StackProps, DetectionSettings {

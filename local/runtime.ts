@@ -28,7 +28,7 @@ import {
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse } from 'aws-lambda';
 import { localOverrides } from '../functions/core/aws.ts';
-import { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '../functions/core/config.ts';
+import { CONFIG_DEFAULTS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '../functions/core/config.ts';
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { TABLE_SHAPE, createTableInput } from '../functions/core/table.ts';
 import { BODY_LIMIT_BYTES } from '../functions/core/validation.ts';
@@ -45,9 +45,9 @@ import { WebSocketApi } from './websocket-api.ts';
 export const DEFAULTS = {
   port: 4000,
   tableName: 'roster',
-  sweepIntervalSeconds: 1,
-  disconnectGraceSeconds: 2,
-  defaultLeaseSeconds: 15,
+  sweepIntervalSeconds: CONFIG_DEFAULTS.sweepIntervalSeconds,
+  disconnectGraceSeconds: CONFIG_DEFAULTS.disconnectGraceSeconds,
+  defaultLeaseSeconds: CONFIG_DEFAULTS.defaultLeaseSeconds,
   pollIntervalMs: 100,
   streamRetryAttempts: 3,
 } as const;

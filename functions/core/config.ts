@@ -33,6 +33,17 @@ export interface Config {
   websocketCallbackUrl: string | undefined;
 }
 
+/** The defaults of every setting; the CDK stack and the local runtime take theirs from here. */
+export const CONFIG_DEFAULTS = {
+  defaultLeaseSeconds: 15,
+  disconnectGraceSeconds: 2,
+  sweepIntervalSeconds: 1,
+  downRetentionSeconds: 86_400,
+  sweepShards: 4,
+  sweeperAmnestySeconds: 120,
+  sweepLoopSeconds: 0,
+} as const;
+
 export const LEASE_MIN_SECONDS = 2;
 export const LEASE_MAX_SECONDS = 3600;
 
@@ -59,13 +70,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     tableName,
     dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
-    defaultLeaseSeconds: numberFromEnv(env, 'DEFAULT_LEASE_SECONDS', 15, { min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS }),
-    disconnectGraceSeconds: numberFromEnv(env, 'DISCONNECT_GRACE_SECONDS', 2, { min: 0, max: LEASE_MAX_SECONDS, whole: false }),
-    sweepIntervalSeconds: numberFromEnv(env, 'SWEEP_INTERVAL_SECONDS', 1, { min: 0.05, max: 60, whole: false }),
-    downRetentionSeconds: numberFromEnv(env, 'DOWN_RETENTION_SECONDS', 86_400, { min: 60, max: 365 * 86_400 }),
-    sweepShards: numberFromEnv(env, 'SWEEP_SHARDS', 4, { min: 1, max: 64 }),
-    sweeperAmnestySeconds: numberFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', 120, { min: 1, max: 86_400, whole: false }),
-    sweepLoopSeconds: numberFromEnv(env, 'SWEEP_LOOP_SECONDS', 0, { min: 0, max: 840, whole: false }),
+    defaultLeaseSeconds: numberFromEnv(env, 'DEFAULT_LEASE_SECONDS', CONFIG_DEFAULTS.defaultLeaseSeconds, { min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS }),
+    disconnectGraceSeconds: numberFromEnv(env, 'DISCONNECT_GRACE_SECONDS', CONFIG_DEFAULTS.disconnectGraceSeconds, { min: 0, max: LEASE_MAX_SECONDS, whole: false }),
+    sweepIntervalSeconds: numberFromEnv(env, 'SWEEP_INTERVAL_SECONDS', CONFIG_DEFAULTS.sweepIntervalSeconds, { min: 0.05, max: 60, whole: false }),
+    downRetentionSeconds: numberFromEnv(env, 'DOWN_RETENTION_SECONDS', CONFIG_DEFAULTS.downRetentionSeconds, { min: 60, max: 365 * 86_400 }),
+    sweepShards: numberFromEnv(env, 'SWEEP_SHARDS', CONFIG_DEFAULTS.sweepShards, { min: 1, max: 64 }),
+    sweeperAmnestySeconds: numberFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', CONFIG_DEFAULTS.sweeperAmnestySeconds, { min: 1, max: 86_400, whole: false }),
+    sweepLoopSeconds: numberFromEnv(env, 'SWEEP_LOOP_SECONDS', CONFIG_DEFAULTS.sweepLoopSeconds, { min: 0, max: 840, whole: false }),
     websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
   };
 }
