@@ -6,8 +6,16 @@
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
+/**
+ * Who may call a route once auth is on: anyone (`public`), any token for the
+ * route's cluster (`read`: reader, node, admin), a token that may change the
+ * cluster (`write`: node, admin), or only an admin (`admin`).
+ */
+export type RouteAccess = 'public' | 'read' | 'write' | 'admin';
+
 export interface HttpRouteSpec {
   method: HttpMethod;
+  access: RouteAccess;
   /** API Gateway route path, with `{param}` segments. */
   path: string;
   /** Module under `functions/http/` whose `handler` serves the route. */
@@ -15,13 +23,13 @@ export interface HttpRouteSpec {
 }
 
 export const HTTP_ROUTES: readonly HttpRouteSpec[] = [
-  { method: 'PUT', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'register' },
-  { method: 'POST', path: '/v1/clusters/{clusterId}/nodes/{nodeId}/keepalive', handler: 'keepalive' },
-  { method: 'DELETE', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'deregister' },
-  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'get-node' },
-  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes', handler: 'list-nodes' },
-  { method: 'GET', path: '/v1/clusters', handler: 'list-clusters' },
-  { method: 'GET', path: '/v1/health', handler: 'health' },
+  { method: 'PUT', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'register', access: 'write' },
+  { method: 'POST', path: '/v1/clusters/{clusterId}/nodes/{nodeId}/keepalive', handler: 'keepalive', access: 'write' },
+  { method: 'DELETE', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'deregister', access: 'write' },
+  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'get-node', access: 'read' },
+  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes', handler: 'list-nodes', access: 'read' },
+  { method: 'GET', path: '/v1/clusters', handler: 'list-clusters', access: 'admin' },
+  { method: 'GET', path: '/v1/health', handler: 'health', access: 'public' },
 ];
 
 /** The module that answers every request no route matched (404, or 405 with `Allow`). */
