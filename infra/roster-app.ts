@@ -13,6 +13,7 @@
  * | `logRetentionDays` (a CloudWatch Logs retention, e.g. `7`, `30`, `365`) | `logRetention` |
  * | `sweeperReservedConcurrency` (a number, or `none`) | `sweeperReservedConcurrency` |
  * | `createApiGatewayLogsRole` (`true` or `false`) | `createApiGatewayLogsRole` |
+ * | `alarmTopicArn` (an SNS topic ARN) | `alarmTopicArn` |
  */
 import { RemovalPolicy, Validations, type App } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -100,6 +101,11 @@ export function stackPropsFromContext(node: Node): RosterStackProps {
   else if (reserved !== undefined) props.sweeperReservedConcurrency = numberFrom(node, 'sweeperReservedConcurrency');
   const createRole = booleanFrom(node, 'createApiGatewayLogsRole');
   if (createRole !== undefined) props.createApiGatewayLogsRole = createRole;
+  const alarmTopicArn: unknown = node.tryGetContext('alarmTopicArn');
+  if (alarmTopicArn !== undefined) {
+    if (typeof alarmTopicArn !== 'string' || !alarmTopicArn.startsWith('arn:')) throw new Error(`Context alarmTopicArn=${String(alarmTopicArn)} must be an SNS topic ARN`);
+    props.alarmTopicArn = alarmTopicArn;
+  }
   return props;
 }
 

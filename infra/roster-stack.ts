@@ -25,6 +25,7 @@ import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CONFIG_DEFAULTS, readConfig } from '../functions/core/config.ts';
@@ -32,6 +33,7 @@ import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES, WS_ROUTE_SELECTION } from
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { TABLE_SHAPE } from '../functions/core/table.ts';
 import { RosterFunction, type RosterFunctionProps, type RuntimeEnvironment } from './function.ts';
+import { RosterObservability } from './observability.ts';
 import { FANOUT_TABLE_ACCESS, HTTP_TABLE_ACCESS, SWEEPER_TABLE_ACCESS, WS_TABLE_ACCESS } from './table-access.ts';
 
 /** Failure detection, as `functions/core/config.ts` reads it, with its defaults. */
@@ -87,6 +89,10 @@ export interface RosterStackProps extends StackProps, DetectionSettings {
    * @default true
    */
   readonly createApiGatewayLogsRole?: boolean;
+  /** SNS topic that receives the alarms' ALARM and OK notifications. @default none (alarms only show on the dashboard) */
+  readonly alarmTopicArn?: string;
+  /** Stream iterator age at which the fan-out counts as falling behind. @default 60 seconds */
+  readonly iteratorAgeAlarmThreshold?: Duration;
 }
 
 /** The WebSocket stage: clients connect to `wss://…/live`. */
@@ -115,6 +121,7 @@ export class RosterStack extends Stack {
   readonly fanout: RosterFunction;
   readonly sweeper: RosterFunction;
   readonly fanoutFailures: Queue;
+  readonly observability: RosterObservability;
   /** Every function, keyed by construct id. */
   readonly functions = new Map<string, RosterFunction>();
 
@@ -322,6 +329,18 @@ export class RosterStack extends Stack {
       description: 'Starts a Roster sweeper invocation every minute',
       schedule: Schedule.rate(SWEEPER_SCHEDULE),
       targets: [new LambdaFunction(this.sweeper, { retryAttempts: 0, maxEventAge: SWEEPER_SCHEDULE })],
+    });
+
+    // ---- Alarms and the dashboard: is the information center itself healthy? ----------------
+    this.observability = new RosterObservability(this, 'Observability', {
+      httpApi: this.httpApi,
+      webSocketApi: this.webSocketApi,
+      webSocketStage: this.webSocketStage,
+      fanout: this.fanout,
+      sweeper: this.sweeper,
+      fanoutFailures: this.fanoutFailures,
+      alarmTopic: props.alarmTopicArn ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
+      iteratorAgeThreshold: props.iteratorAgeAlarmThreshold,
     });
 
     // ---- Outputs: the CLI and the conformance suite read these keys ---------------------------
