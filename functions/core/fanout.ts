@@ -17,6 +17,7 @@ import type { Deps } from './deps.ts';
 import { disconnect, subscribersOf, type Subscriber } from './connections.ts';
 import { toEvent, type NodeItem } from './model.ts';
 import { logger } from './log.ts';
+import { metrics } from './metrics.ts';
 import { FANOUT_FILTER_PATTERNS, matchesFilter } from './stream-filter.ts';
 
 export interface FanoutDeps extends Deps {
@@ -66,6 +67,9 @@ async function post(deps: FanoutDeps, subscriber: Subscriber, data: Uint8Array, 
 
 export async function fanOut(deps: FanoutDeps, records: DynamoDBRecord[]): Promise<FanoutResult> {
   const result: FanoutResult = { batchItemFailures: [], delivered: 0, gone: 0 };
+  const oldest = records[0]?.dynamodb?.ApproximateCreationDateTime;
+  // Seconds since the epoch, as Lambda passes it: the age of the batch is how far the fan-out is behind.
+  if (oldest !== undefined) metrics.observe('StreamBatchAge', Math.max(0, deps.now() - oldest * 1000));
   const subscribersByCluster = new Map<string, Subscriber[]>();
   for (const record of records) {
     // The event source mapping already filtered; this guard keeps a misconfigured trigger harmless.
@@ -94,9 +98,12 @@ export async function fanOut(deps: FanoutDeps, records: DynamoDBRecord[]): Promi
         error: err instanceof Error ? err.message : String(err),
       });
       // Retry from this record on; later records of the batch are retried with it, in order.
+      metrics.count('FanoutFailures');
       result.batchItemFailures.push({ itemIdentifier: record.dynamodb.SequenceNumber ?? record.eventID ?? '' });
       break;
     }
   }
+  if (result.delivered > 0) metrics.count('EventsFannedOut', {}, result.delivered);
+  if (result.gone > 0) metrics.count('GoneConnections', {}, result.gone);
   return result;
 }

@@ -32,7 +32,7 @@ export const METRICS = {
   LeasesExtended: { kind: 'counter', unit: 'Count', labels: [], help: 'Expired nodes given one more lease by self-preservation' },
   EventsFannedOut: { kind: 'counter', unit: 'Count', labels: [], help: 'Event messages delivered to WebSocket subscribers' },
   FanoutFailures: { kind: 'counter', unit: 'Count', labels: [], help: 'Stream records reported as batch item failures (retried)' },
-  GoneConnections: { kind: 'counter', unit: 'Count', labels: [], help: 'Connections removed after a 410 from @connections' },
+  GoneConnections: { kind: 'counter', unit: 'Count', labels: [], help: 'Subscribers that answered 410 Gone (removed, unless still connecting)' },
   StreamBatchAge: { kind: 'observation', unit: 'Milliseconds', labels: [], help: 'Age of the oldest record of each fan-out batch (iterator age)' },
   SweepDuration: { kind: 'observation', unit: 'Milliseconds', labels: [], help: 'Duration of each completed sweep' },
   NodesSwept: { kind: 'counter', unit: 'Count', labels: [], help: 'Expired nodes the sweeper acted on (marked DOWN or extended)' },

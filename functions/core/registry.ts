@@ -17,6 +17,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandI
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Deps } from './deps.ts';
+import { metrics } from './metrics.ts';
 import { NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
 import {
   CLUSTERS_PK,
@@ -29,6 +30,7 @@ import {
   nodeKey,
   sweepPartition,
   toNode,
+  type DownReason,
   type EventType,
   type Node,
   type NodeItem,
@@ -140,6 +142,7 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
             ReturnValues: 'ALL_NEW',
           }),
         );
+        metrics.count('Registrations', { event: 'none' });
         return { node: toNode(out.Attributes as NodeItem, now), created: false };
       }
 
@@ -176,6 +179,7 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
           ExpressionAttributeValues: old ? { ':rev': old.revision } : undefined,
         }),
       );
+      metrics.count('Registrations', { event: ev ?? 'none' });
       return { node: toNode(item, now), created: !old, event: ev };
     } catch (err) {
       if (isConditionFailure(err)) continue; // a concurrent change won; read again
@@ -231,13 +235,18 @@ export async function keepalive(deps: Deps, clusterId: string, nodeId: string, i
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
+    metrics.count('Keepalives');
     return toNode(out.Attributes as NodeItem, now);
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
     const old = oldItemOf(err);
     const key = nodeKey(clusterId, nodeId);
-    if (!old || effectiveStatus(old, now).status !== 'UP') throw new NodeNotFoundError(key, { cause: err });
-    throw new StaleIncarnationError(key, old.incarnation, incarnation ?? old.incarnation, { cause: err });
+    const refusal =
+      !old || effectiveStatus(old, now).status !== 'UP'
+        ? new NodeNotFoundError(key, { cause: err })
+        : new StaleIncarnationError(key, old.incarnation, incarnation ?? old.incarnation, { cause: err });
+    metrics.count('KeepaliveFailures', { code: refusal.code });
+    throw refusal;
   }
 }
 
@@ -257,6 +266,7 @@ export async function deregister(deps: Deps, clusterId: string, nodeId: string, 
     const revision = await nextRevision(deps, clusterId, iso(now));
     try {
       await markDown(deps, { clusterId, nodeId, revision: old.revision }, revision, now, 'deregistered');
+      metrics.count('NodesDown', { reason: 'deregistered' });
       return;
     } catch (err) {
       if (isConditionFailure(err)) continue;
@@ -279,7 +289,7 @@ export async function markDown(
   revision: number,
   now: number,
   reason: 'deregistered' | 'expiry',
-): Promise<void> {
+): Promise<DownReason> {
   const values: Record<string, unknown> = {
     ':down': 'DOWN',
     ':up': 'UP',
@@ -299,7 +309,7 @@ export async function markDown(
   } else {
     values[':reason'] = reason;
   }
-  await deps.db.send(
+  const out = await deps.db.send(
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: nodeItemKey(node.clusterId, node.nodeId),
@@ -307,8 +317,10 @@ export async function markDown(
       ConditionExpression: condition,
       ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
       ExpressionAttributeValues: values,
+      ReturnValues: 'UPDATED_NEW',
     }),
   );
+  return (out.Attributes?.downReason as DownReason | undefined) ?? 'expired';
 }
 
 async function queryAll(deps: Deps, input: QueryCommandInput): Promise<Record<string, unknown>[]> {

@@ -14,6 +14,7 @@
  */
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.ts';
+import { metrics } from './metrics.ts';
 import { EXPIRY_INDEX, SWEEPER_KEY, nodeItemKey, sweepPartitions } from './model.ts';
 import { isConditionFailure, markDown, nextRevision } from './registry.ts';
 
@@ -125,10 +126,12 @@ export async function sweep(deps: Deps, state: SweeperState = newSweeperState())
         if (result.amnesty) {
           await extendLease(deps, node, now);
           result.extended++;
+          metrics.count('LeasesExtended');
         } else {
           const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
-          await markDown(deps, node, revision, now, 'expiry');
+          const reason = await markDown(deps, node, revision, now, 'expiry');
           result.down++;
+          metrics.count('NodesDown', { reason });
         }
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
@@ -147,6 +150,8 @@ export async function sweep(deps: Deps, state: SweeperState = newSweeperState())
     throw err;
   }
   result.durationMs = deps.now() - started;
+  metrics.observe('SweepDuration', result.durationMs);
+  if (result.down + result.extended > 0) metrics.count('NodesSwept', {}, result.down + result.extended);
   return result;
 }
 

@@ -3,6 +3,7 @@ import { createManagementClient } from '../core/aws.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { fanOut, type FanoutDeps } from '../core/fanout.ts';
 import { logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
 
 let deps: FanoutDeps | undefined;
 
@@ -26,5 +27,6 @@ export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatch
     gone: result.gone,
     failed: result.batchItemFailures.length,
   });
+  metrics.flush();
   return { batchItemFailures: result.batchItemFailures };
 };

@@ -1,5 +1,6 @@
 import { defaultDeps } from '../core/deps.ts';
 import { logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
 import { newSweeperState, sweep } from '../core/sweeper.ts';
 
 const state = newSweeperState();
@@ -27,6 +28,8 @@ export const handler = async (): Promise<{ sweeps: number; down: number; failure
       totals.failures++;
       logger.error('sweep failed', { error: err as Error });
     }
+    // Flushed per sweep, not per invocation: the "sweeper not running" alarm must see sweeps within the minute.
+    metrics.flush();
     const wait = tick + sweepIntervalSeconds * 1000 - deps.now();
     if (deps.now() + Math.max(wait, 0) >= until) break;
     if (wait > 0) await sleep(wait);
