@@ -7,9 +7,12 @@
  * COMMANDS prints the usage and exits 2.
  * Errors are one line on stderr: a usage error exits 2, anything else 1.
  */
+import { benchCommand } from '../bench/command.ts';
+import { costCommand } from '../bench/cost.ts';
 import { RegistryClient } from './client.ts';
 import { RosterClientError } from './errors.ts';
 import { HttpApi } from './http.ts';
+import { tokenCommand } from './token-command.ts';
 import type { ClientEvent } from './types.ts';
 import {
   CliError,
@@ -38,6 +41,8 @@ function eventJson(event: ClientEvent): Record<string, unknown> {
       return { type: event.type, at, reason: event.reason, ...(event.error ? { error: { code: event.error.code, message: event.error.message } } : {}) };
     case 'warning':
       return { type: event.type, at, message: event.message };
+    case 'closed':
+      return { type: event.type, at, ...(event.error ? { error: { code: event.error.code, message: event.error.message } } : {}) };
     case 'registered':
     case 'updated':
     case 'down':
@@ -66,6 +71,7 @@ function eventText(event: ClientEvent): string | undefined {
     case 'keepaliveFailed':
       return line('keepaliveFailed', `${event.error.code}: ${event.error.message}`);
     case 'lost':
+      if (event.reason === 'unauthorized') return line('lost', `the token was refused (${event.error?.code ?? 'UNAUTHORIZED'}: ${event.error?.message ?? ''}); stopping`);
       return line('lost', event.reason === 'superseded' ? 'a newer incarnation of this node registered' : 'the lease lapsed; registering again when possible');
     case 'warning':
       return line('warning', event.message);
@@ -150,7 +156,15 @@ async function runClient(client: RegistryClient, json: boolean, until?: Promise<
     await printing;
     throw err;
   }
-  const code = await Promise.race(until ? [signalled, until] : [signalled]);
+  // A refused token stops the client by itself (terminal): exit 1 with the reason, never retry forever.
+  const refused = new Promise<number>((resolve) => {
+    client.on('closed', (event) => {
+      if (!event.error) return;
+      process.stderr.write(`roster: the information center refused the token: ${event.error.message}\n`);
+      resolve(1);
+    });
+  });
+  const code = await Promise.race(until ? [signalled, until, refused] : [signalled, refused]);
   await client.stop();
   await printing;
   return code;
@@ -252,6 +266,9 @@ const COMMANDS: Record<string, Command> = {
   nodes: nodesCommand,
   watch: watchCommand,
   agent: agentCommand,
+  bench: benchCommand,
+  cost: costCommand,
+  token: tokenCommand,
 };
 
 function usage(): string {

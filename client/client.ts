@@ -119,6 +119,9 @@ class Deferred<T> {
 
 const closedError = (): RosterClientError => new RosterClientError('CLOSED', 'the client was stopped');
 
+/** A refused token: no retry can succeed until someone gives the client another one. */
+const isAuthError = (error: RosterClientError): boolean => error.code === 'UNAUTHORIZED' || error.code === 'FORBIDDEN';
+
 function invalid(message: string): RosterClientError {
   return new RosterClientError('VALIDATION_FAILED', message);
 }
@@ -179,6 +182,8 @@ export class RegistryClient implements AsyncDisposable {
   private boundRegistration = 0;
   /** Set once a newer incarnation took the node over (409); final. */
   private superseded: RosterClientError | undefined;
+  /** Set when the token was refused while running; the client then stops by itself. */
+  private authFailure: RosterClientError | undefined;
   private supersededReported = false;
   private leaseMs: number | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
@@ -413,7 +418,8 @@ export class RegistryClient implements AsyncDisposable {
     await this.registering?.catch(() => undefined);
     // Only a node that was registered is deregistered. (A registration that timed
     // out may have landed all the same; unbound, it simply expires with its lease.)
-    if (this.nodeId && this.registrations > 0 && !this.superseded) {
+    // With a refused token a deregistration would be refused too; the lease runs out instead.
+    if (this.nodeId && this.registrations > 0 && !this.superseded && !this.authFailure) {
       // Deregister before closing the socket: closing first would cut the lease
       // and might report the node `disconnected` instead of `deregistered`.
       try {
@@ -431,7 +437,7 @@ export class RegistryClient implements AsyncDisposable {
     await this.connection.close();
     await this.fileWrite;
     this.phase = 'stopped';
-    this.emit({ type: 'closed' });
+    this.emit(this.authFailure ? { type: 'closed', error: this.authFailure } : { type: 'closed' });
     this.hub.end();
   }
 
@@ -471,6 +477,7 @@ export class RegistryClient implements AsyncDisposable {
         await this.ensureRegistered();
       } catch (err) {
         const error = toClientError(err);
+        if (isAuthError(error)) this.refused(error);
         if (error.code !== 'STALE_INCARNATION') throw error;
         this.supersede(error);
       }
@@ -494,6 +501,7 @@ export class RegistryClient implements AsyncDisposable {
   }
 
   private onDropped(info: DropInfo): void {
+    if (info.status === 401 || info.status === 403) this.refused(attemptError(info, this.wsUrl));
     if (info.status === 404 && this.nodeId) this.registered = false; // the next attempt's prepare() re-registers
     if (info.wasOpen) this.emit({ type: 'disconnected', reason: info.reason });
     if (this.phase === 'starting' && this.firstOpen) {
@@ -600,7 +608,9 @@ export class RegistryClient implements AsyncDisposable {
       const error = toClientError(err);
       this.keepaliveFailures++;
       this.emit({ type: 'keepaliveFailed', error, consecutive: this.keepaliveFailures });
-      if (error.code === 'STALE_INCARNATION') {
+      if (isAuthError(error)) {
+        this.refused(error);
+      } else if (error.code === 'STALE_INCARNATION') {
         this.supersede(error);
       } else if (error.code === 'NODE_NOT_FOUND') {
         // Unknown or DOWN: register again at once (and rebind, see register()).
@@ -645,6 +655,21 @@ export class RegistryClient implements AsyncDisposable {
     if (this.supersededReported) return;
     this.supersededReported = true;
     this.emit({ type: 'lost', reason: 'superseded', error });
+  }
+
+  /**
+   * The information center refused the token (401 or 403) while running:
+   * terminal. Retrying would only repeat the refusal (and, for a node, hide
+   * that it is no longer kept alive), so the client reports `lost`
+   * (a node) and stops; `closed` carries the error. During start() the
+   * rejected start() is the report.
+   */
+  private refused(error: RosterClientError): void {
+    if (this.phase !== 'running' || this.authFailure) return;
+    this.authFailure = error;
+    clearTimeout(this.keepaliveTimer);
+    if (this.nodeId) this.emit({ type: 'lost', reason: 'unauthorized', error });
+    void this.stop();
   }
 
   // ─── Syncs ─────────────────────────────────────────────────────────────
@@ -695,6 +720,10 @@ export class RegistryClient implements AsyncDisposable {
     } catch (err) {
       this.cache.cancelSnapshot();
       const error = toClientError(err);
+      if (isAuthError(error)) {
+        this.refused(error);
+        return { ok: false, error };
+      }
       this.syncFailures++;
       // While the cache is known to be behind, retry; a failed periodic refresh just waits for the next one.
       if (!this.isStopping && this.phase === 'running' && this.connection.state === 'connected' && this.stale) {

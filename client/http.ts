@@ -89,6 +89,9 @@ export class HttpApi {
       if (error && typeof error.code === 'string' && typeof error.message === 'string') {
         throw new RosterClientError(error.code as ClientErrorCode, error.message, { status });
       }
+      // API Gateway's own refusals (`{"message":"Unauthorized"}`, e.g. no Authorization header) carry the contract's status.
+      if (status === 401) throw new RosterClientError('UNAUTHORIZED', `${what}: the information center refused the request without a valid token (HTTP 401)`, { status });
+      if (status === 403) throw new RosterClientError('FORBIDDEN', `${what}: the token does not grant this (HTTP 403)`, { status });
       throw new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, { status });
     }
     return { status, json };

@@ -100,16 +100,24 @@ export interface KeepaliveFailedEvent {
  * - `superseded`: a newer incarnation of this node registered (409
  *   `STALE_INCARNATION`). The client stops keepalives for good and never
  *   re-registers; it keeps watching the cluster.
+ * - `unauthorized`: the information center refused the token (401
+ *   `UNAUTHORIZED`: missing, expired, wrongly signed; 403 `FORBIDDEN`: not
+ *   for this cluster or role). Retrying cannot help, so the client stops
+ *   (`closed` with the same error follows).
  */
 export interface LostEvent {
   type: 'lost';
-  reason: 'expired' | 'superseded';
+  reason: 'expired' | 'superseded' | 'unauthorized';
   error?: RosterClientError;
 }
 
-/** The client stopped. Terminal: the last event, after which iterators end. */
+/**
+ * The client stopped. Terminal: the last event, after which iterators end.
+ * `error` is set when it stopped by itself because the token was refused.
+ */
 export interface ClosedEvent {
   type: 'closed';
+  error?: RosterClientError;
 }
 
 /** Something went wrong that the client works around (an unreadable cache file, an odd server message). */

@@ -13,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { Duration, Stack, Validations, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Grant, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -78,6 +79,8 @@ export interface RosterFunctionProps {
   readonly timeout?: Duration;
   /** @default none (the account's unreserved pool) */
   readonly reservedConcurrentExecutions?: number;
+  /** Shell commands around bundling, e.g. writing a file next to the bundle (infra/console.ts). @default none */
+  readonly commandHooks?: ICommandHooks;
   readonly logRetention: RetentionDays;
   readonly logRemovalPolicy: RemovalPolicy;
 }
@@ -140,6 +143,7 @@ export class RosterFunction extends NodejsFunction {
         // and a tree-shaken, minified bundle starts faster than loading the runtime's full packages.
         bundleAwsSDK: true,
         forceDockerBundling: false,
+        commandHooks: props.commandHooks,
       },
     });
     this.executionRole = role;
@@ -186,6 +190,15 @@ export class RosterFunction extends NodejsFunction {
     const [first, ...rest] = grants;
     if (!first) throw new Error(`${this.node.path}: a table access needs at least one action`);
     return rest.reduce((all, grant) => all.combine(grant), first);
+  }
+
+  /**
+   * Lets the function read the token signing secret, and tells it which:
+   * `TOKEN_SECRET_ARN`. Only the authorizers get this.
+   */
+  useTokenSecret(secret: ISecret): Grant {
+    this.addEnvironment('TOKEN_SECRET_ARN', secret.secretArn);
+    return secret.grantRead(this);
   }
 
   /**

@@ -14,8 +14,9 @@
  * | `sweeperReservedConcurrency` (a number, or `none`) | `sweeperReservedConcurrency` |
  * | `createApiGatewayLogsRole` (`true` or `false`) | `createApiGatewayLogsRole` |
  * | `alarmTopicArn` (an SNS topic ARN) | `alarmTopicArn` |
+ * | `authCacheSeconds` (0..3600; 0 turns the HTTP authorizer's cache off) | `authorizerCacheTtl` |
  */
-import { RemovalPolicy, Validations, type App } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations, type App } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -101,6 +102,11 @@ export function stackPropsFromContext(node: Node): RosterStackProps {
   else if (reserved !== undefined) props.sweeperReservedConcurrency = numberFrom(node, 'sweeperReservedConcurrency');
   const createRole = booleanFrom(node, 'createApiGatewayLogsRole');
   if (createRole !== undefined) props.createApiGatewayLogsRole = createRole;
+  const authCache = numberFrom(node, 'authCacheSeconds');
+  if (authCache !== undefined) {
+    if (!Number.isInteger(authCache) || authCache < 0 || authCache > 3600) throw contextError('authCacheSeconds', authCache, 'a whole number of seconds from 0 to 3600');
+    props.authorizerCacheTtl = Duration.seconds(authCache);
+  }
   const alarmTopicArn: unknown = node.tryGetContext('alarmTopicArn');
   if (alarmTopicArn !== undefined) {
     if (typeof alarmTopicArn !== 'string' || !alarmTopicArn.startsWith('arn:')) throw new Error(`Context alarmTopicArn=${String(alarmTopicArn)} must be an SNS topic ARN`);

@@ -17,6 +17,7 @@ import {
   WebSocketStage,
   type ThrottleSettings,
 } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaAuthorizer, HttpLambdaResponseType, WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -26,12 +27,14 @@ import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CONFIG_DEFAULTS, readConfig } from '../functions/core/config.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES, WS_ROUTE_SELECTION } from '../functions/core/routes.ts';
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { TABLE_SHAPE } from '../functions/core/table.ts';
+import { CONSOLE_FUNCTION_PROPS, CONSOLE_HANDLER } from './console.ts';
 import { RosterFunction, type RosterFunctionProps, type RuntimeEnvironment } from './function.ts';
 import { RosterObservability } from './observability.ts';
 import { FANOUT_TABLE_ACCESS, HTTP_TABLE_ACCESS, SWEEPER_TABLE_ACCESS, WS_TABLE_ACCESS } from './table-access.ts';
@@ -66,6 +69,16 @@ export interface RosterStackProps extends StackProps, DetectionSettings {
   readonly httpThrottle?: ThrottleSettings;
   /** Messages per second and burst of the WebSocket stage (all routes, `$connect` included). @default { rateLimit: 500, burstLimit: 1000 } */
   readonly webSocketThrottle?: ThrottleSettings;
+  /**
+   * How long API Gateway caches the HTTP authorizer's result per `Authorization`
+   * header value (0 to 1 h). With caching, a request without the header is
+   * answered by API Gateway itself (`401 {"message":"Unauthorized"}`), before
+   * the authorizer. `Duration.seconds(0)` turns caching off and drops the
+   * identity source: every request then gets the contract's JSON, at the price
+   * of one authorizer invocation per request. See the README, Access control.
+   * @default Duration.minutes(5)
+   */
+  readonly authorizerCacheTtl?: Duration;
   /**
    * What `cdk destroy` does with the table and the log groups.
    * @default RemovalPolicy.RETAIN — membership data and logs outlive an accidental destroy.
@@ -121,6 +134,10 @@ export class RosterStack extends Stack {
   readonly fanout: RosterFunction;
   readonly sweeper: RosterFunction;
   readonly fanoutFailures: Queue;
+  /** The token signing secret; only the two authorizers may read it. */
+  readonly tokenSecret: Secret;
+  readonly httpAuthorizer: RosterFunction;
+  readonly webSocketAuthorizer: RosterFunction;
   readonly observability: RosterObservability;
   /** Every function, keyed by construct id. */
   readonly functions = new Map<string, RosterFunction>();
@@ -165,6 +182,32 @@ export class RosterStack extends Stack {
       nonKeyAttributes: [...expiryIndex.nonKeyAttributes],
     });
 
+    // ---- Access control: the signing secret and the two authorizers ------------------------
+    this.tokenSecret = new Secret(this, 'TokenSecret', {
+      description: 'Roster: the HMAC key (HS256) bearer tokens are signed with; `roster token create --outputs` reads it',
+      // 64 letters and digits (~381 bits), used as raw key material: nothing to escape anywhere.
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy,
+    });
+    const authorizerCacheTtl = props.authorizerCacheTtl ?? Duration.minutes(5);
+    if (authorizerCacheTtl.toSeconds() > 3600) throw new Error('authorizerCacheTtl must be at most one hour (API Gateway\'s limit)');
+    this.httpAuthorizer = addFunction('HttpAuthorizer', {
+      entry: 'functions/auth/http-authorizer.ts',
+      description: 'Roster HTTP authorizer: verifies bearer tokens',
+    });
+    this.httpAuthorizer.useTokenSecret(this.tokenSecret);
+    this.webSocketAuthorizer = addFunction('WsAuthorizer', {
+      entry: 'functions/auth/ws-authorizer.ts',
+      description: 'Roster WebSocket $connect authorizer: verifies the token query parameter',
+    });
+    this.webSocketAuthorizer.useTokenSecret(this.tokenSecret);
+    const httpAuthorizer = new HttpLambdaAuthorizer('TokenAuthorizer', this.httpAuthorizer, {
+      responseTypes: [HttpLambdaResponseType.SIMPLE],
+      // The cache key. Without caching there is no identity source, so a request without the header reaches the authorizer too.
+      identitySource: authorizerCacheTtl.toSeconds() > 0 ? ['$request.header.Authorization'] : [],
+      resultsCacheTtl: authorizerCacheTtl,
+    });
+
     // ---- HTTP API: one route and one function per HTTP_ROUTES entry, plus $default --------
     const notFound = addFunction('HttpNotFound', {
       entry: `functions/http/${HTTP_DEFAULT_HANDLER}.ts`,
@@ -184,14 +227,40 @@ export class RosterStack extends Stack {
         const fn = addFunction(fnId, {
           entry: `functions/http/${route.handler}.ts`,
           description: `Roster HTTP ${route.method} ${route.path}`,
+          // The console's page is written next to its bundle (infra/console.ts).
+          ...(route.handler === CONSOLE_HANDLER ? CONSOLE_FUNCTION_PROPS : {}),
         });
         const access = HTTP_TABLE_ACCESS[route.handler];
         if (access) fn.useTable(this.table, access);
         integration = new HttpLambdaIntegration(`${fnId}Integration`, fn);
         integrations.set(route.handler, integration);
       }
-      this.httpApi.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
+      const routes = this.httpApi.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration,
+        // Every route that is not public goes through the authorizer; the handler then checks cluster and role.
+        authorizer: route.access === 'public' ? undefined : httpAuthorizer,
+      });
+      if (route.access === 'public') {
+        for (const r of routes) {
+          Validations.of(r).acknowledge({
+            id: 'AwsSolutions-APIG4',
+            reason:
+              `${route.method} ${route.path} is public by design (access 'public' in functions/core/routes.ts): it reads and ` +
+              'writes no membership data, and health checks and the console page must load without a token.',
+          });
+        }
+      }
     }
+    const defaultRoute = this.httpApi.node.tryFindChild('DefaultRoute');
+    if (!defaultRoute) throw new Error('the HTTP API has no $default route');
+    Validations.of(defaultRoute).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'The $default route only answers requests no route matched, with a JSON 404 or 405; its function reads and writes ' +
+        'nothing, so a token would protect nothing, and unauthenticated clients learn only what the README documents.',
+    });
     const httpAccessLogs = new LogGroup(this, 'HttpAccessLogs', { retention: logRetention, removalPolicy });
     new HttpStage(this, 'HttpStage', {
       httpApi: this.httpApi,
@@ -214,6 +283,9 @@ export class RosterStack extends Stack {
             responseLatency: '$context.responseLatency',
             integrationLatency: '$context.integrationLatency',
             integrationError: '$context.integrationErrorMessage',
+            // Who (the token's sub, never the token) and why an authorizer failed.
+            principal: '$context.authorizer.sub',
+            authorizerError: '$context.authorizer.error',
           }),
         ),
       },
@@ -232,10 +304,24 @@ export class RosterStack extends Stack {
       });
       const access = WS_TABLE_ACCESS[route.handler];
       if (access) fn.useTable(this.table, access);
-      this.webSocketApi.addRoute(route.routeKey, {
+      const wsRoute = this.webSocketApi.addRoute(route.routeKey, {
         integration: new WebSocketLambdaIntegration(`${fnId}Integration`, fn),
         returnResponse: WS_ROUTES_WITH_RESPONSE.has(route.routeKey),
+        // API Gateway authorizes a WebSocket connection once, on $connect; no other route can have an authorizer.
+        authorizer:
+          route.routeKey === '$connect'
+            ? new WebSocketLambdaAuthorizer('ConnectAuthorizer', this.webSocketAuthorizer, { identitySource: ['route.request.querystring.token'] })
+            : undefined,
       });
+      if (route.routeKey !== '$connect') {
+        Validations.of(wsRoute).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            `API Gateway allows an authorizer on a WebSocket API's $connect route only; ${route.routeKey} runs on a connection ` +
+            'that $connect already authorized, and its handler checks the cluster of each message against the token claims ' +
+            'API Gateway passes on from $connect.',
+        });
+      }
     }
     const wsAccessLogs = new LogGroup(this, 'WebSocketAccessLogs', { retention: logRetention, removalPolicy });
     this.webSocketStage = new WebSocketStage(this, 'WebSocketStage', {
@@ -259,6 +345,8 @@ export class RosterStack extends Stack {
         ),
       },
     });
+    // The console page connects to the WebSocket API, whose URL exists only now.
+    this.functions.get(`Http${pascal(CONSOLE_HANDLER)}`)?.addEnvironment('WEBSOCKET_URL', this.webSocketStage.url);
     if (props.createApiGatewayLogsRole ?? true) {
       this.webSocketStage.node.addDependency(this.apiGatewayLogsAccount());
     }
@@ -351,6 +439,10 @@ export class RosterStack extends Stack {
     });
     new CfnOutput(this, 'WebSocketUrl', { description: 'wss URL of the WebSocket stage', value: this.webSocketStage.url });
     new CfnOutput(this, 'TableName', { description: 'The DynamoDB table', value: this.table.tableName });
+    new CfnOutput(this, 'TokenSecretArn', {
+      description: 'The token signing secret (roster token create --outputs reads it with your AWS credentials)',
+      value: this.tokenSecret.secretArn,
+    });
 
     this.acknowledgeNagFindings();
   }
@@ -377,12 +469,14 @@ export class RosterStack extends Stack {
 
   /** cdk-nag (AwsSolutions) findings that are deliberate, each with its reason. */
   private acknowledgeNagFindings(): void {
-    const noAuthYet =
-      'Roster v1 has no authentication yet: nodes register and subscribe without credentials, as the v1 wire contract ' +
-      'specifies. Authorization (a token on every request and on $connect) arrives in a later issue; until then deploy ' +
-      'Roster only where its callers are trusted.';
-    Validations.of(this.httpApi).acknowledge({ id: 'AwsSolutions-APIG4', reason: noAuthYet });
-    Validations.of(this.webSocketApi).acknowledge({ id: 'AwsSolutions-APIG4', reason: noAuthYet });
+    Validations.of(this.tokenSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The secret is an HMAC signing key, not a credential of another system, so no rotation function has anything to ' +
+        'update. Rotate it by putting a new value (`aws secretsmanager put-secret-value`): the authorizers re-read it ' +
+        'within 5 minutes and accept the previous version too, so tokens signed before the rotation stay valid until ' +
+        'the next one; new tokens are signed with the new value. See the README, Access control.',
+    });
   }
 }
 

@@ -18,6 +18,8 @@ export interface HandlerSet {
   ws: Map<string, LambdaHandler>;
   fanout: LambdaHandler;
   sweeper: LambdaHandler;
+  /** `functions/auth/http-authorizer.ts` and `functions/auth/ws-authorizer.ts`. */
+  authorizers: { http: LambdaHandler; ws: LambdaHandler };
 }
 
 const FUNCTIONS_DIR = new URL('../functions/', import.meta.url);
@@ -30,13 +32,15 @@ async function load(relative: string): Promise<LambdaHandler> {
 
 export async function loadHandlers(): Promise<HandlerSet> {
   const httpNames = [...new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER])];
-  const [http, ws, fanout, sweeper] = await Promise.all([
+  const [http, ws, fanout, sweeper, httpAuthorizer, wsAuthorizer] = await Promise.all([
     Promise.all(httpNames.map(async (name) => [name, await load(`http/${name}`)] as const)),
     Promise.all(WS_ROUTES.map(async (route) => [route.routeKey, await load(`ws/${route.handler}`)] as const)),
     load('stream/fanout'),
     load('sweeper/sweeper'),
+    load('auth/http-authorizer'),
+    load('auth/ws-authorizer'),
   ]);
-  return { http: new Map(http), ws: new Map(ws), fanout, sweeper };
+  return { http: new Map(http), ws: new Map(ws), fanout, sweeper, authorizers: { http: httpAuthorizer, ws: wsAuthorizer } };
 }
 
 /** A context shaped like Lambda's; the handlers do not rely on it, but third-party middleware might. */

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { PayloadTooLargeError, toErrorBody } from '../functions/core/errors.ts';
 import { HTTP_DEFAULT_HANDLER, matchHttpRoute } from '../functions/core/routes.ts';
+import type { HttpAuthorizer } from './authorizers.ts';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
@@ -215,6 +216,8 @@ export interface HttpApiOptions {
   bodyLimitBytes: number;
   apiId: string;
   timeoutMs?: number;
+  /** With auth on: the Lambda authorizer of every route whose access is not `public` (local/authorizers.ts). */
+  authorizer?: HttpAuthorizer;
 }
 
 /** Answers an oversized request with 413, reading (and dropping) a bounded tail so the client gets to read the answer. */
@@ -269,6 +272,16 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
         now,
         apiId,
       });
+      if (options.authorizer && match.kind === 'route' && match.route.access !== 'public') {
+        const outcome = await options.authorizer.authorize(event, apiId);
+        if (outcome.kind === 'refuse') {
+          log.debug(`${method} ${rawPath.slice(0, 200)} -> ${outcome.reply.statusCode} (authorizer)`, { route: routeKey, ms: Date.now() - now });
+          writeReply(res, { statusCode: outcome.reply.statusCode, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(outcome.reply.body) }, requestId);
+          return;
+        }
+        // As on AWS (payload 2.0): the authorizer's context reaches the handler here.
+        (event.requestContext as { authorizer?: unknown }).authorizer = { lambda: outcome.context };
+      }
       const result = await invokeHandler(handler, event, `http-${name}`, timeoutMs);
       const reply = toReply(result);
       log.debug(`${method} ${rawPath.slice(0, 200)} -> ${reply.statusCode}`, { route: routeKey, ms: Date.now() - now });

@@ -28,6 +28,10 @@ Flags:
   --disconnect-grace S     lease left to a node whose bound WebSocket dropped (default ${DEFAULTS.disconnectGraceSeconds})
   --default-lease S        lease of a registration that names none, ${LEASE_MIN_SECONDS}..${LEASE_MAX_SECONDS} (default ${DEFAULTS.defaultLeaseSeconds})
   --poll-interval-ms MS    stream poll interval of an idle shard (default ${DEFAULTS.pollIntervalMs}; Lambda polls every 250)
+  --auth                   require tokens, with the same authorizers as on AWS; prints an admin token
+  --auth-secret-file FILE  the token signing secret (created if missing; default DIR/auth-secret
+                           with --data-dir, else a new one each run)
+  --auth-cache-ttl S       seconds the HTTP authorizer's results are cached, as on AWS (default ${DEFAULTS.authCacheTtlSeconds})
   -v, --verbose            log every request and the handlers' INFO lines
   -h, --help               show this help
 
@@ -68,6 +72,9 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
         'disconnect-grace': { type: 'string' },
         'default-lease': { type: 'string' },
         'poll-interval-ms': { type: 'string' },
+        auth: { type: 'boolean' },
+        'auth-secret-file': { type: 'string' },
+        'auth-cache-ttl': { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -80,6 +87,10 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
     throw new UsageError('--data-dir and --dynamodb-endpoint exclude each other (the data directory belongs to the DynamoDB Local Roster starts)');
   }
   if (values['data-dir'] === '') throw new UsageError('--data-dir needs a directory');
+  if ((values['auth-secret-file'] !== undefined || values['auth-cache-ttl'] !== undefined) && !values.auth) {
+    throw new UsageError('--auth-secret-file and --auth-cache-ttl go with --auth');
+  }
+  if (values['auth-secret-file'] === '') throw new UsageError('--auth-secret-file needs a file');
   return {
     port: number('port', values.port, { integer: true, min: 0, max: 65535 }),
     dataDir: values['data-dir'],
@@ -89,6 +100,9 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
     disconnectGraceSeconds: number('disconnect-grace', values['disconnect-grace'], { min: 0, max: LEASE_MAX_SECONDS }),
     defaultLeaseSeconds: number('default-lease', values['default-lease'], { integer: true, min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS }),
     pollIntervalMs: number('poll-interval-ms', values['poll-interval-ms'], { integer: true, min: 10, max: 60_000 }),
+    auth: values.auth ?? false,
+    authSecretFile: values['auth-secret-file'],
+    authCacheTtlSeconds: number('auth-cache-ttl', values['auth-cache-ttl'], { integer: true, min: 0, max: 3600 }),
     verbose: values.verbose ?? false,
   };
 }
@@ -150,7 +164,16 @@ export async function serve(argv: string[]): Promise<void> {
       return;
     }
     if (!signalled) {
-      process.stdout.write(`HTTP API  ${runtime.httpUrl}\nWebSocket ${runtime.wsUrl}\n`);
+      // One write, so whoever waits for the ready lines also has the token line (the one place a
+      // token is printed: it is the operator's own credential, asked for with --auth).
+      const tokenLine = runtime.adminToken ? `Admin token ${runtime.adminToken}\n` : '';
+      process.stdout.write(`HTTP API  ${runtime.httpUrl}\nWebSocket ${runtime.wsUrl}\n${tokenLine}`);
+      if (!runtime.adminToken) {
+        process.stderr.write(
+          `roster serve: auth is OFF: anything that can reach 127.0.0.1:${runtime.port} may register, deregister and read every cluster ` +
+            '(the server listens on loopback only); start with --auth to require tokens\n',
+        );
+      }
       const stoppedBySignal = new Promise<void>((resolve) => {
         onStop = resolve;
         if (signalled) resolve();

@@ -32,8 +32,13 @@ import { CONFIG_DEFAULTS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '../functi
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { TABLE_SHAPE, createTableInput } from '../functions/core/table.ts';
 import { BODY_LIMIT_BYTES } from '../functions/core/validation.ts';
+import { signToken } from '../functions/core/auth.ts';
+import { useTokenSecret } from '../functions/core/token-secret.ts';
+import { ensureSecretFile, generateSecret, secretFileIn } from './auth-secret.ts';
+import { HttpAuthorizer } from './authorizers.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { invokeHandler, loadHandlers, type HandlerSet } from './handlers.ts';
+import { consoleEnvironment, prepareLocalConsole } from './console.ts';
 import { createHttpApi } from './http-api.ts';
 import { gatewayId } from './ids.ts';
 import { createLog, type RuntimeLog } from './log.ts';
@@ -50,7 +55,11 @@ export const DEFAULTS = {
   defaultLeaseSeconds: CONFIG_DEFAULTS.defaultLeaseSeconds,
   pollIntervalMs: 100,
   streamRetryAttempts: 3,
+  authCacheTtlSeconds: 300,
 } as const;
+
+/** Lifetime of the admin token `--auth` prints. */
+export const ADMIN_TOKEN_TTL_SECONDS = 24 * 3600;
 
 export interface RuntimeOptions {
   /** Port on 127.0.0.1; 0 picks a free one. @default 4000 */
@@ -75,6 +84,16 @@ export interface RuntimeOptions {
   verbose?: boolean;
   /** Where the runtime's own log lines go. @default stderr */
   log?: RuntimeLog;
+  /**
+   * Require tokens, with the same authorizers as on AWS. The secret comes from
+   * `authSecretFile`, else `{dataDir}/auth-secret`, else it is generated for this run.
+   * @default false
+   */
+  auth?: boolean;
+  /** File holding the token signing secret (created if missing). @default `{dataDir}/auth-secret` */
+  authSecretFile?: string;
+  /** Seconds the HTTP authorizer's results are cached, as on the stack; 0 also drops its identity source. @default 300 */
+  authCacheTtlSeconds?: number;
 }
 
 export interface Runtime {
@@ -85,6 +104,8 @@ export interface Runtime {
   dynamodbEndpoint: string;
   /** The local `@connections` endpoint (loopback only). */
   callbackUrl: string;
+  /** With `auth`: a token for role `admin`, cluster `*`, valid for `ADMIN_TOKEN_TTL_SECONDS`. */
+  adminToken: string | undefined;
   /** Stream records discarded after their retries, most recent last (also in `{dataDir}/stream-failures.jsonl`). */
   streamFailures(): StreamFailure[];
   /** Stops everything this runtime started; idempotent. */
@@ -120,7 +141,8 @@ function check(condition: boolean, message: string): void {
   if (!condition) throw new RuntimeStartError(message);
 }
 
-type Resolved = Required<Omit<RuntimeOptions, 'dataDir' | 'dynamodbEndpoint' | 'log'>> & Pick<RuntimeOptions, 'dataDir' | 'dynamodbEndpoint'>;
+type Resolved = Required<Omit<RuntimeOptions, 'dataDir' | 'dynamodbEndpoint' | 'log' | 'authSecretFile'>> &
+  Pick<RuntimeOptions, 'dataDir' | 'dynamodbEndpoint' | 'authSecretFile'>;
 
 export function resolveOptions(options: RuntimeOptions): Resolved {
   const o = {
@@ -134,6 +156,9 @@ export function resolveOptions(options: RuntimeOptions): Resolved {
     verbose: options.verbose ?? false,
     dataDir: options.dataDir === undefined ? undefined : resolvePath(options.dataDir),
     dynamodbEndpoint: options.dynamodbEndpoint,
+    auth: options.auth ?? false,
+    authSecretFile: options.authSecretFile === undefined ? undefined : resolvePath(options.authSecretFile),
+    authCacheTtlSeconds: options.authCacheTtlSeconds ?? DEFAULTS.authCacheTtlSeconds,
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port must be a whole number from 0 to 65535, not ${o.port}`);
   check(TABLE_NAME.test(o.tableName), 'table name must be 3-255 characters of A-Z a-z 0-9 _ . -');
@@ -145,6 +170,8 @@ export function resolveOptions(options: RuntimeOptions): Resolved {
   );
   check(Number.isInteger(o.pollIntervalMs) && o.pollIntervalMs >= 10 && o.pollIntervalMs <= 60_000, 'poll interval must be 10 to 60000 ms');
   check(Number.isInteger(o.streamRetryAttempts) && o.streamRetryAttempts >= 0 && o.streamRetryAttempts <= 10_000, 'stream retry attempts must be 0 to 10000');
+  check(Number.isInteger(o.authCacheTtlSeconds) && o.authCacheTtlSeconds >= 0 && o.authCacheTtlSeconds <= 3600, 'the authorizer cache TTL must be 0 to 3600 seconds');
+  check(o.authSecretFile === undefined || o.auth, '--auth-secret-file needs --auth');
   check(!(o.dataDir && o.dynamodbEndpoint), '--data-dir and --dynamodb-endpoint exclude each other: the data directory belongs to the DynamoDB Local the runtime starts');
   if (o.dynamodbEndpoint !== undefined) {
     let url: URL | undefined;
@@ -159,6 +186,22 @@ export function resolveOptions(options: RuntimeOptions): Resolved {
 }
 
 let started = false;
+
+/**
+ * Gives the authorizers (in this process) the signing secret — from the
+ * secret file, or generated for this run — and returns an admin token signed with it.
+ */
+async function useLocalTokenSecret(o: Resolved): Promise<string> {
+  const file = o.authSecretFile ?? (o.dataDir ? secretFileIn(o.dataDir) : undefined);
+  let secret: string;
+  try {
+    secret = file ? (await ensureSecretFile(file)).secret : generateSecret();
+  } catch (err) {
+    throw new RuntimeStartError((err as Error).message, { cause: err });
+  }
+  useTokenSecret(secret);
+  return signToken(secret, { cluster: '*', role: 'admin', sub: 'local-admin', ttlSeconds: ADMIN_TOKEN_TTL_SECONDS });
+}
 
 async function listen(server: Server, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
@@ -199,6 +242,8 @@ export function handlerEnvironment(o: Resolved, dynamodbEndpoint: string, callba
     DEFAULT_LEASE_SECONDS: String(o.defaultLeaseSeconds),
     // The runtime's timer is the schedule: each invocation sweeps once.
     SWEEP_LOOP_SECONDS: '0',
+    // On AWS the handlers always require tokens (the default); locally only with --auth.
+    ROSTER_AUTH: o.auth ? 'required' : 'off',
   };
 }
 
@@ -307,6 +352,9 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     // Powertools' logger reads its level when the handler modules are imported.
     process.env.POWERTOOLS_LOG_LEVEL = o.verbose ? 'INFO' : 'WARN';
     lambdaLikeAwsEnvironment();
+    // The web console builds while everything else starts (a fraction of DynamoDB Local's start-up).
+    const consoleBuild = prepareLocalConsole(log);
+    cleanups.push(async () => (await consoleBuild)?.remove());
 
     // The public port first: a taken port fails at once, before anything was started.
     // Filled in once the handler modules are loaded; nothing is served before `ready`.
@@ -376,6 +424,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     const callbackUrl = (management as ManagementApi).url;
 
     Object.assign(process.env, handlerEnvironment(o, endpoint, callbackUrl));
+    Object.assign(process.env, consoleEnvironment(port, await consoleBuild));
 
     const dynamodb = new DynamoDBClient({ ...localOverrides(endpoint), maxAttempts: 3 });
     const streams = new DynamoDBStreamsClient({ ...localOverrides(endpoint), maxAttempts: 3 });
@@ -390,8 +439,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       throw new RuntimeStartError(`could not use DynamoDB at ${endpoint}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
     }
 
-    apis.http = createHttpApi({ handlers: loaded.http, log, bodyLimitBytes: BODY_LIMIT_BYTES, apiId: 'local' });
-    const ws = new WebSocketApi({ handlers: loaded.ws, log, apiId: 'local', stage: 'local' });
+    const adminToken = o.auth ? await useLocalTokenSecret(o) : undefined;
+    const authorizer = o.auth ? new HttpAuthorizer({ handler: loaded.authorizers.http, cacheTtlSeconds: o.authCacheTtlSeconds }) : undefined;
+    apis.http = createHttpApi({ handlers: loaded.http, log, bodyLimitBytes: BODY_LIMIT_BYTES, apiId: 'local', authorizer });
+    const ws = new WebSocketApi({ handlers: loaded.ws, log, apiId: 'local', stage: 'local', authorizer: o.auth ? loaded.authorizers.ws : undefined });
     apis.ws = ws;
     cleanups.push(() => ws.closeAll());
 
@@ -430,6 +481,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       tableName: o.tableName,
       dynamodbEndpoint: endpoint,
       callbackUrl,
+      adminToken,
       streamFailures: () => [...failures.kept],
       failed,
       stop() {

@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { toErrorBody } from '../functions/core/errors.ts';
 import { WS_ROUTE_SELECTION, WS_ROUTES } from '../functions/core/routes.ts';
+import { authorizeConnect } from './authorizers.ts';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
@@ -65,6 +66,8 @@ interface Connection extends ConnectionInfo {
   /** Client messages, handled one at a time. */
   chain: Promise<void>;
   queued: number;
+  /** The `$connect` authorizer's context and principalId, passed on with every event of the connection. */
+  authorizer?: Record<string, unknown>;
   idleTimer?: NodeJS.Timeout;
   ageTimer?: NodeJS.Timeout;
 }
@@ -78,6 +81,8 @@ export interface WebSocketApiOptions {
   /** The URL path that accepts upgrades. @default '/ws' */
   path?: string;
   limits?: Partial<typeof WS_LIMITS>;
+  /** With auth on: the `$connect` Lambda authorizer (local/authorizers.ts). */
+  authorizer?: LambdaHandler;
 }
 
 /** The field of a client message that selects its route, from `$request.body.<field>`. */
@@ -219,6 +224,18 @@ export class WebSocketApi {
       event.multiValueQueryStringParameters = multiValueQueryStringParameters;
     }
 
+    if (this.options.authorizer) {
+      const outcome = await this.track(authorizeConnect(this.options.authorizer, event, this.options.apiId, this.options.stage));
+      if (outcome.kind === 'refuse') {
+        this.forget(conn);
+        refuseUpgrade(socket, outcome.reply.statusCode, outcome.reply.body);
+        this.options.log.debug(`$connect authorizer refused ${conn.id} with ${outcome.reply.statusCode}`);
+        return;
+      }
+      conn.authorizer = outcome.context;
+      event.requestContext = { ...(event.requestContext as Record<string, unknown>), authorizer: outcome.context };
+    }
+
     let result: unknown;
     try {
       result = await this.track(this.invoke('$connect', event));
@@ -286,6 +303,7 @@ export class WebSocketApi {
       domainName: conn.domainName,
       connectionId: conn.id,
       apiId: this.options.apiId,
+      ...(conn.authorizer ? { authorizer: conn.authorizer } : {}),
     };
   }
 

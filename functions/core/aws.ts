@@ -29,7 +29,12 @@ export function createDocumentClient(cfg: Pick<Config, 'dynamodbEndpoint'>): Dyn
     maxAttempts: 4,
   });
   return DynamoDBDocumentClient.from(client, {
-    marshallOptions: { removeUndefinedValues: true },
+    marshallOptions: {
+      removeUndefinedValues: true,
+      // The marshaller takes a map whose "constructor" key is a string (metadata may have any key)
+      // for a class instance and throws; Roster's items hold plain objects only, so maps are always right.
+      convertClassInstanceToMap: true,
+    },
   });
 }
 

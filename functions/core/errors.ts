@@ -34,6 +34,22 @@ export class ValidationError extends RosterError {
   }
 }
 
+/** 401: no usable credentials — no, a malformed, an expired or a wrongly signed token. */
+export class UnauthorizedError extends RosterError {
+  constructor(message = 'a valid bearer token is required', options?: { cause?: unknown }) {
+    super(401, 'UNAUTHORIZED', message, options);
+    this.name = 'UnauthorizedError';
+  }
+}
+
+/** 403: a valid token that does not grant this: another cluster, or a role without the right. */
+export class ForbiddenError extends RosterError {
+  constructor(message = 'the token does not grant this', options?: { cause?: unknown }) {
+    super(403, 'FORBIDDEN', message, options);
+    this.name = 'ForbiddenError';
+  }
+}
+
 export class NodeNotFoundError extends RosterError {
   constructor(nodeKey: string, options?: { cause?: unknown }) {
     super(404, 'NODE_NOT_FOUND', `node ${nodeKey} is not registered or is down`, options);

@@ -5,8 +5,10 @@
  * opaque 500.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { authRequired, checkAccess } from './auth.ts';
 import { MethodNotAllowedError, toErrorBody } from './errors.ts';
 import { logger } from './log.ts';
+import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, type RouteAccess } from './routes.ts';
 import { parseId, parseJsonBody } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
@@ -28,10 +30,32 @@ export function errorResponse(err: unknown, context: Record<string, unknown> = {
   return json(statusCode, body, headers);
 }
 
-/** Wraps a route's logic: every thrown error becomes the contract's error response. */
+/** Who may call the handler module `name`, as `HTTP_ROUTES` declares it; the `$default` module is public (it only answers 404/405). */
+export function accessOf(name: string): RouteAccess {
+  if (name === HTTP_DEFAULT_HANDLER) return 'public';
+  const declared = new Set(HTTP_ROUTES.filter((r) => r.handler === name).map((r) => r.access));
+  const [access, ...others] = declared;
+  if (!access || others.length > 0) throw new Error(`handler ${name} must serve routes of exactly one access level, not [${[...declared].join(', ')}]`);
+  return access;
+}
+
+/** What the HTTP API passes on from a Lambda authorizer (payload 2.0): `requestContext.authorizer.lambda`. */
+function authorizerContextOf(event: HttpEvent): unknown {
+  const authorizer: unknown = (event.requestContext as { authorizer?: unknown }).authorizer;
+  return typeof authorizer === 'object' && authorizer !== null ? (authorizer as { lambda?: unknown }).lambda : undefined;
+}
+
+/**
+ * Wraps a route's logic: first the access check of the route (401 who, 403
+ * may they — before anything is read or written, so a denial changes
+ * nothing), then the logic; every thrown error becomes the contract's error
+ * response.
+ */
 export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<HttpResult>) {
+  const access = accessOf(route);
   return async (event: HttpEvent): Promise<HttpResult> => {
     try {
+      if (access !== 'public' && authRequired()) checkAccess(access, authorizerContextOf(event), event.pathParameters?.clusterId);
       return await fn(event);
     } catch (err) {
       return errorResponse(err, { route, path: event.rawPath });

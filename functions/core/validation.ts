@@ -26,13 +26,23 @@ export function metadataBytes(metadata: Record<string, string>): number {
   return total;
 }
 
-export const metadataSchema = z
+/**
+ * `__proto__` is refused outright: JSON.parse makes it an ordinary key, but
+ * copying it into a plain object (as zod's record does) sets the object's
+ * prototype instead — the value would vanish or, worse, reach the store as a
+ * non-plain object.
+ */
+const noProtoKey = z.custom<unknown>((value) => !(typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')), {
+  message: 'metadata keys must not be "__proto__"',
+});
+
+export const metadataSchema = noProtoKey.pipe(z
   .record(
     z.string().min(1, 'metadata keys must not be empty').max(METADATA_KEY_MAX_CHARS, `metadata keys are at most ${METADATA_KEY_MAX_CHARS} characters`),
     z.string({ error: 'metadata values must be strings' }),
   )
   .refine((m) => Object.keys(m).length <= METADATA_MAX_KEYS, `metadata has at most ${METADATA_MAX_KEYS} keys`)
-  .refine((m) => metadataBytes(m) <= METADATA_MAX_BYTES, `metadata is at most ${METADATA_MAX_BYTES} bytes`);
+  .refine((m) => metadataBytes(m) <= METADATA_MAX_BYTES, `metadata is at most ${METADATA_MAX_BYTES} bytes`));
 
 export const leaseSchema = z
   .number({ error: 'must be a number' })

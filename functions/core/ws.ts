@@ -4,8 +4,10 @@
  * to client messages are plain return values: `SUBSCRIBED`, `UNSUBSCRIBED`,
  * `PONG`, or `ERROR` with the same `{code, message}` as the HTTP API.
  */
+import { authorize, authRequired, claimsFromContext, type Claims } from './auth.ts';
 import { toErrorBody } from './errors.ts';
 import { logger } from './log.ts';
+import type { RouteAccess } from './routes.ts';
 import { PayloadTooLargeError, ValidationError } from './errors.ts';
 import { idSchema, parseWith } from './validation.ts';
 import { z } from 'zod';
@@ -73,4 +75,23 @@ export const pingMessageSchema = z.strictObject({ action: z.literal('ping') });
 
 export function parseMessage<T>(schema: z.ZodType<T>, event: WsEvent): T {
   return parseWith(schema, messageOf(event), 'message');
+}
+
+/**
+ * The claims of the token the connection was opened with (401 when there are
+ * none), or undefined when auth is off. API Gateway passes the `$connect`
+ * authorizer's context on `$connect` and on every later message of the
+ * connection (`requestContext.authorizer`), so each message is checked
+ * against that token. A token that has expired since is refused (401) for
+ * new actions; subscriptions it already made last until the connection ends
+ * (API Gateway ends every connection within 2 h).
+ */
+export function wsClaims(event: WsEvent): Claims | undefined {
+  return authRequired() ? claimsFromContext(event.requestContext.authorizer) : undefined;
+}
+
+/** Checks that the connection's token may use `clusterId` with `access` (401, 403); nothing when auth is off. */
+export function authorizeWs(event: WsEvent, access: RouteAccess, clusterId: string): void {
+  const claims = wsClaims(event);
+  if (claims) authorize(access, claims, clusterId);
 }

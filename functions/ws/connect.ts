@@ -1,7 +1,8 @@
 import { connect } from '../core/connections.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { incarnationParamSchema, parseId, parseWith } from '../core/validation.ts';
-import { wsHandler, type WsEvent } from '../core/ws.ts';
+import { authorize } from '../core/auth.ts';
+import { wsClaims, wsHandler, type WsEvent } from '../core/ws.ts';
 import { z } from 'zod';
 
 /** Query parameters of `$connect`; `token` is read by the authorizer, never here. */
@@ -14,11 +15,16 @@ const connectQuerySchema = z.object({
 /**
  * `$connect` — `?clusterId=c1` subscribes, `&nodeId=n1` also binds the node
  * (404 if not registered), `&incarnation=N` binds only that incarnation (409 otherwise).
+ * With auth on, subscribing needs a token for the cluster (403 otherwise) and
+ * binding a `node` or `admin` token: binding renews the node's lease, a write.
  */
 export const handler = wsHandler('$connect', async (event: WsEvent) => {
+  const claims = wsClaims(event);
   const query = parseWith(connectQuerySchema, event.queryStringParameters ?? {}, 'query parameters');
   const clusterId = query.clusterId === undefined ? undefined : parseId(query.clusterId, 'clusterId');
   const nodeId = query.nodeId === undefined ? undefined : parseId(query.nodeId, 'nodeId');
+  // Without a cluster the connection subscribes to nothing yet; each later subscribe is checked.
+  if (claims && clusterId !== undefined) authorize(nodeId === undefined ? 'read' : 'write', claims, clusterId);
   await connect(defaultDeps(), event.requestContext.connectionId, { clusterId, nodeId, incarnation: query.incarnation });
   return { statusCode: 200 };
 });

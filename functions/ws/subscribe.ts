@@ -1,10 +1,15 @@
 import { subscribe } from '../core/connections.ts';
 import { defaultDeps } from '../core/deps.ts';
-import { parseMessage, reply, subscribeMessageSchema, wsHandler } from '../core/ws.ts';
+import { authorizeWs, parseMessage, reply, subscribeMessageSchema, wsHandler } from '../core/ws.ts';
 
-/** `{"action":"subscribe","clusterId":"c2"}` → `{"type":"SUBSCRIBED","clusterId":"c2"}`. */
+/**
+ * `{"action":"subscribe","clusterId":"c2"}` → `{"type":"SUBSCRIBED","clusterId":"c2"}`; `ERROR`
+ * `FORBIDDEN` for a cluster the connection's token does not cover, `THROTTLED`
+ * past the connection's action limit (connections.ts).
+ */
 export const handler = wsHandler('subscribe', async (event) => {
   const { clusterId } = parseMessage(subscribeMessageSchema, event);
+  authorizeWs(event, 'read', clusterId);
   await subscribe(defaultDeps(), event.requestContext.connectionId, clusterId);
   return reply({ type: 'SUBSCRIBED', clusterId });
 });

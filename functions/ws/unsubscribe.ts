@@ -1,10 +1,15 @@
 import { unsubscribe } from '../core/connections.ts';
 import { defaultDeps } from '../core/deps.ts';
-import { parseMessage, reply, unsubscribeMessageSchema, wsHandler } from '../core/ws.ts';
+import { authorizeWs, parseMessage, reply, unsubscribeMessageSchema, wsHandler } from '../core/ws.ts';
 
-/** `{"action":"unsubscribe","clusterId":"c2"}` → `{"type":"UNSUBSCRIBED","clusterId":"c2"}`. */
+/**
+ * `{"action":"unsubscribe","clusterId":"c2"}` → `{"type":"UNSUBSCRIBED","clusterId":"c2"}`; `ERROR`
+ * `FORBIDDEN` for a cluster the connection's token does not cover, `THROTTLED`
+ * past the connection's action limit (connections.ts).
+ */
 export const handler = wsHandler('unsubscribe', async (event) => {
   const { clusterId } = parseMessage(unsubscribeMessageSchema, event);
+  authorizeWs(event, 'read', clusterId);
   await unsubscribe(defaultDeps(), event.requestContext.connectionId, clusterId);
   return reply({ type: 'UNSUBSCRIBED', clusterId });
 });

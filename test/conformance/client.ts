@@ -42,6 +42,13 @@ export interface Reply<T = unknown> {
 export const EVENT_TYPES = new Set(['NODE_REGISTERED', 'NODE_DOWN', 'NODE_UPDATED']);
 export const isEvent = (m: ServerMessage): m is WireEvent => EVENT_TYPES.has(m.type);
 
+/**
+ * Against a deployment (ROSTER_OUTPUTS) auth is always on, so the suite sends
+ * ROSTER_TOKEN — an admin token for every cluster — on every request and
+ * WebSocket connect. The local runtime it starts itself runs without auth.
+ */
+export const TOKEN: string | undefined = process.env.ROSTER_OUTPUTS ? process.env.ROSTER_TOKEN || undefined : undefined;
+
 /** A unique id, so that cases never interfere, even against a shared deployment. */
 export const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 13)}`;
 
@@ -51,7 +58,7 @@ export class Api {
   constructor(readonly baseUrl: string) {}
 
   async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
-    const init: RequestInit = { method, headers: { ...headers } };
+    const init: RequestInit = { method, headers: { ...(TOKEN ? { authorization: `Bearer ${TOKEN}` } : {}), ...headers } };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
@@ -120,7 +127,7 @@ export class Subscriber {
 
   /** Connects with `query` (e.g. `{ clusterId, nodeId }`); rejects with `ConnectRefused` when the upgrade is refused. */
   static open(wsUrl: string, query: Record<string, string> = {}, timeoutMs = 15_000): Promise<Subscriber> {
-    const qs = new URLSearchParams(query).toString();
+    const qs = new URLSearchParams({ ...(TOKEN ? { token: TOKEN } : {}), ...query }).toString();
     const ws = new WebSocket(qs ? `${wsUrl}?${qs}` : wsUrl);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -224,6 +224,26 @@ describe('error contract', () => {
 
   test('an unknown path is 404 NOT_FOUND', async () => {
     expectError(await api.request('GET', '/v1/nothing-here'), 404, 'NOT_FOUND');
-    expectError(await api.request('GET', '/'), 404, 'NOT_FOUND');
+    expectError(await api.request('GET', '/v2'), 404, 'NOT_FOUND');
+  });
+
+  test('GET /console and GET / serve the web console: one HTML document with a strict Content-Security-Policy', async () => {
+    for (const path of ['/console', '/']) {
+      const res = await fetch(`${target.httpUrl}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type'), path).toBe('text/html; charset=utf-8');
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp, path).toMatch(/(^|; )default-src 'none'(;|$)/);
+      expect(csp, path).toMatch(/(^|; )frame-ancestors 'none'(;|$)/);
+      expect(csp, path).toContain(`connect-src 'self' ${new URL(target.wsUrl).origin}`);
+      // Nothing from anywhere else: every source is 'none', 'self', a hash, data: or the WebSocket API.
+      expect(csp.replace(new URL(target.wsUrl).origin, ''), path).not.toMatch(/https?:|wss?:|\*/);
+      const html = await res.text();
+      expect(html, path).toContain(`<meta name="roster-ws-url" content="${target.wsUrl}">`);
+      // Self-contained: no script, stylesheet or font is loaded from a URL.
+      expect(html, path).not.toMatch(/<script[^>]+src=|<link[^>]+rel="stylesheet"|@import|url\(https?:/);
+    }
   });
 });

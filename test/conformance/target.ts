@@ -7,7 +7,9 @@
  * WebSocketUrl, TableName } }` (the first stack) and runs the very same cases
  * against that deployment (AWS or LocalStack). Timing bounds then come from
  * `ROSTER_SWEEP_INTERVAL_SECONDS`, `ROSTER_DISCONNECT_GRACE_SECONDS` and
- * `ROSTER_DELIVERY_SECONDS` (defaults 1, 2 and 2).
+ * `ROSTER_DELIVERY_SECONDS` (defaults 1, 2 and 2). A deployment requires
+ * tokens: `ROSTER_TOKEN` must hold an admin token for every cluster
+ * (`npx roster token create --outputs cdk-outputs.json --cluster '*' --role admin`).
  */
 import { readFileSync } from 'node:fs';
 import { inject } from 'vitest';
@@ -38,6 +40,9 @@ export async function openTarget(): Promise<Target> {
     const outputs = JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string> | undefined>;
     const stack = Object.values(outputs)[0];
     if (!stack?.HttpApiUrl || !stack.WebSocketUrl) throw new Error(`${outputsFile}: the first stack has no HttpApiUrl and WebSocketUrl outputs`);
+    if (!process.env.ROSTER_TOKEN) {
+      throw new Error("a deployment requires tokens: set ROSTER_TOKEN to an admin token (npx roster token create --outputs FILE --cluster '*' --role admin)");
+    }
     return {
       httpUrl: stack.HttpApiUrl.replace(/\/+$/, ''),
       wsUrl: stack.WebSocketUrl.replace(/\/+$/, ''),

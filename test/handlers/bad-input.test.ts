@@ -38,6 +38,9 @@ const httpCases: HttpCase[] = [
   { name: 'metadata with 33 keys', req: { method: 'PUT', path: NODE, body: { metadata: manyKeys } }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'metadata over 4 KiB', req: { method: 'PUT', path: NODE, body: { metadata: bigValue } }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'metadata with an empty key', req: { method: 'PUT', path: NODE, body: { metadata: { '': 'v' } } }, status: 400, code: 'VALIDATION_FAILED' },
+  // Found by the fuzzer (test/auth/fuzz.test.ts): copied into a plain object, "__proto__" set the prototype and the store answered 500.
+  { name: 'metadata with a "__proto__" key holding an object', req: { method: 'PUT', path: NODE, rawBody: '{"metadata":{"__proto__":{"a":"b"}}}' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'metadata with a "__proto__" key holding a string', req: { method: 'PUT', path: NODE, rawBody: '{"metadata":{"__proto__":"x","a":"b"}}' }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'leaseSeconds below 2', req: { method: 'PUT', path: NODE, body: { leaseSeconds: 1 } }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'leaseSeconds above 3600', req: { method: 'PUT', path: NODE, body: { leaseSeconds: 3601 } }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'leaseSeconds as a string', req: { method: 'PUT', path: NODE, body: { leaseSeconds: '15' } }, status: 400, code: 'VALIDATION_FAILED' },
@@ -106,5 +109,18 @@ describe('bad WebSocket input', () => {
     expect(JSON.parse(res.body ?? '{}')).toMatchObject({ type: 'ERROR', error: { code } });
     expectNoInternals(res.body ?? '');
     expect(await table.snapshot()).toEqual(before);
+  });
+});
+
+describe('odd but valid input', () => {
+  // Found by the fuzzer (test/auth/fuzz.test.ts): the DynamoDB marshaller took a map with a "constructor"
+  // key for a class instance and the registration failed with 500. Any key of 1-128 characters is valid metadata.
+  it('stores metadata whose keys are JavaScript property names, and returns them as given', async () => {
+    const metadata = { constructor: 'c', toString: 't', hasOwnProperty: 'h', valueOf: 'v', prototype: 'p' };
+    const created = await invokeHttp({ method: 'PUT', path: `/v1/clusters/${C}/nodes/odd-keys`, body: { metadata } });
+    expect(created.status, created.text).toBe(201);
+    expect((created.json as { node: { metadata: unknown } }).node.metadata).toEqual(metadata);
+    const read = await invokeHttp({ method: 'GET', path: `/v1/clusters/${C}/nodes/odd-keys` });
+    expect((read.json as { node: { metadata: unknown } }).node.metadata).toEqual(metadata);
   });
 });

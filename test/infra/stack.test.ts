@@ -4,6 +4,7 @@
  * by the file; a few tests synthesize a variant (no bundling: about a second each).
  */
 import { Validations } from 'aws-cdk-lib';
+import { CfnRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -107,9 +108,9 @@ describe('table', () => {
 });
 
 describe('functions', () => {
-  it('are exactly one per HTTP route handler, the HTTP $default, one per WebSocket route, the fan-out and the sweeper', () => {
+  it('are exactly one per HTTP route handler, the HTTP $default, one per WebSocket route, the fan-out, the sweeper and the two authorizers', () => {
     const handlers = new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER]);
-    expect(resourcesOfType(s.json, 'AWS::Lambda::Function')).toHaveLength(handlers.size + WS_ROUTES.length + 2);
+    expect(resourcesOfType(s.json, 'AWS::Lambda::Function')).toHaveLength(handlers.size + WS_ROUTES.length + 4);
   });
 
   it('all run nodejs22.x on arm64 with an explicit log group of bounded retention', () => {
@@ -443,7 +444,8 @@ describe('grants', () => {
 describe('outputs', () => {
   it('are the HTTP API URL (no trailing slash), the wss URL of the live stage and the table name', () => {
     const outputs = s.json.Outputs ?? {};
-    expect(Object.keys(outputs).sort()).toEqual(['HttpApiUrl', 'TableName', 'WebSocketUrl']);
+    expect(Object.keys(outputs).sort()).toEqual(['HttpApiUrl', 'TableName', 'TokenSecretArn', 'WebSocketUrl']);
+    expect(outputs.TokenSecretArn?.Value).toEqual({ Ref: s.logicalId(s.stack.tokenSecret) });
     // ApiEndpoint is `https://{api-id}.execute-api.{region}.amazonaws.com`: the $default stage, no trailing slash.
     expect(outputs.HttpApiUrl?.Value).toEqual({ 'Fn::GetAtt': [s.logicalId(s.stack.httpApi), 'ApiEndpoint'] });
     expect(outputs.WebSocketUrl?.Value).toEqual({
@@ -500,6 +502,128 @@ describe('settings', () => {
   });
 });
 
+describe('access control', () => {
+  const routesOfApi = (apiId: string) =>
+    resourcesOfType(s.json, 'AWS::ApiGatewayV2::Route').filter(([, r]) => JSON.stringify(props(r).ApiId) === JSON.stringify({ Ref: apiId }));
+  const authorizers = (x: Synthesized = s) => resourcesOfType(x.json, 'AWS::ApiGatewayV2::Authorizer');
+  const authorizerOf = (x: Synthesized, api: string): [string, TemplateResource] => {
+    const found = authorizers(x).find(([, a]) => JSON.stringify(props(a).ApiId) === JSON.stringify({ Ref: api }));
+    if (!found) throw new Error(`no authorizer for ${api}`);
+    return found;
+  };
+  const functionArnIn = (uri: unknown): string => /"Fn::GetAtt":\["([^"]+)","Arn"\]/.exec(JSON.stringify(uri))?.[1] ?? '';
+
+  it('puts every HTTP route that is not public behind the Lambda authorizer, and no other', () => {
+    const [authorizerId] = authorizerOf(s, s.logicalId(s.stack.httpApi));
+    const routes = routesOfApi(s.logicalId(s.stack.httpApi));
+    expect(routes.length).toBe(HTTP_ROUTES.length + 1);
+    for (const [, route] of routes) {
+      const key = String(props(route).RouteKey);
+      const access = key === '$default' ? 'public' : HTTP_ROUTES.find((r) => `${r.method} ${r.path}` === key)?.access;
+      if (access === 'public') {
+        expect(props(route).AuthorizationType ?? 'NONE', key).toBe('NONE');
+        expect(props(route).AuthorizerId, key).toBeUndefined();
+      } else {
+        expect(props(route), key).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
+      }
+    }
+    // Every protected access level is represented, so the loop above checked something.
+    expect(new Set(HTTP_ROUTES.map((r) => r.access))).toEqual(new Set(['public', 'read', 'write', 'admin']));
+  });
+
+  it('caches the HTTP authorizer per Authorization header for 5 minutes, with simple responses (payload 2.0)', () => {
+    const [, authorizer] = authorizerOf(s, s.logicalId(s.stack.httpApi));
+    expect(props(authorizer)).toMatchObject({
+      AuthorizerType: 'REQUEST',
+      IdentitySource: ['$request.header.Authorization'],
+      AuthorizerResultTtlInSeconds: 300,
+      EnableSimpleResponses: true,
+      AuthorizerPayloadFormatVersion: '2.0',
+    });
+    expect(functionArnIn(props(authorizer).AuthorizerUri)).toBe(s.logicalId(s.stack.httpAuthorizer));
+  });
+
+  it('can turn the cache off (authCacheSeconds=0), and then has no identity source, so every request reaches the authorizer', () => {
+    const other = synthRoster({ authCacheSeconds: '0' });
+    const [, authorizer] = authorizerOf(other, other.logicalId(other.stack.httpApi));
+    expect(props(authorizer).AuthorizerResultTtlInSeconds).toBe(0);
+    expect(props(authorizer).IdentitySource ?? []).toEqual([]);
+    expect(() => synthRoster({ authCacheSeconds: '7200' })).toThrow(/authCacheSeconds/);
+  });
+
+  it('authorizes WebSocket connections on $connect by the token query parameter; API Gateway allows no other route one', () => {
+    const api = s.logicalId(s.stack.webSocketApi);
+    const [authorizerId, authorizer] = authorizerOf(s, api);
+    expect(props(authorizer)).toMatchObject({ AuthorizerType: 'REQUEST', IdentitySource: ['route.request.querystring.token'] });
+    expect(props(authorizer).AuthorizerResultTtlInSeconds).toBeUndefined();
+    expect(functionArnIn(props(authorizer).AuthorizerUri)).toBe(s.logicalId(s.stack.webSocketAuthorizer));
+    for (const [, route] of routesOfApi(api)) {
+      const key = String(props(route).RouteKey);
+      if (key === '$connect') expect(props(route), key).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
+      else expect(props(route).AuthorizationType ?? 'NONE', key).toBe('NONE');
+    }
+    expect(authorizers()).toHaveLength(2);
+  });
+
+  it('keeps the signing key in a generated Secrets Manager secret of 64 letters and digits', () => {
+    expect(props(s.json.Resources[s.logicalId(s.stack.tokenSecret)] as TemplateResource)).toMatchObject({
+      GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false },
+    });
+    expect(resourcesOfType(s.json, 'AWS::SecretsManager::Secret')).toHaveLength(1);
+  });
+
+  it('lets the two authorizers, and no other function, read the secret — and nothing else of Secrets Manager', () => {
+    const readers: string[] = [];
+    for (const fn of s.stack.functions.values()) {
+      const statements = statementsOf(fn).filter((st) => actionsOf(st).some((a) => a.startsWith('secretsmanager:')));
+      if (statements.length === 0) {
+        expect(envOf(fn).TOKEN_SECRET_ARN, fn.node.id).toBeUndefined();
+        continue;
+      }
+      readers.push(fn.node.id);
+      expect(statements.flatMap(actionsOf).sort(), fn.node.id).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      expect(statements.flatMap(resourcesOf), fn.node.id).toEqual([{ Ref: s.logicalId(s.stack.tokenSecret) }]);
+      expect(envOf(fn).TOKEN_SECRET_ARN, fn.node.id).toEqual({ Ref: s.logicalId(s.stack.tokenSecret) });
+    }
+    expect(readers.sort()).toEqual(['HttpAuthorizer', 'WsAuthorizer']);
+    // No other principal (an API Gateway role, a policy on the secret) is granted anything on it.
+    const statementsAnywhere = resourcesOfType(s.json, 'AWS::IAM::Policy').flatMap(
+      ([, p]) => (p.Properties?.PolicyDocument as { Statement: Statement[] }).Statement,
+    );
+    expect(statementsAnywhere.filter((st) => actionsOf(st).some((a) => a.startsWith('secretsmanager:')))).toHaveLength(2);
+    expect(resourcesOfType(s.json, 'AWS::SecretsManager::ResourcePolicy')).toHaveLength(0);
+  });
+
+  it('gives the authorizers no table and no management API', () => {
+    for (const fn of [s.stack.httpAuthorizer, s.stack.webSocketAuthorizer]) {
+      expect(dynamoActions(fn), fn.node.id).toEqual([]);
+      expect(envOf(fn).TABLE_NAME, fn.node.id).toBeUndefined();
+    }
+  });
+
+  it('lets API Gateway invoke each authorizer only as that API\'s authorizer', () => {
+    for (const fn of [s.stack.httpAuthorizer, s.stack.webSocketAuthorizer]) {
+      const permissions = resourcesOfType(s.json, 'AWS::Lambda::Permission').filter(
+        ([, p]) => JSON.stringify(props(p).FunctionName).includes(s.logicalId(fn)),
+      );
+      expect(permissions, fn.node.id).toHaveLength(1);
+      const [[, permission]] = permissions as [[string, TemplateResource]];
+      expect(props(permission).Principal).toBe('apigateway.amazonaws.com');
+      expect(JSON.stringify(props(permission).SourceArn), fn.node.id).toMatch(/\/authorizers\//);
+    }
+  });
+
+  it('leaves every function at the secure default: none sets ROSTER_AUTH', () => {
+    for (const fn of s.stack.functions.values()) expect(envOf(fn).ROSTER_AUTH, fn.node.id).toBeUndefined();
+  });
+
+  it('logs who called (the token subject) and authorizer errors in the HTTP access log, never a header', () => {
+    const [, stage] = resourcesOfType(s.json, 'AWS::ApiGatewayV2::Stage').find(([, r]) => props(r).StageName === '$default') as [string, TemplateResource];
+    const format = JSON.parse(String((props(stage).AccessLogSettings as { Format: string }).Format)) as Record<string, string>;
+    expect(format).toMatchObject({ principal: '$context.authorizer.sub', authorizerError: '$context.authorizer.error' });
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   it('reports no finding that is not acknowledged', () => {
     const report = new AwsSolutionsChecks(s.app).validateScope(s.app);
@@ -521,7 +645,19 @@ describe('cdk-nag AwsSolutions', () => {
     expect(acknowledged.filter((a) => a.path === '' || a.path === 'Roster')).toEqual([]);
     for (const a of acknowledged) expect(a.reason.length, `${a.path} ${a.id}`).toBeGreaterThan(80);
     const ids = [...new Set(acknowledged.map((a) => a.id.replace(/\[.*$/, '')))].sort();
-    expect(ids).toEqual(['AwsSolutions-APIG4', 'AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-SQS3']);
+    expect(ids).toEqual(['AwsSolutions-APIG4', 'AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-SMG4', 'AwsSolutions-SQS3']);
+    // APIG4 ("no authorization") only on routes that cannot or must not have an authorizer — never on a whole API:
+    // the public HTTP routes, the HTTP $default, and the WebSocket routes after $connect (API Gateway authorizes $connect only).
+    const routeOf = (path: string): string => {
+      const construct = s.app.node.findAll().find((c) => c.node.path === path);
+      const route = construct?.node.defaultChild;
+      if (!(route instanceof CfnRoute)) throw new Error(`${path} acknowledges APIG4 but is not a route`);
+      return `${path.startsWith('Roster/HttpApi/') ? 'http' : 'ws'} ${route.routeKey}`;
+    };
+    const apig4 = acknowledged.filter((a) => a.id === 'AwsSolutions-APIG4').map((a) => routeOf(a.path)).sort();
+    const publicRoutes = HTTP_ROUTES.filter((r) => r.access === 'public').map((r) => `http ${r.method} ${r.path}`);
+    const wsRoutes = WS_ROUTES.filter((r) => r.routeKey !== '$connect').map((r) => `ws ${r.routeKey}`);
+    expect(apig4).toEqual([...publicRoutes, 'http $default', ...wsRoutes].sort());
     // IAM5 only for the two fan-out grants that cannot be narrower.
     expect(acknowledged.filter((a) => a.id.startsWith('AwsSolutions-IAM5')).map((a) => `${a.path} ${a.id}`)).toEqual([
       expect.stringMatching(/^Roster\/FanoutRole AwsSolutions-IAM5\[Resource::arn:.*\/live\/\*\/@connections\/\*\]$/),
@@ -542,5 +678,18 @@ describe('cdk-nag AwsSolutions', () => {
     const annotations = Annotations.fromStack(s.stack);
     expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
     expect(annotations.findError('*', Match.anyValue())).toEqual([]);
+  });
+});
+
+describe('the console function', () => {
+  it('serves GET /console and GET / from one function with 128 MB, the WebSocket stage URL and no table', () => {
+    const consoleRoutes = HTTP_ROUTES.filter((r) => r.handler === 'console');
+    expect(consoleRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(['GET /', 'GET /console']);
+    expect(consoleRoutes.every((r) => r.access === 'public')).toBe(true);
+    const fn = fnById('HttpConsole');
+    expect(props(fnResource(fn)).MemorySize).toBe(128);
+    expect(envOf(fn).WEBSOCKET_URL).toEqual(s.stack.resolve(s.stack.webSocketStage.url));
+    expect(envOf(fn).TABLE_NAME).toBeUndefined();
+    expect(dynamoActions(fn)).toEqual([]);
   });
 });

@@ -9,8 +9,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES } from '../../functions/core/routes.ts';
 import { PROJECT_ROOT } from '../../infra/function.ts';
 import { httpEvent, wsEvent } from '../support/events.ts';
 import { createTestTable } from '../support/table.ts';
@@ -94,7 +96,8 @@ describe('npx cdk synth', () => {
   });
 
   it('bundles every handler as one ES module with a source map, and no AWS SDK left external', () => {
-    expect(functions()).toHaveLength(16);
+    // One per handler module, plus the fan-out, the sweeper and the two authorizers.
+    expect(functions()).toHaveLength(new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER]).size + WS_ROUTES.length + 4);
     for (const [id, fn] of functions()) {
       expect(fn.Metadata?.['aws:asset:is-bundled'], id).toBe(true);
       const dir = path.join(outDir, String(fn.Metadata?.['aws:asset:path']));
@@ -164,6 +167,15 @@ describe('the bundles', () => {
     expect(JSON.parse(String(ok.body))).toMatchObject({ status: 'ok', sweeper: { lastSweepAt: expect.any(String) } });
   });
 
+  it('load the authorizers (jose, the Secrets Manager client) as ES modules; a request without a bearer token is refused before any secret is read', async () => {
+    delete process.env.TOKEN_SECRET_ARN;
+    const http = await loadHandler<Record<string, unknown>, { isAuthorized: boolean; context: Record<string, unknown> }>('HTTP authorizer');
+    const refused = await http({ type: 'REQUEST', routeKey: 'GET /v1/clusters', identitySource: ['Basic abc'], headers: { authorization: 'Basic abc' } });
+    expect(refused).toEqual({ isAuthorized: true, context: { denied: 'UNAUTHORIZED', reason: 'the Authorization header must be "Bearer <token>"' } });
+    const ws = await loadHandler<Record<string, unknown>, unknown>('WebSocket $connect authorizer');
+    await expect(ws({ methodArn: 'arn:aws:execute-api:us-east-1:1:a/live/$connect', queryStringParameters: { token: 'not-a-jwt' } })).rejects.toThrow(/^Unauthorized$/);
+  });
+
   it('load the fan-out (management API client) and the WebSocket ping as ES modules', async () => {
     process.env.WEBSOCKET_CALLBACK_URL = 'http://127.0.0.1:9/live';
     const fanout = await loadHandler<{ Records: unknown[] }, { batchItemFailures: unknown[] }>('stream fan-out');
@@ -171,5 +183,17 @@ describe('the bundles', () => {
     const ping = await loadHandler<ReturnType<typeof wsEvent>, { statusCode: number; body?: string }>('WebSocket ping');
     const pong = await ping(wsEvent('c-1', 'ping', 'MESSAGE', { body: '{"action":"ping"}' }));
     expect(JSON.parse(String(pong.body))).toMatchObject({ type: 'PONG' });
+  });
+
+  it('serve the console page written next to the console bundle, gzipped, with the WebSocket URL and a CSP naming only it', async () => {
+    process.env.WEBSOCKET_URL = 'wss://abc123.execute-api.eu-west-1.amazonaws.com/live';
+    expect(existsSync(path.join(path.dirname(bundleOf('HTTP GET /console')), 'console.html'))).toBe(true);
+    const handler: HttpHandler = await loadHandler('HTTP GET /console');
+    const res = await handler(httpEvent({ method: 'GET', path: '/console', headers: { 'accept-encoding': 'gzip, br' } }, 'GET /console'));
+    expect(res.statusCode).toBe(200);
+    expect(res.headers).toMatchObject({ 'content-type': 'text/html; charset=utf-8', 'content-encoding': 'gzip', 'x-content-type-options': 'nosniff' });
+    const html = gunzipSync(Buffer.from(String(res.body), 'base64')).toString('utf8');
+    expect(html).toContain('<meta name="roster-ws-url" content="wss://abc123.execute-api.eu-west-1.amazonaws.com/live">');
+    expect(String(res.headers?.['content-security-policy'])).toContain("connect-src 'self' wss://abc123.execute-api.eu-west-1.amazonaws.com;");
   });
 });

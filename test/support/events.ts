@@ -19,6 +19,8 @@ export interface HttpRequest {
   /** Sent as-is instead of JSON-encoding `body`. */
   rawBody?: string;
   headers?: Record<string, string>;
+  /** What a Lambda authorizer passed on (`requestContext.authorizer.lambda`); absent: no authorizer ran. */
+  authorizer?: Record<string, unknown>;
 }
 
 export interface HttpResponse {
@@ -51,6 +53,7 @@ export function httpEvent(req: HttpRequest, routeKey: string, pathParameters?: R
       stage: '$default',
       time: new Date(now).toUTCString(),
       timeEpoch: now,
+      ...(req.authorizer ? { authorizer: { lambda: req.authorizer } } : {}),
     },
     body,
     isBase64Encoded: false,
@@ -79,10 +82,18 @@ export function wsEvent(
   connectionId: string,
   routeKey: string,
   eventType: WsEvent['requestContext']['eventType'],
-  extra: { query?: Record<string, string>; body?: string } = {},
+  extra: { query?: Record<string, string>; body?: string; authorizer?: Record<string, unknown> } = {},
 ): WsEvent {
   return {
-    requestContext: { connectionId, routeKey, eventType, requestId: randomUUID(), connectedAt: Date.now(), stage: 'live' },
+    requestContext: {
+      connectionId,
+      routeKey,
+      eventType,
+      requestId: randomUUID(),
+      connectedAt: Date.now(),
+      stage: 'live',
+      ...(extra.authorizer ? { authorizer: extra.authorizer } : {}),
+    },
     queryStringParameters: extra.query,
     body: extra.body,
     isBase64Encoded: false,

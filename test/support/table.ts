@@ -27,7 +27,8 @@ export async function createTestTable(env: Record<string, string> = {}): Promise
   const raw = new DynamoDBClient(localOverrides(endpoint));
   await raw.send(new CreateTableCommand(createTableInput(tableName)));
   raw.destroy();
-  const fullEnv = { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: endpoint, ...env };
+  // Auth off unless a test asks for it: these tests are about the handlers' behaviour; test/auth covers access.
+  const fullEnv = { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: endpoint, ROSTER_AUTH: 'off', ...env };
   // Handlers read their configuration from the environment at first use, as on Lambda.
   Object.assign(process.env, fullEnv);
   const config = readConfig(fullEnv);

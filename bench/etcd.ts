@@ -1,0 +1,285 @@
+/**
+ * The etcd side of the bench: the registry users would otherwise run, on the
+ * same machine, with the same lease. The bench only *detects* etcd (`etcd
+ * --version` on PATH, or ETCD_BIN); it never installs it. When present it is
+ * started on loopback ports with a temporary data directory and stopped (and
+ * the directory removed) afterwards.
+ *
+ * Mapping of Roster's operations onto etcd, as a user would build them:
+ * - a node = a lease with keepalive (the etcd3 client renews every ttl/3) and
+ *   a key under the cluster's prefix attached to it;
+ * - a subscriber = a prefix watch on its own connection (one gRPC channel
+ *   each; grpc-js would otherwise share one TCP connection among clients);
+ * - registration = grant a lease + put the key; down = the key's DELETE when
+ *   the lease expires.
+ * etcd has no connection-bound liveness: a crashed process is noticed only
+ * when its lease runs out, exactly like a hung one.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type { Etcd3, IOptions, Watcher } from 'etcd3';
+import { freePort } from '../local/dynamodb-local.ts';
+import { mapLimit, sleep, startChild, type Child } from './procs.ts';
+import type { DetectionResult, FanoutResult, Progress } from './roster.ts';
+import { summarize } from './stats.ts';
+
+export const ETCD_INSTALL_HINT = 'install etcd to compare: `sudo apt-get install -y etcd-server` (Debian/Ubuntu; needs `npm install` for the etcd3 dev dependency), or put an `etcd` binary on PATH / in ETCD_BIN';
+
+export type EtcdAvailability =
+  | { installed: true; version: string; binary: string }
+  | { installed: false; reason: string; howToInstall: string };
+
+/** Whether etcd (and the etcd3 client) can be used; never installs anything. */
+export async function detectEtcd(): Promise<EtcdAvailability> {
+  const binary = process.env.ETCD_BIN || 'etcd';
+  const out = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  if (out.error || out.status !== 0) {
+    return { installed: false, reason: `no working \`${binary} --version\``, howToInstall: ETCD_INSTALL_HINT };
+  }
+  try {
+    await import('etcd3');
+  } catch {
+    return { installed: false, reason: 'the etcd3 npm client is not installed', howToInstall: 'run `npm install` (etcd3 is a dev dependency)' };
+  }
+  const version = /etcd Version:\s*(\S+)/.exec(out.stdout)?.[1] ?? out.stdout.split('\n')[0]?.trim() ?? 'unknown';
+  return { installed: true, version, binary };
+}
+
+export interface EtcdServer {
+  endpoint: string;
+  pid: number;
+  startMs: number;
+  stop(): Promise<void>;
+}
+
+async function newClient(endpoint: string, ownConnection: boolean): Promise<Etcd3> {
+  const { Etcd3 } = await import('etcd3');
+  const options: IOptions = { hosts: endpoint, dialTimeout: 10_000 };
+  // Without a local subchannel pool grpc-js multiplexes every client onto one TCP connection.
+  if (ownConnection) options.grpcOptions = { 'grpc.use_local_subchannel_pool': 1 };
+  return new Etcd3(options);
+}
+
+/** Starts a single-member etcd on two free loopback ports with a fresh data directory. */
+export async function startEtcd(binary: string): Promise<EtcdServer> {
+  const t0 = performance.now();
+  const dataDir = await mkdtemp(join(tmpdir(), 'roster-bench-etcd-'));
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const child = startChild(binary, [
+    '--name', 'bench',
+    '--data-dir', dataDir,
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl,
+    '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', `bench=${peerUrl}`,
+    '--initial-cluster-state', 'new',
+    '--logger', 'zap',
+    '--log-level', 'error',
+  ]);
+  const stop = async () => {
+    child.signal('SIGTERM');
+    const force = setTimeout(() => child.signal('SIGKILL'), 5000);
+    await child.exited;
+    clearTimeout(force);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const client = await newClient(clientUrl, false);
+    try {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        try {
+          await client.get('roster-bench-probe').string();
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error(`etcd did not answer within 20 s: ${(err as Error).message}\n${child.output()}`, { cause: err });
+          await sleep(100);
+        }
+      }
+    } finally {
+      client.close();
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { endpoint: clientUrl, pid: child.pid, startMs: performance.now() - t0, stop };
+}
+
+interface EtcdWatcher {
+  client: Etcd3;
+  watcher: Watcher;
+  /** performance.now() and Date.now() of the first PUT / DELETE per key. */
+  puts: Map<string, number>;
+  deletes: Map<string, number>;
+  waitFor(kind: 'put' | 'delete', key: string, timeoutMs: number): Promise<number | undefined>;
+}
+
+async function openWatcher(endpoint: string, prefix: string): Promise<EtcdWatcher> {
+  const client = await newClient(endpoint, true);
+  const puts = new Map<string, number>();
+  const deletes = new Map<string, number>();
+  const listeners = new Set<(kind: 'put' | 'delete', key: string) => void>();
+  const watcher = await client.watch().prefix(prefix).create();
+  const seen = (kind: 'put' | 'delete', map: Map<string, number>) => (kv: { key: Buffer }) => {
+    const key = kv.key.toString();
+    if (map.has(key)) return;
+    map.set(key, performance.now());
+    for (const l of listeners) l(kind, key);
+  };
+  watcher.on('put', seen('put', puts));
+  watcher.on('delete', seen('delete', deletes));
+  watcher.on('error', () => undefined);
+  return {
+    client,
+    watcher,
+    puts,
+    deletes,
+    waitFor(kind, key, timeoutMs) {
+      const known = (kind === 'put' ? puts : deletes).get(key);
+      if (known !== undefined) return Promise.resolve(known);
+      return new Promise((resolve) => {
+        const listener = (k: 'put' | 'delete', name: string) => {
+          if (k !== kind || name !== key) return;
+          clearTimeout(timer);
+          listeners.delete(listener);
+          resolve((kind === 'put' ? puts : deletes).get(key));
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(listener);
+          resolve(undefined);
+        }, timeoutMs);
+        listeners.add(listener);
+      });
+    },
+  };
+}
+
+async function closeWatchers(watchers: EtcdWatcher[]): Promise<void> {
+  await mapLimit(watchers.splice(0), 50, async (w) => {
+    await w.watcher.cancel().catch(() => undefined);
+    w.client.close();
+  });
+}
+
+async function openWatchers(endpoint: string, prefix: string, count: number): Promise<EtcdWatcher[]> {
+  const opened: EtcdWatcher[] = [];
+  try {
+    await mapLimit(Array.from({ length: count }), 25, async () => {
+      opened.push(await openWatcher(endpoint, prefix));
+    });
+  } catch (err) {
+    await closeWatchers(opened);
+    throw err;
+  }
+  return opened;
+}
+
+const uid = (): string => Math.random().toString(36).slice(2, 10);
+
+/** One registration (grant a lease, put the key) → every watcher has the PUT. */
+export async function etcdFanout(
+  server: EtcdServer,
+  options: { subscribers: number; registrations: number; timeoutMs: number },
+  progress: Progress,
+): Promise<FanoutResult> {
+  const prefix = `/roster-bench/fo${options.subscribers}-${uid()}/`;
+  progress(`etcd fan-out: opening ${options.subscribers} prefix watchers (one connection each)`);
+  const watchers = await openWatchers(server.endpoint, prefix, options.subscribers);
+  const writer = await newClient(server.endpoint, true);
+  const all: number[] = [];
+  const median: number[] = [];
+  let missing = 0;
+  try {
+    progress(`etcd fan-out: ${options.registrations} registrations → ${options.subscribers} watchers`);
+    for (let i = 0; i < options.registrations; i++) {
+      await sleep(50 + Math.random() * 100);
+      const key = `${prefix}r${i}`;
+      const t0 = performance.now();
+      const lease = writer.lease(3600, { autoKeepAlive: false });
+      await lease.put(key).value('up');
+      const arrivals = await Promise.all(watchers.map((w) => w.waitFor('put', key, options.timeoutMs)));
+      const times = arrivals.filter((a) => a !== undefined).map((a) => a - t0);
+      missing += arrivals.length - times.length;
+      if (times.length === arrivals.length) {
+        times.sort((a, b) => a - b);
+        all.push(times.at(-1) ?? Number.NaN);
+        median.push(times[Math.floor(times.length / 2)] ?? Number.NaN);
+      }
+    }
+  } finally {
+    await closeWatchers(watchers);
+    await writer.delete().prefix(prefix).catch(() => undefined);
+    writer.close();
+  }
+  return {
+    subscribers: options.subscribers,
+    registrations: options.registrations,
+    allReceived: missing === 0,
+    missing,
+    allMs: summarize(all),
+    medianSubscriberMs: summarize(median),
+  };
+}
+
+const ETCD_NODE = fileURLToPath(new URL('./etcd-node.ts', import.meta.url));
+
+/** `trials` node processes on etcd; SIGKILL (crash) or SIGSTOP (hang) each; time until every watcher has the DELETE. */
+export async function etcdDetection(
+  server: EtcdServer,
+  options: { kind: 'crash' | 'hang'; trials: number; observers: number; leaseSeconds: number; timeoutMs: number },
+  progress: Progress,
+): Promise<DetectionResult> {
+  const { kind, trials, leaseSeconds } = options;
+  const prefix = `/roster-bench/${kind}-${uid()}/`;
+  const observers = await openWatchers(server.endpoint, prefix, options.observers);
+  const nodes: Child[] = [];
+  try {
+    progress(`etcd ${kind}: starting ${trials} node processes (lease ${leaseSeconds} s with keepalive)`);
+    for (let i = 0; i < trials; i++) {
+      nodes.push(startChild(process.execPath, ['--import', 'tsx', ETCD_NODE, server.endpoint, `${prefix}a${i}`, String(leaseSeconds)]));
+    }
+    await Promise.all(nodes.map((n) => n.waitForLine((line) => line === 'ready', 60_000)));
+    await Promise.all(nodes.map((_, i) => Promise.all(observers.map((o) => o.waitFor('put', `${prefix}a${i}`, 10_000)))));
+
+    progress(`etcd ${kind}: ${kind === 'crash' ? 'SIGKILL' : 'SIGSTOP'} each node at a random moment; waiting for the key's DELETE at ${observers.length} watchers`);
+    const signal: NodeJS.Signals = kind === 'crash' ? 'SIGKILL' : 'SIGSTOP';
+    const detections: Promise<number | undefined>[] = [];
+    for (let i = 0; i < trials; i++) {
+      await sleep(200 + Math.random() * 1000);
+      const node = nodes[i] as Child;
+      const key = `${prefix}a${i}`;
+      const t0 = performance.now();
+      node.signal(signal);
+      detections.push(
+        (async () => {
+          const arrivals = await Promise.all(observers.map((o) => o.waitFor('delete', key, options.timeoutMs)));
+          node.signal('SIGKILL');
+          if (arrivals.some((a) => a === undefined)) return undefined;
+          return Math.max(...(arrivals as number[])) - t0;
+        })(),
+      );
+    }
+    const results = await Promise.all(detections);
+    const times = results.filter((r) => r !== undefined);
+    return {
+      kind,
+      trials,
+      observers: observers.length,
+      leaseSeconds,
+      allObserved: times.length === trials,
+      detectionMs: summarize(times, 0),
+      reasons: { 'lease expired (DELETE)': times.length * observers.length },
+    };
+  } finally {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await closeWatchers(observers);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Child processes of the bench (agents, etcd nodes, etcd itself): started
+ * with a line reader on stdout, tracked, and all killed if the bench exits
+ * before stopping them, so an interrupted or failed run leaves nothing
+ * behind — not even a SIGSTOPped agent.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../local/spawn.ts';
+
+export { REPO_ROOT };
+export const ROSTER_BIN = fileURLToPath(new URL('../bin/roster.js', import.meta.url));
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+
+function killAll(): void {
+  for (const child of live) {
+    // SIGKILL also ends a stopped process; SIGCONT is not needed first.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+function hook(): void {
+  if (hooked) return;
+  hooked = true;
+  process.once('exit', killAll);
+}
+
+export interface Child {
+  readonly process: ChildProcess;
+  readonly pid: number;
+  /** Resolves with the first stdout line that `match` accepts (rejects on exit or timeout). */
+  waitForLine(match: (line: string) => boolean, timeoutMs: number): Promise<string>;
+  /** The last few kilobytes of stdout and stderr, for error messages. */
+  output(): string;
+  exited: Promise<void>;
+  signal(signal: NodeJS.Signals): void;
+  /** SIGKILL and wait for the exit. */
+  kill(): Promise<void>;
+}
+
+export function startChild(command: string, args: string[], options: SpawnOptions = {}): Child {
+  hook();
+  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  live.add(child);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    });
+    child.once('error', () => {
+      live.delete(child);
+      resolve();
+    });
+  });
+  let tail = '';
+  let partial = '';
+  const lines: string[] = [];
+  const waiters = new Set<(line: string) => void>();
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    tail = (tail + d).slice(-4000);
+    partial += d;
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) {
+      lines.push(line);
+      if (lines.length > 200) lines.shift();
+      for (const waiter of [...waiters]) waiter(line);
+    }
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (tail = (tail + d).slice(-4000)));
+  const pid = child.pid;
+  return {
+    process: child,
+    pid,
+    exited,
+    output: () => tail,
+    waitForLine(match, timeoutMs) {
+      const seen = lines.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(onLine);
+        };
+        const onLine = (line: string) => {
+          if (!match(line)) return;
+          done();
+          resolve(line);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`${command} (pid ${pid}) printed no expected line within ${timeoutMs} ms:\n${tail}`));
+        }, timeoutMs);
+        waiters.add(onLine);
+        void exited.then(() => {
+          if (!waiters.has(onLine)) return;
+          done();
+          reject(new Error(`${command} (pid ${pid}) exited (${child.signalCode ?? `code ${child.exitCode}`}):\n${tail}`));
+        });
+      });
+    },
+    signal(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Resident set size of a process in bytes (VmRSS from /proc), or undefined if it is gone. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return match?.[1] === undefined ? undefined : Number(match[1]) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T, index);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}

@@ -1,0 +1,69 @@
+/** The bench report as a plain-text table. */
+import { table } from '../client/cli-kit.ts';
+import type { BenchReport, Goal } from './run.ts';
+import type { DetectionResult, FanoutResult } from './roster.ts';
+import type { Summary } from './stats.ts';
+
+const ms = (s: Summary): string => (s.n === 0 ? 'none' : `${Math.round(s.p50)} / ${Math.round(s.p99)} ms`);
+const secs = (s: Summary): string => (s.n === 0 ? 'none' : `${(s.p50 / 1000).toFixed(2)} / ${(s.p99 / 1000).toFixed(2)} s`);
+const metText = (goal: Goal | undefined): string => (goal === undefined ? '' : goal.met === null ? (goal.value === null ? 'n/a' : 'quick: n/a') : goal.met ? 'yes' : 'NO');
+
+export function renderReport(report: BenchReport): string[] {
+  const lines: string[] = [];
+  const m = report.machine;
+  lines.push(`Roster bench${report.quick ? ' --quick (small sizes; timings are not judged)' : ''}, ${report.startedAt}, ${report.durationSeconds} s`);
+  lines.push(`machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.java}, ${m.platform}; load average ${m.loadAverage.start} at the start, ${m.loadAverage.end} at the end`);
+  const s = report.settings;
+  lines.push(`runtime: sweep ${s.sweepIntervalSeconds} s, disconnect grace ${s.disconnectGraceSeconds} s, stream poll ${s.pollIntervalMs} ms; DynamoDB Local started in ${report.startup.dynamodbLocalMs} ms, runtime ready ${report.startup.runtimeReadyMs} ms after spawn`);
+  const etcd = report.etcd;
+  if (etcd?.installed) lines.push(`etcd: ${etcd.version}, single member on loopback, started in ${etcd.startMs} ms`);
+  else if (etcd) lines.push(`etcd: not installed (${etcd.reason}); ${etcd.howToInstall}`);
+  lines.push('');
+
+  const goal = (prefix: string) => report.goals.find((g) => g.what.startsWith(prefix));
+  const etcdCell = (value: string | undefined) => (etcd === undefined ? '' : etcd.installed ? (value ?? '-') : 'not installed');
+  const ratioCell = (key: string) => (etcd?.installed && etcd.ratios[key] !== undefined ? String(etcd.ratios[key]) : '');
+  const rows: string[][] = [['SCENARIO', 'FIGURE', 'ROSTER', 'ETCD', 'ROSTER/ETCD', 'GOAL', 'MET']];
+
+  const t = report.throughput;
+  if (t) {
+    const side = (x: typeof t.roster) => `${x.perSecond}/s (p50 ${x.latencyMs.p50} ms, p99 ${x.latencyMs.p99} ms${x.errors ? `, ${x.errors} errors` : ''})`;
+    rows.push([`keepalive, ${t.concurrency} workers, ${t.durationSeconds} s`, 'Roster over HTTP', side(t.roster), '', '', '', '']);
+    rows.push(['', 'raw: bare UpdateItem to DynamoDB Local', side(t.raw), '', '', '', '']);
+    rows.push(['', 'same UpdateItem via the AWS SDK', side(t.rawSdk), '', '', '', '']);
+    const g = goal('keepalive throughput');
+    rows.push(['', 'Roster / raw (Roster / SDK)', `${t.ratio} (${t.ratioSdk})`, '', '', g?.target ?? '', metText(g)]);
+  }
+  const fanoutRow = (f: FanoutResult) => {
+    const theirs = etcd?.installed ? etcd.fanout?.find((e) => e.subscribers === f.subscribers) : undefined;
+    const g = goal(`fan-out p99 at ${f.subscribers} `);
+    const mine = f.allReceived ? ms(f.allMs) : `${f.missing} missing`;
+    const other = theirs === undefined ? undefined : theirs.allReceived ? ms(theirs.allMs) : `${theirs.missing} missing`;
+    rows.push([`fan-out to ${f.subscribers} subscribers`, `PUT → all have it, p50 / p99 (${f.registrations} regs)`, mine, etcdCell(other), ratioCell(`fanout p99 at ${f.subscribers}`), g?.target ?? '', metText(g)]);
+  };
+  for (const f of report.fanout ?? []) fanoutRow(f);
+  const detectionRow = (d: DetectionResult, theirs: DetectionResult | undefined, label: string, goalPrefix: string) => {
+    const g = goal(goalPrefix);
+    const mine = d.allObserved ? secs(d.detectionMs) : 'not all observed';
+    const lease = theirs !== undefined && theirs.leaseSeconds !== d.leaseSeconds ? ` (lease ${theirs.leaseSeconds} s)` : '';
+    const other = theirs === undefined ? undefined : theirs.allObserved ? `${secs(theirs.detectionMs)}${lease}` : 'not all observed';
+    rows.push([label, `${d.trials} agents, ${d.observers} observers, lease ${d.leaseSeconds} s, p50 / p99`, mine, etcdCell(other), ratioCell(`${d.kind} detection p99`), g?.target ? `${g.target} ms` : '', metText(g)]);
+  };
+  if (report.crash) detectionRow(report.crash, etcd?.installed ? etcd.crash : undefined, 'crash (SIGKILL) → NODE_DOWN', 'crash detection');
+  if (report.hang) {
+    detectionRow(report.hang, etcd?.installed ? etcd.hang : undefined, 'hang (SIGSTOP) → NODE_DOWN', 'hang detection');
+    if (report.hang.fromLastKeepaliveMs) rows.push(['', 'from the last keepalive, p50 / p99', secs(report.hang.fromLastKeepaliveMs), '', '', '', '']);
+  }
+  const k = report.soak;
+  if (k) {
+    const g = goal('false NODE_DOWN');
+    rows.push([`soak: ${k.nodes} nodes, lease ${k.leaseSeconds} s, every ${k.keepaliveSeconds} s, ${k.durationSeconds} s`, 'false NODE_DOWN', String(k.falseDowns), '', '', g?.target ?? '', metText(g)]);
+    rows.push(['', 'keepalives (errors, re-registrations)', `${k.keepalives} (${k.keepaliveErrors}, ${k.reRegistrations}), ${k.keepalivesPerSecond}/s`, '', '', '', '']);
+    rows.push(['', 'keepalive latency p50 / p99 / max', `${k.keepaliveLatencyMs.p50} / ${k.keepaliveLatencyMs.p99} / ${k.keepaliveLatencyMs.max} ms`, '', '', '', '']);
+    rows.push(['', 'healthy nodes at the end', String(k.healthyAtEnd), '', '', '', '']);
+    rows.push(['', 'runtime RSS start / max / end', `${k.runtimeRssMiB.start} / ${k.runtimeRssMiB.max} / ${k.runtimeRssMiB.end} MiB`, '', '', '', '']);
+    rows.push(['', 'DynamoDB Local (JVM) RSS start / max / end', `${k.dynamodbLocalRssMiB.start} / ${k.dynamodbLocalRssMiB.max} / ${k.dynamodbLocalRssMiB.end} MiB`, '', '', '', '']);
+  }
+  lines.push(...table(rows));
+  return lines;
+}

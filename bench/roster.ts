@@ -1,0 +1,519 @@
+/**
+ * The Roster side of the bench: keepalive throughput against the raw store,
+ * fan-out, crash and hang detection with real agent processes, and the soak.
+ * Every scenario runs against the local runtime the bench started
+ * (bench/run.ts), uses its own cluster ids, and is bounded in time.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'node:http';
+import type { DynamoDBDocumentClient, UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { createDocumentClient } from '../functions/core/aws.ts';
+import { readConfig } from '../functions/core/config.ts';
+import type { Deps } from '../functions/core/deps.ts';
+import { keepalive as coreKeepalive } from '../functions/core/registry.ts';
+import { BenchHttp, mustRegister } from './http.ts';
+import { ROSTER_BIN, mapLimit, rssBytes, sleep, startChild, type Child } from './procs.ts';
+import { Histogram, summarize, type Summary } from './stats.ts';
+import { Subscriber } from './subscriber.ts';
+
+export interface RosterTarget {
+  httpUrl: string;
+  wsUrl: string;
+  tableName: string;
+  dynamodbEndpoint: string;
+  /** The runtime's process (for RSS). */
+  runtimePid: number;
+  /** DynamoDB Local's process (for RSS). */
+  dynamodbPid: number | undefined;
+}
+
+export type Progress = (line: string) => void;
+
+const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+const mib = (bytes: number | undefined): number => (bytes === undefined ? Number.NaN : Number((bytes / 1024 / 1024).toFixed(1)));
+
+// ─── 1. Keepalive throughput ────────────────────────────────────────────────
+
+export interface ThroughputSide {
+  requests: number;
+  errors: number;
+  perSecond: number;
+  latencyMs: Summary;
+}
+
+export interface ThroughputResult {
+  concurrency: number;
+  durationSeconds: number;
+  /** POST …/keepalive through the runtime (HTTP → API Gateway-shaped event → handler → UpdateItem). */
+  roster: ThroughputSide;
+  /**
+   * The store's own limit: the keepalive's very UpdateItem (expression and
+   * values from the core's `keepalive()`), sent to the same DynamoDB Local as
+   * a bare HTTP request, without the AWS SDK's per-request work.
+   */
+  raw: ThroughputSide;
+  /** The same UpdateItem through the AWS SDK client the handlers use, from the bench process. */
+  rawSdk: ThroughputSide;
+  /** roster.perSecond / raw.perSecond. */
+  ratio: number;
+  /** roster.perSecond / rawSdk.perSecond. */
+  ratioSdk: number;
+}
+
+/** `concurrency` workers call `op` back to back for `durationMs`; latencies of successful calls are recorded. */
+async function hammer(concurrency: number, durationMs: number, op: (worker: number) => Promise<boolean>): Promise<ThroughputSide> {
+  const histogram = new Histogram();
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        let ok: boolean;
+        try {
+          ok = await op(worker);
+        } catch {
+          ok = false;
+        }
+        if (ok) histogram.record(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  return { requests: histogram.count, errors, perSecond: Math.round(histogram.count / elapsed), latencyMs: histogram.summary(2) };
+}
+
+class Captured extends Error {
+  constructor(readonly input: UpdateCommandInput) {
+    super('captured');
+  }
+}
+
+/** The exact UpdateItem input the core's keepalive sends now, without sending it. */
+async function keepaliveInput(config: Deps['config'], clusterId: string, nodeId: string): Promise<UpdateCommandInput> {
+  const capture = {
+    send: (command: { input: UpdateCommandInput }) => Promise.reject(new Captured(command.input)),
+  } as unknown as DynamoDBDocumentClient;
+  try {
+    await coreKeepalive({ db: capture, config, now: Date.now }, clusterId, nodeId);
+  } catch (err) {
+    if (err instanceof Captured) return err.input;
+    throw err;
+  }
+  throw new Error('the core keepalive sent nothing');
+}
+
+/**
+ * A bare DynamoDB JSON-protocol client for one operation: DynamoDB Local
+ * reads the access key from the Authorization header but does not check the
+ * signature, so no signing, retries or middleware stand between the bench
+ * and the engine.
+ */
+function bareUpdateItem(endpoint: string, maxSockets: number): { send(input: UpdateCommandInput): Promise<boolean>; close(): void } {
+  const url = new URL(endpoint);
+  const agent = new Agent({ keepAlive: true, maxSockets });
+  const headers = {
+    'content-type': 'application/x-amz-json-1.0',
+    'x-amz-target': 'DynamoDB_20120810.UpdateItem',
+    authorization: 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0',
+  };
+  return {
+    send(input) {
+      const body = JSON.stringify({
+        ...input,
+        Key: marshall(input.Key ?? {}),
+        ExpressionAttributeValues: marshall(input.ExpressionAttributeValues ?? {}, { removeUndefinedValues: true }),
+      });
+      return new Promise((resolve, reject) => {
+        const req = request(
+          {
+            host: url.hostname,
+            port: Number(url.port),
+            method: 'POST',
+            path: '/',
+            agent,
+            headers: { ...headers, 'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d{3}/g, ''), 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            res.resume();
+            res.once('end', () => resolve(res.statusCode === 200));
+            res.once('error', reject);
+          },
+        );
+        req.once('error', reject);
+        req.end(body);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+export async function keepaliveThroughput(
+  target: RosterTarget,
+  options: { concurrency: number; durationMs: number; warmupMs: number },
+  progress: Progress,
+): Promise<ThroughputResult> {
+  const { concurrency, durationMs, warmupMs } = options;
+  const clusterId = uid('tp');
+  const nodes = Array.from({ length: concurrency }, (_, i) => `n${i}`);
+  const http = new BenchHttp(target.httpUrl, concurrency);
+  // The handlers' own client configuration (retry mode, attempts, connection pool), pointed at the same engine.
+  const config = readConfig({ TABLE_NAME: target.tableName, DYNAMODB_ENDPOINT: target.dynamodbEndpoint });
+  const deps: Deps = { db: createDocumentClient(config), config, now: Date.now };
+  const bare = bareUpdateItem(target.dynamodbEndpoint, concurrency);
+  try {
+    await mapLimit(nodes, 16, (nodeId) => mustRegister(http, clusterId, nodeId, 3600));
+    const viaRoster = async (worker: number) => (await http.keepalive(clusterId, nodes[worker] as string)).status === 200;
+    const viaSdk = async (worker: number) => {
+      await coreKeepalive(deps, clusterId, nodes[worker] as string);
+      return true;
+    };
+    const viaBare = async (worker: number) => bare.send(await keepaliveInput(config, clusterId, nodes[worker] as string));
+    // DynamoDB Local's JVM needs a few seconds of load before it reaches full speed.
+    progress(`throughput: warming up (${(3 * warmupMs) / 1000} s)`);
+    await hammer(concurrency, warmupMs, viaBare);
+    await hammer(concurrency, warmupMs, viaSdk);
+    await hammer(concurrency, warmupMs, viaRoster);
+    progress(`throughput: bare UpdateItem to DynamoDB Local, ${concurrency} workers, ${durationMs / 1000} s`);
+    const raw = await hammer(concurrency, durationMs, viaBare);
+    progress(`throughput: UpdateItem through the AWS SDK, ${concurrency} workers, ${durationMs / 1000} s`);
+    const rawSdk = await hammer(concurrency, durationMs, viaSdk);
+    progress(`throughput: Roster keepalive over HTTP, ${concurrency} workers, ${durationMs / 1000} s`);
+    const roster = await hammer(concurrency, durationMs, viaRoster);
+    return {
+      concurrency,
+      durationSeconds: durationMs / 1000,
+      roster,
+      raw,
+      rawSdk,
+      ratio: Number((roster.perSecond / raw.perSecond).toFixed(3)),
+      ratioSdk: Number((roster.perSecond / rawSdk.perSecond).toFixed(3)),
+    };
+  } finally {
+    http.close();
+    bare.close();
+    deps.db.destroy();
+  }
+}
+
+// ─── 2. Fan-out ─────────────────────────────────────────────────────────────
+
+export interface FanoutResult {
+  subscribers: number;
+  registrations: number;
+  /** Every subscriber received every registration's event. */
+  allReceived: boolean;
+  /** (subscriber, registration) pairs that never arrived within the timeout. */
+  missing: number;
+  /** From sending the PUT to the last subscriber having the event. */
+  allMs: Summary;
+  /** From sending the PUT to the median subscriber having the event. */
+  medianSubscriberMs: Summary;
+}
+
+/** Opens `count` subscribers to `clusterId`, `parallel` handshakes at a time. */
+export async function openSubscribers(wsUrl: string, clusterId: string, count: number, parallel = 25): Promise<Subscriber[]> {
+  const opened: Subscriber[] = [];
+  try {
+    await mapLimit(Array.from({ length: count }), parallel, async () => {
+      opened.push(await Subscriber.open(wsUrl, clusterId));
+    });
+  } catch (err) {
+    await closeAll(opened);
+    throw err;
+  }
+  return opened;
+}
+
+export async function closeAll(subscribers: Subscriber[]): Promise<void> {
+  await mapLimit(subscribers.splice(0), 100, (s) => s.close());
+}
+
+export async function fanout(target: RosterTarget, options: { subscribers: number; registrations: number; timeoutMs: number }, progress: Progress): Promise<FanoutResult> {
+  const clusterId = uid(`fo${options.subscribers}`);
+  const http = new BenchHttp(target.httpUrl, 4);
+  progress(`fan-out: opening ${options.subscribers} WebSocket subscribers`);
+  const subscribers = await openSubscribers(target.wsUrl, clusterId, options.subscribers);
+  const all: number[] = [];
+  const median: number[] = [];
+  let missing = 0;
+  try {
+    progress(`fan-out: ${options.registrations} registrations → ${options.subscribers} subscribers`);
+    for (let i = 0; i < options.registrations; i++) {
+      // A random pause puts each registration at a random phase of the stream poll.
+      await sleep(50 + Math.random() * 100);
+      const nodeId = `r${i}`;
+      const t0 = performance.now();
+      await mustRegister(http, clusterId, nodeId, 3600);
+      const arrivals = await Promise.all(subscribers.map((s) => s.waitFor('NODE_REGISTERED', nodeId, options.timeoutMs)));
+      const times = arrivals.filter((a) => a !== undefined).map((a) => a.at - t0);
+      missing += arrivals.length - times.length;
+      if (times.length === arrivals.length) {
+        times.sort((a, b) => a - b);
+        all.push(times.at(-1) ?? Number.NaN);
+        median.push(times[Math.floor(times.length / 2)] ?? Number.NaN);
+      }
+    }
+  } finally {
+    await closeAll(subscribers);
+    http.close();
+  }
+  return {
+    subscribers: options.subscribers,
+    registrations: options.registrations,
+    allReceived: missing === 0,
+    missing,
+    allMs: summarize(all),
+    medianSubscriberMs: summarize(median),
+  };
+}
+
+// ─── 3–4. Crash and hang detection with real agent processes ───────────────
+
+export interface DetectionResult {
+  kind: 'crash' | 'hang';
+  /** Agents killed (crash) or stopped (hang). */
+  trials: number;
+  observers: number;
+  leaseSeconds: number;
+  /** Every observer received NODE_DOWN for every agent. */
+  allObserved: boolean;
+  /** From the signal to the last observer having NODE_DOWN. */
+  detectionMs: Summary;
+  /** Hang only: from the node's last keepalive (the server's record) to the last observer having NODE_DOWN. */
+  fromLastKeepaliveMs?: Summary;
+  /** NODE_DOWN reasons seen, by count. */
+  reasons: Record<string, number>;
+}
+
+function startAgent(target: RosterTarget, clusterId: string, nodeId: string, leaseSeconds: number): Child {
+  return startChild(process.execPath, [
+    ROSTER_BIN,
+    'agent',
+    clusterId,
+    nodeId,
+    '--lease',
+    String(leaseSeconds),
+    '--json',
+    '--url',
+    target.httpUrl,
+    '--ws-url',
+    target.wsUrl,
+  ]);
+}
+
+const isBoundConnected = (line: string): boolean => line.includes('"type":"connected"') && line.includes('"bound":true');
+
+/**
+ * Starts `trials` agents (real `roster agent` processes, bound connections),
+ * waits until every observer has seen them register, then sends `signal` to
+ * them one by one at random intervals and times NODE_DOWN at every observer.
+ * Every agent is SIGKILLed at the end, stopped or not.
+ */
+export async function agentDetection(
+  target: RosterTarget,
+  options: { kind: 'crash' | 'hang'; trials: number; observers: number; leaseSeconds: number; timeoutMs: number },
+  progress: Progress,
+): Promise<DetectionResult> {
+  const { kind, trials, leaseSeconds } = options;
+  const clusterId = uid(kind);
+  const http = new BenchHttp(target.httpUrl, 4);
+  const observers = await openSubscribers(target.wsUrl, clusterId, options.observers);
+  const agents: Child[] = [];
+  try {
+    progress(`${kind}: starting ${trials} roster agent processes (lease ${leaseSeconds} s)`);
+    for (let i = 0; i < trials; i++) agents.push(startAgent(target, clusterId, `a${i}`, leaseSeconds));
+    await Promise.all(agents.map((a) => a.waitForLine(isBoundConnected, 60_000)));
+    await Promise.all(agents.map((_, i) => Promise.all(observers.map((o) => o.waitFor('NODE_REGISTERED', `a${i}`, 10_000)))));
+
+    progress(`${kind}: ${kind === 'crash' ? 'SIGKILL' : 'SIGSTOP'} each agent at a random moment; waiting for NODE_DOWN at ${observers.length} observers`);
+    const signal: NodeJS.Signals = kind === 'crash' ? 'SIGKILL' : 'SIGSTOP';
+    const detections: Promise<{ fromSignal?: number; fromKeepalive?: number; reasons: string[] }>[] = [];
+    for (let i = 0; i < trials; i++) {
+      // A random phase against the sweeper's tick and the agent's keepalive timer, as a real failure would have.
+      await sleep(200 + Math.random() * 1000);
+      const agent = agents[i] as Child;
+      const nodeId = `a${i}`;
+      const t0 = performance.now();
+      agent.signal(signal);
+      detections.push(
+        (async () => {
+          let lastKeepaliveAt: number | undefined;
+          if (kind === 'hang') {
+            // A keepalive already on the wire when the process stopped may still land; read the record just after.
+            await sleep(200);
+            const reply = await http.send('GET', `/v1/clusters/${clusterId}/nodes/${nodeId}`);
+            const node = (JSON.parse(reply.body) as { node?: { lastKeepaliveAt?: string } }).node;
+            lastKeepaliveAt = node?.lastKeepaliveAt === undefined ? undefined : Date.parse(node.lastKeepaliveAt);
+          }
+          const arrivals = await Promise.all(observers.map((o) => o.waitFor('NODE_DOWN', nodeId, options.timeoutMs)));
+          const reasons = arrivals.map((a) => a?.reason ?? 'missing');
+          if (arrivals.some((a) => a === undefined)) return { reasons };
+          const last = Math.max(...arrivals.map((a) => (a as { at: number }).at));
+          const lastWall = Math.max(...arrivals.map((a) => (a as { wallAt: number }).wallAt));
+          agent.signal('SIGKILL');
+          return {
+            fromSignal: last - t0,
+            fromKeepalive: lastKeepaliveAt === undefined ? undefined : lastWall - lastKeepaliveAt,
+            reasons,
+          };
+        })(),
+      );
+    }
+    const results = await Promise.all(detections);
+    const reasons: Record<string, number> = {};
+    for (const r of results) for (const reason of r.reasons) reasons[reason] = (reasons[reason] ?? 0) + 1;
+    const fromSignal = results.flatMap((r) => (r.fromSignal === undefined ? [] : [r.fromSignal]));
+    const fromKeepalive = results.flatMap((r) => (r.fromKeepalive === undefined ? [] : [r.fromKeepalive]));
+    return {
+      kind,
+      trials,
+      observers: observers.length,
+      leaseSeconds,
+      allObserved: fromSignal.length === trials,
+      detectionMs: summarize(fromSignal, 0),
+      ...(kind === 'hang' ? { fromLastKeepaliveMs: summarize(fromKeepalive, 0) } : {}),
+      reasons,
+    };
+  } finally {
+    await Promise.all(agents.map((a) => a.kill()));
+    await closeAll(observers);
+    http.close();
+  }
+}
+
+// ─── 6. Soak ────────────────────────────────────────────────────────────────
+
+export interface SoakResult {
+  nodes: number;
+  leaseSeconds: number;
+  keepaliveSeconds: number;
+  durationSeconds: number;
+  keepalives: number;
+  /** Keepalives answered with anything but 200 (or not answered). */
+  keepaliveErrors: number;
+  /** Nodes that had to register again after a 404 (the server thought them gone). */
+  reRegistrations: number;
+  /** NODE_DOWN events a subscriber received for nodes that never stopped keeping alive (goal 0). */
+  falseDowns: number;
+  /** Healthy nodes in the list at the end (should be all). */
+  healthyAtEnd: number;
+  keepaliveLatencyMs: Summary;
+  /** Keepalive requests per second the runtime served. */
+  keepalivesPerSecond: number;
+  runtimeRssMiB: { start: number; max: number; end: number };
+  dynamodbLocalRssMiB: { start: number; max: number; end: number };
+}
+
+export async function soak(
+  target: RosterTarget,
+  options: { nodes: number; leaseSeconds: number; keepaliveMs: number; durationMs: number },
+  progress: Progress,
+): Promise<SoakResult> {
+  const { nodes, leaseSeconds, keepaliveMs, durationMs } = options;
+  const clusterId = uid('soak');
+  const http = new BenchHttp(target.httpUrl, 128);
+  const watcher = await Subscriber.open(target.wsUrl, clusterId, { keepAll: true });
+  const ids = Array.from({ length: nodes }, (_, i) => `s${i}`);
+  const histogram = new Histogram();
+  let errors = 0;
+  let reRegistrations = 0;
+  const rss = { start: rssBytes(target.runtimePid), max: 0, end: 0 as number | undefined };
+  const ddbRss = { start: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid), max: 0, end: 0 as number | undefined };
+  const sample = () => {
+    const r = rssBytes(target.runtimePid);
+    if (r !== undefined) rss.max = Math.max(rss.max, r);
+    const d = target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid);
+    if (d !== undefined) ddbRss.max = Math.max(ddbRss.max, d);
+  };
+  try {
+    const started = performance.now();
+    const deadline = started + durationMs;
+    progress(`soak: ${nodes} nodes register (32 at a time), then each keeps alive every ${keepaliveMs / 1000} s, for ${durationMs / 1000} s in all`);
+    const sampler = setInterval(sample, 1000);
+    let lastReport = started;
+    const reporter = setInterval(() => {
+      const now = performance.now();
+      if (now - lastReport < 30_000) return;
+      lastReport = now;
+      progress(`soak: ${Math.round((now - started) / 1000)} s, ${histogram.count} keepalives, ${errors} errors, ${watcher.count('NODE_DOWN')} NODE_DOWN`);
+    }, 1000);
+    // At most 32 registrations in flight, as a fleet starting up would spread them.
+    let registering = 0;
+    const waiting: (() => void)[] = [];
+    const registerSlot = async (nodeId: string) => {
+      while (registering >= 32) await new Promise<void>((resolve) => waiting.push(resolve));
+      registering++;
+      try {
+        await mustRegister(http, clusterId, nodeId, leaseSeconds);
+      } finally {
+        registering--;
+        waiting.shift()?.();
+      }
+    };
+    try {
+      // Each node behaves like the SDK's keepalive loop: register, then keep alive
+      // `keepaliveMs` after the previous keepalive finished (the first one at a
+      // random phase), and register again on 404.
+      await Promise.all(
+        ids.map(async (nodeId) => {
+          await registerSlot(nodeId);
+          let wait = Math.random() * keepaliveMs;
+          for (;;) {
+            if (performance.now() + wait >= deadline) return;
+            await sleep(wait);
+            wait = keepaliveMs;
+            const t0 = performance.now();
+            try {
+              const reply = await http.keepalive(clusterId, nodeId);
+              if (reply.status === 200) {
+                histogram.record(performance.now() - t0);
+                continue;
+              }
+              errors++;
+              if (reply.status === 404) {
+                reRegistrations++;
+                await mustRegister(http, clusterId, nodeId, leaseSeconds);
+              }
+            } catch {
+              errors++;
+            }
+          }
+        }),
+      );
+    } finally {
+      clearInterval(sampler);
+      clearInterval(reporter);
+    }
+    const elapsed = (performance.now() - started) / 1000;
+    sample();
+    rss.end = rssBytes(target.runtimePid);
+    ddbRss.end = target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid);
+    const list = await http.send('GET', `/v1/clusters/${clusterId}/nodes`);
+    const healthyAtEnd = (JSON.parse(list.body) as { nodes?: unknown[] }).nodes?.length ?? 0;
+    // Events still in flight for the last second of the run are counted too.
+    await sleep(1500);
+    return {
+      nodes,
+      leaseSeconds,
+      keepaliveSeconds: keepaliveMs / 1000,
+      durationSeconds: durationMs / 1000,
+      keepalives: histogram.count,
+      keepaliveErrors: errors,
+      reRegistrations,
+      falseDowns: watcher.received.filter((e) => e.type === 'NODE_DOWN').length,
+      healthyAtEnd,
+      keepaliveLatencyMs: histogram.summary(1),
+      keepalivesPerSecond: Math.round(histogram.count / elapsed),
+      runtimeRssMiB: { start: mib(rss.start), max: mib(rss.max), end: mib(rss.end) },
+      dynamodbLocalRssMiB: { start: mib(ddbRss.start), max: mib(ddbRss.max), end: mib(ddbRss.end) },
+    };
+  } finally {
+    await watcher.close();
+    http.close();
+  }
+}

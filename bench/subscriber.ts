@@ -1,0 +1,105 @@
+/**
+ * Plain WebSocket subscribers for the bench: each records when every
+ * membership event arrived, keyed by type and node, so a scenario can ask
+ * "when did all N subscribers have NODE_DOWN for n3?".
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+
+export interface Arrival {
+  /** performance.now() at arrival. */
+  at: number;
+  /** Date.now() at arrival. */
+  wallAt: number;
+  revision: number;
+  reason?: string;
+}
+
+interface WireEvent {
+  type?: unknown;
+  revision?: unknown;
+  reason?: unknown;
+  node?: { nodeId?: unknown };
+}
+
+export class Subscriber {
+  /** First arrival per `${type}/${nodeId}`. */
+  readonly arrivals = new Map<string, Arrival>();
+  /** Every event received, in order (type/nodeId/revision). */
+  readonly received: { type: string; nodeId: string; revision: number }[] = [];
+  private readonly listeners = new Set<(key: string) => void>();
+
+  private constructor(
+    readonly ws: WebSocket,
+    private readonly keepAll: boolean,
+  ) {
+    ws.on('message', (data) => {
+      let event: WireEvent;
+      try {
+        event = JSON.parse(data.toString()) as WireEvent;
+      } catch {
+        return;
+      }
+      if (typeof event.type !== 'string' || !event.type.startsWith('NODE_') || typeof event.node?.nodeId !== 'string') return;
+      const key = `${event.type}/${event.node.nodeId}`;
+      const revision = Number(event.revision);
+      if (this.keepAll) this.received.push({ type: event.type, nodeId: event.node.nodeId, revision });
+      if (!this.arrivals.has(key)) {
+        this.arrivals.set(key, { at: performance.now(), wallAt: Date.now(), revision, ...(typeof event.reason === 'string' ? { reason: event.reason } : {}) });
+        for (const listener of this.listeners) listener(key);
+      }
+    });
+    ws.on('error', () => undefined);
+  }
+
+  /** Opens `{wsUrl}?clusterId=…`; `keepAll` also records every event in `received`. */
+  static open(wsUrl: string, clusterId: string, options: { keepAll?: boolean; timeoutMs?: number } = {}): Promise<Subscriber> {
+    const ws = new WebSocket(`${wsUrl}?clusterId=${encodeURIComponent(clusterId)}`, { handshakeTimeout: options.timeoutMs ?? 30_000 });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new Subscriber(ws, options.keepAll ?? false)));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`WebSocket refused: HTTP ${res.statusCode}`)));
+    });
+  }
+
+  /** Resolves with the arrival of `type` for `nodeId`, or undefined after `timeoutMs`. */
+  waitFor(type: string, nodeId: string, timeoutMs: number): Promise<Arrival | undefined> {
+    const key = `${type}/${nodeId}`;
+    const seen = this.arrivals.get(key);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => {
+      const listener = (k: string) => {
+        if (k !== key) return;
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        resolve(this.arrivals.get(key));
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener);
+        resolve(undefined);
+      }, timeoutMs);
+      this.listeners.add(listener);
+    });
+  }
+
+  count(type: string): number {
+    let n = 0;
+    for (const key of this.arrivals.keys()) if (key.startsWith(`${type}/`)) n++;
+    return n;
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      const force = setTimeout(() => {
+        this.ws.terminate();
+        resolve();
+      }, 2000);
+      this.ws.once('close', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      this.ws.close();
+    });
+  }
+}

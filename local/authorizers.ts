@@ -1,0 +1,144 @@
+/**
+ * API Gateway's Lambda authorizers, as the local runtime runs them: the very
+ * authorizer modules (`functions/auth/*`), invoked with API Gateway-shaped
+ * authorizer events, their results handled the way API Gateway handles them.
+ *
+ * HTTP API (REQUEST authorizer, payload 2.0, simple responses):
+ * - identity source `$request.header.Authorization`: a request without the
+ *   header (or with an empty one) is answered `401 {"message":"Unauthorized"}`
+ *   without invoking the authorizer; with `cacheTtlSeconds` 0 there is no
+ *   identity source and the authorizer sees every request;
+ * - results are cached per identity source value for `cacheTtlSeconds`;
+ * - `isAuthorized: false` → `403 {"message":"Forbidden"}`; a failing
+ *   authorizer → `500 {"message":"Internal Server Error"}` (not cached);
+ * - the context reaches the handler as `requestContext.authorizer.lambda`.
+ *
+ * WebSocket API (`$connect` REQUEST authorizer, identity source
+ * `route.request.querystring.token`, no caching on WebSocket APIs):
+ * - no `token` → 401 without invoking it; the error `Unauthorized` → 401; a
+ *   policy that does not allow the route → 403; any other failure → 500;
+ * - the context and `principalId` reach `$connect` and every later event of
+ *   the connection as `requestContext.authorizer`.
+ */
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { invokeHandler, type LambdaHandler } from './handlers.ts';
+
+/** API Gateway's timeout for an authorizer invocation. */
+const AUTHORIZER_TIMEOUT_MS = 10_000;
+/** Bounds the cache's memory, whatever a client sends. */
+const MAX_CACHED_RESULTS = 10_000;
+
+/** What API Gateway itself answers (not the contract's body: these come before any of Roster's code). */
+export interface GatewayReply {
+  statusCode: number;
+  body: string;
+}
+
+export const GATEWAY_UNAUTHORIZED: GatewayReply = { statusCode: 401, body: JSON.stringify({ message: 'Unauthorized' }) };
+export const GATEWAY_FORBIDDEN: GatewayReply = { statusCode: 403, body: JSON.stringify({ message: 'Forbidden' }) };
+export const GATEWAY_ERROR: GatewayReply = { statusCode: 500, body: JSON.stringify({ message: 'Internal Server Error' }) };
+
+export type AuthorizerOutcome = { kind: 'allow'; context: Record<string, unknown> } | { kind: 'refuse'; reply: GatewayReply };
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export interface HttpAuthorizerOptions {
+  handler: LambdaHandler;
+  /** Seconds a result is cached per Authorization header value; 0 disables caching and the identity source. */
+  cacheTtlSeconds: number;
+  now?: () => number;
+}
+
+export class HttpAuthorizer {
+  private readonly cache = new Map<string, { outcome: AuthorizerOutcome; until: number }>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: HttpAuthorizerOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Runs (or answers from the cache) the authorizer for a request about to reach a protected route. */
+  async authorize(event: APIGatewayProxyEventV2, apiId: string): Promise<AuthorizerOutcome> {
+    const { cacheTtlSeconds } = this.options;
+    const header = event.headers.authorization;
+    const identitySource = cacheTtlSeconds > 0 ? [header] : [];
+    if (cacheTtlSeconds > 0 && (header === undefined || header === '')) return { kind: 'refuse', reply: GATEWAY_UNAUTHORIZED };
+    const key = header ?? '';
+    if (cacheTtlSeconds > 0) {
+      const hit = this.cache.get(key);
+      if (hit && hit.until > this.now()) return hit.outcome;
+      if (hit) this.cache.delete(key);
+    }
+    const { requestContext } = event;
+    const authorizerEvent = {
+      version: '2.0',
+      type: 'REQUEST',
+      routeArn: `arn:aws:execute-api:local:000000000000:${apiId}/${requestContext.stage}/${requestContext.http.method}${event.rawPath}`,
+      identitySource,
+      routeKey: event.routeKey,
+      rawPath: event.rawPath,
+      rawQueryString: event.rawQueryString,
+      cookies: event.cookies ?? [],
+      headers: event.headers,
+      queryStringParameters: event.queryStringParameters,
+      requestContext,
+      pathParameters: event.pathParameters,
+      stageVariables: {},
+    };
+    let result: unknown;
+    try {
+      result = await invokeHandler(this.options.handler, authorizerEvent, 'http-authorizer', AUTHORIZER_TIMEOUT_MS);
+    } catch {
+      return { kind: 'refuse', reply: GATEWAY_ERROR };
+    }
+    let outcome: AuthorizerOutcome;
+    if (!isRecord(result) || typeof result.isAuthorized !== 'boolean') outcome = { kind: 'refuse', reply: GATEWAY_ERROR };
+    else if (!result.isAuthorized) outcome = { kind: 'refuse', reply: GATEWAY_FORBIDDEN };
+    else outcome = { kind: 'allow', context: isRecord(result.context) ? result.context : {} };
+    if (cacheTtlSeconds > 0 && !(outcome.kind === 'refuse' && outcome.reply === GATEWAY_ERROR)) {
+      if (this.cache.size >= MAX_CACHED_RESULTS) {
+        const oldest = this.cache.keys().next();
+        if (!oldest.done) this.cache.delete(oldest.value);
+      }
+      this.cache.set(key, { outcome, until: this.now() + cacheTtlSeconds * 1000 });
+    }
+    return outcome;
+  }
+}
+
+/** Whether an IAM policy document allows `execute-api:Invoke` on `resource` (exact ARN or `*` wildcards), with no Deny. */
+function policyAllows(policy: unknown, resource: string): boolean {
+  if (!isRecord(policy) || !Array.isArray(policy.Statement)) return false;
+  const matches = (pattern: unknown) =>
+    typeof pattern === 'string' &&
+    new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(resource);
+  const applies = (statement: Record<string, unknown>) => {
+    const actions = [statement.Action].flat();
+    const resources = [statement.Resource].flat();
+    return actions.some((a) => a === 'execute-api:Invoke' || a === 'execute-api:*' || a === '*') && resources.some(matches);
+  };
+  const statements = policy.Statement.filter(isRecord);
+  if (statements.some((s) => s.Effect === 'Deny' && applies(s))) return false;
+  return statements.some((s) => s.Effect === 'Allow' && applies(s));
+}
+
+/**
+ * The `$connect` authorizer. `event` is the `$connect` event (headers, query
+ * string, request context); it becomes the authorizer's REQUEST event.
+ */
+export async function authorizeConnect(handler: LambdaHandler, event: Record<string, unknown>, apiId: string, stage: string): Promise<AuthorizerOutcome> {
+  const query = isRecord(event.queryStringParameters) ? event.queryStringParameters : {};
+  const token = query.token;
+  if (typeof token !== 'string' || token === '') return { kind: 'refuse', reply: GATEWAY_UNAUTHORIZED };
+  const methodArn = `arn:aws:execute-api:local:000000000000:${apiId}/${stage}/$connect`;
+  let result: unknown;
+  try {
+    result = await invokeHandler(handler, { ...event, type: 'REQUEST', methodArn, stageVariables: {} }, 'ws-authorizer', AUTHORIZER_TIMEOUT_MS);
+  } catch (err) {
+    return { kind: 'refuse', reply: err instanceof Error && err.message === 'Unauthorized' ? GATEWAY_UNAUTHORIZED : GATEWAY_ERROR };
+  }
+  if (!isRecord(result) || typeof result.principalId !== 'string') return { kind: 'refuse', reply: GATEWAY_ERROR };
+  if (!policyAllows(result.policyDocument, methodArn)) return { kind: 'refuse', reply: GATEWAY_FORBIDDEN };
+  const context = isRecord(result.context) ? result.context : {};
+  return { kind: 'allow', context: { ...context, principalId: result.principalId } };
+}
