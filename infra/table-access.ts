@@ -43,8 +43,8 @@ export const WS_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
   // ping and $default touch no table.
 };
 
-/** fanout.fanOut: subscribersOf (query), and for a 410 the same clean-up as `$disconnect`. */
-export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 'BatchWriteItem', 'UpdateItem'] };
+/** fanout.fanOut: subscribersOf (query), and for a 410 the same clean-up as `$disconnect` plus the subscription record itself. */
+export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 'BatchWriteItem', 'UpdateItem', 'DeleteItem'] };
 
 /**
  * sweeper.sweep: heartbeat get/put, expired candidates from the expiry index

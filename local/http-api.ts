@@ -218,7 +218,11 @@ export interface HttpApiOptions {
   timeoutMs?: number;
   /** With auth on: the Lambda authorizer of every route whose access is not `public` (local/authorizers.ts). */
   authorizer?: HttpAuthorizer;
+  /** Served at `GET /metrics` to loopback clients (Prometheus text); not a route of the API on AWS. */
+  metrics?: { text(): Promise<string>; contentType: string };
 }
+
+const LOOPBACK_IPS = new Set(['127.0.0.1', '::1']);
 
 /** Answers an oversized request with 413, reading (and dropping) a bounded tail so the client gets to read the answer. */
 function refuseOversized(req: IncomingMessage, res: ServerResponse, limit: number, requestId: string): void {
@@ -248,6 +252,13 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
     const requestId = gatewayId();
     const now = Date.now();
     try {
+      if (options.metrics && req.method === 'GET' && splitTarget(req.url).rawPath === '/metrics') {
+        const allowed = LOOPBACK_IPS.has(sourceIpOf(req));
+        const text = allowed ? await options.metrics.text() : JSON.stringify({ error: { code: 'FORBIDDEN', message: '/metrics is served to loopback clients only' } });
+        const contentType = allowed ? options.metrics.contentType : 'application/json; charset=utf-8';
+        writeReply(res, { statusCode: allowed ? 200 : 403, headers: { 'content-type': contentType }, cookies: [], body: Buffer.from(text) }, requestId);
+        return;
+      }
       let body: Buffer;
       try {
         body = await readBody(req, bodyLimitBytes);

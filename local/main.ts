@@ -32,7 +32,8 @@ Flags:
   --auth-secret-file FILE  the token signing secret (created if missing; default DIR/auth-secret
                            with --data-dir, else a new one each run)
   --auth-cache-ttl S       seconds the HTTP authorizer's results are cached, as on AWS (default ${DEFAULTS.authCacheTtlSeconds})
-  -v, --verbose            log every request and the handlers' INFO lines
+  -v, --verbose            log every request and the handlers' INFO lines, and a metrics summary a minute
+  --no-metrics             do not collect metrics (GET /metrics is then empty); for measuring their cost
   -h, --help               show this help
 
 DynamoDB Local needs Java 17 or newer.
@@ -76,6 +77,7 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
         'auth-secret-file': { type: 'string' },
         'auth-cache-ttl': { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
+        'no-metrics': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -104,6 +106,7 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
     authSecretFile: values['auth-secret-file'],
     authCacheTtlSeconds: number('auth-cache-ttl', values['auth-cache-ttl'], { integer: true, min: 0, max: 3600 }),
     verbose: values.verbose ?? false,
+    metrics: !(values['no-metrics'] ?? false),
   };
 }
 

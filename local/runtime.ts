@@ -40,6 +40,8 @@ import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { invokeHandler, loadHandlers, type HandlerSet } from './handlers.ts';
 import { consoleEnvironment, prepareLocalConsole } from './console.ts';
 import { createHttpApi } from './http-api.ts';
+import { PrometheusSink, summaryLine } from './metrics.ts';
+import { setMetricsSink } from '../functions/core/metrics.ts';
 import { gatewayId } from './ids.ts';
 import { createLog, type RuntimeLog } from './log.ts';
 import { startManagementApi, type ManagementApi } from './management-api.ts';
@@ -82,6 +84,8 @@ export interface RuntimeOptions {
   streamRetryAttempts?: number;
   /** Log every request and the handlers' INFO lines. @default false */
   verbose?: boolean;
+  /** Collect the handlers' metrics for GET /metrics. @default true */
+  metrics?: boolean;
   /** Where the runtime's own log lines go. @default stderr */
   log?: RuntimeLog;
   /**
@@ -154,6 +158,7 @@ export function resolveOptions(options: RuntimeOptions): Resolved {
     pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
     streamRetryAttempts: options.streamRetryAttempts ?? DEFAULTS.streamRetryAttempts,
     verbose: options.verbose ?? false,
+    metrics: options.metrics ?? true,
     dataDir: options.dataDir === undefined ? undefined : resolvePath(options.dataDir),
     dynamodbEndpoint: options.dynamodbEndpoint,
     auth: options.auth ?? false,
@@ -351,6 +356,9 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
   try {
     // Powertools' logger reads its level when the handler modules are imported.
     process.env.POWERTOOLS_LOG_LEVEL = o.verbose ? 'INFO' : 'WARN';
+    // The handlers' metrics go to a Prometheus registry served at GET /metrics (on Lambda: EMF).
+    const metricsSink = new PrometheusSink();
+    if (o.metrics) setMetricsSink(metricsSink);
     lambdaLikeAwsEnvironment();
     // The web console builds while everything else starts (a fraction of DynamoDB Local's start-up).
     const consoleBuild = prepareLocalConsole(log);
@@ -441,7 +449,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
 
     const adminToken = o.auth ? await useLocalTokenSecret(o) : undefined;
     const authorizer = o.auth ? new HttpAuthorizer({ handler: loaded.authorizers.http, cacheTtlSeconds: o.authCacheTtlSeconds }) : undefined;
-    apis.http = createHttpApi({ handlers: loaded.http, log, bodyLimitBytes: BODY_LIMIT_BYTES, apiId: 'local', authorizer });
+    apis.http = createHttpApi({ handlers: loaded.http, log, bodyLimitBytes: BODY_LIMIT_BYTES, apiId: 'local', authorizer, metrics: metricsSink });
     const ws = new WebSocketApi({ handlers: loaded.ws, log, apiId: 'local', stage: 'local', authorizer: o.auth ? loaded.authorizers.ws : undefined });
     apis.ws = ws;
     cleanups.push(() => ws.closeAll());
@@ -468,6 +476,19 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       log,
     );
     cleanups.push(() => sweeper.stop());
+
+    if (o.verbose) {
+      // One line a minute on stdout: what moved, for someone watching a terminal rather than a dashboard.
+      let before = await metricsSink.totals();
+      const summary = setInterval(() => {
+        void metricsSink.totals().then((now) => {
+          process.stdout.write(`${summaryLine(now, before)}\n`);
+          before = now;
+        });
+      }, 60_000);
+      summary.unref();
+      cleanups.push(() => clearInterval(summary));
+    }
 
     open();
     const httpUrl = `http://127.0.0.1:${port}`;

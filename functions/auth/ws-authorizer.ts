@@ -2,6 +2,7 @@ import type { APIGatewayAuthorizerWithContextResult } from 'aws-lambda';
 import { contextOf, verifyToken, type ClaimsContext } from '../core/auth.ts';
 import { UnauthorizedError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
 import { tokenKeys } from '../core/token-secret.ts';
 
 /** The parts of a WebSocket `$connect` REQUEST authorizer event this function reads. */
@@ -26,6 +27,8 @@ export const handler = async (event: WsAuthorizerEvent): Promise<APIGatewayAutho
   } catch (err) {
     if (!(err instanceof UnauthorizedError)) throw err;
     logger.info('token refused on $connect', { reason: err.message });
+    metrics.count('AuthorizerDenials', { code: 'UNAUTHORIZED' });
+    metrics.flush();
     throw new Error('Unauthorized', { cause: err });
   }
   return {

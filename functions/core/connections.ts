@@ -320,6 +320,17 @@ async function cutLease(deps: Deps, connectionId: string, clusterId: string, nod
   }
 }
 
+/**
+ * Removes one subscription record. The fan-out uses it on a 410, beside
+ * `disconnect`: a subscription can outlive its connection record (they expire
+ * separately), and then only this removes it.
+ */
+export async function forgetSubscription(deps: Deps, clusterId: string, connectionId: string): Promise<void> {
+  await deps.db.send(
+    new DeleteCommand({ TableName: deps.config.tableName, Key: { pk: subscriptionPk(clusterId), sk: subscriptionSk(connectionId) } }),
+  );
+}
+
 /** The connections subscribed to a cluster (strongly consistent: a subscriber that just joined must be seen). */
 export async function subscribersOf(deps: Deps, clusterId: string): Promise<Subscriber[]> {
   const subscribers: Subscriber[] = [];

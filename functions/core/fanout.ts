@@ -14,7 +14,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import type { Deps } from './deps.ts';
-import { disconnect, subscribersOf, type Subscriber } from './connections.ts';
+import { disconnect, forgetSubscription, subscribersOf, type Subscriber } from './connections.ts';
 import { toEvent, type NodeItem } from './model.ts';
 import { logger } from './log.ts';
 import { metrics } from './metrics.ts';
@@ -53,14 +53,17 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 
 type PostOutcome = 'delivered' | 'gone' | 'failed';
 
-async function post(deps: FanoutDeps, subscriber: Subscriber, data: Uint8Array, now: number): Promise<PostOutcome> {
+async function post(deps: FanoutDeps, clusterId: string, subscriber: Subscriber, data: Uint8Array, now: number): Promise<PostOutcome> {
   try {
     await deps.management.send(new PostToConnectionCommand({ ConnectionId: subscriber.connectionId, Data: data }));
     return 'delivered';
   } catch (err) {
     const gone = err instanceof GoneException || (err instanceof Error && err.name === 'GoneException');
     if (!gone) return 'failed';
-    if (now - subscriber.connectedAt >= YOUNG_CONNECTION_MS) await disconnect(deps, subscriber.connectionId);
+    if (now - subscriber.connectedAt >= YOUNG_CONNECTION_MS) {
+      await disconnect(deps, subscriber.connectionId);
+      await forgetSubscription(deps, clusterId, subscriber.connectionId);
+    }
     return 'gone';
   }
 }
@@ -85,7 +88,7 @@ export async function fanOut(deps: FanoutDeps, records: DynamoDBRecord[]): Promi
       }
       const data = Buffer.from(JSON.stringify(event));
       const now = deps.now();
-      const outcomes = await mapLimit(subscribers, POST_CONCURRENCY, (s) => post(deps, s, data, now));
+      const outcomes = await mapLimit(subscribers, POST_CONCURRENCY, (s) => post(deps, event.clusterId, s, data, now));
       result.delivered += outcomes.filter((o) => o === 'delivered').length;
       const gone = new Set(subscribers.filter((_, i) => outcomes[i] === 'gone').map((s) => s.connectionId));
       result.gone += gone.size;

@@ -8,6 +8,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { authRequired, checkAccess } from './auth.ts';
 import { MethodNotAllowedError, toErrorBody } from './errors.ts';
 import { logger } from './log.ts';
+import { codeOf, recordRequest, subjectOf } from './observe.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, type RouteAccess } from './routes.ts';
 import { parseId, parseJsonBody } from './validation.ts';
 
@@ -54,12 +55,27 @@ function authorizerContextOf(event: HttpEvent): unknown {
 export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<HttpResult>) {
   const access = accessOf(route);
   return async (event: HttpEvent): Promise<HttpResult> => {
+    const startedAt = Date.now();
+    let result: HttpResult;
+    let code: string | undefined;
     try {
       if (access !== 'public' && authRequired()) checkAccess(access, authorizerContextOf(event), event.pathParameters?.clusterId);
-      return await fn(event);
+      result = await fn(event);
     } catch (err) {
-      return errorResponse(err, { route, path: event.rawPath });
+      code = codeOf(err);
+      result = errorResponse(err, { route, path: event.rawPath.slice(0, 200) });
     }
+    recordRequest({
+      route: event.routeKey,
+      requestId: event.requestContext.requestId,
+      clusterId: event.pathParameters?.clusterId,
+      nodeId: event.pathParameters?.nodeId,
+      principal: subjectOf(authorizerContextOf(event)),
+      status: result.statusCode ?? 200,
+      code,
+      startedAt,
+    });
+    return result;
   };
 }
 

@@ -7,6 +7,7 @@
 import { authorize, authRequired, claimsFromContext, type Claims } from './auth.ts';
 import { toErrorBody } from './errors.ts';
 import { logger } from './log.ts';
+import { codeOf, recordRequest, subjectOf } from './observe.ts';
 import type { RouteAccess } from './routes.ts';
 import { PayloadTooLargeError, ValidationError } from './errors.ts';
 import { idSchema, parseWith } from './validation.ts';
@@ -39,14 +40,41 @@ export const reply = (message: Record<string, unknown>, statusCode = 200): WsRes
 
 export function wsHandler(route: string, fn: (event: WsEvent) => Promise<WsResult>) {
   return async (event: WsEvent): Promise<WsResult> => {
+    const startedAt = Date.now();
+    let result: WsResult;
+    let code: string | undefined;
     try {
-      return await fn(event);
+      result = await fn(event);
     } catch (err) {
+      code = codeOf(err);
       const { statusCode, body, internal } = toErrorBody(err);
       if (internal) logger.error('websocket route failed', { route, connectionId: event.requestContext.connectionId, error: err as Error });
-      return reply({ type: 'ERROR', ...body }, statusCode);
+      result = reply({ type: 'ERROR', ...body }, statusCode);
     }
+    recordRequest({
+      route,
+      requestId: typeof event.requestContext.requestId === 'string' ? event.requestContext.requestId : undefined,
+      connectionId: event.requestContext.connectionId,
+      clusterId: event.queryStringParameters?.clusterId ?? clusterIdOfMessage(event),
+      nodeId: event.queryStringParameters?.nodeId,
+      principal: subjectOf(event.requestContext.authorizer),
+      status: result.statusCode,
+      code,
+      startedAt,
+    });
+    return result;
   };
+}
+
+/** The `clusterId` of a subscribe/unsubscribe message, for the log line only (never trusted). */
+function clusterIdOfMessage(event: WsEvent): unknown {
+  if (!event.body || event.body.length > WS_MESSAGE_LIMIT_BYTES) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(event.body);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as { clusterId?: unknown }).clusterId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Parses a client message: a JSON object of at most WS_MESSAGE_LIMIT_BYTES. */

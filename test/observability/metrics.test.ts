@@ -1,0 +1,132 @@
+/**
+ * The counters an operator relies on move by exactly what happened. Part one
+ * drives a real local runtime (with --auth) through register, keepalive, a
+ * refused keepalive, expiry, a 410 clean-up and auth denials, reading
+ * `GET /metrics` before and after. Part two produces a fan-out failure end to
+ * end (the @connections endpoint fails a post) and reads the same Prometheus
+ * registry the runtime serves.
+ */
+import { randomUUID } from 'node:crypto';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import WebSocket from 'ws';
+import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
+import { connect } from '../../functions/core/connections.ts';
+import { fanOut } from '../../functions/core/fanout.ts';
+import { setMetricsSink } from '../../functions/core/metrics.ts';
+import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
+import { register } from '../../functions/core/registry.ts';
+import { startManagementApi } from '../../local/management-api.ts';
+import { PrometheusSink } from '../../local/metrics.ts';
+import { call, startAuthRuntime, type AuthRuntime } from '../auth/support.ts';
+import { StreamReader } from '../support/stream.ts';
+import { createTestTable } from '../support/table.ts';
+
+type Samples = Map<string, number>;
+
+/** `name{a="x",b="y"} 3` → key `name{a="x",b="y"}`; labels as Prometheus prints them (sorted by declaration). */
+function parse(text: string): Samples {
+  const samples: Samples = new Map();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return samples;
+}
+
+const delta = (after: Samples, before: Samples, key: string): number => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+
+describe('GET /metrics of the local runtime', () => {
+  let rt: AuthRuntime;
+  beforeAll(async () => {
+    rt = await startAuthRuntime(['--sweep-interval', '0.5']);
+  });
+  afterAll(async () => {
+    await rt?.stop();
+  });
+
+  const scrape = async (): Promise<Samples> => {
+    const res = await fetch(`${rt.httpUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    return parse(await res.text());
+  };
+
+  it('moves each counter by exactly what the requests did', async () => {
+    const cluster = `metrics-${randomUUID().slice(0, 8)}`;
+    const node = await rt.mint(cluster, 'node');
+    const reader = await rt.mint(cluster, 'reader');
+    const path = (n: string) => `/v1/clusters/${cluster}/nodes/${n}`;
+    const before = await scrape();
+
+    // A connection that is long gone but still has a subscription record: the fan-out finds it with a 410.
+    const db = createDocumentClient({ dynamodbEndpoint: inject('dynamodbEndpoint') });
+    await db.send(
+      new PutCommand({
+        TableName: rt.tableName,
+        Item: { pk: subscriptionPk(cluster), sk: subscriptionSk('long-gone'), connectionId: 'long-gone', connectedAt: 0, ttl: Math.ceil(Date.now() / 1000) + 3600 },
+      }),
+    );
+    db.destroy();
+    // And a live subscriber, which receives every event.
+    const watcher = new WebSocket(`${rt.wsUrl}?clusterId=${cluster}&token=${reader}`);
+    const events: string[] = [];
+    watcher.on('message', (data: Buffer) => events.push(JSON.parse(data.toString()).type as string));
+    await new Promise((resolve, reject) => watcher.once('open', resolve).once('error', reject));
+
+    expect((await call(rt.httpUrl, 'PUT', path('a'), { token: node, body: {} })).status).toBe(201);
+    expect((await call(rt.httpUrl, 'PUT', path('b'), { token: node, body: { leaseSeconds: 2 } })).status).toBe(201);
+    for (let i = 0; i < 3; i++) expect((await call(rt.httpUrl, 'POST', `${path('a')}/keepalive`, { token: node, body: {} })).status).toBe(200);
+    expect((await call(rt.httpUrl, 'POST', `${path('ghost')}/keepalive`, { token: node, body: {} })).status).toBe(404);
+    expect((await call(rt.httpUrl, 'PUT', path('c'), { token: reader, body: {} })).status).toBe(403);
+    expect((await call(rt.httpUrl, 'GET', path('a'), { authorization: 'Bearer not-a-token' })).status).toBe(401);
+
+    // b expires (lease 2 s) and the sweeper marks it DOWN; wait for what the subscriber sees.
+    const deadline = Date.now() + 30_000;
+    while (!events.includes('NODE_DOWN') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(events).toEqual(['NODE_REGISTERED', 'NODE_REGISTERED', 'NODE_DOWN']);
+    watcher.close();
+    const after = await scrape();
+
+    expect(delta(after, before, 'roster_registrations_total{event="NODE_REGISTERED"}')).toBe(2);
+    expect(delta(after, before, 'roster_keepalives_total')).toBe(3);
+    expect(delta(after, before, 'roster_keepalive_failures_total{code="NODE_NOT_FOUND"}')).toBe(1);
+    expect(delta(after, before, 'roster_nodes_down_total{reason="expired"}')).toBe(1);
+    expect(delta(after, before, 'roster_nodes_swept_total')).toBe(1);
+    expect(delta(after, before, 'roster_authorizer_denials_total{code="FORBIDDEN"}')).toBe(1);
+    expect(delta(after, before, 'roster_authorizer_denials_total{code="UNAUTHORIZED"}')).toBe(1);
+    // Three events, each to the live subscriber; the stale connection answered 410 once and was removed.
+    expect(delta(after, before, 'roster_events_fanned_out_total')).toBe(3);
+    expect(delta(after, before, 'roster_gone_connections_total')).toBe(1);
+    expect(delta(after, before, 'roster_sweep_duration_ms_count')).toBeGreaterThan(0);
+    expect(delta(after, before, 'roster_stream_batch_age_ms_count')).toBeGreaterThan(0);
+    expect(delta(after, before, 'roster_requests_total{status="4xx"}')).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('a fan-out failure', () => {
+  it('counts the record reported for retry in the registry /metrics serves', async () => {
+    const table = await createTestTable();
+    const sink = new PrometheusSink();
+    setMetricsSink(sink);
+    const management = await startManagementApi(
+      { post: () => Promise.reject(new Error('injected fault')), info: () => undefined, disconnect: () => false },
+      { debug() {}, info() {}, warn() {}, error() {} },
+    );
+    const stream = new StreamReader(table.endpoint, table.tableName);
+    try {
+      await connect(table.deps, 'conn-1', { clusterId: 'c1' });
+      await stream.mark();
+      await register(table.deps, 'c1', 'n1', {});
+      const result = await fanOut({ ...table.deps, management: createManagementClient(management.url, true) }, await stream.next());
+      expect(result.batchItemFailures).toHaveLength(1);
+      const samples = parse(await sink.text());
+      expect(samples.get('roster_fanout_failures_total')).toBe(1);
+      expect(samples.get('roster_events_fanned_out_total')).toBe(0);
+    } finally {
+      stream.close();
+      await management.close();
+    }
+  });
+});
