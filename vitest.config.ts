@@ -9,6 +9,6 @@ export default defineConfig({
     // Test files start real processes and servers; two at a time suits a 2-core machine.
     maxWorkers: 2,
     // The pinned AWS SDK runs on Node 20; keep its notice about future releases out of test output.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'WARN' },
   },
 });

@@ -60,8 +60,10 @@ export interface CostEstimate {
   total: number;
 }
 
-/** Lambda memory of the HTTP, WebSocket and fan-out functions (infra/function.ts default). */
+/** Lambda memory of the HTTP and WebSocket functions (infra/function.ts default). */
 const FUNCTION_GB = 0.25;
+/** The fan-out runs on a full vCPU (infra/roster-stack.ts FANOUT_MEMORY_MB). */
+const FANOUT_GB = 1.769;
 const SWEEPER_GB = 0.125;
 /** Assumed billed durations (ms) of the other invocations, warm, arm64. */
 const DURATION_MS = {
@@ -70,14 +72,16 @@ const DURATION_MS = {
   /** Per node in the list: unmarshalling and serialising the answer. */
   listPerNode: 0.005,
   ping: 3,
+  /** A refresh answered 304: one consistent GetItem of the revision counter. */
+  notModified: 8,
   connect: 20,
   disconnect: 20,
   fanoutBase: 20,
-  /** Per subscriber: one PostToConnection with 64 in flight; CPU-bound at 256 MB (measured ~0.4 ms of CPU per post on a full core locally). */
-  fanoutPerSubscriber: 2,
+  /** Per subscriber: one PostToConnection with 64 in flight; CPU-bound (measured ~0.4 ms of CPU per post on one core locally). */
+  fanoutPerSubscriber: 0.4,
 };
 /** Connections are replaced every 100–115 minutes, ahead of API Gateway's 2-hour limit. */
-const RECONNECTS_PER_CONNECTION = (HOURS_PER_MONTH * 60) / 107.5;
+export const RECONNECTS_PER_CONNECTION = (HOURS_PER_MONTH * 60) / 107.5;
 const SUBSCRIPTION_ITEM_KB = 0.1;
 const SWEEPS_PER_MONTH = SECONDS_PER_MONTH; // one per second
 const SWEEP_SHARDS = 4;
@@ -100,23 +104,27 @@ export function rosterCost(input: CostInput): CostEstimate {
   const events = 2 * restarts;
 
   const keepalives = (nodes * SECONDS_PER_MONTH) / keepaliveSeconds;
-  const lists = (connections * SECONDS_PER_MONTH) / refreshSeconds;
+  // A periodic refresh of an up-to-date cache is answered 304 from the revision counter alone
+  // (If-None-Match); the whole list is read after each (re)connection, when the cache may be behind.
+  const refreshes = (connections * SECONDS_PER_MONTH) / refreshSeconds;
   const registrations = restarts;
   const pings = (connections * SECONDS_PER_MONTH) / pingSeconds;
   const reconnects = connections * RECONNECTS_PER_CONNECTION + restarts;
 
-  const httpRequests = keepalives + lists + registrations;
+  const fullLists = reconnects;
+  const httpRequests = keepalives + refreshes + fullLists + registrations;
   const listMs = DURATION_MS.listBase + DURATION_MS.listPerNode * nodesPerCluster;
   const fanoutMs = DURATION_MS.fanoutBase + DURATION_MS.fanoutPerSubscriber * recipients;
   const invocations = httpRequests + pings + 2 * reconnects + events;
   const gbSeconds =
     (FUNCTION_GB *
       (keepalives * keepaliveLambdaMs +
-        lists * listMs +
+        refreshes * DURATION_MS.notModified +
+        fullLists * listMs +
         registrations * DURATION_MS.register +
         pings * DURATION_MS.ping +
-        reconnects * (DURATION_MS.connect + DURATION_MS.disconnect) +
-        events * fanoutMs)) /
+        reconnects * (DURATION_MS.connect + DURATION_MS.disconnect)) +
+      FANOUT_GB * events * fanoutMs) /
     1000;
 
   const messages = events * recipients + 2 * pings;
@@ -133,7 +141,8 @@ export function rosterCost(input: CostInput): CostEstimate {
     SWEEPS_PER_MONTH / 10; // the sweeper's heartbeat, at most every 10 s
   const listRru = 1 + Math.ceil((nodesPerCluster * itemKb) / 4);
   const rru =
-    lists * listRru +
+    refreshes * 1 +
+    fullLists * listRru +
     registrations * Math.ceil(itemKb / 4) +
     events * Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4) +
     SWEEPS_PER_MONTH * SWEEP_SHARDS * 0.5 +
@@ -142,13 +151,13 @@ export function rosterCost(input: CostInput): CostEstimate {
   const sweeperInvocations = HOURS_PER_MONTH * 60;
 
   const lines: CostLine[] = [
-    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(lists)} list refreshes + ${millions(registrations)} registrations`, usd: httpRequests * p.httpApiRequest.usd },
+    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(refreshes)} refreshes (304) + ${millions(fullLists)} full lists + ${millions(registrations)} registrations`, usd: httpRequests * p.httpApiRequest.usd },
     { component: 'WebSocket messages', quantity: `${millions(events * recipients)} event messages + ${millions(2 * pings)} ping/PONG`, usd: messages * p.websocketMessage.usd },
     { component: 'WebSocket connection minutes', quantity: `${connections} connections × ${millions(SECONDS_PER_MONTH / 60)} min`, usd: connectionMinutes * p.websocketConnectionMinute.usd },
     { component: 'Lambda requests', quantity: `${millions(invocations)} invocations (HTTP, ping, $connect/$disconnect, fan-out)`, usd: invocations * p.lambdaRequest.usd },
-    { component: 'Lambda duration (arm64, 256 MB)', quantity: `${millions(gbSeconds)} GB-s`, usd: gbSeconds * p.lambdaArmGbSecond.usd },
+    { component: 'Lambda duration (arm64; 256 MB, fan-out 1,769 MB)', quantity: `${millions(gbSeconds)} GB-s`, usd: gbSeconds * p.lambdaArmGbSecond.usd },
     { component: 'DynamoDB writes', quantity: `${millions(wru)} WRU (keepalive ${itemWru + 2} WRU each)`, usd: wru * p.dynamodbWriteUnit.usd },
-    { component: 'DynamoDB reads', quantity: `${millions(rru)} RRU (a list reads ${listRru} RRU)`, usd: rru * p.dynamodbReadUnit.usd },
+    { component: 'DynamoDB reads', quantity: `${millions(rru)} RRU (a refresh 1, a full list ${listRru})`, usd: rru * p.dynamodbReadUnit.usd },
     { component: 'sweeper Lambda', quantity: `${millions(sweeperInvocations)} invocations, ${millions(sweeperGbSeconds)} GB-s`, usd: sweeperInvocations * p.lambdaRequest.usd + sweeperGbSeconds * p.lambdaArmGbSecond.usd },
     { component: 'DynamoDB Streams reads by the fan-out trigger', quantity: 'free', usd: 0 },
   ];

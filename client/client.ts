@@ -712,11 +712,21 @@ export class RegistryClient implements AsyncDisposable {
     const connection = this.connection.state === 'connected' ? this.connections : undefined;
     const gaps = this.gaps;
 
+    // Unless a gap says an event below the highest revision seen is missing, the cache is exactly the
+    // server's state at that revision: ask for the list only if the cluster moved past it. Anything
+    // missed while disconnected has a higher revision, so this holds after a reconnect too; the server
+    // answers 304 from one read of its revision counter instead of reading the whole cluster.
+    const unless = gaps === this.gapsResolved && this.cache.revision > 0 ? this.cache.revision : undefined;
     this.cache.beginSnapshot();
-    let outcome: SnapshotOutcome;
+    let outcome: SnapshotOutcome | 'unchanged';
     try {
-      const list = await this.http.listNodes(this.clusterId, { all: true }, { signal: this.stopping.signal });
-      outcome = this.cache.applySnapshot(list);
+      const list = await this.http.listNodesUnless(this.clusterId, unless, { all: true }, { signal: this.stopping.signal });
+      if (list === 'not-modified') {
+        this.cache.cancelSnapshot();
+        outcome = 'unchanged';
+      } else {
+        outcome = this.cache.applySnapshot(list);
+      }
     } catch (err) {
       this.cache.cancelSnapshot();
       const error = toClientError(err);
@@ -738,6 +748,12 @@ export class RegistryClient implements AsyncDisposable {
       this.syncedConnection = connection;
     }
     this.gapsResolved = Math.max(this.gapsResolved, gaps);
+    if (outcome === 'unchanged') {
+      // Confirmed as it is. A quiet periodic refresh is not worth an event; a reconnect's sync is.
+      if (reason !== 'refresh') this.emit({ type: 'resynced', reason, revision: this.cache.revision, nodes: this.cache.size, reset: false });
+      this.saveCacheFile();
+      return { ok: true };
+    }
     for (const change of outcome.changes) this.emitNodeChange(change, 'sync');
     this.emit({ type: 'resynced', reason, revision: this.cache.revision, nodes: this.cache.size, reset: outcome.reset });
     if (outcome.changed) this.emitList();

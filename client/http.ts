@@ -19,6 +19,8 @@ export interface RequestOptions {
   /** Aborts the request (the client stopping); reported as `CLOSED`. */
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
 }
 
 export interface RegisterBody {
@@ -48,10 +50,10 @@ export class HttpApi {
   private async request(
     method: string,
     path: string,
-    { body, signal, timeoutMs = this.options.timeoutMs }: RequestOptions = {},
+    { body, signal, timeoutMs = this.options.timeoutMs, headers: extra = {} }: RequestOptions = {},
   ): Promise<{ status: number; json: unknown }> {
     const what = `${method} ${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...extra };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -126,7 +128,25 @@ export class HttpApi {
 
   /** The healthy list, or with `all` also the retained DOWN nodes (whose revisions a cache needs). */
   async listNodes(clusterId: string, query: { all?: boolean } = {}, options: RequestOptions = {}): Promise<NodeList> {
-    const { json } = await this.request('GET', HttpApi.path(clusterId) + (query.all ? '?status=all' : ''), options);
+    const list = await this.listNodesUnless(clusterId, undefined, query, options);
+    if (list === 'not-modified') throw new RosterClientError('BAD_RESPONSE', 'list nodes: 304 to an unconditional request');
+    return list;
+  }
+
+  /**
+   * The list, unless the cluster is still at `revision` ('not-modified'): the
+   * server then reads only its revision counter, so a periodic refresh of an
+   * up-to-date cache costs one small read, not the whole cluster.
+   */
+  async listNodesUnless(
+    clusterId: string,
+    revision: number | undefined,
+    query: { all?: boolean } = {},
+    options: RequestOptions = {},
+  ): Promise<NodeList | 'not-modified'> {
+    const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': `W/"r${revision}-${query.all ? 'all' : 'up'}"` };
+    const { status, json } = await this.request('GET', HttpApi.path(clusterId) + (query.all ? '?status=all' : ''), { ...options, headers });
+    if (status === 304) return 'not-modified';
     if (!isNodeList(json)) throw new RosterClientError('BAD_RESPONSE', 'list nodes: the answer is not a node list');
     return json;
   }

@@ -113,6 +113,8 @@ export const WEBSOCKET_STAGE_NAME = 'live';
 /** The sweeper is scheduled every minute (EventBridge's floor) and sweeps for that long inside one invocation. */
 export const SWEEPER_SCHEDULE = Duration.minutes(1);
 export const SWEEP_LOOP_SECONDS = SWEEPER_SCHEDULE.toSeconds();
+/** Memory (and so CPU) of the fan-out function: one full vCPU. */
+export const FANOUT_MEMORY_MB = 1769;
 /** WebSocket routes whose handler's return body is sent back to the client. `$connect`/`$disconnect` have no client to answer. */
 const WS_ROUTES_WITH_RESPONSE = new Set(['subscribe', 'unsubscribe', 'ping', '$default']);
 
@@ -363,6 +365,11 @@ export class RosterStack extends Stack {
       description: 'Roster stream fan-out: membership events to WebSocket subscribers',
       // A batch posts each event to every subscriber of its cluster (64 posts in flight).
       timeout: Duration.seconds(60),
+      // The fan-out is CPU-bound in the SDK: each PostToConnection costs ~0.4 ms of CPU (signing,
+      // endpoint resolution, serde; measured on one core of the dev box, see README "Measured").
+      // Lambda's CPU grows with memory (1,769 MB = one vCPU), so 1,000 subscribers need a full
+      // vCPU to stay within ~0.5 s; at 256 MB the same batch would take seconds.
+      memorySize: FANOUT_MEMORY_MB,
     });
     this.fanout.useTable(this.table, FANOUT_TABLE_ACCESS);
     this.fanout.useConnections(this.webSocketStage);

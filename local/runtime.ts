@@ -42,6 +42,7 @@ import { consoleEnvironment, prepareLocalConsole } from './console.ts';
 import { createHttpApi } from './http-api.ts';
 import { PrometheusSink, summaryLine } from './metrics.ts';
 import { setMetricsSink } from '../functions/core/metrics.ts';
+import { logger } from '../functions/core/log.ts';
 import { gatewayId } from './ids.ts';
 import { createLog, type RuntimeLog } from './log.ts';
 import { startManagementApi, type ManagementApi } from './management-api.ts';
@@ -356,6 +357,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
   try {
     // Powertools' logger reads its level when the handler modules are imported.
     process.env.POWERTOOLS_LOG_LEVEL = o.verbose ? 'INFO' : 'WARN';
+    // …and the shared logger may already exist (the runtime's own modules import the core): set it too.
+    logger.setLogLevel(o.verbose ? 'INFO' : 'WARN');
     // The handlers' metrics go to a Prometheus registry served at GET /metrics (on Lambda: EMF).
     const metricsSink = new PrometheusSink();
     if (o.metrics) setMetricsSink(metricsSink);

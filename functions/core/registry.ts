@@ -361,9 +361,23 @@ export interface NodeList {
   nodes: Node[];
 }
 
-/** The healthy list (UP and within lease), or with `all` every retained node with its effective status. */
-export async function listNodes(deps: Deps, clusterId: string, options: { all?: boolean } = {}): Promise<NodeList> {
+/**
+ * The healthy list (UP and within lease), or with `all` every retained node
+ * with its effective status.
+ *
+ * With `unlessRevision`, a caller that already holds the cluster at that
+ * revision gets `{ notModified: true }` for the price of one read of the
+ * revision counter instead of the whole cluster: the periodic refresh of every
+ * client is then O(1) instead of O(cluster size). Keepalives never change the
+ * revision, so a list that only differs in lease times counts as unchanged.
+ */
+export async function listNodes(
+  deps: Deps,
+  clusterId: string,
+  options: { all?: boolean; unlessRevision?: number } = {},
+): Promise<NodeList | { notModified: true; revision: number }> {
   const { revision } = await clusterRevision(deps, clusterId);
+  if (options.unlessRevision === revision) return { notModified: true, revision };
   const items = await clusterNodeItems(deps, clusterId);
   const now = deps.now();
   const nodes = items

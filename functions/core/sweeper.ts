@@ -81,19 +81,26 @@ async function expiredCandidates(deps: Deps, now: number): Promise<Candidate[]> 
   return found;
 }
 
-/** One more lease for an expired node (self-preservation). No event: the node never went DOWN. */
+/**
+ * One more lease for an expired node (self-preservation). No event: the node
+ * never went DOWN. But it takes a new revision: a reader that listed the
+ * cluster meanwhile saw the node as expired, and the new revision is what
+ * tells its next refresh (and, as a gap, a subscriber) to read the list again.
+ */
 async function extendLease(deps: Deps, node: Candidate, now: number): Promise<void> {
+  const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
   await deps.db.send(
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: nodeItemKey(node.clusterId, node.nodeId),
-      UpdateExpression: 'SET expiresAt = leaseMs + :now, #ttl = leaseSeconds + :ttlBase REMOVE ev',
+      UpdateExpression: 'SET expiresAt = leaseMs + :now, #ttl = leaseSeconds + :ttlBase, revision = :revision REMOVE ev',
       ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt <= :now',
       ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
       ExpressionAttributeValues: {
         ':now': now,
         ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
         ':rev': node.revision,
+        ':revision': revision,
         ':up': 'UP',
       },
     }),

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
-import { cloudMapCost, defaults, etcdCost, rosterCost } from '../../bench/cost.ts';
+import { cloudMapCost, defaults, etcdCost, RECONNECTS_PER_CONNECTION, rosterCost } from '../../bench/cost.ts';
 import { PRICES, SECONDS_PER_MONTH } from '../../bench/prices.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
 
@@ -16,17 +16,20 @@ const line = (estimate: ReturnType<typeof rosterCost>, component: string): numbe
 };
 
 describe('cost model', () => {
-  test('keepalives: one HTTP request and 3 WRU each; list refreshes read the whole cluster', () => {
+  test('keepalives: one HTTP request and 3 WRU each; a refresh reads one item, only a reconnect reads the whole cluster', () => {
     const input = { ...defaults(100), churnPerHour: 0, refreshSeconds: 30, pingSeconds: 30 };
     const estimate = rosterCost(input);
     const keepalives = (100 * SECONDS_PER_MONTH) / 5;
-    const lists = (100 * SECONDS_PER_MONTH) / 30;
-    expect(line(estimate, 'HTTP API requests')).toBeCloseTo((keepalives + lists) * PRICES.httpApiRequest.usd, 6);
+    const refreshes = (100 * SECONDS_PER_MONTH) / 30;
+    const fullLists = 100 * RECONNECTS_PER_CONNECTION;
+    expect(line(estimate, 'HTTP API requests')).toBeCloseTo((keepalives + refreshes + fullLists) * PRICES.httpApiRequest.usd, 6);
     // Writes: 3 WRU per keepalive plus the (smaller) reconnect and sweeper heartbeat writes.
     expect(line(estimate, 'DynamoDB writes')).toBeGreaterThan(keepalives * 3 * PRICES.dynamodbWriteUnit.usd);
     expect(line(estimate, 'DynamoDB writes')).toBeLessThan(keepalives * 3.2 * PRICES.dynamodbWriteUnit.usd);
-    // 100 items of 1 KB = 25 RRU per consistent list, plus the revision GetItem.
-    expect(line(estimate, 'DynamoDB reads')).toBeGreaterThan(lists * 26 * PRICES.dynamodbReadUnit.usd);
+    // A refresh answered 304 reads the revision counter (1 RRU); a full list of 100 items of 1 KB reads 26.
+    const reads = refreshes * 1 + fullLists * 26;
+    expect(line(estimate, 'DynamoDB reads')).toBeGreaterThan(reads * PRICES.dynamodbReadUnit.usd);
+    expect(line(estimate, 'DynamoDB reads')).toBeLessThan((reads + SECONDS_PER_MONTH * 2.1 + 50_000) * PRICES.dynamodbReadUnit.usd);
     expect(estimate.total).toBeCloseTo(estimate.lines.reduce((sum, l) => sum + l.usd, 0), 9);
   });
 

@@ -317,6 +317,26 @@ describe('sweeper heartbeat', () => {
 });
 
 describe('reads', () => {
+  it('answers a list request naming the current revision (If-None-Match) with 304 and no body, until the cluster changes', async () => {
+    const c = cluster();
+    await register(c, 'n1');
+    const first = await invokeHttp({ method: 'GET', path: `/v1/clusters/${c}/nodes`, query: { status: 'all' } });
+    expect(first.headers.etag).toBe('W/"r1-all"');
+    const again = await invokeHttp({ method: 'GET', path: `/v1/clusters/${c}/nodes`, query: { status: 'all' }, headers: { 'if-none-match': 'W/"r1-all"' } });
+    expect(again.status).toBe(304);
+    expect(again.text).toBe('');
+    // A keepalive moves lease times, not the revision: still the same membership.
+    await keepalive(c, 'n1');
+    expect((await invokeHttp({ method: 'GET', path: `/v1/clusters/${c}/nodes`, query: { status: 'all' }, headers: { 'if-none-match': 'W/"r1-all"' } })).status).toBe(304);
+    // The other variant's tag does not match, and a change does not either.
+    expect((await invokeHttp({ method: 'GET', path: `/v1/clusters/${c}/nodes`, headers: { 'if-none-match': 'W/"r1-all"' } })).status).toBe(200);
+    await register(c, 'n2');
+    const changed = await invokeHttp({ method: 'GET', path: `/v1/clusters/${c}/nodes`, query: { status: 'all' }, headers: { 'if-none-match': 'W/"r1-all"' } });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.etag).toBe('W/"r2-all"');
+    expect((changed.json as { nodes: Node[] }).nodes.map((n) => n.nodeId)).toEqual(['n1', 'n2']);
+  });
+
   it('GET one node answers 404 NODE_NOT_FOUND for an unknown node', async () => {
     const res = await invokeHttp({ method: 'GET', path: nodePath(cluster(), 'nope') });
     expect(res.status).toBe(404);

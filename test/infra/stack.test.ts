@@ -264,6 +264,11 @@ describe('stream fan-out', () => {
     return props(esm);
   };
 
+  it('runs on a full vCPU (1,769 MB): posting to a thousand subscribers is CPU-bound', () => {
+    const fanout = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([id]) => id === s.logicalId(s.stack.fanout));
+    expect(fanout?.[1].Properties?.MemorySize).toBe(1769);
+  });
+
   it('filters with exactly the shared FANOUT_FILTER_PATTERNS', () => {
     expect(mapping().FilterCriteria).toEqual({ Filters: FANOUT_FILTER_PATTERNS.map((p) => ({ Pattern: JSON.stringify(p) })) });
   });

@@ -1,0 +1,46 @@
+/**
+ * The periodic refresh of a cache that is up to date costs the server one
+ * read of the cluster's revision (the list answers 304), yet still confirms
+ * the cache; a cache that missed a change fetches the whole list.
+ */
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { RegistryClient } from '../../client/index.ts';
+import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { registerDirect, uniqueCluster } from './helpers.ts';
+
+let runtime: SpawnedRuntime;
+beforeAll(async () => {
+  runtime = await spawnRuntime({ dynamodbEndpoint: inject('dynamodbEndpoint') });
+});
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+it('refreshes with If-None-Match: confirmed without a full fetch while nothing changed', async () => {
+  const clusterId = uniqueCluster('refresh');
+  await registerDirect(runtime.httpUrl, clusterId, 'n1', { leaseSeconds: 3600 });
+  const watcher = new RegistryClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, refreshIntervalMs: 200 });
+  const fullRefreshes: number[] = [];
+  watcher.on('resynced', (e) => {
+    if (e.reason === 'refresh') fullRefreshes.push(e.revision);
+  });
+  try {
+    await watcher.start();
+    const confirmedAt = watcher.lastSyncedAt?.getTime() ?? 0;
+    await new Promise((r) => setTimeout(r, 1_500));
+    // About seven refreshes ran: each confirmed the cache (lastSyncedAt moved) and none fetched the list.
+    expect(watcher.lastSyncedAt?.getTime()).toBeGreaterThan(confirmedAt);
+    expect(fullRefreshes).toEqual([]);
+    expect(watcher.nodes().map((n) => n.nodeId)).toEqual(['n1']);
+
+    // An event the watcher receives keeps its revision current: still no full fetch.
+    await registerDirect(runtime.httpUrl, clusterId, 'n2', { leaseSeconds: 3600 });
+    const deadline = Date.now() + 10_000;
+    while (watcher.nodes().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(watcher.nodes().map((n) => n.nodeId)).toEqual(['n1', 'n2']);
+    expect(fullRefreshes).toEqual([]);
+  } finally {
+    await watcher.stop();
+  }
+});
