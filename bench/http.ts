@@ -71,3 +71,13 @@ export async function mustRegister(http: BenchHttp, clusterId: string, nodeId: s
   const reply = await http.register(clusterId, nodeId, leaseSeconds);
   if (reply.status !== 200 && reply.status !== 201) throw new Error(`register ${clusterId}/${nodeId}: HTTP ${reply.status} ${reply.body.slice(0, 200)}`);
 }
+
+/** One request, timed from send to the last byte of the answer; throws unless the status is `expect`. */
+export async function timedFetch(url: string, init: RequestInit, expect: number): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url, init);
+  await res.arrayBuffer();
+  const ms = performance.now() - t0;
+  if (res.status !== expect) throw new Error(`${init.method} ${url}: HTTP ${res.status}, expected ${expect}`);
+  return ms;
+}

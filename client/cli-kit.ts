@@ -68,8 +68,12 @@ export interface Target {
   token: string | undefined;
 }
 
-/** Reads `{ "<Stack>": { "HttpApiUrl", "WebSocketUrl", "TableName" } }` as written by `cdk deploy --outputs-file`. */
-export async function readOutputs(file: string, stack: string | undefined): Promise<{ httpUrl?: string; wsUrl?: string }> {
+/**
+ * The outputs of one stack in a `cdk deploy --outputs-file` file
+ * (`{ "<Stack>": { "HttpApiUrl", "WebSocketUrl", "TableName", … } }`): the
+ * only stack that has `key`, or `stack` when given.
+ */
+export async function stackOutputs(file: string, stack: string | undefined, key: string, hint = ''): Promise<Record<string, unknown>> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
@@ -79,14 +83,17 @@ export async function readOutputs(file: string, stack: string | undefined): Prom
   }
   if (!isObject(parsed)) throw new CliError(`--outputs ${file} is not a CDK outputs file`);
   const stacks = Object.entries(parsed).filter(
-    (entry): entry is [string, Record<string, unknown>] => isObject(entry[1]) && typeof entry[1].HttpApiUrl === 'string',
+    (entry): entry is [string, Record<string, unknown>] => isObject(entry[1]) && typeof entry[1][key] === 'string',
   );
   const chosen = stack === undefined ? stacks : stacks.filter(([name]) => name === stack);
-  if (chosen.length === 0) {
-    throw new CliError(stack === undefined ? `--outputs ${file} has no stack with an HttpApiUrl` : `--outputs ${file} has no stack ${stack} with an HttpApiUrl`);
-  }
+  if (chosen.length === 0) throw new CliError(`--outputs ${file} has no stack${stack === undefined ? '' : ` ${stack}`} with a ${key}${hint}`);
   if (chosen.length > 1) throw new UsageError(`--outputs ${file} has several stacks (${chosen.map(([n]) => n).join(', ')}); choose one with --stack`);
-  const [, outputs] = chosen[0] as [string, Record<string, unknown>];
+  return (chosen[0] as [string, Record<string, unknown>])[1];
+}
+
+/** The HTTP and WebSocket URLs from a `cdk deploy --outputs-file` file. */
+export async function readOutputs(file: string, stack: string | undefined): Promise<{ httpUrl?: string; wsUrl?: string }> {
+  const outputs = await stackOutputs(file, stack, 'HttpApiUrl');
   return {
     httpUrl: outputs.HttpApiUrl as string,
     wsUrl: typeof outputs.WebSocketUrl === 'string' ? outputs.WebSocketUrl : undefined,

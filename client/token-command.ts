@@ -4,10 +4,8 @@
  * `TokenSecretArn` output), or locally from the runtime's secret file.
  * Prints the token alone on stdout, so `export ROSTER_TOKEN=$(roster token create …)` works.
  */
-import { readFile } from 'node:fs/promises';
 import { MAX_TOKEN_TTL_SECONDS, ROLES, isRole, signToken } from '../functions/core/auth.ts';
-import { CliError, UsageError, out, parse, type Command } from './cli-kit.ts';
-import { isObject } from './wire.ts';
+import { CliError, UsageError, out, parse, stackOutputs, type Command } from './cli-kit.ts';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
@@ -23,21 +21,7 @@ export function parseTtl(raw: string): number {
 
 /** The `TokenSecretArn` output of the one stack (or `--stack`) in a `cdk deploy --outputs-file` file. */
 export async function secretArnFromOutputs(file: string, stack: string | undefined): Promise<string> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
-    throw new CliError(`cannot read --outputs ${file}: ${reason}`);
-  }
-  if (!isObject(parsed)) throw new CliError(`--outputs ${file} is not a CDK outputs file`);
-  const stacks = Object.entries(parsed).filter(
-    (entry): entry is [string, Record<string, unknown>] => isObject(entry[1]) && typeof entry[1].TokenSecretArn === 'string',
-  );
-  const chosen = stack === undefined ? stacks : stacks.filter(([name]) => name === stack);
-  if (chosen.length === 0) throw new CliError(`--outputs ${file} has no stack${stack === undefined ? '' : ` ${stack}`} with a TokenSecretArn (deploy the current stack)`);
-  if (chosen.length > 1) throw new UsageError(`--outputs ${file} has several stacks (${chosen.map(([n]) => n).join(', ')}); choose one with --stack`);
-  return (chosen[0] as [string, Record<string, unknown>])[1].TokenSecretArn as string;
+  return (await stackOutputs(file, stack, 'TokenSecretArn', ' (deploy the current stack)')).TokenSecretArn as string;
 }
 
 /** The current value of the secret, read with the caller's AWS credentials. */

@@ -15,10 +15,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { signToken } from '../functions/core/auth.ts';
 import { generateSecret } from '../local/auth-secret.ts';
+import { timedFetch as timed } from '../bench/http.ts';
+import { percentile } from '../bench/stats.ts';
 import { spawnRuntime } from '../local/spawn.ts';
 
 const { values } = parseArgs({
@@ -45,16 +46,7 @@ const CONFIGS: Config[] = [
   { name: '--auth, cache off', args: (f) => ['--auth', '--auth-secret-file', f, '--auth-cache-ttl', '0'], auth: true },
 ];
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 
-async function timed(url: string, init: RequestInit, expect: number): Promise<number> {
-  const t0 = performance.now();
-  const res = await fetch(url, init);
-  await res.arrayBuffer();
-  const ms = performance.now() - t0;
-  if (res.status !== expect) throw new Error(`${init.method} ${url}: HTTP ${res.status}, expected ${expect}`);
-  return ms;
-}
 
 async function measure(config: Config, secret: string, secretFile: string, round: number): Promise<{ register: number[]; keepalive: number[] }> {
   const runtime = await spawnRuntime({ extraArgs: config.args(secretFile) });

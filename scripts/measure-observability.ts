@@ -10,8 +10,9 @@
  * Rounds interleave the configurations so a noisy neighbour does not land on
  * one of them only. Each runtime starts its own DynamoDB Local (Java 17+).
  */
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { timedFetch as timed } from '../bench/http.ts';
+import { percentile } from '../bench/stats.ts';
 import { spawnRuntime } from '../local/spawn.ts';
 
 const { values } = parseArgs({
@@ -32,16 +33,7 @@ const CONFIGS = [
   { name: 'metrics + request logs (--verbose)', args: ['--verbose'] },
 ] as const;
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 
-async function timed(url: string, init: RequestInit, expect: number): Promise<number> {
-  const t0 = performance.now();
-  const res = await fetch(url, init);
-  await res.arrayBuffer();
-  const ms = performance.now() - t0;
-  if (res.status !== expect) throw new Error(`${init.method} ${url}: HTTP ${res.status}, expected ${expect}`);
-  return ms;
-}
 
 async function measure(args: readonly string[], round: number): Promise<{ register: number[]; keepalive: number[] }> {
   const runtime = await spawnRuntime({ extraArgs: [...args] });
