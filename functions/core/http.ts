@@ -10,7 +10,7 @@ import { MethodNotAllowedError, toErrorBody } from './errors.ts';
 import { logger } from './log.ts';
 import { codeOf, recordRequest, subjectOf } from './observe.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, type RouteAccess } from './routes.ts';
-import { parseId, parseJsonBody } from './validation.ts';
+import { noQuerySchema, parseId, parseJsonBody, parseQuery } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -88,6 +88,11 @@ export function pathIds(event: HttpEvent): { clusterId: string; nodeId: string }
 
 export function clusterIdOf(event: HttpEvent): string {
   return parseId(event.pathParameters?.clusterId, 'clusterId');
+}
+
+/** Refuses query parameters on a route that takes none: a typo'd flag should not be silently ignored. */
+export function noQuery(event: HttpEvent): void {
+  parseQuery(noQuerySchema, event.queryStringParameters);
 }
 
 export function bodyOf(event: HttpEvent): unknown {

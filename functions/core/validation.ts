@@ -111,6 +111,8 @@ export function parseJsonBody(body: string | undefined | null, isBase64Encoded =
   return parsed;
 }
 
+export const noQuerySchema = z.strictObject({});
+
 export const listQuerySchema = z.strictObject({
   status: z.enum(['up', 'all'], { error: 'must be "up" or "all"' }).optional(),
 });

@@ -55,6 +55,8 @@ const httpCases: HttpCase[] = [
   { name: 'body over the size limit', req: { method: 'PUT', path: NODE, rawBody: JSON.stringify({ metadata: { k: 'x'.repeat(20_000) } }) }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
   { name: 'status filter that is not up or all', req: { method: 'GET', path: `/v1/clusters/${C}/nodes`, query: { status: 'down' } }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'unknown query parameter', req: { method: 'GET', path: `/v1/clusters/${C}/nodes`, query: { limit: '5' } }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'register with a query parameter it does not take', req: { method: 'PUT', path: NODE, query: { lease: '30' }, body: {} }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'keepalive with a query parameter it does not take', req: { method: 'POST', path: `${NODE}/keepalive`, query: { incarnation: '1' }, body: {} }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'deregister incarnation that is not a number', req: { method: 'DELETE', path: NODE, query: { incarnation: 'abc' } }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'unknown route', req: { method: 'GET', path: '/v1/nodes' }, status: 404, code: 'NOT_FOUND' },
   { name: 'unknown API version', req: { method: 'GET', path: '/v2/health' }, status: 404, code: 'NOT_FOUND' },
