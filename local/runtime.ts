@@ -39,6 +39,7 @@ import { HttpAuthorizer } from './authorizers.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { invokeHandler, loadHandlers, type HandlerSet } from './handlers.ts';
 import { consoleEnvironment, prepareLocalConsole } from './console.ts';
+import { startFaultControl } from './faults.ts';
 import { createHttpApi } from './http-api.ts';
 import { PrometheusSink, summaryLine } from './metrics.ts';
 import { setMetricsSink } from '../functions/core/metrics.ts';
@@ -99,6 +100,8 @@ export interface RuntimeOptions {
   authSecretFile?: string;
   /** Seconds the HTTP authorizer's results are cached, as on the stack; 0 also drops its identity source. @default 300 */
   authCacheTtlSeconds?: number;
+  /** Accept fault injection on a loopback control endpoint (local/faults.ts); for robustness runs only. @default false */
+  faultInjection?: boolean;
 }
 
 export interface Runtime {
@@ -111,6 +114,8 @@ export interface Runtime {
   callbackUrl: string;
   /** With `auth`: a token for role `admin`, cluster `*`, valid for `ADMIN_TOKEN_TTL_SECONDS`. */
   adminToken: string | undefined;
+  /** With `faultInjection`: the fault control endpoint (loopback only). */
+  faultsUrl: string | undefined;
   /** Stream records discarded after their retries, most recent last (also in `{dataDir}/stream-failures.jsonl`). */
   streamFailures(): StreamFailure[];
   /** Stops everything this runtime started; idempotent. */
@@ -165,6 +170,7 @@ export function resolveOptions(options: RuntimeOptions): Resolved {
     auth: options.auth ?? false,
     authSecretFile: options.authSecretFile === undefined ? undefined : resolvePath(options.authSecretFile),
     authCacheTtlSeconds: options.authCacheTtlSeconds ?? DEFAULTS.authCacheTtlSeconds,
+    faultInjection: options.faultInjection ?? false,
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port must be a whole number from 0 to 65535, not ${o.port}`);
   check(TABLE_NAME.test(o.tableName), 'table name must be 3-255 characters of A-Z a-z 0-9 _ . -');
@@ -389,6 +395,9 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     server.requestTimeout = 60_000;
     const port = await listen(server, o.port);
     cleanups.push(() => closeServer(server, 2000));
+    // Robustness runs only: stalls and failures on demand (local/faults.ts); never on by default.
+    const faults = o.faultInjection ? await startFaultControl(log) : undefined;
+    if (faults) cleanups.push(() => faults.close());
 
     // DynamoDB, the handler modules and the @connections endpoint, in parallel.
     let dynamodbChild: ChildProcess | undefined;
@@ -408,7 +417,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       loadHandlers(),
       startManagementApi(
         {
-          post: (id, data) => apis.ws?.post(id, data) ?? Promise.resolve('gone'),
+          post: (id, data) => faults?.injector.failedPost() ?? apis.ws?.post(id, data) ?? Promise.resolve('gone'),
           info: (id) => apis.ws?.info(id),
           disconnect: (id) => apis.ws?.disconnect(id) ?? false,
         },
@@ -461,7 +470,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     const poller = new StreamPoller({
       tableName: o.tableName,
       api: sdkStreamsApi(dynamodb, streams),
-      handler: async (event) => (await invokeHandler(loaded.fanout, event, 'fanout', FANOUT_TIMEOUT_MS)) as DynamoDBBatchResponse,
+      handler: async (event) => {
+        await faults?.injector.gate('poller');
+        return (await invokeHandler(loaded.fanout, event, 'fanout', FANOUT_TIMEOUT_MS)) as DynamoDBBatchResponse;
+      },
       filterPatterns: FANOUT_FILTER_PATTERNS,
       pollIntervalMs: o.pollIntervalMs,
       maxRetryAttempts: o.streamRetryAttempts,
@@ -475,7 +487,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       'sweeper',
       o.sweepIntervalSeconds * 1000,
       // The handler logs the sweeps that changed something.
-      () => invokeHandler(loaded.sweeper, scheduledEvent(), 'sweeper', SWEEPER_TIMEOUT_MS),
+      async () => {
+        await faults?.injector.gate('sweeper');
+        return invokeHandler(loaded.sweeper, scheduledEvent(), 'sweeper', SWEEPER_TIMEOUT_MS);
+      },
       log,
     );
     cleanups.push(() => sweeper.stop());
@@ -506,12 +521,14 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       dynamodbEndpoint: endpoint,
       callbackUrl,
       adminToken,
+      faultsUrl: faults?.url,
       streamFailures: () => [...failures.kept],
       failed,
       stop() {
         stopping ??= (async () => {
           // Stop taking connections, close WebSockets (1001), stop the poller
           // and the sweeper, let requests under way finish, and stop DynamoDB Local last.
+          faults?.injector.clear();
           const serverClosed = closeServer(server, 2000);
           await ws.closeAll();
           await Promise.all([poller.stop(), sweeper.stop()]);
