@@ -9,6 +9,7 @@
  */
 import { benchCommand } from '../bench/command.ts';
 import { costCommand } from '../bench/cost.ts';
+import { robustnessCommand } from '../robustness/command.ts';
 import { RegistryClient } from './client.ts';
 import { RosterClientError } from './errors.ts';
 import { HttpApi } from './http.ts';
@@ -268,6 +269,7 @@ const COMMANDS: Record<string, Command> = {
   agent: agentCommand,
   bench: benchCommand,
   cost: costCommand,
+  robustness: robustnessCommand,
   token: tokenCommand,
 };
 

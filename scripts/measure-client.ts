@@ -20,7 +20,7 @@ import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { RegistryClient } from '../client/index.ts';
 import type { Node } from '../client/types.ts';
-import { startProxy, type TcpProxy } from '../test/support/proxy.ts';
+import { startProxy, type TcpProxy } from '../robustness/proxy.ts';
 import { spawnRuntime } from '../test/support/runtime.ts';
 
 const NODES = 10_000;
