@@ -27,6 +27,15 @@
  *    server's counter went backwards: it lost its state (an in-memory local
  *    runtime restarted). Nothing cached can be compared with the new
  *    revisions, so the list replaces the cache outright.
+ * 5. A node the list shows DOWN at the very revision of the UP state cached
+ *    here has no DOWN record: its lease ran out by the server's clock (reads
+ *    filter on expiry) and nothing has decided yet. The sweeper decides
+ *    within a sweep: a NODE_DOWN, or — after an outage of the information
+ *    center, when the lease ran out because keepalives could not arrive — one
+ *    more lease. Both take a higher revision. Until then the cache keeps the
+ *    node: reporting it down from a read would tell a false DOWN whenever the
+ *    sweeper grants that lease. (A cache that never saw the node UP does not
+ *    list it; it learns of an extension at its next refresh.)
  */
 import type { DownEvent, DownReason, MembershipEvent, Node, NodeList, RegisteredEvent, UpdatedEvent } from './types.ts';
 
@@ -65,6 +74,11 @@ function applyState(revisions: Map<string, number>, healthy: Map<string, Node>, 
   return true;
 }
 
+function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
 /** How a node's healthy-list entry changed from `prev` to `next` (either may be absent). */
 function classify(
   prev: Node | undefined,
@@ -80,6 +94,8 @@ function classify(
   if (!prev || !next || prev.revision === next.revision) return undefined;
   // A new incarnation, or a registration after a DOWN this cache never saw, is a new registration.
   const type = prev.incarnation !== next.incarnation || prev.registeredAt !== next.registeredAt ? 'registered' : 'updated';
+  // A lease the sweeper extended (rule 5) takes a revision but changes nothing a user sees.
+  if (type === 'updated' && prev.leaseSeconds === next.leaseSeconds && sameMetadata(prev.metadata, next.metadata)) return undefined;
   return { type, node: next, previous: prev, revision: next.revision };
 }
 
@@ -165,8 +181,11 @@ export class ClusterCache {
     const healthy = new Map<string, Node>();
     /** The newest record of each node applied, UP or DOWN, to describe `down` changes. */
     const latest = new Map<string, Node>();
-    for (const node of list.nodes) {
-      if (node.clusterId !== this.clusterId) continue;
+    for (const listed of list.nodes) {
+      if (listed.clusterId !== this.clusterId) continue;
+      const cached = this.healthy.get(listed.nodeId);
+      // Rule 5: a lapsed node is not down until the information center says so.
+      const node = !reset && cached !== undefined && listed.status === 'DOWN' && listed.revision === cached.revision ? cached : listed;
       if (applyState(revisions, healthy, node, node.revision)) latest.set(node.nodeId, node);
     }
     let highest = reset ? list.revision : Math.max(list.revision, this.highest ?? 0);

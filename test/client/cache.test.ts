@@ -108,6 +108,24 @@ describe('ClusterCache', () => {
     expect(healthy(cache)).toEqual(['late@8']);
   });
 
+  it('keeps a node the list shows lapsed but not declared down: no DOWN record, no down (rule 5)', () => {
+    // The store was out longer than b's lease: reads show b DOWN by expiry at its UP revision, until the
+    // sweeper's amnesty gives it one more lease (a higher revision, and no event) or declares it down.
+    const cache = seeded(5, [node('a', 2), node('b', 5)]);
+    cache.beginSnapshot();
+    const lapsed = cache.applySnapshot(list(6, [node('a', 2), node('b', 5, { status: 'DOWN', downReason: 'expired' }), node('c', 6)]));
+    expect(healthy(cache)).toEqual(['a@2', 'b@5', 'c@6']);
+    expect(lapsed.changes.map((c) => `${c.type}:${c.node.nodeId}`)).toEqual(['registered:c']);
+    cache.beginSnapshot();
+    expect(cache.applySnapshot(list(7, [node('a', 2), node('b', 7), node('c', 6)])).changes).toEqual([]);
+    expect(healthy(cache)).toEqual(['a@2', 'b@7', 'c@6']);
+    // The sweeper's verdict is a DOWN record at a higher revision: that one is told.
+    expect(cache.applyEvent(down('b', 8)).change).toMatchObject({ type: 'down', revision: 8 });
+    // A cache that never saw it UP has nothing to keep.
+    const fresh = seeded(5, [node('a', 2), node('b', 5, { status: 'DOWN', downReason: 'expired' })]);
+    expect(healthy(fresh)).toEqual(['a@2']);
+  });
+
   it('drops a node that vanished from the server when its last event came before the fetch began', () => {
     const cache = seeded(3, [node('a', 3)]);
     cache.beginSnapshot();
