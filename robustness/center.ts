@@ -58,6 +58,15 @@ export class Center {
     return `ws://127.0.0.1:${this.port}/ws`;
   }
 
+  /** The store's endpoint: the same across restarts. */
+  get storeEndpoint(): string {
+    return `http://127.0.0.1:${this.storePort}`;
+  }
+
+  get tableName(): string {
+    return TABLE;
+  }
+
   get runtimeUp(): boolean {
     return this.runtime !== undefined;
   }

@@ -113,6 +113,7 @@ function noFalseDown(tl: Timeline): InvariantResult {
   for (const r of tl.requests) {
     for (const s of r.list?.nodes ?? []) if (s.st === 'DOWN') judge(s, r.t, `a list read by ${r.c}`, true);
   }
+  for (const w of tl.server) if (w.type === 'NODE_DOWN') judge(w.n, w.at, `the information center (NODE_DOWN in its stream)`, false);
   return { ...tally.result(), excused };
 }
 
@@ -207,6 +208,12 @@ function convergence(tl: Timeline, boundMs: number, marginMs: number, measured: 
 /** 4. Order: per node, the revisions a client reports (events) and caches only grow. */
 function order(tl: Timeline): InvariantResult {
   const tally = new Tally('per-node revision order');
+  const written = new Map<string, number>();
+  for (const w of tl.server) {
+    const before = written.get(w.n.id) ?? -1;
+    tally.check(w.n.rev > before, w.t, () => `the information center's stream had ${w.type} ${label(w.n)} at rev ${w.n.rev} after rev ${before}`);
+    written.set(w.n.id, Math.max(before, w.n.rev));
+  }
   for (const q of tl.procs.values()) {
     const seen = new Map<string, number>();
     for (const ev of q.events) {

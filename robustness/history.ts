@@ -78,6 +78,17 @@ export interface ActionRecord {
   detail?: string;
 }
 
+/** An event-producing write of the information center, read from the table's stream (observer.ts). */
+export interface ServerRecord {
+  k: 'srv';
+  t: number;
+  /** The event's own time (`changedAt`). */
+  at: number;
+  type: 'NODE_REGISTERED' | 'NODE_UPDATED' | 'NODE_DOWN';
+  n: NodeSnap;
+  reason?: string;
+}
+
 export interface RunRecord {
   k: 'run';
   t: number;
@@ -86,7 +97,7 @@ export interface RunRecord {
   schedule: unknown[];
 }
 
-export type HistoryRecord = ClientRecord | ActionRecord | RunRecord;
+export type HistoryRecord = ClientRecord | ActionRecord | ServerRecord | RunRecord;
 
 /** Appends records to memory and, optionally, to a JSON-lines file. */
 export class History {

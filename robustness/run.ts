@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Center } from './center.ts';
 import { check, type CheckResult, type CheckSettings } from './checker.ts';
 import { History, type HistoryRecord } from './history.ts';
+import { observeStream, type StreamObserver } from './observer.ts';
 import { ClientProcess } from './processes.ts';
 import { startProxy, type TcpProxy } from './proxy.ts';
 import { recordingFetch } from './recording.ts';
@@ -347,9 +348,11 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   history.add({ k: 'run', t: startedAt, seed: options.seed, options: { durationMs, nodes, watchers, initialWatchers, refreshMs, settings }, schedule });
   let center: Center | undefined;
   let harness: Harness | undefined;
+  let observer: StreamObserver | undefined;
   try {
     log(`seed ${options.seed}: starting DynamoDB Local and the runtime`);
     center = await Center.start({ dataDir: join(dataDir, 'store'), sweepIntervalSeconds: settings.sweepMs / 1000, disconnectGraceSeconds: settings.graceMs / 1000, pollIntervalMs: SETTINGS.pollIntervalMs });
+    observer = await observeStream(history, center.storeEndpoint, center.tableName);
     const clusterId = `robust-${options.seed}`;
     harness = new Harness(history, center, clusterId, refreshMs, log);
     for (const id of [...Object.keys(nodes), ...watchers]) {
@@ -372,6 +375,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     history.act('end', 'all');
   } finally {
     await harness?.stopAll();
+    await observer?.stop();
     await center?.stop();
     await history.close();
   }

@@ -20,7 +20,7 @@
  *   and healthy since (running, not hung, not cut off), while the outage
  *   lasts and for a recovery allowance after it (lease + 2 sweeps + 3 s).
  */
-import type { ActionRecord, ClientRecord, HistoryRecord, NodeSnap, RequestRecord } from './history.ts';
+import type { ActionRecord, ClientRecord, HistoryRecord, NodeSnap, RequestRecord, ServerRecord } from './history.ts';
 
 export type Interval = readonly [number, number];
 
@@ -105,6 +105,8 @@ export class Timeline {
   /** Outages plus stalled sweeper or poller and failing posts. */
   degraded: [number, number][] = [];
   requests: RequestRecord[] = [];
+  /** The information center's own event-producing writes, in stream order. */
+  server: ServerRecord[] = [];
   /** When the active phase ended and every fault was healed (the quiet period's start). */
   healedAt = Infinity;
   endAt = 0;
@@ -124,7 +126,8 @@ export class Timeline {
       if (r.k === 'act') {
         this.actions.push(r);
         this.action(r, store, runtime, soft, cut, net);
-      } else if (r.k !== 'run') this.clientRecord(r);
+      } else if (r.k === 'srv') this.server.push(r);
+      else if (r.k !== 'run') this.clientRecord(r);
     }
     this.storeDown = store.finish(this.endAt);
     this.runtimeDown = runtime.finish(this.endAt);
