@@ -254,6 +254,8 @@ export function handlerEnvironment(o: Resolved, dynamodbEndpoint: string, callba
     DEFAULT_LEASE_SECONDS: String(o.defaultLeaseSeconds),
     // The runtime's timer is the schedule: each invocation sweeps once.
     SWEEP_LOOP_SECONDS: '0',
+    // The sweeper lives in this process with the API: when the runtime was down, nodes could not keep alive.
+    SWEEPER_AMNESTY_ON_START: 'true',
     // On AWS the handlers always require tokens (the default); locally only with --auth.
     ROSTER_AUTH: o.auth ? 'required' : 'off',
   };

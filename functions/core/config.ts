@@ -27,6 +27,14 @@ export interface Config {
    * @default 120
    */
   sweeperAmnestySeconds: number;
+  /**
+   * Whether a sweeper process's first sweep grants amnesty (when the table has
+   * a heartbeat). The local runtime sets it: there the sweeper and the API are
+   * one process, so a sweeper that starts means the API was down until now.
+   * On AWS they are not, and a cold start says nothing about the API.
+   * @default false
+   */
+  sweeperAmnestyOnStart: boolean;
   /** How long one sweeper invocation keeps sweeping (Lambda loops inside one invocation). @default 0 (one sweep) */
   sweepLoopSeconds: number;
   /** `@connections` endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
@@ -64,6 +72,13 @@ function numberFromEnv(
   return value;
 }
 
+function booleanFromEnv(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new Error(`Configuration error: ${name}=${raw} must be true or false`);
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const tableName = env.TABLE_NAME;
   if (!tableName) throw new Error('Configuration error: TABLE_NAME is not set');
@@ -76,6 +91,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     downRetentionSeconds: numberFromEnv(env, 'DOWN_RETENTION_SECONDS', CONFIG_DEFAULTS.downRetentionSeconds, { min: 60, max: 365 * 86_400 }),
     sweepShards: numberFromEnv(env, 'SWEEP_SHARDS', CONFIG_DEFAULTS.sweepShards, { min: 1, max: 64 }),
     sweeperAmnestySeconds: numberFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', CONFIG_DEFAULTS.sweeperAmnestySeconds, { min: 1, max: 86_400, whole: false }),
+    sweeperAmnestyOnStart: booleanFromEnv(env, 'SWEEPER_AMNESTY_ON_START'),
     sweepLoopSeconds: numberFromEnv(env, 'SWEEP_LOOP_SECONDS', CONFIG_DEFAULTS.sweepLoopSeconds, { min: 0, max: 840, whole: false }),
     websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
   };

@@ -11,6 +11,13 @@
  * expired UP node one more lease instead of declaring it down. Nodes that are
  * alive keep alive within it; dead ones go DOWN one lease later. This avoids
  * the mass `NODE_DOWN` storm without Eureka's open-ended freeze.
+ *
+ * Amnesty lasts `AMNESTY_PERIOD_MS` of sweeps, not one: a lease can run out
+ * just after the store is back (a keepalive stuck in the outage was granted
+ * a lease that was mostly over when it landed), and its node needs a moment
+ * to renew. A store that stops answering without failing — every request
+ * hangs, then succeeds — counts as a failure too: a sweep slower than
+ * `SLOW_SWEEP_MS` met it, and keepalives were stuck as well.
  */
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.ts';
@@ -44,6 +51,8 @@ export interface SweeperState {
   lastSweepAt?: number;
   /** When this process last wrote the heartbeat item. */
   lastHeartbeatAt?: number;
+  /** Sweeps that start before this grant amnesty (the period after an outage). */
+  amnestyUntil?: number;
 }
 
 export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false });
@@ -54,6 +63,12 @@ export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false });
  * of the sweeper's DynamoDB bill.
  */
 export const HEARTBEAT_EVERY_MS = 10_000;
+
+/** A sweep slower than this met a store that was not answering (its requests take milliseconds): a store failure. */
+export const SLOW_SWEEP_MS = 2_000;
+
+/** How long sweeps keep granting amnesty once an outage is over: time for nodes whose leases ran out to renew. */
+export const AMNESTY_PERIOD_MS = 5_000;
 
 const PAGE = 100;
 
@@ -116,8 +131,9 @@ async function needsAmnesty(deps: Deps, state: SweeperState, now: number): Promi
     new GetCommand({ TableName: deps.config.tableName, Key: SWEEPER_KEY, ConsistentRead: true }),
   );
   const last = Number(out.Item?.lastSweepAt ?? NaN);
-  // No heartbeat at all means a fresh table: nothing was missed.
-  return Number.isFinite(last) && now - last > window;
+  // No heartbeat at all means a fresh table: nothing was missed. Where the sweeper shares a process with
+  // the API (the local runtime), a process that starts means the API was down until now.
+  return Number.isFinite(last) && (deps.config.sweeperAmnestyOnStart || now - last > window);
 }
 
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
@@ -125,7 +141,11 @@ export async function sweep(deps: Deps, state: SweeperState = newSweeperState())
   const started = deps.now();
   const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, durationMs: 0 };
   try {
-    result.amnesty = await needsAmnesty(deps, state, started);
+    result.amnesty = started < (state.amnestyUntil ?? 0);
+    if (!result.amnesty && (await needsAmnesty(deps, state, started))) {
+      result.amnesty = true;
+      state.amnestyUntil = started + AMNESTY_PERIOD_MS;
+    }
     const candidates = await expiredCandidates(deps, started);
     for (const node of candidates) {
       const now = deps.now();
@@ -151,7 +171,7 @@ export async function sweep(deps: Deps, state: SweeperState = newSweeperState())
       state.lastHeartbeatAt = finished;
     }
     state.lastSweepAt = finished;
-    state.sawStoreFailure = false;
+    state.sawStoreFailure = finished - started > SLOW_SWEEP_MS;
   } catch (err) {
     state.sawStoreFailure = true;
     throw err;
