@@ -4,6 +4,7 @@
  * it checked, its violations and the first of them, so a failed run says
  * what went wrong where, and the history says the rest.
  */
+import { AMNESTY_PERIOD_MS } from '../functions/core/sweeper.ts';
 import type { HistoryRecord, NodeSnap, RequestRecord } from './history.ts';
 import { overlaps, Timeline, type Proc, type Settings } from './timeline.ts';
 
@@ -120,7 +121,7 @@ function noFalseDown(tl: Timeline): InvariantResult {
 /** How long after a degraded window ends a detection may still take: an amnesty lease, or a refresh for a lost event. */
 const afterDegraded = (tl: Timeline, leaseMs: number): number => {
   const { sweepMs, deliveryMs, refreshMs } = tl.settings;
-  return Math.max(leaseMs + 2 * sweepMs + deliveryMs + 2000, 1.1 * refreshMs + deliveryMs);
+  return Math.max(leaseMs + AMNESTY_PERIOD_MS + 2 * sweepMs + deliveryMs + 2000, 1.1 * refreshMs + deliveryMs);
 };
 
 /** An observer that saw the whole window unfaulted: running, connected, on an intact network. */

@@ -18,8 +18,10 @@
  * - protected through an outage of the information center at t: strictly
  *   protected when an outage (store paused or killed, runtime killed) began,
  *   and healthy since (running, not hung, not cut off), while the outage
- *   lasts and for a recovery allowance after it (lease + 2 sweeps + 3 s).
+ *   lasts and for a recovery allowance after it (lease + the sweeper's
+ *   amnesty period + 2 sweeps + 3 s).
  */
+import { AMNESTY_PERIOD_MS } from '../functions/core/sweeper.ts';
 import type { ActionRecord, ClientRecord, HistoryRecord, NodeSnap, RequestRecord, ServerRecord } from './history.ts';
 
 export type Interval = readonly [number, number];
@@ -271,7 +273,7 @@ export class Timeline {
   /** Protection through an outage of the information center (see the file comment). */
   outageProtectedAt(p: Proc, t: number): boolean {
     if (!this.running(p, t) || this.superseded(p, t)) return false;
-    const recovery = p.leaseMs + 2 * this.settings.sweepMs + 3000;
+    const recovery = p.leaseMs + AMNESTY_PERIOD_MS + 2 * this.settings.sweepMs + 3000;
     return this.outages.some(
       ([a, b]) => a <= t && t <= b + recovery && (this.protectedAt(p, a) || this.protectedAt(p, a - 1)) && !this.ownFault(p, a, t),
     );
