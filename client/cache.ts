@@ -27,15 +27,16 @@
  *    server's counter went backwards: it lost its state (an in-memory local
  *    runtime restarted). Nothing cached can be compared with the new
  *    revisions, so the list replaces the cache outright.
- * 5. A node the list shows DOWN at the very revision of the UP state cached
- *    here has no DOWN record: its lease ran out by the server's clock (reads
- *    filter on expiry) and nothing has decided yet. The sweeper decides
- *    within a sweep: a NODE_DOWN, or — after an outage of the information
- *    center, when the lease ran out because keepalives could not arrive — one
- *    more lease. Both take a higher revision. Until then the cache keeps the
- *    node: reporting it down from a read would tell a false DOWN whenever the
- *    sweeper grants that lease. (A cache that never saw the node UP does not
- *    list it; it learns of an extension at its next refresh.)
+ * 5. A node the list shows DOWN *without a reason* has not been declared
+ *    down: its lease ran out by the server's clock (reads filter on expiry)
+ *    and the sweeper has not decided yet. It decides within a sweep: a
+ *    NODE_DOWN (a DOWN record with its reason, at a higher revision), or —
+ *    after an outage of the information center, when the lease ran out
+ *    because keepalives could not arrive — one more lease. Until then the
+ *    cache lists the node as it was at that revision: reporting it down from
+ *    a read would tell a false DOWN whenever the sweeper grants that lease.
+ *    So the cache holds every node the information center has not declared
+ *    down.
  */
 import type { DownEvent, DownReason, MembershipEvent, Node, NodeList, RegisteredEvent, UpdatedEvent } from './types.ts';
 
@@ -183,9 +184,8 @@ export class ClusterCache {
     const latest = new Map<string, Node>();
     for (const listed of list.nodes) {
       if (listed.clusterId !== this.clusterId) continue;
-      const cached = this.healthy.get(listed.nodeId);
-      // Rule 5: a lapsed node is not down until the information center says so.
-      const node = !reset && cached !== undefined && listed.status === 'DOWN' && listed.revision === cached.revision ? cached : listed;
+      // Rule 5: a node whose lease ran out is not down until the information center says so.
+      const node: Node = listed.status === 'DOWN' && listed.downReason === undefined ? { ...listed, status: 'UP' } : listed;
       if (applyState(revisions, healthy, node, node.revision)) latest.set(node.nodeId, node);
     }
     let highest = reset ? list.revision : Math.max(list.revision, this.highest ?? 0);
