@@ -124,6 +124,11 @@ export class ClusterCache {
     return this.healthy.size;
   }
 
+  /** Whether the cache holds a whole list (the server's or a cache file's), not only events that came before one. */
+  get viewed(): boolean {
+    return this.hasView;
+  }
+
   /** The healthy nodes, sorted by node id. The array is shared until the next change: do not mutate it. */
   nodes(): readonly Node[] {
     this.sorted ??= Object.freeze([...this.healthy.values()].sort(byNodeId));
