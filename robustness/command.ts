@@ -4,10 +4,11 @@
  * It is a plain `{ summary, help, run }` object, the shape of the CLI's
  * commands, so the CLI wires it in with one line.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
 const HELP = `Usage: roster robustness [--seed N] [--duration S] [--clients N] [--runs K] [--json FILE] [--history FILE]
+       roster robustness --check FILE
 
 Runs a seeded random schedule of operations and faults against a local
 information center (127.0.0.1 only), then checks the recorded history for
@@ -33,6 +34,7 @@ stream poller stalled. Every process it starts is stopped at the end.
   --history FILE   keep each run's history (JSON lines) in FILE (with
                    several runs: FILE.<seed>); a failed run keeps its history
                    anyway, in a temporary directory the report names
+  --check FILE     check a history written before (no run)
   -h, --help       show this help
 
 Exit code: 0 when every invariant held in every run, 1 otherwise, 2 for a
@@ -53,6 +55,7 @@ interface Parsed {
   runs: number;
   json: string | undefined;
   history: string | undefined;
+  check: string | undefined;
 }
 
 function parse(argv: string[]): Parsed | 'help' {
@@ -67,6 +70,7 @@ function parse(argv: string[]): Parsed | 'help' {
       runs: { type: 'string' },
       json: { type: 'string' },
       history: { type: 'string' },
+      check: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -78,6 +82,7 @@ function parse(argv: string[]): Parsed | 'help' {
     runs: whole('runs', values.runs, 1, 1000) ?? 1,
     json: values.json,
     history: values.history,
+    check: values.check,
   };
 }
 
@@ -96,8 +101,14 @@ export const robustnessCommand = {
       process.stdout.write(HELP);
       return 0;
     }
-    const { runRobustness } = await import('./run.ts');
+    const { runRobustness, checkHistory } = await import('./run.ts');
     const { renderReport } = await import('./report.ts');
+    if (parsed.check !== undefined) {
+      const { parseHistory } = await import('./history.ts');
+      const report = checkHistory(parseHistory(await readFile(parsed.check, 'utf8')));
+      process.stdout.write(`${renderReport(report).join('\n')}\n`);
+      return report.result.ok ? 0 : 1;
+    }
     const { killAllChildren } = await import('./processes.ts');
     // Ctrl-C: every process the run started dies with it (the exit hook kills them).
     const onSignal = () => {

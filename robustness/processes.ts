@@ -36,6 +36,8 @@ export class ClientProcess {
   readonly exited: Promise<void>;
   /** Set once the process is signalled to stop (SIGSTOP) and not yet continued. */
   hung = false;
+  /** Set once it was asked to stop (it deregisters and exits). */
+  leaving = false;
   private stderr = '';
 
   constructor(
@@ -96,6 +98,7 @@ export class ClientProcess {
 
   /** Asks the client to stop (it deregisters) and waits for the exit, killing it after `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
+    this.leaving = true;
     if (this.hung) this.signal('SIGCONT');
     this.command({ cmd: 'stop' });
     const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);

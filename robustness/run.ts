@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Center } from './center.ts';
 import { check, type CheckResult, type CheckSettings } from './checker.ts';
-import { History, type HistoryRecord } from './history.ts';
+import { History, type HistoryRecord, type RunRecord } from './history.ts';
 import { observeStream, type StreamObserver } from './observer.ts';
 import { ClientProcess } from './processes.ts';
 import { startProxy, type TcpProxy } from './proxy.ts';
@@ -176,6 +176,8 @@ class Harness {
 
   private restart(slot: Slot, skip: (why: string) => void): void {
     const old = slot.proc;
+    // A process still deregistering (the store may be out) is waited for: the new incarnation comes after it.
+    if (old?.running && old.leaving) return this.track(old.exited.then(() => this.spawn(slot)));
     if (old?.running && !old.hung) return void skip('still running');
     if (old?.hung) {
       // A zombie: the new incarnation takes over while the old process hangs; it wakes a second later, is
@@ -379,21 +381,30 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     await center?.stop();
     await history.close();
   }
-  const result = check(history.records, settings);
+  const report = checkHistory(history.records);
   // The history stays where it was asked for, and beside a failed run's report.
-  const historyFile = options.historyFile ?? (result.ok ? undefined : history.file);
-  await rm(options.historyFile === undefined && !result.ok ? join(dataDir, 'store') : dataDir, { recursive: true, force: true });
+  const historyFile = options.historyFile ?? (report.result.ok ? undefined : history.file);
+  await rm(options.historyFile === undefined && !report.result.ok ? join(dataDir, 'store') : dataDir, { recursive: true, force: true });
+  return { ...report, historyFile, wallSeconds: Math.round((Date.now() - startedAt) / 1000) };
+}
+
+/** Checks a run's history (also one read back from a file: `roster robustness --check FILE`). */
+export function checkHistory(records: readonly HistoryRecord[]): RobustnessReport {
+  const run = records.find((r): r is RunRecord => r.k === 'run');
+  if (!run) throw new Error('not a robustness history: its first line must be the run record');
+  const options = run.options as { durationMs: number; nodes: Record<string, number>; watchers: string[]; settings: CheckSettings };
+  const result = check(records, options.settings);
   return {
-    seed: options.seed,
-    durationSeconds: durationMs / 1000,
-    clients: { nodes: Object.keys(nodes).length, watchers: watchers.length },
-    leases: nodes,
-    settings,
-    kinds: countKinds(schedule),
-    actions: countBy(history.records, (r) => (r.k === 'act' ? (r.skipped ? `${r.op} (skipped)` : r.op) : undefined)),
-    requests: countBy(history.records, routeOf),
+    seed: run.seed,
+    durationSeconds: options.durationMs / 1000,
+    clients: { nodes: Object.keys(options.nodes).length, watchers: options.watchers.length },
+    leases: options.nodes,
+    settings: options.settings,
+    kinds: countKinds(run.schedule as Step[]),
+    actions: countBy(records, (r) => (r.k === 'act' ? (r.skipped ? `${r.op} (skipped)` : r.op) : undefined)),
+    requests: countBy(records, routeOf),
     result,
-    historyFile,
-    wallSeconds: Math.round((Date.now() - startedAt) / 1000),
+    historyFile: undefined,
+    wallSeconds: Math.round(((records.at(-1)?.t ?? run.t) - run.t) / 1000),
   };
 }

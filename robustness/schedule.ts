@@ -225,12 +225,14 @@ const WEIGHTS: readonly (readonly [Kind, number])[] = [
   ['watcher', 2],
   ['cut', 3],
   ['delay', 2],
-  ['store-pause', 1],
-  ['store-kill', 1],
-  ['runtime-kill', 1],
-  ['posts-fail', 1],
-  ['sweeper-stall', 1],
-  ['poller-stall', 1],
+  // Faults of the information center are rarer: each degrades every client for seconds, and the
+  // detection bounds can only be measured between them.
+  ['store-pause', 0.5],
+  ['store-kill', 0.5],
+  ['runtime-kill', 0.5],
+  ['posts-fail', 0.5],
+  ['sweeper-stall', 0.5],
+  ['poller-stall', 0.5],
 ];
 
 /**
