@@ -144,10 +144,6 @@ function detection(tl: Timeline, marginMs: number, measured: { crash: number[]; 
     const tf = act.t;
     if (!tl.protectedAt(p, tf - 1) && !tl.outageProtectedAt(p, tf - 1)) continue;
     const bound = act.op === 'crash' ? graceMs + sweepMs + deliveryMs : p.leaseMs + sweepMs + deliveryMs;
-    if (act.op === 'hang') {
-      const hang = p.hangs.find(([a]) => a === tf);
-      if (hang && hang[1] < tf + bound + marginMs) continue; // it came back before it had to be declared down
-    }
     let deadline = tf + bound + marginMs;
     let extended = false;
     for (let moved = true; moved; ) {
@@ -160,6 +156,9 @@ function detection(tl: Timeline, marginMs: number, measured: { crash: number[]; 
         }
       }
     }
+    // A hung node that continued before it had to be declared down may come back as itself.
+    const hang = act.op === 'hang' ? p.hangs.find(([a]) => a === tf) : undefined;
+    if (hang && hang[1] < deadline) continue;
     for (const q of tl.procs.values()) {
       if (q === p || !observes(tl, q, tf, deadline)) continue;
       const cache = tl.cacheAt(q, deadline);

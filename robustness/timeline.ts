@@ -104,7 +104,7 @@ export class Timeline {
   runtimeDown: [number, number][] = [];
   /** Outages: store or runtime out. */
   outages: [number, number][] = [];
-  /** Outages plus stalled sweeper or poller and failing posts. */
+  /** Outages (with the sweeper's amnesty period after each), stalled sweeper or poller, failing posts. */
   degraded: [number, number][] = [];
   requests: RequestRecord[] = [];
   /** The information center's own event-producing writes, in stream order. */
@@ -134,7 +134,9 @@ export class Timeline {
     this.storeDown = store.finish(this.endAt);
     this.runtimeDown = runtime.finish(this.endAt);
     this.outages = [...this.storeDown, ...this.runtimeDown].sort((a, b) => a[0] - b[0]);
-    this.degraded = [...this.outages, ...soft.finish(this.endAt)].sort((a, b) => a[0] - b[0]);
+    // After an outage the sweeper grants amnesty for a while: detection waits for it too.
+    const amnesty = this.outages.map(([a, b]): [number, number] => [a, b + AMNESTY_PERIOD_MS + settings.sweepMs]);
+    this.degraded = [...amnesty, ...soft.finish(this.endAt)].sort((a, b) => a[0] - b[0]);
     for (const [slot, w] of cut) this.cuts.set(slot, w.finish(this.endAt));
     for (const [slot, w] of net) this.netFaults.set(slot, w.finish(this.endAt));
     for (const proc of this.procs.values()) {
