@@ -156,9 +156,10 @@ function detection(tl: Timeline, marginMs: number, measured: { crash: number[]; 
         }
       }
     }
-    // A hung node that continued before it had to be declared down may come back as itself.
+    // A hung node that continued before it had to be declared down may come back as itself; a deadline
+    // past the end of the run cannot be checked.
     const hang = act.op === 'hang' ? p.hangs.find(([a]) => a === tf) : undefined;
-    if (hang && hang[1] < deadline) continue;
+    if ((hang && hang[1] < deadline) || deadline > tl.endAt) continue;
     for (const q of tl.procs.values()) {
       if (q === p || !observes(tl, q, tf, deadline)) continue;
       const cache = tl.cacheAt(q, deadline);

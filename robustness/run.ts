@@ -66,6 +66,8 @@ export interface RobustnessReport {
 const SETTINGS = { graceMs: 2000, sweepMs: 1000, deliveryMs: 1000, pollIntervalMs: 100 };
 const READY_TIMEOUT_MS = 90_000;
 const QUIET_READ_MS = 500;
+/** The quiet period may end once every client has agreed with the server's list for this long. */
+const SETTLED_MS = 3000;
 const ACTIVE_READ_MS = 2000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -259,6 +261,35 @@ class Harness {
   }
 }
 
+const upKey = (nodes: readonly { id: string; st: string; inc: number; meta?: string }[]) =>
+  nodes
+    .filter((n) => n.st === 'UP')
+    .map((n) => `${n.id}#${n.inc}${n.meta ?? ''}`)
+    .sort()
+    .join(',');
+
+/**
+ * Whether the server's list has not changed for `forMs` and every running
+ * client's cache has equalled it for as long: nothing more will happen.
+ */
+function settled(records: readonly HistoryRecord[], forMs: number): boolean {
+  const now = Date.now();
+  let truth: string | undefined;
+  const caches = new Map<string, { key: string; t: number }>();
+  const gone = new Set<string>();
+  let since = 0;
+  for (const r of records) {
+    if (r.k === 'req' && r.c === 'harness' && r.list) {
+      const key = upKey(r.list.nodes);
+      if (key !== truth) since = r.t0;
+      truth = key;
+    } else if (r.k === 'cache') caches.set(r.c, { key: upKey(r.nodes), t: r.t });
+    else if (r.k === 'act' && (r.op === 'crash' || r.op === 'kill' || r.op === 'leave')) gone.add(r.on);
+  }
+  if (truth === undefined || now - since < forMs) return false;
+  return [...caches].every(([c, { key, t }]) => gone.has(c) || (key === truth && now - t >= forMs));
+}
+
 /** Waits until every given process has a confirmed list (its `ready` record). */
 async function allReady(history: History, ids: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -306,11 +337,11 @@ function routeOf(record: HistoryRecord): string | undefined {
   return 'list';
 }
 
-/** Reads the list every `everyMs` until `until` resolves. */
-async function readLoop(read: () => Promise<void>, everyMs: number, until: Promise<void>): Promise<void> {
+/** Reads the list every `everyMs` until `until` resolves (or `enough` says so after a read). */
+async function readLoop(read: () => Promise<void>, everyMs: number, until: Promise<void>, enough: () => boolean = () => false): Promise<void> {
   let done = false;
   void until.then(() => (done = true));
-  while (!done) {
+  while (!done && !enough()) {
     await read();
     await Promise.race([sleep(everyMs), until]);
   }
@@ -343,7 +374,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   const schedule = options.schedule ?? generateSchedule({ seed: options.seed, durationMs, nodes, watchers, initialWatchers });
   const settings: CheckSettings = { ...SETTINGS, refreshMs, marginMs: options.marginMs ?? 2000 };
   const maxLeaseMs = Math.max(...Object.values(nodes)) * 1000;
-  const quietMs = maxLeaseMs + settings.sweepMs + settings.deliveryMs + Math.round(1.1 * refreshMs) + settings.marginMs + 3000;
+  // Long enough for a node hung or crashed at the very end to be declared down and for every client to
+  // converge; it ends sooner once it has been `minQuietMs` and every client has agreed with the server for a while.
+  const minQuietMs = maxLeaseMs + settings.sweepMs + settings.deliveryMs + settings.marginMs;
+  const quietMs = minQuietMs + Math.round(1.1 * refreshMs) + 3000;
 
   const dataDir = await mkdtemp(join(tmpdir(), 'roster-robustness-'));
   const history = new History(options.historyFile ?? join(dataDir, 'history.jsonl'));
@@ -371,8 +405,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     await readLoop(read, ACTIVE_READ_MS, active);
     await harness.heal();
     history.act('heal', 'all');
-    log(`seed ${options.seed}: healed; quiet for ${(quietMs / 1000).toFixed(1)} s`);
-    await readLoop(read, QUIET_READ_MS, sleep(quietMs));
+    log(`seed ${options.seed}: healed; quiet for ${(minQuietMs / 1000).toFixed(1)} to ${(quietMs / 1000).toFixed(1)} s`);
+    const quietFrom = Date.now();
+    await readLoop(read, QUIET_READ_MS, sleep(quietMs), () => Date.now() - quietFrom >= minQuietMs && settled(history.records, SETTLED_MS));
     await read();
     history.act('end', 'all');
   } finally {
