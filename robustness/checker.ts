@@ -4,6 +4,7 @@
  * it checked, its violations and the first of them, so a failed run says
  * what went wrong where, and the history says the rest.
  */
+import { cpus } from 'node:os';
 import { AMNESTY_PERIOD_MS } from '../functions/core/sweeper.ts';
 import type { HistoryRecord, NodeSnap, RequestRecord } from './history.ts';
 import { overlaps, Timeline, type Proc, type Settings } from './timeline.ts';
@@ -124,6 +125,22 @@ const afterDegraded = (tl: Timeline, leaseMs: number): number => {
   return Math.max(leaseMs + AMNESTY_PERIOD_MS + 2 * sweepMs + deliveryMs + 2000, 1.1 * refreshMs + deliveryMs);
 };
 
+/**
+ * What the history says about a detection that took too long: an amnesty
+ * lease the sweeper granted the node meanwhile although no fault of the
+ * information center was injected (it found the store slow or failing), and
+ * the machine's load.
+ */
+function evidence(tl: Timeline, p: Proc, from: number, to: number): string {
+  const extended = tl.server.filter((w) => w.type === 'EXTENDED' && w.n.id === p.node && w.n.inc === p.inc && w.t >= from && w.t <= to);
+  const load = tl.loadAt(from);
+  const parts = [
+    ...(extended.length > 0 ? [`the sweeper granted it an amnesty lease at ${iso(extended[0]?.t ?? 0)} (it found the store slow or failing)`] : []),
+    ...(load === undefined ? [] : [`load average ${load.toFixed(1)} on ${cpus().length} cores`]),
+  ];
+  return parts.length > 0 ? `; ${parts.join('; ')}` : '';
+}
+
 /** An observer that saw the whole window unfaulted: running, connected, on an intact network. */
 function observes(tl: Timeline, q: Proc, from: number, to: number): boolean {
   if (q.readyAt === undefined || q.readyAt > to) return false;
@@ -163,7 +180,7 @@ function detection(tl: Timeline, marginMs: number, measured: { crash: number[]; 
     for (const q of tl.procs.values()) {
       if (q === p || !observes(tl, q, tf, deadline)) continue;
       const cache = tl.cacheAt(q, deadline);
-      tally.check(!has(cache, p.node, p.inc), deadline, () => `${q.id} still listed ${p.node}#${p.inc} at ${iso(deadline)}, ${deadline - tf} ms after its ${act.op} at ${iso(tf)}`);
+      tally.check(!has(cache, p.node, p.inc), deadline, () => `${q.id} still listed ${p.node}#${p.inc} at ${iso(deadline)}, ${deadline - tf} ms after its ${act.op} at ${iso(tf)}${evidence(tl, p, tf, deadline)}`);
       if (extended || !has(tl.cacheAt(q, tf), p.node, p.inc)) continue;
       const gone = q.caches.find((c) => c.t >= tf && !has(c.nodes, p.node as string, p.inc));
       if (gone) measured[act.op].push(gone.t - tf);

@@ -84,7 +84,8 @@ export interface ServerRecord {
   t: number;
   /** The event's own time (`changedAt`). */
   at: number;
-  type: 'NODE_REGISTERED' | 'NODE_UPDATED' | 'NODE_DOWN';
+  /** An event, or EXTENDED: the sweeper's amnesty gave the node one more lease (a revision, no event). */
+  type: 'NODE_REGISTERED' | 'NODE_UPDATED' | 'NODE_DOWN' | 'EXTENDED';
   n: NodeSnap;
   reason?: string;
 }
@@ -97,7 +98,14 @@ export interface RunRecord {
   schedule: unknown[];
 }
 
-export type HistoryRecord = ClientRecord | ActionRecord | ServerRecord | RunRecord;
+/** The machine's 1-minute load average, sampled every few seconds: the evidence when timing bounds slip. */
+export interface LoadRecord {
+  k: 'load';
+  t: number;
+  avg1: number;
+}
+
+export type HistoryRecord = ClientRecord | ActionRecord | ServerRecord | LoadRecord | RunRecord;
 
 /** Appends records to memory and, optionally, to a JSON-lines file. */
 export class History {

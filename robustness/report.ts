@@ -16,7 +16,7 @@ const counts = (o: Record<string, number>) =>
 export function renderReport(report: RobustnessReport): string[] {
   const { result } = report;
   const lines = [
-    `seed ${report.seed}: ${report.durationSeconds} s active, ${report.clients.nodes} nodes + ${report.clients.watchers} watchers (leases ${counts(report.leases)} s), ${report.wallSeconds} s in all`,
+    `seed ${report.seed}: ${report.durationSeconds} s active, ${report.clients.nodes} nodes + ${report.clients.watchers} watchers (leases ${counts(report.leases)} s), ${report.wallSeconds} s in all${report.load ? `, load average ${report.load.min.toFixed(1)}-${report.load.max.toFixed(1)}` : ''}`,
     `  steps by kind: ${counts(report.kinds)}`,
     `  actions: ${counts(report.actions)}`,
     `  requests: ${counts(report.requests)}`,

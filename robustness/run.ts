@@ -14,7 +14,7 @@
  *   check   the history against the six invariants
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Center } from './center.ts';
 import { check, type CheckResult, type CheckSettings } from './checker.ts';
@@ -59,6 +59,8 @@ export interface RobustnessReport {
   /** Requests the clients sent, by route. */
   requests: Record<string, number>;
   result: CheckResult;
+  /** The machine's 1-minute load average during the run (lowest, highest). */
+  load: { min: number; max: number } | undefined;
   historyFile: string | undefined;
   wallSeconds: number;
 }
@@ -66,6 +68,7 @@ export interface RobustnessReport {
 const SETTINGS = { graceMs: 2000, sweepMs: 1000, deliveryMs: 1000, pollIntervalMs: 100 };
 const READY_TIMEOUT_MS = 90_000;
 const QUIET_READ_MS = 500;
+const LOAD_EVERY_MS = 5000;
 /** The quiet period may end once every client has agreed with the server's list for this long. */
 const SETTLED_MS = 3000;
 const ACTIVE_READ_MS = 2000;
@@ -320,6 +323,11 @@ function slotsFor(clients: number, rnd: Random, leases: number[]): { nodes: Reco
   return { nodes, watchers: Array.from({ length: clients - nodeCount }, (_, i) => `w${i}`) };
 }
 
+function loadOf(records: readonly HistoryRecord[]): { min: number; max: number } | undefined {
+  const samples = records.flatMap((r) => (r.k === 'load' ? [r.avg1] : []));
+  return samples.length === 0 ? undefined : { min: Math.min(...samples), max: Math.max(...samples) };
+}
+
 function countBy<T>(items: readonly T[], key: (item: T) => string | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   for (const item of items) {
@@ -385,6 +393,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   let center: Center | undefined;
   let harness: Harness | undefined;
   let observer: StreamObserver | undefined;
+  let loadTimer: NodeJS.Timeout | undefined;
   try {
     log(`seed ${options.seed}: starting DynamoDB Local and the runtime`);
     center = await Center.start({ dataDir: join(dataDir, 'store'), sweepIntervalSeconds: settings.sweepMs / 1000, disconnectGraceSeconds: settings.graceMs / 1000, pollIntervalMs: SETTINGS.pollIntervalMs });
@@ -400,6 +409,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     await allReady(history, procs.map((p) => p.id), READY_TIMEOUT_MS);
 
     const read = harnessReader(history, center, clusterId);
+    loadTimer = setInterval(() => history.add({ k: 'load', t: Date.now(), avg1: loadavg()[0] ?? 0 }), LOAD_EVERY_MS);
     log(`seed ${options.seed}: ${schedule.length} steps over ${durationMs / 1000} s`);
     const active = runSchedule(harness, schedule, durationMs, log);
     await readLoop(read, ACTIVE_READ_MS, active);
@@ -411,6 +421,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     await read();
     history.act('end', 'all');
   } finally {
+    clearInterval(loadTimer);
     await harness?.stopAll();
     await observer?.stop();
     await center?.stop();
@@ -439,6 +450,7 @@ export function checkHistory(records: readonly HistoryRecord[]): RobustnessRepor
     actions: countBy(records, (r) => (r.k === 'act' ? (r.skipped ? `${r.op} (skipped)` : r.op) : undefined)),
     requests: countBy(records, routeOf),
     result,
+    load: loadOf(records),
     historyFile: undefined,
     wallSeconds: Math.round(((records.at(-1)?.t ?? run.t) - run.t) / 1000),
   };

@@ -22,7 +22,7 @@
  *   amnesty period + 2 sweeps + 3 s).
  */
 import { AMNESTY_PERIOD_MS } from '../functions/core/sweeper.ts';
-import type { ActionRecord, ClientRecord, HistoryRecord, NodeSnap, RequestRecord, ServerRecord } from './history.ts';
+import type { ActionRecord, ClientRecord, HistoryRecord, LoadRecord, NodeSnap, RequestRecord, ServerRecord } from './history.ts';
 
 export type Interval = readonly [number, number];
 
@@ -107,8 +107,10 @@ export class Timeline {
   /** Outages (with the sweeper's amnesty period after each), stalled sweeper or poller, failing posts. */
   degraded: [number, number][] = [];
   requests: RequestRecord[] = [];
-  /** The information center's own event-producing writes, in stream order. */
+  /** The information center's own event-producing writes (and amnesty leases), in stream order. */
   server: ServerRecord[] = [];
+  /** The machine's load average over the run. */
+  load: LoadRecord[] = [];
   /** When the active phase ended and every fault was healed (the quiet period's start). */
   healedAt = Infinity;
   endAt = 0;
@@ -129,6 +131,7 @@ export class Timeline {
         this.actions.push(r);
         this.action(r, store, runtime, soft, cut, net);
       } else if (r.k === 'srv') this.server.push(r);
+      else if (r.k === 'load') this.load.push(r);
       else if (r.k !== 'run') this.clientRecord(r);
     }
     this.storeDown = store.finish(this.endAt);
@@ -279,6 +282,16 @@ export class Timeline {
     return this.outages.some(
       ([a, b]) => a <= t && t <= b + recovery && (this.protectedAt(p, a) || this.protectedAt(p, a - 1)) && !this.ownFault(p, a, t),
     );
+  }
+
+  /** The 1-minute load average sampled last before t. */
+  loadAt(t: number): number | undefined {
+    let found: number | undefined;
+    for (const l of this.load) {
+      if (l.t > t) break;
+      found = l.avg1;
+    }
+    return found;
   }
 
   /** The latest cache record of a process at or before t. */
