@@ -22,10 +22,10 @@
  * harness that dies cannot leave the runtime stalled.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { BodyTooLargeError, readBody } from './http-api.ts';
 import type { RuntimeLog } from './log.ts';
+import { listenOnLoopback } from './management-api.ts';
 
 export const FAULT_PARTS = ['sweeper', 'poller', 'posts'] as const;
 export type FaultPart = (typeof FAULT_PARTS)[number];
@@ -151,14 +151,7 @@ export async function startFaultControl(log: RuntimeLog): Promise<FaultControl> 
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   log.warn(`fault injection is ON (control endpoint http://127.0.0.1:${port}); for robustness runs only`);
   return {
     injector,

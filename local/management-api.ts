@@ -118,10 +118,8 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog)
   };
 }
 
-/** Starts the management API on a random loopback port. */
-export async function startManagementApi(backend: ConnectionsBackend, log: RuntimeLog): Promise<ManagementApi> {
-  const server: Server = createServer(managementListener(backend, log));
-  server.keepAliveTimeout = 5000;
+/** Listens on a random port of 127.0.0.1 (an endpoint only this machine may reach) and resolves with the port. */
+export async function listenOnLoopback(server: Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -129,7 +127,14 @@ export async function startManagementApi(backend: ConnectionsBackend, log: Runti
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
+  return (server.address() as AddressInfo).port;
+}
+
+/** Starts the management API on a random loopback port. */
+export async function startManagementApi(backend: ConnectionsBackend, log: RuntimeLog): Promise<ManagementApi> {
+  const server: Server = createServer(managementListener(backend, log));
+  server.keepAliveTimeout = 5000;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     port,

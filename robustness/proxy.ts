@@ -48,74 +48,79 @@ interface Pair {
   flush: (() => void)[];
 }
 
+interface State {
+  mode: ProxyMode;
+  delayMs: number;
+  pairs: Set<Pair>;
+}
+
+function drop(state: State, pair: Pair, reset: boolean): void {
+  state.pairs.delete(pair);
+  for (const socket of [pair.client, pair.upstream]) {
+    if (reset && !socket.destroyed) socket.resetAndDestroy();
+    else socket.destroy();
+  }
+}
+
+/**
+ * Copies a → b with backpressure; a frozen proxy stays paused. While
+ * delayed, chunks wait in a queue (in order) until they are due; the end
+ * of the stream waits behind them. Returns what delivers the queue at once.
+ */
+function forward(state: State, a: Socket, b: Socket): () => void {
+  const queue: { due: number; chunk: Buffer | 'end' }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const pass = (chunk: Buffer | 'end') => {
+    if (b.destroyed) return;
+    if (chunk === 'end') b.end();
+    else if (!b.write(chunk)) a.pause();
+  };
+  const drain = (all: boolean) => {
+    clearTimeout(timer);
+    timer = undefined;
+    const now = Date.now();
+    while (queue.length > 0 && (all || (queue[0]?.due ?? 0) <= now)) pass((queue.shift() as { chunk: Buffer | 'end' }).chunk);
+    const next = queue[0];
+    if (next) timer = setTimeout(() => drain(false), Math.max(0, next.due - Date.now()));
+  };
+  const take = (chunk: Buffer | 'end') => {
+    if (state.delayMs === 0 && queue.length === 0) return pass(chunk);
+    queue.push({ due: Date.now() + state.delayMs, chunk });
+    timer ??= setTimeout(() => drain(false), state.delayMs);
+  };
+  a.on('data', (chunk: Buffer) => take(chunk));
+  b.on('drain', () => {
+    if (state.mode === 'open' || state.mode === 'delayed') a.resume();
+  });
+  a.on('end', () => take('end'));
+  a.on('close', () => clearTimeout(timer));
+  return () => drain(true);
+}
+
+function accept(state: State, targetPort: number, maxConnections: number, client: Socket): void {
+  if (state.mode === 'cut' || state.pairs.size >= maxConnections) {
+    client.resetAndDestroy();
+    return;
+  }
+  const upstream = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
+  const pair: Pair = { client, upstream, flush: [] };
+  state.pairs.add(pair);
+  for (const socket of [client, upstream]) {
+    socket.on('error', () => drop(state, pair, true));
+    socket.on('close', () => drop(state, pair, false));
+  }
+  pair.flush.push(forward(state, client, upstream), forward(state, upstream, client));
+  if (state.mode === 'frozen') {
+    client.pause();
+    upstream.pause();
+  }
+}
+
 export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   const { targetPort, maxConnections = 512 } = options;
   if (!Number.isInteger(targetPort) || targetPort <= 0 || targetPort > 65535) throw new Error(`bad target port ${targetPort}`);
-  let mode: ProxyMode = 'open';
-  let delayMs = 0;
-  const pairs = new Set<Pair>();
-
-  const drop = (pair: Pair, reset: boolean) => {
-    pairs.delete(pair);
-    for (const socket of [pair.client, pair.upstream]) {
-      if (reset && !socket.destroyed) socket.resetAndDestroy();
-      else socket.destroy();
-    }
-  };
-
-  /**
-   * Copies a → b with backpressure; a frozen proxy stays paused. While
-   * delayed, chunks wait in a queue (in order) until they are due; the end
-   * of the stream waits behind them.
-   */
-  const forward = (a: Socket, b: Socket): (() => void) => {
-    const queue: { due: number; chunk: Buffer | 'end' }[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const pass = (chunk: Buffer | 'end') => {
-      if (b.destroyed) return;
-      if (chunk === 'end') b.end();
-      else if (!b.write(chunk)) a.pause();
-    };
-    const drain = (all: boolean) => {
-      clearTimeout(timer);
-      timer = undefined;
-      const now = Date.now();
-      while (queue.length > 0 && (all || (queue[0]?.due ?? 0) <= now)) pass((queue.shift() as { chunk: Buffer | 'end' }).chunk);
-      const next = queue[0];
-      if (next) timer = setTimeout(() => drain(false), Math.max(0, next.due - Date.now()));
-    };
-    const take = (chunk: Buffer | 'end') => {
-      if (delayMs === 0 && queue.length === 0) return pass(chunk);
-      queue.push({ due: Date.now() + delayMs, chunk });
-      timer ??= setTimeout(() => drain(false), delayMs);
-    };
-    a.on('data', (chunk: Buffer) => take(chunk));
-    b.on('drain', () => {
-      if (mode === 'open' || mode === 'delayed') a.resume();
-    });
-    a.on('end', () => take('end'));
-    a.on('close', () => clearTimeout(timer));
-    return () => drain(true);
-  };
-
-  const server = createServer({ allowHalfOpen: true }, (client) => {
-    if (mode === 'cut' || pairs.size >= maxConnections) {
-      client.resetAndDestroy();
-      return;
-    }
-    const upstream = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
-    const pair: Pair = { client, upstream, flush: [] };
-    pairs.add(pair);
-    for (const socket of [client, upstream]) {
-      socket.on('error', () => drop(pair, true));
-      socket.on('close', () => drop(pair, false));
-    }
-    pair.flush.push(forward(client, upstream), forward(upstream, client));
-    if (mode === 'frozen') {
-      client.pause();
-      upstream.pause();
-    }
-  });
+  const state: State = { mode: 'open', delayMs: 0, pairs: new Set() };
+  const server = createServer({ allowHalfOpen: true }, (client) => accept(state, targetPort, maxConnections, client));
   server.maxConnections = maxConnections + 16; // beyond this the kernel-level accept is refused outright
 
   await new Promise<void>((resolve, reject) => {
@@ -125,14 +130,25 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('proxy did not get a TCP port');
   const port = address.port;
+  const setFlow = (flowing: boolean) => {
+    for (const { client, upstream } of state.pairs) {
+      if (flowing) {
+        client.resume();
+        upstream.resume();
+      } else {
+        client.pause();
+        upstream.pause();
+      }
+    }
+  };
 
   return {
     port,
     get mode() {
-      return mode;
+      return state.mode;
     },
     get connections() {
-      return pairs.size;
+      return state.pairs.size;
     },
     via(url: string): string {
       const u = new URL(url);
@@ -143,38 +159,29 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
       return url.endsWith('/') ? text : text.replace(/\/$/, '');
     },
     cut() {
-      mode = 'cut';
-      delayMs = 0;
-      for (const pair of [...pairs]) drop(pair, true);
+      state.mode = 'cut';
+      state.delayMs = 0;
+      for (const pair of [...state.pairs]) drop(state, pair, true);
     },
     freeze() {
-      mode = 'frozen';
-      for (const { client, upstream } of pairs) {
-        client.pause();
-        upstream.pause();
-      }
+      state.mode = 'frozen';
+      setFlow(false);
     },
     delay(ms: number) {
       if (!Number.isFinite(ms) || ms < 0) throw new Error(`bad delay ${ms}`);
-      mode = 'delayed';
-      delayMs = ms;
-      for (const { client, upstream } of pairs) {
-        client.resume();
-        upstream.resume();
-      }
+      state.mode = 'delayed';
+      state.delayMs = ms;
+      setFlow(true);
     },
     restore() {
-      mode = 'open';
-      delayMs = 0;
-      for (const { client, upstream, flush } of pairs) {
-        for (const f of flush) f();
-        client.resume();
-        upstream.resume();
-      }
+      state.mode = 'open';
+      state.delayMs = 0;
+      for (const { flush } of state.pairs) for (const f of flush) f();
+      setFlow(true);
     },
     async close() {
-      mode = 'cut';
-      for (const pair of [...pairs]) drop(pair, true);
+      state.mode = 'cut';
+      for (const pair of [...state.pairs]) drop(state, pair, true);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

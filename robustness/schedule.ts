@@ -97,37 +97,30 @@ function span(sim: Sim, t: number, min: number, max: number): number | undefined
 
 type Planner = (sim: Sim, t: number) => boolean;
 
-/** A node slot's process crashes (SIGKILL) and a new incarnation starts later. */
-const crash: Planner = (sim, t) => {
-  const slot = sim.rnd.shuffle(upSlots(sim, t, 'n'))[0];
-  const d = slot === undefined ? undefined : span(sim, t, 500, 3 * sim.lease(slot));
-  if (slot === undefined || d === undefined) return false;
-  sim.steps.push({ at: t, op: 'crash', target: slot }, { at: t + d, op: 'restart', target: slot });
-  sim.busy.set(slot, t + d + 2000);
-  return true;
-};
-
-/** A node hangs (SIGSTOP) and continues (SIGCONT), or — `zombie` — is replaced while it hangs. */
-const hang =
-  (zombie: boolean): Planner =>
+/**
+ * A node step and the step that ends it, half a second to `leases` leases
+ * later; the slot then rests for `settleMs` (a new process starting, a zombie
+ * being told it was superseded).
+ */
+const nodePair =
+  (start: Op, end: Op, leases: number, settleMs: (sim: Sim, slot: string) => number): Planner =>
   (sim, t) => {
     const slot = sim.rnd.shuffle(upSlots(sim, t, 'n'))[0];
-    const d = slot === undefined ? undefined : span(sim, t, 500, Math.round(2.5 * sim.lease(slot)));
+    const d = slot === undefined ? undefined : span(sim, t, 500, Math.round(leases * sim.lease(slot)));
     if (slot === undefined || d === undefined) return false;
-    sim.steps.push({ at: t, op: 'hang', target: slot }, { at: t + d, op: zombie ? 'restart' : 'resume', target: slot });
-    sim.busy.set(slot, t + d + (zombie ? 2000 + 2 * sim.lease(slot) : 1000));
+    sim.steps.push({ at: t, op: start, target: slot }, { at: t + d, op: end, target: slot });
+    sim.busy.set(slot, t + d + settleMs(sim, slot));
     return true;
   };
 
+/** A node's process crashes (SIGKILL); a new incarnation starts later. */
+const crash = nodePair('crash', 'restart', 3, () => 2000);
+/** A node hangs (SIGSTOP) and continues (SIGCONT). */
+const hang = nodePair('hang', 'resume', 2.5, () => 1000);
+/** A node hangs and is replaced by a new incarnation while it hangs. */
+const zombie = nodePair('hang', 'restart', 2.5, (sim, slot) => 2000 + 2 * sim.lease(slot));
 /** A node deregisters and stops (the SDK's stop()); a new incarnation starts later. */
-const leave: Planner = (sim, t) => {
-  const slot = sim.rnd.shuffle(upSlots(sim, t, 'n'))[0];
-  const d = slot === undefined ? undefined : span(sim, t, 500, 2 * sim.lease(slot));
-  if (slot === undefined || d === undefined) return false;
-  sim.steps.push({ at: t, op: 'leave', target: slot }, { at: t + d, op: 'restart', target: slot });
-  sim.busy.set(slot, t + d + 2000);
-  return true;
-};
+const leave = nodePair('leave', 'restart', 2, () => 2000);
 
 const meta: Planner = (sim, t) => {
   const slot = sim.rnd.shuffle(upSlots(sim, t, 'n'))[0];
@@ -200,8 +193,8 @@ const partFault =
 
 const PLANNERS: Record<Kind, Planner> = {
   crash,
-  hang: hang(false),
-  zombie: hang(true),
+  hang,
+  zombie,
   leave,
   meta,
   watcher,

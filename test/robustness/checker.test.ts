@@ -92,6 +92,8 @@ describe('2. detection', () => {
     const records = healthyRun(T + 3000);
     records.push({ k: 'act', t: T + 3100, op: 'crash', on: 'n0.1' });
     if (goneAt !== undefined) records.push({ k: 'cache', t: goneAt, c: 'w0.1', rev: 2, nodes: [] });
+    // The run went on long enough for every deadline to be checked.
+    records.push({ k: 'act', t: T + 60_000, op: 'end', on: 'all' });
     return records;
   };
 

@@ -1,0 +1,60 @@
+/**
+ * The TCP fault proxy's delay (robustness/proxy.ts; cut and freeze are
+ * exercised by the client tests): everything still arrives, in order, late
+ * by the delay each way, and a restore delivers what is held at once.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startProxy, type TcpProxy } from '../../robustness/proxy.ts';
+
+let echo: Server;
+let proxy: TcpProxy;
+
+beforeAll(async () => {
+  echo = createServer((socket) => socket.pipe(socket));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  proxy = await startProxy({ targetPort: (echo.address() as { port: number }).port });
+});
+
+afterAll(async () => {
+  await proxy.close();
+  await new Promise((resolve) => echo.close(resolve));
+});
+
+async function client(): Promise<{ socket: Socket; received: () => string }> {
+  const socket = connect({ host: '127.0.0.1', port: proxy.port });
+  let text = '';
+  socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  return { socket, received: () => text };
+}
+
+const until = async (check: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+test('a delayed path delivers everything, in order, at least the delay late each way', async () => {
+  const { socket, received } = await client();
+  proxy.delay(300);
+  const sent = Date.now();
+  for (const word of ['a', 'b', 'c', 'd']) socket.write(word);
+  await until(() => received() === 'abcd', 10_000);
+  expect(Date.now() - sent).toBeGreaterThanOrEqual(600);
+  proxy.restore();
+  socket.destroy();
+});
+
+test('a restore delivers what the delay still holds at once', async () => {
+  const { socket, received } = await client();
+  proxy.delay(60_000);
+  socket.write('held');
+  await new Promise((r) => setTimeout(r, 200));
+  expect(received()).toBe('');
+  proxy.restore();
+  await until(() => received() === 'held', 10_000);
+  socket.destroy();
+});
