@@ -12,7 +12,17 @@
  * - `acknowledgeControl`: one resource is exempt (a public route), every
  *   other resource is still checked.
  */
-import { Aspects, AspectPriority, Stack, Token, Validations, type IAspect } from 'aws-cdk-lib';
+import {
+  Aspects,
+  AspectPriority,
+  Stack,
+  Token,
+  Validations,
+  type IAspect,
+  type IPolicyValidationContext,
+  type IPolicyValidationPlugin,
+  type PolicyValidationPluginReport,
+} from 'aws-cdk-lib';
 import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import type { IConstruct } from 'constructs';
@@ -36,7 +46,7 @@ export const CONTROLS = {
   sqsDeadLetterQueue: { id: 'CT.SQS.PR.1', file: 'ct-sqs-pr-1', rule: 'sqs_dlq_check' },
 } as const satisfies Record<string, Control>;
 
-/** The namespace CDK gives a validation plugin's findings (its name). */
+/** The namespace CDK gives the validator's findings (its name). */
 const PLUGIN_NAMESPACE = 'cdk-validator-cfnguard';
 
 /** What the configuration decides about the controls. */
@@ -76,9 +86,34 @@ export function disabledControls(options: ControlTowerOptions): DisabledControl[
   return disabled;
 }
 
+/**
+ * The CfnGuardValidator, with every finding an error. The validator leaves a
+ * finding's `severity` unset, and once any finding of a plugin is
+ * acknowledged CDK recounts the plugin's success as "no finding of severity
+ * error" — so without this, one acknowledged public route would let every
+ * other finding pass the synth (test/infra/control-tower.test.ts shows it fails).
+ */
+class ControlTowerChecks implements IPolicyValidationPlugin {
+  readonly name: string;
+  readonly version?: string;
+  readonly ruleIds?: string[];
+
+  constructor(private readonly guard: CfnGuardValidator) {
+    // The plugin's name is the namespace its findings are acknowledged in: keep the validator's.
+    this.name = guard.name;
+    this.version = guard.version;
+    this.ruleIds = guard.ruleIds;
+  }
+
+  validate(context: IPolicyValidationContext): PolicyValidationPluginReport {
+    const report = this.guard.validate(context);
+    return { ...report, violations: report.violations.map((violation) => ({ ...violation, severity: violation.severity ?? 'error' })) };
+  }
+}
+
 /** The validator `addRoster` registers on the app. */
-export function controlTowerValidator(options: ControlTowerOptions): CfnGuardValidator {
-  return new CfnGuardValidator({ disabledRules: disabledControls(options).map((d) => d.control.file) });
+export function controlTowerValidator(options: ControlTowerOptions): IPolicyValidationPlugin {
+  return new ControlTowerChecks(new CfnGuardValidator({ disabledRules: disabledControls(options).map((d) => d.control.file) }));
 }
 
 /** Exempts `scope` (and what it contains) from one control, with the reason. */
