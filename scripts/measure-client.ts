@@ -18,8 +18,7 @@
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
-import { RegistryClient } from '../client/index.ts';
-import type { Node } from '../client/types.ts';
+import { RegistryClient, type Node } from '@roster/client';
 import { startProxy, type TcpProxy } from '../test/support/proxy.ts';
 import { spawnRuntime } from '../test/support/runtime.ts';
 

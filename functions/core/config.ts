@@ -33,9 +33,14 @@ export interface Config {
   websocketCallbackUrl: string | undefined;
 }
 
+import { DEFAULT_LEASE_SECONDS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
+
+/** The contract's lease bounds (contract/index.ts). */
+export { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS };
+
 /** The defaults of every setting; the CDK stack and the local runtime take theirs from here. */
 export const CONFIG_DEFAULTS = {
-  defaultLeaseSeconds: 15,
+  defaultLeaseSeconds: DEFAULT_LEASE_SECONDS,
   disconnectGraceSeconds: 2,
   sweepIntervalSeconds: 1,
   downRetentionSeconds: 86_400,
@@ -43,9 +48,6 @@ export const CONFIG_DEFAULTS = {
   sweeperAmnestySeconds: 120,
   sweepLoopSeconds: 0,
 } as const;
-
-export const LEASE_MIN_SECONDS = 2;
-export const LEASE_MAX_SECONDS = 3600;
 
 function numberFromEnv(
   env: NodeJS.ProcessEnv,

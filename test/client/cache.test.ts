@@ -4,8 +4,8 @@
  * response, a revision lost to a race) are built here on purpose.
  */
 import { describe, expect, it } from 'vitest';
-import { ClusterCache } from '../../client/cache.ts';
-import type { MembershipEvent, Node, NodeList } from '../../client/types.ts';
+import { ClusterCache } from '../../client/src/cache.ts';
+import type { MembershipEvent, Node, NodeList } from '@roster/client';
 
 const CLUSTER = 'c1';
 

@@ -4,7 +4,7 @@
  * the cache; a cache that missed a change fetches the whole list.
  */
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
+import { RegistryClient } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { registerDirect, uniqueCluster } from './helpers.ts';
 

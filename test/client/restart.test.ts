@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
+import { RegistryClient } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime, type SpawnRuntimeOptions } from '../support/runtime.ts';
 import { ids, record, serverList, summary, uniqueCluster } from './helpers.ts';
 

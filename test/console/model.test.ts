@@ -3,7 +3,7 @@
  * lease countdown (console/src/time.ts): pure code, no browser.
  */
 import { describe, expect, test } from 'vitest';
-import type { MembershipEvent, Node } from '../../client/types.ts';
+import type { MembershipEvent, Node } from '@roster/contract';
 import { ClusterDirectory, ClusterTable, isClusterList } from '../../console/src/model.ts';
 import { ServerClock, describeLease, formatDuration } from '../../console/src/time.ts';
 
