@@ -246,6 +246,18 @@ export function isEventsBatch(value: unknown): value is EventsBatch {
   );
 }
 
+/**
+ * The membership events a server message carries, in order: one for a
+ * single event, each of an `EVENTS` batch, none (undefined) for anything
+ * else. A client that connects with `batch=true` reads every message
+ * through this, and so handles both kinds alike.
+ */
+export function eventsIn(message: unknown): MembershipEvent[] | undefined {
+  if (isMembershipEvent(message)) return [message];
+  if (isEventsBatch(message)) return message.events;
+  return undefined;
+}
+
 export function isClusterSummary(value: unknown): value is ClusterSummary {
   return (
     isObject(value) &&

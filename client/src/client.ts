@@ -18,7 +18,7 @@
  * the two; an event that is also in the list is dropped by the per-node
  * revision rule.
  */
-import { ID_RULE, isEventsBatch, isMembershipEvent, isObject, isValidId, isValidLease, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
+import { eventsIn, ID_RULE, isObject, isValidId, isValidLease, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
 import { toBackoff, type Backoff, type BackoffOption } from './backoff.ts';
 import { ClusterCache, type NodeChange, type SnapshotOutcome } from './cache.ts';
 import { CacheFile, type CacheFileContent } from './cache-file.ts';
@@ -606,8 +606,8 @@ export class RegistryClient implements AsyncDisposable {
   }
 
   private onMessage(message: unknown): void {
-    if (isMembershipEvent(message)) return this.onEvents([message]);
-    if (isEventsBatch(message)) return this.onEvents(message.events);
+    const events = eventsIn(message);
+    if (events) return this.onEvents(events);
     if (isObject(message) && (message.type === 'SUBSCRIBED' || message.type === 'UNSUBSCRIBED')) return;
     if (isObject(message) && message.type === 'ERROR' && isObject(message.error)) {
       this.emit({ type: 'warning', message: `the server reported ${String(message.error.code)}: ${String(message.error.message)}` });

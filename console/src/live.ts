@@ -7,7 +7,7 @@
  * (`SUBSCRIBED`): the owner fetches a cluster's list only after that, which
  * is what "subscribe first, then fetch" needs to miss nothing.
  */
-import { isEventsBatch, isMembershipEvent, isObject, type MembershipEvent } from '@roster/contract';
+import { eventsIn, isObject, type MembershipEvent } from '@roster/contract';
 
 export const MAX_SUBSCRIPTIONS = 100;
 /** API Gateway closes connections idle for 10 minutes; a ping also proves the path still works. */
@@ -188,8 +188,9 @@ export class Live {
     } else if (message.type === 'ERROR') {
       const error = isObject(message.error) ? message.error : {};
       this.hooks.serverError(typeof error.message === 'string' ? error.message : 'the server refused a request');
-    } else if (isMembershipEvent(message)) this.hooks.event(message);
-    // A connection opened with batch=true may get several events of a cluster in one message.
-    else if (isEventsBatch(message)) for (const event of message.events) this.hooks.event(event);
+    } else {
+      // One event, or several of a cluster in one EVENTS message (the connection asks for batch=true).
+      for (const event of eventsIn(message) ?? []) this.hooks.event(event);
+    }
   }
 }
