@@ -31,7 +31,7 @@
  *    runtime restarted). Nothing held can be compared with the new
  *    revisions, so the list replaces the map outright.
  */
-import type { MembershipEvent, Node, NodeList } from './index.ts';
+import type { MembershipEvent, Node, NodeList, NodeStatus } from './index.ts';
 
 /** A node whose record differs before and after: revision, status or lease times. */
 export interface RecordChange {
@@ -67,6 +67,8 @@ function stateOf(event: MembershipEvent): Node {
   return node;
 }
 
+const byNodeId = (a: Node, b: Node): number => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0);
+
 /** Same state as far as a view shows it (a resync returns equal records as new objects). */
 function sameRecord(a: Node | undefined, b: Node | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
@@ -95,7 +97,10 @@ export class RevisionedMap {
   /** Set between beginSnapshot and applySnapshot: the events to apply again on top of the list. */
   private pending: { highestAtBegin: number | undefined; events: MembershipEvent[] } | undefined;
   private view = false;
+  /** Grows with every change of a record: the sorted lists are rebuilt only after one. */
   private changes = 0;
+  /** The sorted lists handed out since the last change, by status filter. */
+  private lists: { version: number; byStatus: Map<NodeStatus | 'all', readonly Node[]> } = { version: -1, byStatus: new Map() };
 
   constructor(readonly clusterId: string) {}
 
@@ -109,18 +114,20 @@ export class RevisionedMap {
     return this.view;
   }
 
-  /** Grows with every change of a record: lets a view rebuild what it derived only when needed. */
-  get version(): number {
-    return this.changes;
-  }
-
   get(nodeId: string): Node | undefined {
     return this.records.byId.get(nodeId);
   }
 
-  /** Every record, UP and DOWN, in no particular order. */
-  values(): IterableIterator<Node> {
-    return this.records.byId.values();
+  /** The records (only those of `status`, if given) sorted by node id; frozen and shared until the next change. */
+  list(status?: NodeStatus): readonly Node[] {
+    if (this.lists.version !== this.changes) this.lists = { version: this.changes, byStatus: new Map() };
+    const key = status ?? 'all';
+    let list = this.lists.byStatus.get(key);
+    if (!list) {
+      list = Object.freeze([...this.records.byId.values()].filter((n) => status === undefined || n.status === status).sort(byNodeId));
+      this.lists.byStatus.set(key, list);
+    }
+    return list;
   }
 
   counts(): { up: number; down: number } {

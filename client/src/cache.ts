@@ -31,7 +31,6 @@ export interface SnapshotOutcome {
   reset: boolean;
 }
 
-const byNodeId = (a: Node, b: Node): number => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0);
 const upOrNone = (node: Node | undefined): Node | undefined => (node?.status === 'UP' ? node : undefined);
 
 /** How a node's healthy-list entry changed from one record to the next (either may be absent). */
@@ -52,7 +51,6 @@ function classify({ previous, current }: Omit<RecordChange, 'nodeId'>): NodeChan
 
 export class ClusterCache {
   private readonly records: RevisionedMap;
-  private sorted: { version: number; nodes: readonly Node[] } | undefined;
 
   constructor(readonly clusterId: string) {
     this.records = new RevisionedMap(clusterId);
@@ -70,12 +68,7 @@ export class ClusterCache {
 
   /** The healthy nodes, sorted by node id. The array is shared until the next change: do not mutate it. */
   nodes(): readonly Node[] {
-    const { version } = this.records;
-    if (this.sorted?.version !== version) {
-      const nodes = Object.freeze([...this.records.values()].filter((n) => n.status === 'UP').sort(byNodeId));
-      this.sorted = { version, nodes };
-    }
-    return this.sorted.nodes;
+    return this.records.list('UP');
   }
 
   node(nodeId: string): Node | undefined {

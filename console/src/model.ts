@@ -11,8 +11,6 @@ import { RevisionedMap, type ClusterSummary, type MembershipEvent, type Node, ty
 
 export { isClusterList, isClusterSummary, type ClusterSummary } from '@roster/contract';
 
-const byNodeId = (a: Node, b: Node): number => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0);
-
 export interface TableEventOutcome {
   /** False for a duplicate or a state older than the one held. */
   applied: boolean;
@@ -29,7 +27,6 @@ export interface TableSnapshotOutcome {
 
 export class ClusterTable {
   private readonly records: RevisionedMap;
-  private sorted: { version: number; nodes: readonly Node[] } | undefined;
 
   constructor(readonly clusterId: string) {
     this.records = new RevisionedMap(clusterId);
@@ -51,9 +48,7 @@ export class ClusterTable {
 
   /** Every record, sorted by node id. Shared until the next change: do not mutate. */
   nodes(): readonly Node[] {
-    const { version } = this.records;
-    if (this.sorted?.version !== version) this.sorted = { version, nodes: [...this.records.values()].sort(byNodeId) };
-    return this.sorted.nodes;
+    return this.records.list();
   }
 
   counts(): { up: number; down: number } {

@@ -5,29 +5,13 @@
  * `eventsIn`, then apply the events one by one, in order, with the same
  * revision rules as single events.
  */
-import { eventsIn, type MembershipEvent, type Node } from '@roster/contract';
+import { eventsIn, type MembershipEvent } from '@roster/contract';
 import { describe, expect, test } from 'vitest';
 import { ClusterCache } from '../../client/src/cache.ts';
-
-const T = '2026-01-01T00:00:00.000Z';
+import { eventOf, FIXTURE_TIME as T, nodeRecord } from '../support/nodes.ts';
 
 function event(type: MembershipEvent['type'], nodeId: string, revision: number): MembershipEvent {
-  const status = type === 'NODE_DOWN' ? 'DOWN' : 'UP';
-  const node: Node = {
-    key: `c1/${nodeId}`,
-    clusterId: 'c1',
-    nodeId,
-    status,
-    metadata: {},
-    leaseSeconds: 15,
-    incarnation: 1,
-    registeredAt: T,
-    lastKeepaliveAt: T,
-    expiresAt: T,
-    revision,
-    ...(status === 'DOWN' ? { downReason: 'deregistered' as const } : {}),
-  };
-  return { type, clusterId: 'c1', revision, node, at: T, ...(status === 'DOWN' ? { reason: 'deregistered' as const } : {}) };
+  return eventOf(nodeRecord('c1', nodeId, revision, type === 'NODE_DOWN' ? { status: 'DOWN', downReason: 'deregistered' } : {}), type);
 }
 
 const batch = (events: MembershipEvent[]) => ({ type: 'EVENTS', clusterId: 'c1', events });

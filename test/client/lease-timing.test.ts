@@ -9,22 +9,11 @@
 import { exponentialBackoff, RosterClientError, type LostEvent, type Node } from '@roster/client';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { Lease, type LeaseTransport } from '../../client/src/lease.ts';
+import { nodeRecord } from '../support/nodes.ts';
 
 type Answer = { leaseSeconds: number } | RosterClientError;
 
-const node = (leaseSeconds: number): Node => ({
-  key: 'c/n',
-  clusterId: 'c',
-  nodeId: 'n',
-  status: 'UP',
-  metadata: {},
-  leaseSeconds,
-  incarnation: 1,
-  registeredAt: new Date().toISOString(),
-  lastKeepaliveAt: new Date().toISOString(),
-  expiresAt: new Date(Date.now() + leaseSeconds * 1000).toISOString(),
-  revision: 1,
-});
+const node = (leaseSeconds: number): Node => nodeRecord('c', 'n', 1, { leaseSeconds });
 
 const failure = {
   down: () => new RosterClientError('NETWORK', 'connect ECONNREFUSED 127.0.0.1:1'),

@@ -6,6 +6,7 @@
  * (documents.ts): an HTTP answer that does not match fails the request; a
  * WebSocket message that does not match fails the test it arrived in.
  */
+import type { MembershipEvent, Node } from '@roster/contract';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -20,29 +21,9 @@ afterEach(() => {
   if (found.length > 0) throw new Error(`${found.length} WebSocket message(s) broke the AsyncAPI document:\n${found.map((e) => e.message).join('\n')}`);
 });
 
-export interface WireNode {
-  key: string;
-  clusterId: string;
-  nodeId: string;
-  status: 'UP' | 'DOWN';
-  metadata: Record<string, string>;
-  leaseSeconds: number;
-  incarnation: number;
-  registeredAt: string;
-  lastKeepaliveAt: string;
-  expiresAt: string;
-  revision: number;
-  downReason?: 'expired' | 'deregistered' | 'disconnected';
-}
-
-export interface WireEvent {
-  type: 'NODE_REGISTERED' | 'NODE_DOWN' | 'NODE_UPDATED';
-  clusterId: string;
-  revision: number;
-  node: WireNode;
-  reason?: 'expired' | 'deregistered' | 'disconnected';
-  at: string;
-}
+/** The wire shapes are the contract's; the suite knows them and nothing of the implementation. */
+export type WireNode = Node;
+export type WireEvent = MembershipEvent;
 
 export type ServerMessage = WireEvent | { type: string; [key: string]: unknown };
 
