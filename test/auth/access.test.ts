@@ -59,6 +59,7 @@ const CASES: Record<string, Case> = {
   'list-nodes': { method: 'GET', path: () => `/v1/clusters/${A}/nodes?status=all`, needsNode: false, success: [200] },
   'list-clusters': { method: 'GET', path: () => '/v1/clusters', needsNode: false, success: [200] },
   health: { method: 'GET', path: () => '/v1/health', needsNode: false, success: [200] },
+  openapi: { method: 'GET', path: () => '/v1/openapi.json', needsNode: false, success: [200] },
   console: { method: 'GET', path: () => '/console', needsNode: false, success: [200] },
 };
 

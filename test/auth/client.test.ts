@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { RegistryClient, RosterClientError } from '../../client/index.ts';
+import { RegistryClient, RosterClientError } from '@roster/client';
 import { record } from '../client/helpers.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
 import { call, startAuthRuntime, wronglySigned, type AuthRuntime } from './support.ts';

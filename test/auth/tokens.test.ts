@@ -24,7 +24,7 @@ import {
 } from '../../functions/core/auth.ts';
 import { ForbiddenError, UnauthorizedError } from '../../functions/core/errors.ts';
 import { readSecretVersions, useTokenSecret } from '../../functions/core/token-secret.ts';
-import { parseTtl } from '../../client/token-command.ts';
+import { parseTtl } from '../../cli/token-command.ts';
 import { ensureSecretFile, generateSecret, readSecretFile } from '../../local/auth-secret.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
 import { expiredWith, unsignedAdmin, wronglySigned } from './support.ts';

@@ -3,7 +3,7 @@
  * and `lost` only once the lease has certainly lapsed.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
+import { RegistryClient } from '@roster/client';
 import { startProxy, type TcpProxy } from '../support/proxy.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { deregisterDirect, getNodeDirect, record, registerDirect, uniqueCluster } from './helpers.ts';

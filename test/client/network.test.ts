@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
+import { RegistryClient } from '@roster/client';
 import { startProxy, type TcpProxy } from '../support/proxy.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { deregisterDirect, getNodeDirect, ids, record, registerDirect, serverList, summary, uniqueCluster } from './helpers.ts';

@@ -26,10 +26,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
+import { RegistryClient, type Node } from '@roster/client';
 import { freePort, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { Subscriber } from '../../bench/subscriber.ts';
-import type { Node } from '../../client/types.ts';
 import { registerDirect, serverList, uniqueCluster } from '../client/helpers.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 

@@ -5,8 +5,7 @@
  * each registration took exactly one revision, none was lost to a retry.
  */
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
-import type { Node } from '../../client/types.ts';
+import { RegistryClient, type Node } from '@roster/client';
 import { Subscriber } from '../../bench/subscriber.ts';
 import { serverList, uniqueCluster } from '../client/helpers.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';

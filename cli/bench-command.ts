@@ -1,10 +1,11 @@
 /**
- * `roster bench`: the command. The scenarios (and the AWS SDK, ws and etcd3
+ * `roster bench`: the command over bench/run.ts. The scenarios (and the AWS SDK, ws and etcd3
  * they pull in) are loaded only when the command runs, so the other CLI
  * commands start as quickly as before.
  */
 import { writeFile } from 'node:fs/promises';
-import { CliError, UsageError, out, parse, positiveNumber, type Command } from '../client/cli-kit.ts';
+import { JavaMissingError } from '../local/dynamodb-local.ts';
+import { CliError, UsageError, out, parse, positiveNumber, type Command } from './kit.ts';
 
 const NAMES = ['throughput', 'fanout', 'crash', 'hang', 'etcd', 'soak'];
 
@@ -55,8 +56,8 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
       process.stdout.write(this.help);
       return 0;
     }
-    const { runBench, Cleanups, SCENARIOS } = await import('./run.ts');
-    const { renderReport } = await import('./report.ts');
+    const { runBench, Cleanups, SCENARIOS } = await import('../bench/run.ts');
+    const { renderReport } = await import('../bench/report.ts');
     let scenarios: (typeof SCENARIOS)[number][] | undefined;
     if (parsed.values.scenarios !== undefined) {
       const names = parsed.values.scenarios.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -96,6 +97,10 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
         }
       }
       return 0;
+    } catch (err) {
+      // The bench always starts its own DynamoDB Local: `roster serve`'s way around a missing Java does not apply.
+      if (err instanceof JavaMissingError) throw new CliError(err.requirement);
+      throw err;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
