@@ -92,6 +92,7 @@ describe('HTTP handlers on the payload 2.0 event of the documentation', () => {
       'GET /v1/clusters/{clusterId}/nodes': 200,
       'GET /v1/clusters': 200,
       'GET /v1/health': 200,
+      'GET /v1/openapi.json': 200,
       'GET /console': 200,
       'GET /': 200,
       'DELETE /v1/clusters/{clusterId}/nodes/{nodeId}': 204,
