@@ -118,10 +118,6 @@ export function describeStartError(err: unknown, verbose: boolean): string {
   return `could not start: ${message.split('\n')[0]}${verbose ? '' : ' (run with --verbose for details)'}`;
 }
 
-// The lock file pins an AWS SDK that runs on Node 20; its notice about future
-// releases needing Node 22 is not news to someone starting a local server.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** A second signal this long after the first stops at once instead of gracefully. */
 const FORCE_AFTER_MS = 1000;
@@ -198,6 +194,10 @@ export async function serve(argv: string[]): Promise<void> {
 
 const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
+  // This process is ours (`npm start`): the lock file pins an AWS SDK that runs on Node 20, and its
+  // notice about future releases needing Node 22 is not news to someone starting a local server.
+  // (`roster serve` sets it in bin/roster.js; an embedder's process.env is left alone.)
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   await serve(process.argv.slice(2));
   // Idle SDK sockets must not keep a stopped server alive.
   process.exit(process.exitCode ?? 0);

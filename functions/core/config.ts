@@ -80,11 +80,3 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
   };
 }
-
-let cached: Config | undefined;
-
-/** The process-wide configuration, read on first use. */
-export function config(): Config {
-  cached ??= readConfig();
-  return cached;
-}

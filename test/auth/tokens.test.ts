@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { handler as httpAuthorizer } from '../../functions/auth/http-authorizer.ts';
-import { handler as wsAuthorizer } from '../../functions/auth/ws-authorizer.ts';
+import { handler as httpAuthorizerHandler } from '../../functions/auth/http-authorizer.ts';
+import { handler as wsAuthorizerHandler } from '../../functions/auth/ws-authorizer.ts';
 import {
   authorize,
   bearerToken,
@@ -23,7 +23,8 @@ import {
   type Claims,
 } from '../../functions/core/auth.ts';
 import { ForbiddenError, UnauthorizedError } from '../../functions/core/errors.ts';
-import { readSecretVersions, useTokenSecret } from '../../functions/core/token-secret.ts';
+import { Scope } from '../../functions/core/scope.ts';
+import { readSecretVersions } from '../../functions/core/token-secret.ts';
 import { parseTtl } from '../../client/token-command.ts';
 import { ensureSecretFile, generateSecret, readSecretFile } from '../../local/auth-secret.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
@@ -31,15 +32,17 @@ import { expiredWith, unsignedAdmin, wronglySigned } from './support.ts';
 
 const secret = generateSecret();
 const keys = [keyOf(secret)];
+// The authorizers as the local runtime runs them: in a scope that holds the secret.
+const withSecret = new Scope({ env: {}, tokenSecret: secret });
+const httpAuthorizer = withSecret.bind(httpAuthorizerHandler);
+const wsAuthorizer = withSecret.bind(wsAuthorizerHandler);
 let scratch: string;
 
 beforeAll(() => {
   scratch = mkdtempSync(path.join(tmpdir(), 'roster-tokens-'));
-  useTokenSecret(secret);
 });
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
-  useTokenSecret(undefined);
 });
 
 /** Resolves to the UnauthorizedError message a promise rejects with. */

@@ -13,9 +13,9 @@ import WebSocket from 'ws';
 import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
 import { fanOut } from '../../functions/core/fanout.ts';
-import { setMetricsSink } from '../../functions/core/metrics.ts';
 import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
 import { register } from '../../functions/core/registry.ts';
+import { Scope } from '../../functions/core/scope.ts';
 import { startManagementApi } from '../../local/management-api.ts';
 import { PrometheusSink } from '../../local/metrics.ts';
 import { call, startAuthRuntime, type AuthRuntime } from '../auth/support.ts';
@@ -109,7 +109,8 @@ describe('a fan-out failure', () => {
   it('counts the record reported for retry in the registry /metrics serves', async () => {
     const table = await createTestTable();
     const sink = new PrometheusSink();
-    setMetricsSink(sink);
+    // The fan-out records into the sink of the scope it runs in, as in a local runtime.
+    const scope = new Scope({ env: {}, metrics: sink });
     const management = await startManagementApi(
       { post: () => Promise.reject(new Error('injected fault')), info: () => undefined, disconnect: () => false },
       { debug() {}, info() {}, warn() {}, error() {} },
@@ -119,7 +120,8 @@ describe('a fan-out failure', () => {
       await connect(table.deps, 'conn-1', { clusterId: 'c1' });
       await stream.mark();
       await register(table.deps, 'c1', 'n1', {});
-      const result = await fanOut({ ...table.deps, management: createManagementClient(management.url, true) }, await stream.next());
+      const records = await stream.next();
+      const result = await scope.run(() => fanOut({ ...table.deps, management: createManagementClient(management.url, true) }, records));
       expect(result.batchItemFailures).toHaveLength(1);
       const samples = parse(await sink.text());
       expect(samples.get('roster_fanout_failures_total')).toBe(1);
