@@ -32,6 +32,7 @@ import { Subscriber } from '../../bench/subscriber.ts';
 import type { Node } from '../../client/types.ts';
 import { registerDirect, serverList, uniqueCluster } from '../client/helpers.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { eventually, sleep } from '../support/wait.ts';
 
 const LEASE_SECONDS = 4;
 const OUTAGE_MS = 8_000;
@@ -48,16 +49,6 @@ const clients: RegistryClient[] = [];
 let loopsRunning = false;
 const loopsDone: Promise<void>[] = [];
 const subscribers: Subscriber[] = [];
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await sleep(100);
-  }
-}
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'roster-outage-'));

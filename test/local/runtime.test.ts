@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import WebSocket from 'ws';
 import { silentLog } from '../../local/log.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from '../../local/runtime.ts';
+import { delta, parseSamples, type Samples } from '../support/metrics.ts';
 import { eventually } from '../support/wait.ts';
 
 interface Node {
@@ -78,17 +79,7 @@ async function connect(rt: Runtime, query: string): Promise<{ ws: WebSocket; eve
   return { ws, events };
 }
 
-/** `GET /metrics` as `name{labels}` → value. */
-async function scrape(rt: Runtime): Promise<Map<string, number>> {
-  const text = await (await fetch(`${rt.httpUrl}/metrics`)).text();
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
+const scrape = async (rt: Runtime): Promise<Samples> => parseSamples(await (await fetch(`${rt.httpUrl}/metrics`)).text());
 
 const REGISTERED = 'roster_registrations_total{event="NODE_REGISTERED"}';
 
@@ -158,9 +149,8 @@ describe('two runtimes in one process', () => {
     for (const n of ['n1', 'n2', 'n3']) await register(a, c, n);
     await register(b, c, 'n1');
     const [afterA, afterB] = await Promise.all([scrape(a), scrape(b)]);
-    const delta = (after: Map<string, number>, before: Map<string, number>) => (after.get(REGISTERED) ?? 0) - (before.get(REGISTERED) ?? 0);
-    expect(delta(afterA, beforeA)).toBe(3);
-    expect(delta(afterB, beforeB)).toBe(1);
+    expect(delta(afterA, beforeA, REGISTERED)).toBe(3);
+    expect(delta(afterB, beforeB, REGISTERED)).toBe(1);
   });
 
   test('the public port does not serve @connections; the callback port does', async () => {
