@@ -19,7 +19,7 @@ export class JavaMissingError extends Error {
     super(
       'DynamoDB Local needs Java 17 or newer, and no working `java` was found on PATH. ' +
         'Install it (Debian/Ubuntu: `sudo apt-get install -y openjdk-17-jre-headless`; macOS: `brew install openjdk@17`) ' +
-        'or point Roster at a DynamoDB you already run with `--dynamodb-endpoint http://127.0.0.1:8000`.',
+        'or use a DynamoDB you already run with `--dynamodb-endpoint http://127.0.0.1:8000`.',
     );
     this.name = 'JavaMissingError';
   }

@@ -86,7 +86,7 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
   }
   if (values.help) return 'help';
   if (values['data-dir'] !== undefined && values['dynamodb-endpoint'] !== undefined) {
-    throw new UsageError('--data-dir and --dynamodb-endpoint exclude each other (the data directory belongs to the DynamoDB Local Roster starts)');
+    throw new UsageError('--data-dir and --dynamodb-endpoint exclude each other (the data directory belongs to the DynamoDB Local the runtime starts)');
   }
   if (values['data-dir'] === '') throw new UsageError('--data-dir needs a directory');
   if ((values['auth-secret-file'] !== undefined || values['auth-cache-ttl'] !== undefined) && !values.auth) {

@@ -485,7 +485,7 @@ export class WebSocketApi {
       const ws = conn.ws;
       if (conn.state === 'open' && ws) {
         waits.push(new Promise<void>((resolve) => ws.once('close', () => resolve())));
-        ws.close(1001, 'Roster is shutting down');
+        ws.close(1001, 'the information center is shutting down');
       } else this.forget(conn);
     }
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
