@@ -14,7 +14,7 @@
  * settings, clients, metrics and token secret, and none of them touches
  * `process.env` or any other state of the process.
  */
-import { readConfig } from '../functions/core/config.ts';
+import { toEnvironment, type Config } from '../functions/core/config.ts';
 import { NO_METRICS } from '../functions/core/metrics.ts';
 import { Scope } from '../functions/core/scope.ts';
 import { BODY_LIMIT_BYTES } from '../functions/core/validation.ts';
@@ -61,28 +61,32 @@ export interface Runtime {
   failed: Promise<Error>;
 }
 
+/** The settings the handlers get from this runtime's options. */
+function handlerSettings(o: ResolvedOptions): Partial<Config> {
+  return {
+    sweepIntervalSeconds: o.sweepIntervalSeconds,
+    disconnectGraceSeconds: o.disconnectGraceSeconds,
+    defaultLeaseSeconds: o.defaultLeaseSeconds,
+    // The runtime's timer is the schedule: each invocation sweeps once.
+    sweepLoopSeconds: 0,
+  };
+}
+
 /** The environment the handlers read (functions/core/config.ts), set before their first invocation. */
 export function handlerEnvironment(o: ResolvedOptions, dynamodbEndpoint: string, callbackUrl: string): Record<string, string> {
   return {
-    TABLE_NAME: o.tableName,
-    DYNAMODB_ENDPOINT: dynamodbEndpoint,
-    WEBSOCKET_CALLBACK_URL: callbackUrl,
-    SWEEP_INTERVAL_SECONDS: String(o.sweepIntervalSeconds),
-    DISCONNECT_GRACE_SECONDS: String(o.disconnectGraceSeconds),
-    DEFAULT_LEASE_SECONDS: String(o.defaultLeaseSeconds),
-    // The runtime's timer is the schedule: each invocation sweeps once.
-    SWEEP_LOOP_SECONDS: '0',
+    ...toEnvironment({ ...handlerSettings(o), tableName: o.tableName, dynamodbEndpoint, websocketCallbackUrl: callbackUrl }),
     // On AWS the handlers always require tokens (the default); locally only with --auth.
     ROSTER_AUTH: o.auth ? 'required' : 'off',
   };
 }
 
-/** The handlers' own `readConfig` is the one check of their settings: run it before anything starts. */
+/** The settings' one check (functions/core/config.ts), run before anything starts so that a bad value fails at once. */
 function checkSettings(o: ResolvedOptions): void {
   try {
-    readConfig(handlerEnvironment(o, '', ''));
+    toEnvironment(handlerSettings(o));
   } catch (err) {
-    throw new RuntimeStartError((err as Error).message.replace(/^Configuration error: /, 'invalid setting: '), { cause: err });
+    throw new RuntimeStartError((err as Error).message, { cause: err });
   }
 }
 
