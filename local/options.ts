@@ -1,11 +1,11 @@
 /**
- * The local runtime's options: their defaults, and the checks of those the
- * handlers do not read. The handlers' settings (lease, grace, sweep interval)
- * are checked by the handlers' own `readConfig` (see `checkSettings` in
- * runtime.ts), so a range is written down once.
+ * The local runtime's options: their defaults and their checks. The handlers'
+ * settings (lease, grace, sweep interval) are checked by
+ * functions/core/config.ts (`toEnvironment`, the inverse of `readConfig`),
+ * so a range is written down once.
  */
 import { resolve as resolvePath } from 'node:path';
-import { CONFIG_DEFAULTS } from '../functions/core/config.ts';
+import { CONFIG_DEFAULTS, toEnvironment, type Config } from '../functions/core/config.ts';
 import { RuntimeStartError } from './errors.ts';
 import type { RuntimeLog } from './log.ts';
 
@@ -75,6 +75,17 @@ function isHttpUrl(text: string): boolean {
   }
 }
 
+/** The settings the handlers get from a runtime's options. */
+export function handlerSettings(o: ResolvedOptions): Partial<Config> {
+  return {
+    sweepIntervalSeconds: o.sweepIntervalSeconds,
+    disconnectGraceSeconds: o.disconnectGraceSeconds,
+    defaultLeaseSeconds: o.defaultLeaseSeconds,
+    // The runtime's timer is the schedule: each invocation sweeps once.
+    sweepLoopSeconds: 0,
+  };
+}
+
 /** The options with their defaults filled in; throws `RuntimeStartError` for one that cannot work. */
 export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
   const o: ResolvedOptions = {
@@ -95,6 +106,12 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port must be a whole number from 0 to 65535, not ${o.port}`);
   check(TABLE_NAME.test(o.tableName), 'table name must be 3-255 characters of A-Z a-z 0-9 _ . -');
+  try {
+    // The settings' one check (functions/core/config.ts), here so that a bad value fails before anything starts.
+    toEnvironment(handlerSettings(o));
+  } catch (err) {
+    throw new RuntimeStartError((err as Error).message, { cause: err });
+  }
   check(Number.isInteger(o.pollIntervalMs) && o.pollIntervalMs >= 10 && o.pollIntervalMs <= 60_000, 'poll interval must be 10 to 60000 ms');
   check(Number.isInteger(o.streamRetryAttempts) && o.streamRetryAttempts >= 0 && o.streamRetryAttempts <= 10_000, 'stream retry attempts must be 0 to 10000');
   check(Number.isInteger(o.authCacheTtlSeconds) && o.authCacheTtlSeconds >= 0 && o.authCacheTtlSeconds <= 3600, 'the authorizer cache TTL must be 0 to 3600 seconds');

@@ -14,7 +14,7 @@
  * settings, clients, metrics and token secret, and none of them touches
  * `process.env` or any other state of the process.
  */
-import { toEnvironment, type Config } from '../functions/core/config.ts';
+import { toEnvironment } from '../functions/core/config.ts';
 import { NO_METRICS } from '../functions/core/metrics.ts';
 import { Scope } from '../functions/core/scope.ts';
 import { BODY_LIMIT_BYTES } from '../functions/core/validation.ts';
@@ -29,7 +29,7 @@ import { createHttpApi } from './http-api.ts';
 import { createLog, type RuntimeLog } from './log.ts';
 import { ConnectionsRelay, startManagementApi, type ManagementApi } from './management-api.ts';
 import { PrometheusSink, startSummary } from './metrics.ts';
-import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.ts';
+import { handlerSettings, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.ts';
 import { startPublicServer, type PublicServer } from './public-server.ts';
 import { openStore, startEngine, type Engine } from './store.ts';
 import type { StreamFailure } from './stream-poller.ts';
@@ -61,17 +61,6 @@ export interface Runtime {
   failed: Promise<Error>;
 }
 
-/** The settings the handlers get from this runtime's options. */
-function handlerSettings(o: ResolvedOptions): Partial<Config> {
-  return {
-    sweepIntervalSeconds: o.sweepIntervalSeconds,
-    disconnectGraceSeconds: o.disconnectGraceSeconds,
-    defaultLeaseSeconds: o.defaultLeaseSeconds,
-    // The runtime's timer is the schedule: each invocation sweeps once.
-    sweepLoopSeconds: 0,
-  };
-}
-
 /** The environment the handlers read (functions/core/config.ts), set before their first invocation. */
 export function handlerEnvironment(o: ResolvedOptions, dynamodbEndpoint: string, callbackUrl: string): Record<string, string> {
   return {
@@ -79,15 +68,6 @@ export function handlerEnvironment(o: ResolvedOptions, dynamodbEndpoint: string,
     // On AWS the handlers always require tokens (the default); locally only with --auth.
     ROSTER_AUTH: o.auth ? 'required' : 'off',
   };
-}
-
-/** The settings' one check (functions/core/config.ts), run before anything starts so that a bad value fails at once. */
-function checkSettings(o: ResolvedOptions): void {
-  try {
-    toEnvironment(handlerSettings(o));
-  } catch (err) {
-    throw new RuntimeStartError((err as Error).message, { cause: err });
-  }
 }
 
 interface ScopeParts {
@@ -134,7 +114,6 @@ function gatewayApis(o: ResolvedOptions, handlers: HandlerSet, metrics: Promethe
 /** Starts the runtime; resolves once it serves requests and every record written from now on will be delivered. */
 export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const o = resolveOptions(options);
-  checkSettings(o);
   const log = options.log ?? createLog({ verbose: o.verbose });
   const cleanups = new Cleanups(log);
   try {
