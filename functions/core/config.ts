@@ -132,10 +132,3 @@ export function toEnvironment(config: Partial<Config>): Record<string, string> {
   return env;
 }
 
-let cached: Config | undefined;
-
-/** The process-wide configuration, read on first use. */
-export function config(): Config {
-  cached ??= readConfig();
-  return cached;
-}

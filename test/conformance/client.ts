@@ -13,6 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import { afterEach } from 'vitest';
 import WebSocket from 'ws';
 import { checkHttpAnswer, checkRefusalBody, checkServerMessage } from './documents.ts';
+import { sleep } from '../support/wait.ts';
 
 /** WebSocket messages that did not match the AsyncAPI document, since the last test ended. */
 const violations: Error[] = [];
@@ -47,7 +48,6 @@ export const TOKEN: string | undefined = process.env.ROSTER_OUTPUTS ? process.en
 /** A unique id, so that cases never interfere, even against a shared deployment. */
 export const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 13)}`;
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Api {
   constructor(readonly baseUrl: string) {}
@@ -257,15 +257,3 @@ export class Subscriber {
   }
 }
 
-/** Retries `check` until it stops throwing or `timeoutMs` passes (then throws its last error). */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(intervalMs);
-    }
-  }
-}

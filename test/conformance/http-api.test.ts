@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import openapi from '@roster/contract/openapi.json' with { type: 'json' };
-import { Api, eventually, sleep, uid, type Reply } from './client.ts';
+import { Api, uid, type Reply } from './client.ts';
+import { eventually, sleep } from '../support/wait.ts';
 import { openTarget, type Target } from './target.ts';
 
 let target: Target;
@@ -123,14 +124,14 @@ describe('keepalive', () => {
   test('a keepalive extends the lease; a node kept alive past its lease stays UP', async () => {
     const c = uid('c');
     const registered = (await api.register(c, 'n1', { leaseSeconds: 2 })).body.node;
-    await sleep(300);
+    await sleep(300); // so that the keepalive's times are measurably later than the registration's
     const first = await api.keepalive(c, 'n1');
     expect(first.status).toBe(200);
     expect(Date.parse(first.body.node.expiresAt)).toBeGreaterThan(Date.parse(registered.expiresAt));
     expect(Date.parse(first.body.node.lastKeepaliveAt)).toBeGreaterThan(Date.parse(registered.lastKeepaliveAt));
     expect(first.body.node.revision).toBe(registered.revision);
 
-    // Keep alive every 500 ms for well over the 2 s lease.
+    // Time passing is the behaviour: keep alive every 500 ms for well over the 2 s lease.
     const until = Date.now() + 3500;
     while (Date.now() < until) {
       await sleep(500);
