@@ -25,7 +25,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { z } from 'zod';
 import { BodyTooLargeError, readBody } from './http-api.ts';
 import type { RuntimeLog } from './log.ts';
-import { listenOnLoopback } from './management-api.ts';
+import { listenOnLoopback, type ConnectionsBackend } from './management-api.ts';
 
 export const FAULT_PARTS = ['sweeper', 'poller', 'posts'] as const;
 export type FaultPart = (typeof FAULT_PARTS)[number];
@@ -86,9 +86,13 @@ export class FaultInjector {
     });
   }
 
-  /** A rejected post while posts are failing, else undefined (post normally). */
-  failedPost(): Promise<never> | undefined {
-    return this.active('posts') ? Promise.reject(new InjectedFault('posts')) : undefined;
+  /** `backend` with its posts failing (the endpoint answers 500) while the `posts` fault lasts. */
+  failingPosts(backend: ConnectionsBackend): ConnectionsBackend {
+    return {
+      post: (connectionId, data) => (this.active('posts') ? Promise.reject(new InjectedFault('posts')) : backend.post(connectionId, data)),
+      info: (connectionId) => backend.info(connectionId),
+      disconnect: (connectionId) => backend.disconnect(connectionId),
+    };
   }
 
   /** Ends every fault (the runtime is stopping). */

@@ -15,7 +15,7 @@
  * Run as: node --import tsx robustness/client-process.ts '<config JSON>'
  */
 import { createInterface } from 'node:readline';
-import { RegistryClient, type ClientEvent } from '../client/index.ts';
+import { RegistryClient, type ClientEvent } from '@roster/client';
 import type { ClientRecord } from './history.ts';
 import { recordingFetch, snap } from './recording.ts';
 

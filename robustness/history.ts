@@ -48,7 +48,7 @@ export interface RequestRecord {
 export type ClientRecord =
   | RequestRecord
   /** The SDK's `registered`, `updated` or `down`. */
-  | { k: 'ev'; t: number; c: string; type: 'registered' | 'updated' | 'down'; src: 'event' | 'sync'; n: NodeSnap; reason?: string }
+  | { k: 'ev'; t: number; c: string; type: 'registered' | 'updated' | 'down'; src: 'event' | 'sync' | 'resync'; n: NodeSnap; reason?: string }
   /** The SDK's `change`: the whole cached healthy list. */
   | { k: 'cache'; t: number; c: string; rev: number; nodes: NodeSnap[] }
   /** `connected` / `disconnected`. */

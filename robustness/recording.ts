@@ -3,7 +3,7 @@
  * wrapped fetch) and nodes trimmed to what the checker needs. Shared by the
  * client processes and the harness's own list reads.
  */
-import type { Node } from '../client/index.ts';
+import type { Node } from '@roster/client';
 import type { NodeSnap, RequestRecord } from './history.ts';
 
 const sortedJson = (metadata: Record<string, string>): string | undefined => {

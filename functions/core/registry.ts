@@ -16,6 +16,7 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { ClusterSummary } from '@roster/contract';
 import type { Deps } from './deps.ts';
 import { metrics } from './metrics.ts';
 import { NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
@@ -393,14 +394,8 @@ export async function getNode(deps: Deps, clusterId: string, nodeId: string): Pr
   return toNode(item, deps.now());
 }
 
-export interface ClusterSummary {
-  clusterId: string;
-  up: number;
-  down: number;
-  revision: number;
-  /** Time of the cluster's last event. */
-  lastEventAt?: string;
-}
+/** One row of `GET /v1/clusters`, as the contract shapes it. */
+export type { ClusterSummary };
 
 /** Every cluster with its UP/DOWN counts. An admin read: one query per cluster, never a scan. */
 export async function listClusters(deps: Deps): Promise<ClusterSummary[]> {

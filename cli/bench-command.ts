@@ -1,0 +1,109 @@
+/**
+ * `roster bench`: the command over bench/run.ts. The scenarios (and the AWS SDK, ws and etcd3
+ * they pull in) are loaded only when the command runs, so the other CLI
+ * commands start as quickly as before.
+ */
+import { writeFile } from 'node:fs/promises';
+import { JavaMissingError } from '../local/dynamodb-local.ts';
+import { CliError, UsageError, out, parse, positiveNumber, type Command } from './kit.ts';
+
+const NAMES = ['throughput', 'fanout', 'crash', 'hang', 'etcd', 'soak'];
+
+export const benchCommand: Command = {
+  summary: 'measure detection, fan-out, throughput and a soak on a local runtime, beside etcd',
+  help: `Usage: roster bench [--quick] [--json FILE] [--scenarios LIST] [--soak-seconds S]
+
+Starts DynamoDB Local and a local runtime (127.0.0.1 only) and measures, in
+one run, on this machine:
+
+  throughput  N workers keeping alive as fast as possible through Roster, and
+              the same UpdateItem straight to DynamoDB Local; the ratio
+  fanout      one registration → N WebSocket subscribers (N = 1, 100, 1000):
+              time until all have it, p50/p99
+  crash       real \`roster agent\` processes SIGKILLed: time until every
+              observer has NODE_DOWN (lease 15 s)
+  hang        agents SIGSTOPped (connection stays open): time to NODE_DOWN
+  etcd        fanout, crash and hang on etcd (a prefix watch per subscriber,
+              a lease with keepalive per node, the same lease), if \`etcd\`
+              is installed (the bench never installs it)
+  soak        2,000 simulated nodes, lease 10 s, keepalive every 3 s, for
+              5 minutes: false NODE_DOWN, keepalive p99, runtime RSS
+
+A full run takes about 10 minutes, 5 of them the soak; every child process
+(runtime, DynamoDB Local, agents, etcd) is stopped at the end, also on Ctrl-C.
+
+  --quick              a small version of each scenario (about a minute),
+                       for CI smoke tests; its timings are not judged
+  --json FILE          also write the report as JSON to FILE
+  --scenarios LIST     comma-separated subset of: ${NAMES.join(', ')}
+                       (etcd compares the Roster scenarios chosen with it)
+  --soak-seconds S     soak duration (default 300; --quick: 5)
+  -h, --help           show this help
+`,
+  async run(argv) {
+    const parsed = parse(
+      argv,
+      {
+        quick: { type: 'boolean' },
+        json: { type: 'string' },
+        scenarios: { type: 'string' },
+        'soak-seconds': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      [],
+    );
+    if (parsed.help) {
+      process.stdout.write(this.help);
+      return 0;
+    }
+    const { runBench, Cleanups, SCENARIOS } = await import('../bench/run.ts');
+    const { renderReport } = await import('../bench/report.ts');
+    let scenarios: (typeof SCENARIOS)[number][] | undefined;
+    if (parsed.values.scenarios !== undefined) {
+      const names = parsed.values.scenarios.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+      if (unknown.length > 0 || names.length === 0) throw new UsageError(`--scenarios takes a comma-separated list of ${SCENARIOS.join(', ')}`);
+      scenarios = names as (typeof SCENARIOS)[number][];
+    }
+    const soakSeconds = positiveNumber('soak-seconds', parsed.values['soak-seconds'], false);
+
+    // Ctrl-C stops every child process before exiting; a second one exits at once.
+    const cleanups = new Cleanups();
+    let interrupted = false;
+    const onSignal = () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      process.stderr.write('roster bench: interrupted; stopping everything it started\n');
+      void cleanups.run().finally(() => process.exit(130));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const report = await runBench(
+        {
+          quick: parsed.values.quick ?? false,
+          scenarios,
+          soakSeconds,
+          progress: (line) => process.stderr.write(`roster bench: ${line}\n`),
+        },
+        cleanups,
+      );
+      for (const line of renderReport(report)) out(line);
+      if (parsed.values.json !== undefined) {
+        try {
+          await writeFile(parsed.values.json, `${JSON.stringify(report, null, 2)}\n`);
+        } catch (err) {
+          throw new CliError(`cannot write --json ${parsed.values.json}: ${(err as Error).message}`);
+        }
+      }
+      return 0;
+    } catch (err) {
+      // The bench always starts its own DynamoDB Local: `roster serve`'s way around a missing Java does not apply.
+      if (err instanceof JavaMissingError) throw new CliError(err.requirement);
+      throw err;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};

@@ -1,0 +1,212 @@
+/**
+ * The HTTP API over the global fetch. Every request has a timeout; every
+ * failure becomes a RosterClientError with the server's code when it sent
+ * one, and the server's `Retry-After` when it asked for a pause.
+ */
+import { isErrorBody, isNode, isNodeList, isObject, listEtag, type Node, type NodeList } from '@roster/contract';
+import { RosterClientError, toClientError, type ClientErrorCode } from './errors.ts';
+
+export interface HttpApiOptions {
+  /** Base URL of the HTTP API; may carry a path prefix (an API Gateway stage). */
+  baseUrl: string;
+  token?: string;
+  timeoutMs: number;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Aborts the request (the client stopping); reported as `CLOSED`. */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+}
+
+export interface RegisterBody {
+  metadata: Record<string, string>;
+  leaseSeconds?: number;
+  incarnation: number;
+}
+
+/** What undici (behind fetch) puts in `cause` when a connection fails. */
+function networkReason(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code ? `${cause.message || code} (${code})` : cause.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The longest pause a `Retry-After` may impose; anything longer is read as this. */
+const RETRY_AFTER_MAX_MS = 300_000;
+
+/** `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (header === null) return undefined;
+  const value = header.trim();
+  const ms = /^\d{1,9}$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS);
+}
+
+export class HttpApi {
+  private readonly base: string;
+
+  constructor(private readonly options: HttpApiOptions) {
+    // String concatenation, not `new URL(path, base)`, which would drop a stage prefix such as `/prod`.
+    this.base = options.baseUrl.replace(/\/+$/, '');
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    { body, signal, timeoutMs = this.options.timeoutMs, headers: extra = {} }: RequestOptions = {},
+  ): Promise<{ status: number; json: unknown }> {
+    const what = `${method} ${path}`;
+    const headers: Record<string, string> = { accept: 'application/json', ...extra };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+
+    let status: number;
+    let text: string;
+    let retryAfter: number | undefined;
+    try {
+      const res = await fetch(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: combined,
+      });
+      status = res.status;
+      retryAfter = retryAfterMs(res.headers.get('retry-after'));
+      text = await res.text();
+    } catch (err) {
+      if (signal?.aborted) throw new RosterClientError('CLOSED', `${what}: the client was stopped`, { cause: err });
+      if (timeout.aborted) {
+        throw new RosterClientError('TIMEOUT', `${what}: no answer within ${timeoutMs} ms`, { cause: err });
+      }
+      throw new RosterClientError('NETWORK', `${what} to ${this.base}: ${networkReason(err)}`, { cause: err });
+    }
+
+    let json: unknown;
+    if (text !== '') {
+      try {
+        json = JSON.parse(text);
+      } catch (err) {
+        if (status < 400) throw new RosterClientError('BAD_RESPONSE', `${what}: the answer is not JSON`, { status, cause: err });
+      }
+    }
+    if (status >= 400) throw errorOfAnswer(what, status, json, this.options.token !== undefined, retryAfter);
+    return { status, json };
+  }
+
+  /**
+   * Why the API refuses this client's token for `clusterId`, asked the way
+   * every read is checked: a WebSocket refusal carries only a status, this
+   * carries the reason. Undefined when the read is not refused after all.
+   */
+  async refusalReason(clusterId: string, options: RequestOptions = {}): Promise<RosterClientError | undefined> {
+    try {
+      // The access check comes before anything is read, so a refusal costs the server nothing.
+      await this.listNodes(clusterId, {}, options);
+      return undefined;
+    } catch (err) {
+      const error = toClientError(err);
+      return error.refused ? error : undefined;
+    }
+  }
+
+  private static path(clusterId: string, nodeId?: string): string {
+    const cluster = `/v1/clusters/${encodeURIComponent(clusterId)}/nodes`;
+    return nodeId === undefined ? cluster : `${cluster}/${encodeURIComponent(nodeId)}`;
+  }
+
+  private static node(json: unknown, what: string): Node {
+    if (isObject(json) && isNode(json.node)) return json.node;
+    throw new RosterClientError('BAD_RESPONSE', `${what}: the answer has no node`);
+  }
+
+  async register(clusterId: string, nodeId: string, body: RegisterBody, options: RequestOptions = {}): Promise<Node> {
+    const { json } = await this.request('PUT', HttpApi.path(clusterId, nodeId), { ...options, body });
+    return HttpApi.node(json, 'register');
+  }
+
+  async keepalive(clusterId: string, nodeId: string, incarnation: number, options: RequestOptions = {}): Promise<Node> {
+    const path = `${HttpApi.path(clusterId, nodeId)}/keepalive`;
+    const { json } = await this.request('POST', path, { ...options, body: { incarnation } });
+    return HttpApi.node(json, 'keepalive');
+  }
+
+  /** Marks the node DOWN; with `incarnation`, only if that incarnation is still the current one (else 409). */
+  async deregister(clusterId: string, nodeId: string, incarnation?: number, options: RequestOptions = {}): Promise<void> {
+    const query = incarnation === undefined ? '' : `?incarnation=${incarnation}`;
+    await this.request('DELETE', HttpApi.path(clusterId, nodeId) + query, options);
+  }
+
+  /** The healthy list, or with `all` also the retained DOWN nodes (whose revisions a cache needs). */
+  async listNodes(clusterId: string, query: { all?: boolean } = {}, options: RequestOptions = {}): Promise<NodeList> {
+    const list = await this.listNodesUnless(clusterId, undefined, query, options);
+    if (list === 'not-modified') throw new RosterClientError('BAD_RESPONSE', 'list nodes: 304 to an unconditional request');
+    return list;
+  }
+
+  /**
+   * The list, unless the cluster is still at `revision` ('not-modified'): the
+   * server then reads only its revision counter, so a periodic refresh of an
+   * up-to-date cache costs one small read, not the whole cluster.
+   */
+  async listNodesUnless(
+    clusterId: string,
+    revision: number | undefined,
+    query: { all?: boolean } = {},
+    options: RequestOptions = {},
+  ): Promise<NodeList | 'not-modified'> {
+    const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': listEtag(revision, query.all ?? false) };
+    const { status, json } = await this.request('GET', HttpApi.path(clusterId) + (query.all ? '?status=all' : ''), { ...options, headers });
+    if (status === 304) return 'not-modified';
+    if (!isNodeList(json)) throw new RosterClientError('BAD_RESPONSE', 'list nodes: the answer is not a node list');
+    return json;
+  }
+}
+
+/**
+ * The error an error answer stands for: the contract's `{error:{code,message}}`
+ * when the server sent one; for API Gateway's own refusals
+ * (`{"message":"Unauthorized"}`, e.g. no Authorization header) the status
+ * says which contract code it is.
+ */
+export function errorOfAnswer(what: string, status: number, json: unknown, hadToken: boolean, retryAfter?: number): RosterClientError {
+  const options = retryAfter === undefined ? { status } : { status, retryAfterMs: retryAfter };
+  if (isErrorBody(json)) return new RosterClientError(json.error.code as ClientErrorCode, json.error.message, options);
+  if (status === 401) {
+    const message = hadToken ? 'the information center refused the token' : 'the information center requires a token (none was given)';
+    return new RosterClientError('UNAUTHORIZED', `${what}: ${message} (HTTP 401)`, options);
+  }
+  if (status === 403) return new RosterClientError('FORBIDDEN', `${what}: the token does not grant this (HTTP 403)`, options);
+  return new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, options);
+}
+
+export interface ListNodesOptions {
+  /** Base URL of the HTTP API. */
+  httpUrl: string;
+  clusterId: string;
+  /** Also the DOWN nodes the server still keeps (`?status=all`). @default false */
+  all?: boolean;
+  /** Sent as `Authorization: Bearer`. @default undefined */
+  token?: string;
+  /** @default 10000 */
+  timeoutMs?: number;
+}
+
+/**
+ * One read of a cluster's list, without a client (no registration, no
+ * WebSocket): for scripts and tools that need it once. A program that
+ * needs the list as it changes uses a RegistryClient.
+ */
+export function listNodes(options: ListNodesOptions): Promise<NodeList> {
+  const http = new HttpApi({ baseUrl: options.httpUrl, token: options.token, timeoutMs: options.timeoutMs ?? 10_000 });
+  return http.listNodes(options.clusterId, { all: options.all ?? false });
+}
