@@ -92,7 +92,11 @@ describe('ClusterCache', () => {
   it('keeps a node the list shows DOWN without a reason: its lease ran out, nobody declared it down (rule 5)', () => {
     // The store was out longer than b's lease: reads show b DOWN, without a reason, until the sweeper's
     // amnesty gives it one more lease (a higher revision, and no event) or declares it down.
-    const lapsed = (id: string, rev: number, extra: Partial<Node> = {}) => node(id, rev, { status: 'DOWN', ...extra });
+    const lapsed = (id: string, rev: number, extra: Partial<Node> = {}): Node => {
+      const record = node(id, rev, { status: 'DOWN', ...extra });
+      delete record.downReason;
+      return record;
+    };
     const cache = seeded(5, [node('a', 2), node('b', 5)]);
     cache.beginSnapshot();
     const outcome = cache.applySnapshot(list(6, [node('a', 2), lapsed('b', 5), node('c', 6)]));

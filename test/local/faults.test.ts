@@ -8,6 +8,7 @@ import { Subscriber } from '../../bench/subscriber.ts';
 import { parseServeArgs } from '../../local/main.ts';
 import { registerDirect, uniqueCluster } from '../client/helpers.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { sleep } from '../support/wait.ts';
 
 let runtime: SpawnedRuntime;
 let faultsUrl: string;
@@ -54,8 +55,8 @@ test('a stalled sweeper declares nothing down until the stall ends', { timeout: 
   const watch = await subscriber(clusterId);
   await registerDirect(runtime.httpUrl, clusterId, 'n1', { leaseSeconds: 2 });
   expect((await control('PUT', '/faults/sweeper', { forMs: 60_000 })).status).toBe(204);
-  // Well past the lease plus several sweep intervals: a running sweeper would have declared it down.
-  await new Promise((r) => setTimeout(r, 4000));
+  // Well past the 2 s lease plus several 0.5 s sweep intervals: a running sweeper would have declared it down.
+  await sleep(4000);
   expect(((await (await control('GET', '/faults')).json()) as { sweeper: number }).sweeper).toBeGreaterThan(0);
   expect(watch.received.filter((e) => e.type === 'NODE_DOWN')).toEqual([]);
   const ended = Date.now();

@@ -6,6 +6,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startProxy, type TcpProxy } from '../../robustness/proxy.ts';
+import { eventually, sleep } from '../support/wait.ts';
 
 let echo: Server;
 let proxy: TcpProxy;
@@ -29,20 +30,12 @@ async function client(): Promise<{ socket: Socket; received: () => string }> {
   return { socket, received: () => text };
 }
 
-const until = async (check: () => boolean, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
-
 test('a delayed path delivers everything, in order, at least the delay late each way', async () => {
   const { socket, received } = await client();
   proxy.delay(300);
   const sent = Date.now();
   for (const word of ['a', 'b', 'c', 'd']) socket.write(word);
-  await until(() => received() === 'abcd', 10_000);
+  await eventually(() => received() === 'abcd', 10_000, 'the four chunks');
   expect(Date.now() - sent).toBeGreaterThanOrEqual(600);
   proxy.restore();
   socket.destroy();
@@ -52,9 +45,10 @@ test('a restore delivers what the delay still holds at once', async () => {
   const { socket, received } = await client();
   proxy.delay(60_000);
   socket.write('held');
-  await new Promise((r) => setTimeout(r, 200));
+  // Nothing may arrive while the delay holds it (a minute; a fifth of a second shows it is held).
+  await sleep(200);
   expect(received()).toBe('');
   proxy.restore();
-  await until(() => received() === 'held', 10_000);
+  await eventually(() => received() === 'held', 10_000, 'the held chunk');
   socket.destroy();
 });
