@@ -46,7 +46,8 @@ export class ClientProcess {
     readonly config: ClientConfig,
     onRecord: (record: ClientRecord) => void,
   ) {
-    this.process = spawn(process.execPath, ['--import', 'tsx', 'robustness/client-process.ts', JSON.stringify(config)], {
+    // The SDK by its package name resolves to its sources under the `@roster/source` condition (as in bin/roster.js).
+    this.process = spawn(process.execPath, ['--conditions=@roster/source', '--import', 'tsx', 'robustness/client-process.ts', JSON.stringify(config)], {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '' },

@@ -294,11 +294,13 @@ function settled(records: readonly HistoryRecord[], forMs: number): boolean {
 }
 
 /** Waits until every given process has a confirmed list (its `ready` record). */
-async function allReady(history: History, ids: string[], timeoutMs: number): Promise<void> {
+async function allReady(history: History, procs: ClientProcess[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const ready = (id: string) => history.records.some((r) => r.k === 'proc' && r.c === id && r.what === 'ready');
-  while (!ids.every(ready)) {
-    if (Date.now() > deadline) throw new Error(`clients not ready within ${timeoutMs} ms: ${ids.filter((id) => !ready(id)).join(', ')}`);
+  const ready = (p: ClientProcess) => history.records.some((r) => r.k === 'proc' && r.c === p.id && r.what === 'ready');
+  while (!procs.every(ready)) {
+    const dead = procs.find((p) => !p.running);
+    if (dead) throw new Error(`client ${dead.id} exited before it was ready:\n${dead.errors()}`);
+    if (Date.now() > deadline) throw new Error(`clients not ready within ${timeoutMs} ms: ${procs.filter((p) => !ready(p)).map((p) => p.id).join(', ')}`);
     await sleep(100);
   }
 }
@@ -406,7 +408,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const first = [...harness.slots.values()].filter((s) => s.lease !== undefined || watchers.indexOf(s.id) < initialWatchers);
     const procs = first.map((slot) => (harness as Harness).spawn(slot));
     log(`seed ${options.seed}: ${procs.length} clients starting`);
-    await allReady(history, procs.map((p) => p.id), READY_TIMEOUT_MS);
+    await allReady(history, procs, READY_TIMEOUT_MS);
 
     const read = harnessReader(history, center, clusterId);
     loadTimer = setInterval(() => history.add({ k: 'load', t: Date.now(), avg1: loadavg()[0] ?? 0 }), LOAD_EVERY_MS);
