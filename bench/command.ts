@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { CliError, UsageError, out, parse, positiveNumber, type Command } from '../client/cli-kit.ts';
 
-const NAMES = ['throughput', 'fanout', 'crash', 'hang', 'etcd', 'soak'];
+const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak'];
 
 export const benchCommand: Command = {
   summary: 'measure detection, fan-out, throughput and a soak on a local runtime, beside etcd',
@@ -17,12 +17,17 @@ one run, on this machine:
 
   throughput  N workers keeping alive as fast as possible through Roster, and
               the same UpdateItem straight to DynamoDB Local; the ratio
-  fanout      one registration → N WebSocket subscribers (N = 1, 100, 1000):
-              time until all have it, p50/p99
+  fanout      one registration → N WebSocket subscribers (N = 1, 100, 1,000,
+              10,000): time until all have it, p50/p99, and the CPU time
+              per delivered message of the runtime, DynamoDB Local and the
+              subscribers (process CPU time, net of their idle rate)
+  storm       500 registrations at once in one cluster → 1,000 subscribers,
+              half of them batched: all delivered in per-node order, the
+              last subscriber's lag p50/p99/max
   crash       real \`roster agent\` processes SIGKILLed: time until every
               observer has NODE_DOWN (lease 15 s)
   hang        agents SIGSTOPped (connection stays open): time to NODE_DOWN
-  etcd        fanout, crash and hang on etcd (a prefix watch per subscriber,
+  etcd        fanout (same sizes), crash and hang on etcd (a prefix watch per subscriber,
               a lease with keepalive per node, the same lease), if \`etcd\`
               is installed (the bench never installs it)
   soak        2,000 simulated nodes, lease 10 s, keepalive every 3 s, for

@@ -5,6 +5,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { config, type Config } from './config.ts';
 
 /**
@@ -38,8 +39,19 @@ export function createDocumentClient(cfg: Pick<Config, 'dynamodbEndpoint'>): Dyn
   });
 }
 
+/**
+ * The `@connections` client. The fan-out posts through `connectionsApiFrom`
+ * (functions/core/connections-api.ts), which signs with this client's
+ * endpoint, region and credentials but skips its per-request machinery.
+ */
 export function createManagementClient(endpoint: string, local = false): ApiGatewayManagementApiClient {
   return new ApiGatewayManagementApiClient({ ...(local ? localOverrides(endpoint) : { endpoint }), maxAttempts: 2 });
+}
+
+/** The Lambda client the fan-out hands its pages to the page function with. */
+export function createLambdaClient(): LambdaClient {
+  // No retries of its own: a failed page fails the record, and the event source mapping retries it.
+  return new LambdaClient({ maxAttempts: 1 });
 }
 
 let documentClient: DynamoDBDocumentClient | undefined;

@@ -31,6 +31,11 @@ export interface Config {
   sweepLoopSeconds: number;
   /** `@connections` endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
   websocketCallbackUrl: string | undefined;
+  /**
+   * The function that delivers one page of a large fan-out (AWS); without it the
+   * fan-out delivers every page itself (the local runtime).
+   */
+  fanoutPageFunction: string | undefined;
 }
 
 /** The defaults of every setting; the CDK stack and the local runtime take theirs from here. */
@@ -78,6 +83,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweeperAmnestySeconds: numberFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', CONFIG_DEFAULTS.sweeperAmnestySeconds, { min: 1, max: 86_400, whole: false }),
     sweepLoopSeconds: numberFromEnv(env, 'SWEEP_LOOP_SECONDS', CONFIG_DEFAULTS.sweepLoopSeconds, { min: 0, max: 840, whole: false }),
     websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
+    fanoutPageFunction: env.FANOUT_PAGE_FUNCTION || undefined,
   };
 }
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
+import { connectionsApiFrom } from '../../functions/core/connections-api.ts';
 import { fanOut } from '../../functions/core/fanout.ts';
 import { setMetricsSink } from '../../functions/core/metrics.ts';
 import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
@@ -119,7 +120,7 @@ describe('a fan-out failure', () => {
       await connect(table.deps, 'conn-1', { clusterId: 'c1' });
       await stream.mark();
       await register(table.deps, 'c1', 'n1', {});
-      const result = await fanOut({ ...table.deps, management: createManagementClient(management.url, true) }, await stream.next());
+      const result = await fanOut({ ...table.deps, connections: await connectionsApiFrom(createManagementClient(management.url, true)) }, await stream.next());
       expect(result.batchItemFailures).toHaveLength(1);
       const samples = parse(await sink.text());
       expect(samples.get('roster_fanout_failures_total')).toBe(1);
