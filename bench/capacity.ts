@@ -6,8 +6,19 @@
  * bench (`capacity` scenario) and the tests measure with it, and `roster cost`
  * prices the figures it measured (bench/units.ts).
  */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../functions/core/aws.ts';
+import { mapLimit } from '../functions/core/concurrency.ts';
+import { readConfig } from '../functions/core/config.ts';
+import { connect, disconnect } from '../functions/core/connections.ts';
+import type { Deps } from '../functions/core/deps.ts';
+import { deregister, keepalive, register } from '../functions/core/registry.ts';
+import { newSweeperState, sweep } from '../functions/core/sweeper.ts';
+import { sleep } from './procs.ts';
+import type { Progress, RosterTarget } from './roster.ts';
 
 /** Capacity units consumed, split into reads and writes, for the table and its indexes. */
 export interface Capacity {
@@ -69,3 +80,201 @@ export class CapacityMeter {
 export const writesPer = (c: Capacity, operations: number): number => (c.tableWrites + c.indexWrites) / Math.max(1, operations);
 /** Read units per operation. */
 export const readsPer = (c: Capacity, operations: number): number => (c.tableReads + c.indexReads) / Math.max(1, operations);
+
+// ─── The `capacity` scenario ────────────────────────────────────────────────
+
+export interface OperationUnits {
+  /** Operations measured. */
+  count: number;
+  /** Write units per operation, table and index together. */
+  writeUnits: number;
+  /** Of which for the expiry index. */
+  indexWriteUnits: number;
+  /** Read units per operation (the reads the operation itself makes). */
+  readUnits: number;
+}
+
+export interface SweepLoad {
+  nodes: number;
+  clusters: number;
+  leaseSeconds: number;
+  keepaliveSeconds: number;
+  durationSeconds: number;
+  sweeps: number;
+  /** Read units the sweeper consumed per second (table and index). */
+  readUnitsPerSecond: number;
+  /** Cluster reads per second, and per cluster per second. */
+  clusterReadsPerSecond: number;
+  /** Write units per keepalive over the same run. */
+  keepaliveWriteUnits: number;
+  keepalives: number;
+  /** Keepalives refused (a lease that lapsed under load); a refused conditional write still costs its unit. */
+  keepaliveFailures: number;
+}
+
+export interface FullSweep {
+  nodes: number;
+  clusters: number;
+  readUnits: number;
+  durationMs: number;
+}
+
+export interface CapacityResult {
+  operations: Record<'registerNew' | 'keepalive' | 'reRegisterChanged' | 'deregister' | 'connectBound' | 'disconnectBound', OperationUnits>;
+  sweepLoad: SweepLoad;
+  fullSweeps: FullSweep[];
+}
+
+export function unitsOf(c: Capacity, count: number): OperationUnits {
+  const round = (x: number) => Number(x.toFixed(3));
+  return { count, writeUnits: round(writesPer(c, count)), indexWriteUnits: round(c.indexWrites / Math.max(1, count)), readUnits: round(readsPer(c, count)) };
+}
+
+const tag = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Runs `op` over `items` (32 in flight) and returns what they consumed per item. */
+async function measure<T>(meter: CapacityMeter, items: readonly T[], op: (item: T) => Promise<unknown>): Promise<OperationUnits> {
+  meter.take();
+  await mapLimit(items, 32, op);
+  return unitsOf(meter.take(), items.length);
+}
+
+/** Write and read units of each hot operation, from DynamoDB's ConsumedCapacity, through the core functions the handlers call. */
+async function operationUnits(deps: Deps, meter: CapacityMeter, count: number): Promise<CapacityResult['operations']> {
+  const c = tag('cap');
+  const nodes = Array.from({ length: count }, (_, i) => `n${i}`);
+  const registerNew = await measure(meter, nodes, (n) => register(deps, c, n, { leaseSeconds: 3600 }));
+  const keepalives = [...nodes, ...nodes, ...nodes];
+  const keepaliveUnits = await measure(meter, keepalives, (n) => keepalive(deps, c, n));
+  const reRegisterChanged = await measure(meter, nodes, (n) => register(deps, c, n, { leaseSeconds: 3600, metadata: { v: '2' } }));
+  const conns = nodes.map((n) => ({ n, id: tag('conn') }));
+  const connectBound = await measure(meter, conns, ({ n, id }) => connect(deps, id, { clusterId: c, nodeId: n }));
+  const disconnectBound = await measure(meter, conns, ({ id }) => disconnect(deps, id));
+  const deregisterUnits = await measure(meter, nodes, (n) => deregister(deps, c, n));
+  return { registerNew, keepalive: keepaliveUnits, reRegisterChanged, deregister: deregisterUnits, connectBound, disconnectBound };
+}
+
+/** Registers `clusters` × `perCluster` nodes with a long lease; returns their cluster ids. */
+async function populate(deps: Deps, clusters: number, perCluster: number, leaseSeconds: number, progress: Progress): Promise<{ clusterId: string; nodeId: string }[]> {
+  progress(`capacity: registering ${clusters * perCluster} nodes in ${clusters} cluster${clusters === 1 ? '' : 's'}`);
+  const prefix = tag('sw');
+  const all = Array.from({ length: clusters * perCluster }, (_, i) => ({ clusterId: `${prefix}-${Math.floor(i / perCluster)}`, nodeId: `n${i % perCluster}` }));
+  await mapLimit(all, 32, ({ clusterId, nodeId }) => register(deps, clusterId, nodeId, { leaseSeconds }));
+  return all;
+}
+
+/**
+ * The sweeper's steady-state cost: `nodes` keep alive every `keepaliveSeconds`
+ * (lease three times that) while a sweeper of its own (the core `sweep`,
+ * beside the runtime's) sweeps every second, after its first full sweep and
+ * for less than a minute, so between two full sweeps. Keepalives and sweeper
+ * each have their own metered client.
+ */
+async function sweepLoad(clients: Metered, plan: CapacityPlan, progress: Progress): Promise<SweepLoad> {
+  const { clusters, perCluster, keepaliveSeconds, durationMs } = plan.load;
+  const leaseSeconds = keepaliveSeconds * 3;
+  const nodes = await populate(clients.nodes.deps, clusters, perCluster, leaseSeconds, progress);
+  progress(`capacity: ${nodes.length} nodes keep alive every ${keepaliveSeconds} s while a metered sweeper sweeps every second, ${durationMs / 1000} s`);
+  // The sweeper starts as a new process does, with a full sweep (of every cluster in the table: the
+  // full sweeps' share is measured on its own, below); the steady state is measured after it.
+  const state = newSweeperState();
+  await sweep(clients.sweeper.deps, state);
+  clients.nodes.meter.take();
+  clients.sweeper.meter.take();
+  const started = performance.now();
+  const deadline = started + durationMs;
+  let keepalives = 0;
+  let keepaliveFailures = 0;
+  const keepers = (async () => {
+    // Each node keeps alive every keepaliveSeconds, spread evenly over the interval, as a fleet does.
+    const tick = (keepaliveSeconds * 1000) / nodes.length;
+    const sent: Promise<void>[] = [];
+    for (let i = 0; performance.now() < deadline; i++) {
+      const node = nodes[i % nodes.length] as { clusterId: string; nodeId: string };
+      sent.push(
+        keepalive(clients.nodes.deps, node.clusterId, node.nodeId).then(
+          () => void keepalives++,
+          () => void keepaliveFailures++,
+        ),
+      );
+      await sleep(Math.max(0, tick * (i + 1) - (performance.now() - started)));
+    }
+    await Promise.all(sent);
+  })();
+  let clusterReads = 0;
+  let sweeps = 0;
+  while (performance.now() < deadline) {
+    const t0 = performance.now();
+    clusterReads += (await sweep(clients.sweeper.deps, state)).clustersRead;
+    sweeps++;
+    await sleep(Math.max(0, 1000 - (performance.now() - t0)));
+  }
+  await keepers;
+  const written = clients.nodes.meter.take();
+  const swept = clients.sweeper.meter.take();
+  const seconds = durationMs / 1000;
+  return {
+    nodes: nodes.length,
+    clusters,
+    leaseSeconds,
+    keepaliveSeconds,
+    durationSeconds: seconds,
+    sweeps,
+    readUnitsPerSecond: Number(((swept.tableReads + swept.indexReads) / seconds).toFixed(2)),
+    clusterReadsPerSecond: Number((clusterReads / seconds).toFixed(2)),
+    keepaliveWriteUnits: Number(writesPer(written, keepalives + keepaliveFailures).toFixed(3)),
+    keepalives,
+    keepaliveFailures,
+  };
+}
+
+/** One full sweep (every cluster read) over `clusters` × `perCluster` nodes: its read units and how long it took. */
+async function fullSweep(clients: Metered, clusters: number, perCluster: number, progress: Progress): Promise<FullSweep> {
+  await populate(clients.nodes.deps, clusters, perCluster, 3600, progress);
+  clients.sweeper.meter.take();
+  const t0 = performance.now();
+  const result = await sweep(clients.sweeper.deps, newSweeperState());
+  const durationMs = Math.round(performance.now() - t0);
+  const used = clients.sweeper.meter.take();
+  progress(`capacity: a full sweep read ${result.clustersRead} clusters in ${durationMs} ms`);
+  return { nodes: clusters * perCluster, clusters, readUnits: Number((used.tableReads + used.indexReads).toFixed(1)), durationMs };
+}
+
+export interface CapacityPlan {
+  operations: number;
+  load: { clusters: number; perCluster: number; keepaliveSeconds: number; durationMs: number };
+  fullSweeps: { clusters: number; perCluster: number }[];
+}
+
+/**
+ * The `capacity` scenario: what each hot operation costs in DynamoDB units,
+ * and what the sweeper costs, all from DynamoDB's ConsumedCapacity. Runs the
+ * core functions in the bench process with a metered client against the
+ * runtime's table (its own sweeper keeps running; the full sweeps' nodes are
+ * left with an hour's lease, so run this scenario last).
+ */
+/** Core dependencies on a client of their own, with the meter of that client. */
+interface Metered {
+  nodes: { deps: Deps; meter: CapacityMeter };
+  sweeper: { deps: Deps; meter: CapacityMeter };
+}
+
+export async function capacity(target: RosterTarget, plan: CapacityPlan, progress: Progress): Promise<CapacityResult> {
+  const config = readConfig({ TABLE_NAME: target.tableName, DYNAMODB_ENDPOINT: target.dynamodbEndpoint });
+  const metered = () => {
+    const db = createDocumentClient(config);
+    return { deps: { db, config, now: Date.now }, meter: new CapacityMeter().attach(db) };
+  };
+  const clients: Metered = { nodes: metered(), sweeper: metered() };
+  try {
+    progress(`capacity: write units of register, keepalive, re-register, connect, disconnect, deregister (${plan.operations} each)`);
+    const operations = await operationUnits(clients.nodes.deps, clients.nodes.meter, plan.operations);
+    const load = await sweepLoad(clients, plan, progress);
+    const fullSweeps: FullSweep[] = [];
+    for (const size of plan.fullSweeps) fullSweeps.push(await fullSweep(clients, size.clusters, size.perCluster, progress));
+    return { operations, sweepLoad: load, fullSweeps };
+  } finally {
+    clients.nodes.deps.db.destroy();
+    clients.sweeper.deps.db.destroy();
+  }
+}

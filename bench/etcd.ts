@@ -200,14 +200,13 @@ export async function etcdFanout(
     const cpu = new CpuMeter({ server: () => cpuMicros(server.pid), store: undefined, clients: ownCpu });
     await cpu.measureIdle(2000);
     progress(`etcd fan-out: ${options.registrations} registrations → ${options.subscribers} watchers`);
-    cpu.begin();
     const register = async (i: number) => {
       const key = `${prefix}r${i}`;
       await writer.lease(3600, { autoKeepAlive: false }).put(key).value('up');
       return key;
     };
     const waitAll: WaitAll = (key, timeoutMs) => Promise.all(watchers.map((w) => w.waitFor('put', key, timeoutMs)));
-    const timed = await timeFanout(options.registrations, options.timeoutMs, register, waitAll);
+    const timed = await timeFanout(options.registrations, options.timeoutMs, register, waitAll, cpu);
     return fanoutResult(options.subscribers, options.registrations, timed, cpu.end(timed.messages));
   } finally {
     await closeWatchers(watchers);

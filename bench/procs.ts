@@ -5,7 +5,7 @@
  * behind — not even a SIGSTOPped agent.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../local/spawn.ts';
 
@@ -145,4 +145,29 @@ export function cpuMicros(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU time (µs) of a process and all its descendants now alive (e.g. the runtime and its page-function processes). */
+export function treeCpuMicros(pid: number): number | undefined {
+  const own = cpuMicros(pid);
+  if (own === undefined) return undefined;
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = own;
+  const queue = [...(children.get(pid) ?? [])];
+  while (queue.length > 0) {
+    const child = queue.pop() as number;
+    total += cpuMicros(child) ?? 0;
+    queue.push(...(children.get(child) ?? []));
+  }
+  return total;
 }

@@ -2,6 +2,7 @@
 import { table } from '../client/cli-kit.ts';
 import type { BenchReport, Goal } from './run.ts';
 import type { CpuPerMessage, FanoutResult } from './fanout.ts';
+import type { CapacityResult } from './capacity.ts';
 import type { DetectionResult, StormResult } from './roster.ts';
 import type { Summary } from './stats.ts';
 
@@ -69,6 +70,7 @@ export function renderReport(report: BenchReport): string[] {
     rows.push(['', 'runtime RSS start / max / end', `${k.runtimeRssMiB.start} / ${k.runtimeRssMiB.max} / ${k.runtimeRssMiB.end} MiB`, '', '', '', '']);
     rows.push(['', 'DynamoDB Local (JVM) RSS start / max / end', `${k.dynamodbLocalRssMiB.start} / ${k.dynamodbLocalRssMiB.max} / ${k.dynamodbLocalRssMiB.end} MiB`, '', '', '', '']);
   }
+  if (report.capacity) capacityRows(rows, report.capacity, goal('write units per keepalive'));
   lines.push(...table(rows));
   return lines;
 }
@@ -83,4 +85,16 @@ function stormRows(rows: string[][], s: StormResult, g: Goal | undefined): void 
     rows.push(['', what, detail, '', '', '', '']);
   }
   rows.push(['', 'CPU per event: server / store / clients', cpuCell(s.cpuUsPerEvent), '', '', '', '']);
+}
+
+function capacityRows(rows: string[][], c: CapacityResult, g: Goal | undefined): void {
+  const op = (u: CapacityResult['operations'][keyof CapacityResult['operations']]) =>
+    `${u.writeUnits} WCU (index ${u.indexWriteUnits})${u.readUnits ? `, ${u.readUnits} RCU` : ''}`;
+  const o = c.operations;
+  rows.push(['capacity (DynamoDB ConsumedCapacity)', `keepalive (${o.keepalive.count})`, op(o.keepalive), '', '', g?.target ?? '', metText(g)]);
+  rows.push(['', 'register new / re-register changed / deregister', `${op(o.registerNew)}; ${op(o.reRegisterChanged)}; ${op(o.deregister)}`, '', '', '', '']);
+  rows.push(['', 'connect bound / disconnect bound', `${op(o.connectBound)}; ${op(o.disconnectBound)}`, '', '', '', '']);
+  const l = c.sweepLoad;
+  rows.push(['', `sweeper, ${l.nodes} nodes in ${l.clusters} clusters, keepalive ${l.keepaliveSeconds} s, ${l.durationSeconds} s`, `${l.readUnitsPerSecond} RCU/s, ${l.clusterReadsPerSecond} cluster reads/s; keepalive ${l.keepaliveWriteUnits} WCU (${l.keepalives})`, '', '', '', '']);
+  for (const f of c.fullSweeps) rows.push(['', `full sweep, ${f.nodes} nodes in ${f.clusters} cluster${f.clusters === 1 ? '' : 's'}`, `${f.readUnits} RCU, ${f.durationMs} ms`, '', '', '', '']);
 }

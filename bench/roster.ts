@@ -16,7 +16,7 @@ import { keepalive as coreKeepalive } from '../functions/core/registry.ts';
 import { BenchHttp, mustRegister } from './http.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, timeStorm, type CpuPerMessage, type FanoutResult, type StormGroupTimed, type WaitAll } from './fanout.ts';
-import { ROSTER_BIN, cpuMicros, rssBytes, sleep, startChild, type Child } from './procs.ts';
+import { ROSTER_BIN, cpuMicros, rssBytes, sleep, startChild, treeCpuMicros, type Child } from './procs.ts';
 import { Histogram, summarize, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
 
@@ -226,7 +226,8 @@ export async function closeAll(subscribers: Subscriber[]): Promise<void> {
 function rosterCpuMeter(target: RosterTarget): CpuMeter {
   const dynamodbPid = target.dynamodbPid;
   return new CpuMeter({
-    server: () => cpuMicros(target.runtimePid),
+    // The runtime and its page-function processes (the fan-out's parallel pages).
+    server: () => treeCpuMicros(target.runtimePid),
     store: dynamodbPid === undefined ? undefined : () => cpuMicros(dynamodbPid),
     clients: ownCpu,
   });
@@ -245,12 +246,11 @@ export async function fanout(target: RosterTarget, options: { subscribers: numbe
     const cpu = rosterCpuMeter(target);
     await cpu.measureIdle(2000);
     progress(`fan-out: ${options.registrations} registrations → ${options.subscribers} subscribers`);
-    cpu.begin();
     const register = async (i: number) => {
       await mustRegister(http, clusterId, `r${i}`, 3600);
       return `r${i}`;
     };
-    const timed = await timeFanout(options.registrations, options.timeoutMs, register, arrivalsAt(subscribers, 'NODE_REGISTERED'));
+    const timed = await timeFanout(options.registrations, options.timeoutMs, register, arrivalsAt(subscribers, 'NODE_REGISTERED'), cpu);
     return fanoutResult(options.subscribers, options.registrations, timed, cpu.end(timed.messages));
   } finally {
     await closeAll(subscribers);

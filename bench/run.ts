@@ -17,6 +17,7 @@ import { startDynamoDbLocal, type DynamoDbLocal } from '../local/dynamodb-local.
 import { DEFAULTS as RUNTIME_DEFAULTS } from '../local/runtime.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../local/spawn.ts';
 import { detectEtcd, etcdDetection, etcdFanout, startEtcd, type EtcdAvailability, type EtcdServer } from './etcd.ts';
+import { capacity, type CapacityPlan, type CapacityResult } from './capacity.ts';
 import type { FanoutResult } from './fanout.ts';
 import {
   agentDetection,
@@ -32,7 +33,7 @@ import {
   type ThroughputResult,
 } from './roster.ts';
 
-export const SCENARIOS = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak'] as const;
+export const SCENARIOS = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -59,6 +60,15 @@ export const PLANS = {
     storm: { subscribers: 1000, registrations: 500, parallel: 50 },
     detection: { trials: 10, observers: 3, crashLeaseSeconds: 15, hangLeaseSeconds: 15, etcdCrashLeaseSeconds: 15 },
     soak: { nodes: 2000, leaseSeconds: 10, keepaliveMs: 3000, durationMs: 300_000 },
+    capacity: {
+      operations: 100,
+      // The cost model's workload: clusters of 100 nodes, SDK defaults (keepalive 5 s, lease 15 s).
+      load: { clusters: 10, perCluster: 100, keepaliveSeconds: 5, durationMs: 45_000 },
+      fullSweeps: [
+        { clusters: 100, perCluster: 100 },
+        { clusters: 1, perCluster: 10_000 },
+      ],
+    } satisfies CapacityPlan,
   },
   quick: {
     throughput: { concurrency: 8, durationMs: 1000, warmupMs: 300 },
@@ -71,6 +81,11 @@ export const PLANS = {
     // shorter than grace + sweep would expire first; etcd's only detector is the lease, so a short one keeps this quick.
     detection: { trials: 2, observers: 2, crashLeaseSeconds: 15, hangLeaseSeconds: 3, etcdCrashLeaseSeconds: 3 },
     soak: { nodes: 100, leaseSeconds: 3, keepaliveMs: 1000, durationMs: 5000 },
+    capacity: {
+      operations: 10,
+      load: { clusters: 2, perCluster: 20, keepaliveSeconds: 2, durationMs: 5000 },
+      fullSweeps: [{ clusters: 2, perCluster: 50 }],
+    } satisfies CapacityPlan,
   },
 } as const;
 
@@ -120,6 +135,7 @@ export interface BenchReport {
   hang?: DetectionResult;
   etcd?: EtcdSection;
   soak?: SoakResult;
+  capacity?: CapacityResult;
   goals: Goal[];
 }
 
@@ -177,6 +193,10 @@ function goals(report: BenchReport): Goal[] {
   if (report.hang) {
     const bound = report.hang.leaseSeconds * 1000 + 1500;
     list.push({ what: `hang detection p99, lease ${report.hang.leaseSeconds} s (ms)`, target: `≤ ${bound}`, ...judge(report.hang.allObserved ? report.hang.detectionMs.p99 : undefined, (v) => v <= bound, true) });
+  }
+  if (report.capacity) {
+    const units = report.capacity.operations.keepalive.writeUnits;
+    list.push({ what: 'write units per keepalive (DynamoDB ConsumedCapacity)', target: '≤ 1.2', ...judge(units, (v) => v <= 1.2, false) });
   }
   if (report.soak) {
     list.push({ what: `false NODE_DOWN in the soak (${report.soak.nodes} nodes)`, target: '0', ...judge(report.soak.falseDowns, (v) => v === 0, false) });
@@ -269,6 +289,8 @@ export async function runBench(options: BenchOptions = {}, cleanups = new Cleanu
       const durationMs = options.soakSeconds === undefined ? plan.soak.durationMs : options.soakSeconds * 1000;
       report.soak = await soak(target, { ...plan.soak, durationMs }, progress);
     }
+    // Last: it leaves thousands of nodes with an hour's lease behind.
+    if (chosen.has('capacity')) report.capacity = await capacity(target, plan.capacity, progress);
     report.machine.loadAverage.end = load();
     report.goals = goals(report);
     report.finishedAt = new Date().toISOString();

@@ -98,12 +98,20 @@ export class Subscriber {
     });
   }
 
-  /** Whether each node's events (in `received`, so with `keepAll`) came in increasing revision order. */
+  /**
+   * Whether each node's events (in `received`, so with `keepAll`) first
+   * arrived in increasing revision order. A repeat of an event already seen
+   * (delivery is at least once) is not a break of order.
+   */
   inNodeOrder(): boolean {
-    const last = new Map<string, number>();
+    const seen = new Set<string>();
+    const highest = new Map<string, number>();
     for (const { nodeId, revision } of this.received) {
-      if ((last.get(nodeId) ?? -Infinity) >= revision) return false;
-      last.set(nodeId, revision);
+      const key = `${nodeId}@${revision}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if ((highest.get(nodeId) ?? -Infinity) > revision) return false;
+      highest.set(nodeId, revision);
     }
     return true;
   }

@@ -45,6 +45,8 @@ import { setMetricsSink } from '../functions/core/metrics.ts';
 import { logger } from '../functions/core/log.ts';
 import { gatewayId } from './ids.ts';
 import { createLog, type RuntimeLog } from './log.ts';
+import { FANOUT_PAGE_FUNCTION, pageFunctionUrl } from './handlers.ts';
+import { startLambdaApi } from './lambda-api.ts';
 import { startManagementApi, type ManagementApi } from './management-api.ts';
 import { StreamPoller, sdkStreamsApi, type StreamFailure } from './stream-poller.ts';
 import { startTicker } from './timer.ts';
@@ -436,6 +438,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
 
     Object.assign(process.env, handlerEnvironment(o, endpoint, callbackUrl));
     Object.assign(process.env, consoleEnvironment(port, await consoleBuild));
+    // The fan-out hands the pages of a large cluster to the page function through Lambda's Invoke API, as on AWS.
+    const lambda = await startLambdaApi({ [FANOUT_PAGE_FUNCTION]: { moduleUrl: pageFunctionUrl(), env: { ...(process.env as Record<string, string>) } } }, log);
+    cleanups.push(() => lambda.close());
+    Object.assign(process.env, { FANOUT_PAGE_FUNCTION, LAMBDA_ENDPOINT: lambda.url });
 
     const dynamodb = new DynamoDBClient({ ...localOverrides(endpoint), maxAttempts: 3 });
     const streams = new DynamoDBStreamsClient({ ...localOverrides(endpoint), maxAttempts: 3 });

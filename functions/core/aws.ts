@@ -48,10 +48,10 @@ export function createManagementClient(endpoint: string, local = false): ApiGate
   return new ApiGatewayManagementApiClient({ ...(local ? localOverrides(endpoint) : { endpoint }), maxAttempts: 2 });
 }
 
-/** The Lambda client the fan-out hands its pages to the page function with. */
-export function createLambdaClient(): LambdaClient {
+/** The Lambda client the fan-out hands its pages to the page function with (the local runtime's Invoke API with an override). */
+export function createLambdaClient(cfg: Pick<Config, 'lambdaEndpoint'>): LambdaClient {
   // No retries of its own: a failed page fails the record, and the event source mapping retries it.
-  return new LambdaClient({ maxAttempts: 1 });
+  return new LambdaClient({ ...localOverrides(cfg.lambdaEndpoint), maxAttempts: 1 });
 }
 
 let documentClient: DynamoDBDocumentClient | undefined;

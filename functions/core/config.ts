@@ -36,6 +36,8 @@ export interface Config {
    * fan-out delivers every page itself (the local runtime).
    */
   fanoutPageFunction: string | undefined;
+  /** Endpoint override for Lambda's Invoke API (the local runtime's). */
+  lambdaEndpoint: string | undefined;
 }
 
 /** The defaults of every setting; the CDK stack and the local runtime take theirs from here. */
@@ -84,6 +86,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepLoopSeconds: numberFromEnv(env, 'SWEEP_LOOP_SECONDS', CONFIG_DEFAULTS.sweepLoopSeconds, { min: 0, max: 840, whole: false }),
     websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
     fanoutPageFunction: env.FANOUT_PAGE_FUNCTION || undefined,
+    lambdaEndpoint: env.LAMBDA_ENDPOINT || undefined,
   };
 }
 

@@ -8,9 +8,10 @@
  * every connection that asked for batching (`batch=true`, docs/wire-batching.md)
  * gets the group as `EVENTS` messages; each connection's messages are posted
  * one after another, so it sees them in order. The group's subscribers are
- * cut into pages of `PAGE_SIZE`; the pages are delivered in parallel by
- * `dispatchPage` — on AWS each by its own invocation of the page function,
- * in this process when no dispatcher is given (the local runtime, tests).
+ * cut into pages of `PAGE_SIZE`; several pages are delivered in parallel by
+ * `dispatchPage`, each by its own invocation of the page function (on AWS,
+ * and in the local runtime through its Lambda Invoke API), a single page by
+ * the fan-out itself, as is everything when no dispatcher is given (tests).
  *
  * Failures. The first group that could not be delivered to every live
  * subscriber is reported as a batch item failure (its first record) and
@@ -69,10 +70,12 @@ export const YOUNG_CONNECTION_MS = 10_000;
 /** Connections posted to at once by one page worker. */
 export const POST_CONCURRENCY = 128;
 /**
- * Subscribers per page. A group with more is delivered by several workers in
- * parallel; docs/fanout-sizing.md derives the figure from the measured CPU per post.
+ * Subscribers per page. A group with more is cut into pages delivered in
+ * parallel, each by its own invocation of the page function; a group that
+ * fits one page is delivered by the fan-out itself, saving the invocation.
+ * docs/fanout-sizing.md derives the figure from the measured CPU per post.
  */
-export const PAGE_SIZE = 1000;
+export const PAGE_SIZE = 500;
 /** Largest `EVENTS` message: PostToConnection takes at most 128 KB; this leaves room. */
 export const BATCH_MESSAGE_LIMIT_BYTES = 120 * 1024;
 
@@ -167,7 +170,8 @@ async function deliverGroup(deps: FanoutDeps, group: Group, subscribers: Subscri
   for (let i = 0; i < subscribers.length; i += PAGE_SIZE) {
     pages.push({ clusterId: group.clusterId, single, batched, subscribers: subscribers.slice(i, i + PAGE_SIZE), now });
   }
-  const dispatch = deps.dispatchPage ?? ((page: Page) => deliverPage(deps, page));
+  const here = (page: Page) => deliverPage(deps, page);
+  const dispatch = pages.length > 1 && deps.dispatchPage ? deps.dispatchPage : here;
   const results = await Promise.all(pages.map(dispatch));
   result.delivered += results.reduce((n, r) => n + r.messages, 0);
   result.gone += results.reduce((n, r) => n + r.gone.length, 0);

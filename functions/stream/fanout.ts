@@ -28,7 +28,7 @@ export function fanoutDeps(): Promise<FanoutDeps> {
     // With an endpoint override (local runtime, LocalStack) the management API gets the same local defaults.
     const connections = await connectionsApiFrom(createManagementClient(url, base.config.dynamodbEndpoint !== undefined));
     const pages = base.config.fanoutPageFunction;
-    return { ...base, connections, ...(pages ? { dispatchPage: invokePages(createLambdaClient(), pages) } : {}) };
+    return { ...base, connections, ...(pages ? { dispatchPage: invokePages(createLambdaClient(base.config), pages) } : {}) };
   })();
   // A failed start is not cached: the next invocation tries again.
   deps.catch(() => (deps = undefined));
