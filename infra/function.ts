@@ -15,10 +15,12 @@ import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Grant, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { toEnvironment, type Settings } from '../functions/core/config.ts';
 
 /** The repository root: handler entries and the lock file are resolved from here, not from the caller's cwd. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -55,22 +57,23 @@ export interface TableAccess {
   readonly queryIndexes?: readonly string[];
 }
 
-/** Settings every function reads through `functions/core/config.ts`. */
-export interface RuntimeEnvironment {
-  readonly defaultLeaseSeconds: number;
-  readonly disconnectGraceSeconds: number;
-  readonly sweepIntervalSeconds: number;
-  readonly downRetentionSeconds: number;
-  readonly sweepShards: number;
-  readonly sweeperAmnestySeconds: number;
+/** The detection settings every function gets (the sweeper's loop length is its own). */
+export type DetectionSettings = Omit<Settings, 'sweepLoopSeconds'>;
+
+/** What every function of a stack shares: settings and logging. */
+export interface FunctionDefaults {
+  /** Detection settings, passed to every function so all of them agree. */
+  readonly settings: DetectionSettings;
+  readonly logRetention: RetentionDays;
+  readonly logRemovalPolicy: RemovalPolicy;
+  /** Customer-managed key for the log group. @default CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: IKey;
 }
 
-export interface RosterFunctionProps {
+export interface RosterFunctionProps extends FunctionDefaults {
   /** Handler module, relative to the repository root, e.g. `functions/http/register.ts`; it exports `handler`. */
   readonly entry: string;
   readonly description: string;
-  /** Detection settings, passed to every function so all of them agree. */
-  readonly settings: RuntimeEnvironment;
   /** Extra environment (e.g. `SWEEP_LOOP_SECONDS` for the sweeper). @default none */
   readonly environment?: Readonly<Record<string, string>>;
   /** @default 256 — enough CPU for a quick cold start of the bundled SDK; handlers are I/O bound. */
@@ -81,8 +84,23 @@ export interface RosterFunctionProps {
   readonly reservedConcurrentExecutions?: number;
   /** Shell commands around bundling, e.g. writing a file next to the bundle (infra/console.ts). @default none */
   readonly commandHooks?: ICommandHooks;
-  readonly logRetention: RetentionDays;
-  readonly logRemovalPolicy: RemovalPolicy;
+}
+
+/** `Register` from `register`, `Connect` from `$connect`, `GetNode` from `get-node`: a construct id for a handler module or route. */
+export const constructIdOf = (name: string): string =>
+  name
+    .replace(/^\$/, '')
+    .split(/[^A-Za-z0-9]+/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+
+/** A log group with the stack's retention, removal policy and key: for functions and for access logs. */
+export function rosterLogGroup(scope: Construct, id: string, defaults: Omit<FunctionDefaults, 'settings'>): LogGroup {
+  return new LogGroup(scope, id, {
+    retention: defaults.logRetention,
+    removalPolicy: defaults.logRemovalPolicy,
+    encryptionKey: defaults.logEncryptionKey,
+  });
 }
 
 export class RosterFunction extends NodejsFunction {
@@ -94,10 +112,7 @@ export class RosterFunction extends NodejsFunction {
     assertLocalEsbuild();
     // An explicit log group (instead of the deprecated `logRetention` custom resource) lets the
     // stack own retention and removal, and lets the role be scoped to exactly this group.
-    const logGroup = new LogGroup(scope, `${id}Logs`, {
-      retention: props.logRetention,
-      removalPolicy: props.logRemovalPolicy,
-    });
+    const logGroup = rosterLogGroup(scope, `${id}Logs`, props);
     // Our own role: the default one carries the AWS-managed AWSLambdaBasicExecutionRole, which may
     // write to any log group in the account. This one may write only to the group above.
     const role = new Role(scope, `${id}Role`, {
@@ -121,12 +136,7 @@ export class RosterFunction extends NodejsFunction {
         POWERTOOLS_SERVICE_NAME: 'roster',
         // Stack traces in the logs point at the TypeScript sources, not at the minified bundle.
         NODE_OPTIONS: '--enable-source-maps',
-        DEFAULT_LEASE_SECONDS: String(props.settings.defaultLeaseSeconds),
-        DISCONNECT_GRACE_SECONDS: String(props.settings.disconnectGraceSeconds),
-        SWEEP_INTERVAL_SECONDS: String(props.settings.sweepIntervalSeconds),
-        DOWN_RETENTION_SECONDS: String(props.settings.downRetentionSeconds),
-        SWEEP_SHARDS: String(props.settings.sweepShards),
-        SWEEPER_AMNESTY_SECONDS: String(props.settings.sweeperAmnestySeconds),
+        ...toEnvironment(props.settings),
         ...props.environment,
       },
       bundling: {
@@ -165,9 +175,19 @@ export class RosterFunction extends NodejsFunction {
     // The functions know one table (config.ts reads one TABLE_NAME); a second would silently win.
     if (this.usesTable) throw new Error(`${this.node.path} already uses a table`);
     this.usesTable = true;
-    this.addEnvironment('TABLE_NAME', table.tableName);
-    // Roster's table uses the AWS-owned key; should it ever get a customer-managed one, the item grants need it too.
-    table.encryptionKey?.grantEncryptDecrypt(this);
+    this.addEnvironmentOf({ tableName: table.tableName });
+    // With a customer-managed key (`-c kmsKeyArn=`) the item actions need the key too; the AWS managed key needs no grant.
+    if (table.encryptionKey) {
+      table.encryptionKey.grantEncryptDecrypt(this);
+      for (const action of ['kms:ReEncrypt*', 'kms:GenerateDataKey*']) {
+        Validations.of(this.executionRole).acknowledge({
+          id: `AwsSolutions-IAM5[Action::${action}]`,
+          reason:
+            'The actions DynamoDB needs on a customer-managed table key, as CDK grants them (kms:Encrypt, kms:Decrypt, ' +
+            'kms:ReEncrypt*, kms:GenerateDataKey*); they name this one key, never another resource.',
+        });
+      }
+    }
     const grants: Grant[] = [];
     if (access.actions.length > 0) {
       grants.push(
@@ -192,6 +212,11 @@ export class RosterFunction extends NodejsFunction {
     return rest.reduce((all, grant) => all.combine(grant), first);
   }
 
+  /** Sets configuration variables by the names `functions/core/config.ts` reads. */
+  private addEnvironmentOf(config: Parameters<typeof toEnvironment>[0]): void {
+    for (const [name, value] of Object.entries(toEnvironment(config))) this.addEnvironment(name, value);
+  }
+
   /**
    * Lets the function read the token signing secret, and tells it which:
    * `TOKEN_SECRET_ARN`. Only the authorizers get this.
@@ -206,7 +231,7 @@ export class RosterFunction extends NodejsFunction {
    * and tells it where: `WEBSOCKET_CALLBACK_URL`.
    */
   useConnections(stage: WebSocketStage): Grant {
-    this.addEnvironment('WEBSOCKET_CALLBACK_URL', stage.callbackUrl);
+    this.addEnvironmentOf({ websocketCallbackUrl: stage.callbackUrl });
     const grant = stage.grantManagementApiAccess(this);
     const apiLogicalId = Stack.of(stage).getLogicalId(stage.api.node.defaultChild as CfnElement);
     Validations.of(this.executionRole).acknowledge({

@@ -1,10 +1,12 @@
 /**
  * Alarms and one dashboard for the information center itself: an operator
  * should learn that Roster is unhealthy before a wrong NODE_DOWN reaches a
- * cluster. Custom metrics come from functions/core/metrics.ts (embedded metric
- * format, namespace `Roster`, dimension `service=roster`).
+ * cluster. Every alarm notifies one SNS topic (ALARM and OK): the stack's
+ * own, or one given with `-c alarmTopicArn=`. Custom metrics come from
+ * functions/core/metrics.ts (embedded metric format, namespace `Roster`,
+ * dimension `service=roster`).
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import type { HttpApi, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
@@ -20,7 +22,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRICS, METRICS_NAMESPACE, type MetricName } from '../functions/core/metrics.ts';
@@ -29,10 +31,12 @@ export interface ObservabilityProps {
   httpApi: HttpApi;
   webSocketApi: WebSocketApi;
   webSocketStage: WebSocketStage;
+  /** The functions behind the WebSocket routes: their failures are the WebSocket API's server errors. */
+  webSocketFunctions: readonly IFunction[];
   fanout: IFunction;
   sweeper: IFunction;
   fanoutFailures: IQueue;
-  /** Alarm (and OK) notifications go here when given. */
+  /** Where ALARM and OK notifications go. @default a topic of this stack (subscribe to it after deploying) */
   alarmTopic?: ITopic;
   /** Stream iterator age that counts as "the fan-out is falling behind". @default 60 seconds */
   iteratorAgeThreshold?: Duration;
@@ -65,10 +69,13 @@ function searchAll(name: MetricName, label: string, statistic: string): MathExpr
 export class RosterObservability extends Construct {
   readonly alarms: Alarm[] = [];
   readonly dashboard: Dashboard;
+  /** Every alarm's ALARM and OK notifications go here. */
+  readonly alarmTopic: ITopic;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
     const minute = Duration.minutes(1);
+    this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
     const alarm = (alarmId: string, description: string, metric: IMetric, extra: { threshold?: number; evaluationPeriods?: number; comparison?: ComparisonOperator; missing?: TreatMissingData } = {}) => {
       const created = new Alarm(this, alarmId, {
         alarmDescription: description,
@@ -78,10 +85,9 @@ export class RosterObservability extends Construct {
         comparisonOperator: extra.comparison ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: extra.missing ?? TreatMissingData.NOT_BREACHING,
       });
-      if (props.alarmTopic) {
-        created.addAlarmAction(new SnsAction(props.alarmTopic));
-        created.addOkAction(new SnsAction(props.alarmTopic));
-      }
+      // An alarm nobody hears is no alarm (Control Tower's CT.CLOUDWATCH.PR.1 says so too).
+      created.addAlarmAction(new SnsAction(this.alarmTopic));
+      created.addOkAction(new SnsAction(this.alarmTopic));
       this.alarms.push(created);
       return created;
     };
@@ -95,7 +101,8 @@ export class RosterObservability extends Construct {
       'FanoutErrors',
       'The stream fan-out failed (function errors or records reported for retry): events reach subscribers late.',
       new MathExpression({
-        expression: 'errors + failures',
+        // FanoutFailures has no data point while nothing fails: without FILL the sum would be missing, not 0 + errors.
+        expression: 'FILL(errors, 0) + FILL(failures, 0)',
         usingMetrics: {
           errors: props.fanout.metricErrors({ period: minute, statistic: 'Sum' }),
           failures: rosterMetric('FanoutFailures'),
@@ -118,16 +125,17 @@ export class RosterObservability extends Construct {
       { threshold: 1, evaluationPeriods: 2, comparison: ComparisonOperator.LESS_THAN_THRESHOLD, missing: TreatMissingData.BREACHING },
     );
     alarm('HttpApi5xx', 'The HTTP API answered 5xx: an internal error or an integration failure.', props.httpApi.metricServerError({ period: minute, statistic: 'Sum' }));
+    // API Gateway's IntegrationError counts the functions' 4xx answers too (every refused token, unknown action or
+    // malformed message would page someone); a WebSocket API has no 5xx metric. Server-side failures are ExecutionError
+    // ("errors that occurred when calling the integration") and the route functions' own errors.
+    const functionErrors = Object.fromEntries(props.webSocketFunctions.map((fn, i) => [`fn${i}`, fn.metricErrors({ period: minute, statistic: 'Sum' })]));
     alarm(
       'WebSocketApi5xx',
-      'The WebSocket API had execution or integration errors.',
+      'The WebSocket API could not call a route function, or a route function failed (error, timeout, throttling).',
       new MathExpression({
-        expression: 'execution + integration',
-        usingMetrics: {
-          execution: this.webSocketMetric(props, 'ExecutionError'),
-          integration: this.webSocketMetric(props, 'IntegrationError'),
-        },
-        label: 'WebSocket errors',
+        expression: ['FILL(execution, 0)', ...Object.keys(functionErrors).map((key) => `FILL(${key}, 0)`)].join(' + '),
+        usingMetrics: { execution: this.webSocketMetric(props, 'ExecutionError'), ...functionErrors },
+        label: 'WebSocket server errors',
         period: minute,
       }),
     );
@@ -177,10 +185,23 @@ export class RosterObservability extends Construct {
       new GraphWidget({
         title: 'WebSocket API and authorization',
         width: 12,
-        left: [this.webSocketMetric(props, 'ConnectCount'), this.webSocketMetric(props, 'MessageCount')],
-        right: [searchAll('AuthorizerDenials', 'code', 'Sum')],
+        left: [this.webSocketMetric(props, 'ConnectCount'), this.webSocketMetric(props, 'MessageCount'), this.webSocketMetric(props, 'IntegrationError')],
+        right: [searchAll('AuthorizerDenials', 'code', 'Sum'), rosterMetric('Requests', { dimensions: { status: '5xx' }, label: 'handler 5xx (both APIs)' })],
       }),
     );
+  }
+
+  /** A topic for the alarms, for stacks deployed without `-c alarmTopicArn=`; its ARN is a stack output. */
+  private createAlarmTopic(): Topic {
+    const topic = new Topic(this, 'AlarmTopic', { displayName: 'Roster alarms', enforceSSL: true });
+    Validations.of(topic).acknowledge({
+      id: 'AwsSolutions-SNS2',
+      reason:
+        'The topic carries alarm names and states, no membership data. CloudWatch can publish to an encrypted topic only with a ' +
+        'customer-managed key whose policy lets cloudwatch.amazonaws.com use it; a key without that statement would drop every ' +
+        'notification silently. Organisations that need it encrypted pass their own topic with -c alarmTopicArn=.',
+    });
+    return topic;
   }
 
   private webSocketMetric(props: ObservabilityProps, name: string): Metric {

@@ -1,6 +1,8 @@
 /**
  * Builds the Roster app from CDK context (`cdk.json` or `-c key=value`), so
- * that `infra/app.ts` and the tests assemble exactly the same thing.
+ * that `infra/app.ts` and the tests assemble exactly the same thing, and
+ * registers the policy validation every synth runs: cdk-nag's AwsSolutions
+ * pack and AWS Control Tower's proactive controls (infra/control-tower.ts).
  *
  * Context keys (all optional; unset means the stack's documented default):
  *
@@ -10,30 +12,28 @@
  * | `httpRateLimit`, `httpBurstLimit` | `httpThrottle` |
  * | `wsRateLimit`, `wsBurstLimit` | `webSocketThrottle` |
  * | `removalPolicy` (`retain` or `destroy`) | `removalPolicy` |
- * | `logRetentionDays` (a CloudWatch Logs retention, e.g. `7`, `30`, `365`) | `logRetention` |
- * | `sweeperReservedConcurrency` (a number, or `none`) | `sweeperReservedConcurrency` |
- * | `createApiGatewayLogsRole` (`true` or `false`) | `createApiGatewayLogsRole` |
+ * | `logRetentionDays` (a CloudWatch Logs retention, e.g. `30`, `365`) | `logRetention` |
+ * | `kmsKeyArn` (a KMS key ARN) | `kmsKeyArn` |
+ * | `sweeperReservedConcurrency` (a whole number, or `none`) | `sweeperReservedConcurrency` |
+ * | `webSocketAccessLogs`, `createApiGatewayLogsRole` (`true` or `false`) | `webSocketAccessLogs` |
  * | `alarmTopicArn` (an SNS topic ARN) | `alarmTopicArn` |
  * | `authCacheSeconds` (0..3600; 0 turns the HTTP authorizer's cache off) | `authorizerCacheTtl` |
+ * | `stackName` | the stack's name (default `Roster`) |
  */
 import { Duration, RemovalPolicy, Validations, type App } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
-import { RosterStack, type DetectionSettings, type RosterStackProps } from './roster-stack.ts';
+import { controlTowerValidator } from './control-tower.ts';
+import type { DetectionSettings } from './function.ts';
+import { DETECTION_DEFAULTS, RosterStack, type RosterStackProps } from './roster-stack.ts';
+import type { WebSocketAccessLogs } from './websocket-api.ts';
 
 /** The stack's name, and so the top-level key of `cdk-outputs.json`. */
 export const STACK_NAME = 'Roster';
 
-const DETECTION_KEYS = [
-  'defaultLeaseSeconds',
-  'disconnectGraceSeconds',
-  'sweepIntervalSeconds',
-  'downRetentionSeconds',
-  'sweepShards',
-  'sweeperAmnestySeconds',
-] as const satisfies readonly (keyof DetectionSettings)[];
+const DETECTION_KEYS = Object.keys(DETECTION_DEFAULTS) as (keyof DetectionSettings)[];
 
 function contextError(key: string, raw: unknown, expected: string): Error {
   return new Error(`Context value ${key}=${JSON.stringify(raw)} is invalid: expected ${expected}`);
@@ -82,6 +82,45 @@ function logRetentionFrom(node: Node): RetentionDays | undefined {
   return days;
 }
 
+/** `-c key=arn:aws:<service>:…`: a string ARN of the service, else a clear error. */
+function arnFrom(node: Node, key: string, service: string): string | undefined {
+  const raw: unknown = node.tryGetContext(key);
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !new RegExp(`^arn:aws[a-z-]*:${service}:`).test(raw)) throw contextError(key, raw, `an ${service} ARN (arn:aws:${service}:…)`);
+  return raw;
+}
+
+function webSocketAccessLogsFrom(node: Node): WebSocketAccessLogs | undefined {
+  const logs = booleanFrom(node, 'webSocketAccessLogs');
+  const createRole = booleanFrom(node, 'createApiGatewayLogsRole');
+  if (createRole && logs === false) throw new Error('Context values createApiGatewayLogsRole=true and webSocketAccessLogs=false contradict each other: the role is only for access logs');
+  if (createRole) return 'createAccountRole';
+  if (logs === undefined && createRole === undefined) return undefined;
+  return logs ? 'accountRoleExists' : 'none';
+}
+
+function reservedConcurrencyFrom(node: Node): number | undefined {
+  if (node.tryGetContext('sweeperReservedConcurrency') === 'none') return undefined;
+  const value = numberFrom(node, 'sweeperReservedConcurrency');
+  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw contextError('sweeperReservedConcurrency', value, 'a whole number of at least 1, or none');
+  return value;
+}
+
+function authorizerCacheTtlFrom(node: Node): Duration | undefined {
+  const seconds = numberFrom(node, 'authCacheSeconds');
+  if (seconds === undefined) return undefined;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 3600) throw contextError('authCacheSeconds', seconds, 'a whole number of seconds from 0 to 3600');
+  return Duration.seconds(seconds);
+}
+
+/** `-c stackName=` deploys a second, independent copy (what `npm run test:aws` does); CloudFormation's rule for stack names. */
+function stackNameFrom(node: Node): string {
+  const raw: unknown = node.tryGetContext('stackName');
+  if (raw === undefined) return STACK_NAME;
+  if (typeof raw !== 'string' || !/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(raw)) throw contextError('stackName', raw, 'a letter, then up to 127 letters, digits or hyphens');
+  return raw;
+}
+
 /** Stack properties from context. Only keys that are set appear, so the stack's defaults apply to the rest. */
 export function stackPropsFromContext(node: Node): RosterStackProps {
   const props: { -readonly [K in keyof RosterStackProps]: RosterStackProps[K] } = {};
@@ -89,44 +128,52 @@ export function stackPropsFromContext(node: Node): RosterStackProps {
     const value = numberFrom(node, key);
     if (value !== undefined) props[key] = value;
   }
-  const httpThrottle = throttleFrom(node, 'httpRateLimit', 'httpBurstLimit');
-  if (httpThrottle) props.httpThrottle = httpThrottle;
-  const webSocketThrottle = throttleFrom(node, 'wsRateLimit', 'wsBurstLimit');
-  if (webSocketThrottle) props.webSocketThrottle = webSocketThrottle;
-  const removalPolicy = removalPolicyFrom(node);
-  if (removalPolicy) props.removalPolicy = removalPolicy;
-  const logRetention = logRetentionFrom(node);
-  if (logRetention !== undefined) props.logRetention = logRetention;
-  const reserved: unknown = node.tryGetContext('sweeperReservedConcurrency');
-  if (reserved === 'none') props.sweeperReservedConcurrency = undefined;
-  else if (reserved !== undefined) props.sweeperReservedConcurrency = numberFrom(node, 'sweeperReservedConcurrency');
-  const createRole = booleanFrom(node, 'createApiGatewayLogsRole');
-  if (createRole !== undefined) props.createApiGatewayLogsRole = createRole;
-  const authCache = numberFrom(node, 'authCacheSeconds');
-  if (authCache !== undefined) {
-    if (!Number.isInteger(authCache) || authCache < 0 || authCache > 3600) throw contextError('authCacheSeconds', authCache, 'a whole number of seconds from 0 to 3600');
-    props.authorizerCacheTtl = Duration.seconds(authCache);
-  }
-  const alarmTopicArn: unknown = node.tryGetContext('alarmTopicArn');
-  if (alarmTopicArn !== undefined) {
-    if (typeof alarmTopicArn !== 'string' || !alarmTopicArn.startsWith('arn:')) throw new Error(`Context alarmTopicArn=${String(alarmTopicArn)} must be an SNS topic ARN`);
-    props.alarmTopicArn = alarmTopicArn;
-  }
+  const found: Partial<RosterStackProps> = {
+    httpThrottle: throttleFrom(node, 'httpRateLimit', 'httpBurstLimit'),
+    webSocketThrottle: throttleFrom(node, 'wsRateLimit', 'wsBurstLimit'),
+    removalPolicy: removalPolicyFrom(node),
+    logRetention: logRetentionFrom(node),
+    kmsKeyArn: arnFrom(node, 'kmsKeyArn', 'kms'),
+    sweeperReservedConcurrency: reservedConcurrencyFrom(node),
+    webSocketAccessLogs: webSocketAccessLogsFrom(node),
+    authorizerCacheTtl: authorizerCacheTtlFrom(node),
+    alarmTopicArn: arnFrom(node, 'alarmTopicArn', 'sns'),
+  };
+  for (const [key, value] of Object.entries(found)) if (value !== undefined) Object.assign(props, { [key]: value });
   return props;
 }
 
 /**
- * Adds the Roster stack to `app` and runs cdk-nag's AwsSolutions pack on it
- * at synth: any finding that is not acknowledged (with its reason, in the
- * stack) fails the synth. The stack is environment-agnostic — no account or
- * region lookups — so synth needs no credentials.
+ * Adds the Roster stack to `app`, with the policy validation `cdk synth`
+ * runs: cdk-nag's AwsSolutions pack and Control Tower's proactive controls.
+ * A finding that is not acknowledged (with its reason, at the resource) or
+ * a control not disabled (with its reason, in infra/control-tower.ts) fails
+ * the synth. The stack is environment-agnostic — no account or region
+ * lookups — so synth needs no credentials.
  */
 export function addRoster(app: App, props: RosterStackProps = {}): RosterStack {
-  const stack = new RosterStack(app, STACK_NAME, {
+  const stack = buildRoster(app, props);
+  addPolicyValidation(app, stack);
+  return stack;
+}
+
+/** The stack alone, from context and `props` (which win). */
+export function buildRoster(app: App, props: RosterStackProps = {}): RosterStack {
+  return new RosterStack(app, stackNameFrom(app.node), {
     description: 'Roster: serverless membership and health registry',
     ...stackPropsFromContext(app.node),
     ...props,
   });
+}
+
+/**
+ * The validation plugins of `addRoster`. Control Tower's controls cost a few
+ * seconds of cfn-guard per synth; tests that synthesize many variants of
+ * the stack for other reasons may leave them out (`controlTower: false`).
+ */
+export function addPolicyValidation(app: App, stack: RosterStack, checks: { controlTower?: boolean } = {}): void {
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return stack;
+  if (checks.controlTower ?? true) {
+    Validations.of(app).addPlugins(controlTowerValidator({ customerManagedKey: stack.encryptionKey !== undefined, logRetentionDays: stack.logRetention }));
+  }
 }

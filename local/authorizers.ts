@@ -18,7 +18,10 @@
  * - no `token` → 401 without invoking it; the error `Unauthorized` → 401; a
  *   policy that does not allow the route → 403; any other failure → 500;
  * - the context and `principalId` reach `$connect` and every later event of
- *   the connection as `requestContext.authorizer`.
+ *   the connection as `requestContext.authorizer`, every context value
+ *   stringified (`1` → `"1"`, `true` → `"true"`); an object or array in the
+ *   context is a configuration error → 500. Unlike the HTTP API, which keeps
+ *   JSON types (see `stringifiedContext`).
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
@@ -139,6 +142,26 @@ export async function authorizeConnect(handler: LambdaHandler, event: Record<str
   }
   if (!isRecord(result) || typeof result.principalId !== 'string') return { kind: 'refuse', reply: GATEWAY_ERROR };
   if (!policyAllows(result.policyDocument, methodArn)) return { kind: 'refuse', reply: GATEWAY_FORBIDDEN };
-  const context = isRecord(result.context) ? result.context : {};
+  const context = stringifiedContext(result.context);
+  if (!context) return { kind: 'refuse', reply: GATEWAY_ERROR };
   return { kind: 'allow', context: { ...context, principalId: result.principalId } };
+}
+
+/**
+ * A WebSocket (or REST) authorizer's context as API Gateway hands it to the
+ * integration: "The returned values are all stringified. Notice that you
+ * cannot set a JSON object or array as a valid value of any key in the
+ * context map." (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html).
+ * Undefined when a value is not a string, number or boolean: API Gateway
+ * then fails the request with 500 (an authorizer configuration error).
+ */
+export function stringifiedContext(context: unknown): Record<string, string> | undefined {
+  if (context === undefined || context === null) return {};
+  if (!isRecord(context)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(context)) {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
+    out[key] = String(value);
+  }
+  return out;
 }

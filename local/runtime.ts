@@ -28,7 +28,7 @@ import {
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse } from 'aws-lambda';
 import { localOverrides } from '../functions/core/aws.ts';
-import { CONFIG_DEFAULTS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '../functions/core/config.ts';
+import { CONFIG_DEFAULTS, toEnvironment, type Config } from '../functions/core/config.ts';
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { TABLE_SHAPE, createTableInput } from '../functions/core/table.ts';
 import { BODY_LIMIT_BYTES } from '../functions/core/validation.ts';
@@ -170,12 +170,12 @@ export function resolveOptions(options: RuntimeOptions): Resolved {
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port must be a whole number from 0 to 65535, not ${o.port}`);
   check(TABLE_NAME.test(o.tableName), 'table name must be 3-255 characters of A-Z a-z 0-9 _ . -');
-  check(o.sweepIntervalSeconds >= 0.05 && o.sweepIntervalSeconds <= 60, 'sweep interval must be between 0.05 and 60 seconds');
-  check(o.disconnectGraceSeconds >= 0 && o.disconnectGraceSeconds <= LEASE_MAX_SECONDS, `disconnect grace must be between 0 and ${LEASE_MAX_SECONDS} seconds`);
-  check(
-    Number.isInteger(o.defaultLeaseSeconds) && o.defaultLeaseSeconds >= LEASE_MIN_SECONDS && o.defaultLeaseSeconds <= LEASE_MAX_SECONDS,
-    `default lease must be a whole number of seconds from ${LEASE_MIN_SECONDS} to ${LEASE_MAX_SECONDS}`,
-  );
+  try {
+    // The settings' one check (functions/core/config.ts), here so that a bad value fails before anything starts.
+    toEnvironment(handlerSettings(o));
+  } catch (err) {
+    throw new RuntimeStartError((err as Error).message, { cause: err });
+  }
   check(Number.isInteger(o.pollIntervalMs) && o.pollIntervalMs >= 10 && o.pollIntervalMs <= 60_000, 'poll interval must be 10 to 60000 ms');
   check(Number.isInteger(o.streamRetryAttempts) && o.streamRetryAttempts >= 0 && o.streamRetryAttempts <= 10_000, 'stream retry attempts must be 0 to 10000');
   check(Number.isInteger(o.authCacheTtlSeconds) && o.authCacheTtlSeconds >= 0 && o.authCacheTtlSeconds <= 3600, 'the authorizer cache TTL must be 0 to 3600 seconds');
@@ -239,17 +239,21 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
   });
 }
 
+/** The settings the handlers get from this runtime's options. */
+function handlerSettings(o: Resolved): Partial<Config> {
+  return {
+    sweepIntervalSeconds: o.sweepIntervalSeconds,
+    disconnectGraceSeconds: o.disconnectGraceSeconds,
+    defaultLeaseSeconds: o.defaultLeaseSeconds,
+    // The runtime's timer is the schedule: each invocation sweeps once.
+    sweepLoopSeconds: 0,
+  };
+}
+
 /** The environment the handlers read (functions/core/config.ts), set before their first invocation. */
 export function handlerEnvironment(o: Resolved, dynamodbEndpoint: string, callbackUrl: string): Record<string, string> {
   return {
-    TABLE_NAME: o.tableName,
-    DYNAMODB_ENDPOINT: dynamodbEndpoint,
-    WEBSOCKET_CALLBACK_URL: callbackUrl,
-    SWEEP_INTERVAL_SECONDS: String(o.sweepIntervalSeconds),
-    DISCONNECT_GRACE_SECONDS: String(o.disconnectGraceSeconds),
-    DEFAULT_LEASE_SECONDS: String(o.defaultLeaseSeconds),
-    // The runtime's timer is the schedule: each invocation sweeps once.
-    SWEEP_LOOP_SECONDS: '0',
+    ...toEnvironment({ ...handlerSettings(o), tableName: o.tableName, dynamodbEndpoint, websocketCallbackUrl: callbackUrl }),
     // On AWS the handlers always require tokens (the default); locally only with --auth.
     ROSTER_AUTH: o.auth ? 'required' : 'off',
   };

@@ -173,8 +173,9 @@ export function authorize(access: RouteAccess, claims: Claims, clusterId: string
 
 /**
  * What an authorizer hands API Gateway, which passes it to the handlers
- * (HTTP: `requestContext.authorizer.lambda`; WebSocket: `requestContext.authorizer`
- * on `$connect` and on every later message of the connection).
+ * (HTTP: `requestContext.authorizer.lambda`, as returned; WebSocket:
+ * `requestContext.authorizer` on `$connect` and on every later message of the
+ * connection, each value as a string, next to `principalId`).
  *
  * The HTTP authorizer also *allows* a refused token, with `denied`: API
  * Gateway would answer a denial with its own body, and the handler answers
@@ -189,6 +190,24 @@ export const contextOf = (claims: Claims): ClaimsContext => ({ role: claims.role
 const deniedSchema = z.object({ denied: z.literal('UNAUTHORIZED'), reason: z.string().max(200) });
 
 /**
+ * The claims as they reach a handler. The HTTP API (payload 2.0,
+ * `requestContext.authorizer.lambda`) keeps the JSON types the authorizer
+ * returned; a WebSocket (or REST) API hands every context value on as a
+ * string — `exp` arrives as `"1764100000"` ("The returned values are all
+ * stringified": https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html).
+ * So `exp` is a positive whole number, or the decimal digits of one.
+ */
+const contextClaimsSchema = claimsSchema.extend({
+  exp: z.union([
+    z.number().int().positive(),
+    z
+      .string()
+      .regex(/^[1-9][0-9]{0,15}$/)
+      .transform(Number),
+  ]),
+});
+
+/**
  * The claims an authorizer passed on, checked again: a refusal becomes a 401,
  * a context that is missing or malformed a 401 (fail closed), and a token
  * that expired since the authorizer's result was cached a 401 too.
@@ -196,7 +215,7 @@ const deniedSchema = z.object({ denied: z.literal('UNAUTHORIZED'), reason: z.str
 export function claimsFromContext(context: unknown, now = Date.now()): Claims {
   const denied = deniedSchema.safeParse(context);
   if (denied.success) throw new UnauthorizedError(denied.data.reason);
-  const claims = claimsSchema.safeParse(context);
+  const claims = contextClaimsSchema.safeParse(context);
   if (!claims.success) throw new UnauthorizedError();
   if (claims.data.exp * 1000 <= now) throw new UnauthorizedError('the token has expired');
   return claims.data;

@@ -1,9 +1,12 @@
 /**
  * Configuration, read once from the environment at cold start.
  *
- * Every setting that changes detection behaviour lives here so that the CDK
- * stack, the local runtime and the tests all speak the same variable names.
- * A missing required variable fails fast with a message naming it.
+ * Every setting that changes detection behaviour lives here, with the name of
+ * its environment variable and the range it may take, once: `readConfig`
+ * reads the environment, `toEnvironment` writes it (the CDK stack for each
+ * function, the local runtime for its handlers), and both check a value with
+ * the same rule and the same message. A missing required variable fails fast
+ * with a message naming it.
  */
 
 export interface Config {
@@ -15,11 +18,11 @@ export interface Config {
   defaultLeaseSeconds: number;
   /** Lease left to a node whose bound WebSocket connection dropped. @default 2 */
   disconnectGraceSeconds: number;
-  /** How often the sweeper looks for expired nodes. @default 1 */
+  /** How often the sweeper looks for expired nodes (sub-minute; 0.05..60). @default 1 */
   sweepIntervalSeconds: number;
   /** How long DOWN records stay readable (`?status=all`) before TTL may delete them. @default 86400 */
   downRetentionSeconds: number;
-  /** Partitions of the expiry index; bounds keepalive writes per index partition. @default 4 */
+  /** Partitions of the expiry index (the announced deadlines the sweeper queries each sweep). @default 4 */
   sweepShards: number;
   /**
    * If the sweeper has not completed a sweep for this long, the next sweep grants
@@ -31,63 +34,109 @@ export interface Config {
   sweepLoopSeconds: number;
   /** `@connections` endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
   websocketCallbackUrl: string | undefined;
-  /**
-   * The function that delivers one page of a large fan-out (AWS); without it the
-   * fan-out delivers every page itself (the local runtime).
-   */
+  /** The function that delivers one page of a large fan-out; without it the fan-out delivers every page itself. */
   fanoutPageFunction: string | undefined;
   /** Endpoint override for Lambda's Invoke API (the local runtime's). */
   lambdaEndpoint: string | undefined;
 }
 
-/** The defaults of every setting; the CDK stack and the local runtime take theirs from here. */
-export const CONFIG_DEFAULTS = {
-  defaultLeaseSeconds: 15,
-  disconnectGraceSeconds: 2,
-  sweepIntervalSeconds: 1,
-  downRetentionSeconds: 86_400,
-  sweepShards: 4,
-  sweeperAmnestySeconds: 120,
-  sweepLoopSeconds: 0,
-} as const;
-
 export const LEASE_MIN_SECONDS = 2;
 export const LEASE_MAX_SECONDS = 3600;
 
-function numberFromEnv(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: number,
-  range: { min: number; max: number; whole?: boolean },
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  const { min, max, whole = true } = range;
+interface NumberRule {
+  readonly variable: string;
+  readonly fallback: number;
+  readonly min: number;
+  readonly max: number;
+  /** Whole numbers only. */
+  readonly whole: boolean;
+}
+
+/** The numeric settings: their variables, defaults and ranges. The one place each is written down. */
+const NUMBER_RULES = {
+  defaultLeaseSeconds: { variable: 'DEFAULT_LEASE_SECONDS', fallback: 15, min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS, whole: true },
+  disconnectGraceSeconds: { variable: 'DISCONNECT_GRACE_SECONDS', fallback: 2, min: 0, max: LEASE_MAX_SECONDS, whole: false },
+  sweepIntervalSeconds: { variable: 'SWEEP_INTERVAL_SECONDS', fallback: 1, min: 0.05, max: 60, whole: false },
+  downRetentionSeconds: { variable: 'DOWN_RETENTION_SECONDS', fallback: 86_400, min: 60, max: 365 * 86_400, whole: true },
+  sweepShards: { variable: 'SWEEP_SHARDS', fallback: 4, min: 1, max: 64, whole: true },
+  sweeperAmnestySeconds: { variable: 'SWEEPER_AMNESTY_SECONDS', fallback: 120, min: 1, max: 86_400, whole: false },
+  // Lambda's longest timeout is 900 s; the sweeper needs headroom after its loop.
+  sweepLoopSeconds: { variable: 'SWEEP_LOOP_SECONDS', fallback: 0, min: 0, max: 840, whole: false },
+} as const satisfies Record<string, NumberRule>;
+
+/** The tunable settings: every numeric part of `Config`. */
+export type SettingName = keyof typeof NUMBER_RULES;
+export type Settings = Pick<Config, SettingName>;
+
+/** Where each resource setting lives in the environment. */
+const STRING_VARIABLES = {
+  tableName: 'TABLE_NAME',
+  dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
+  websocketCallbackUrl: 'WEBSOCKET_CALLBACK_URL',
+  fanoutPageFunction: 'FANOUT_PAGE_FUNCTION',
+  lambdaEndpoint: 'LAMBDA_ENDPOINT',
+} as const satisfies Record<Exclude<keyof Config, SettingName>, string>;
+
+const SETTING_NAMES = Object.keys(NUMBER_RULES) as SettingName[];
+
+/** The defaults of every setting; the CDK stack and the local runtime take theirs from here. */
+export const CONFIG_DEFAULTS: Readonly<Settings> = Object.fromEntries(SETTING_NAMES.map((name) => [name, NUMBER_RULES[name].fallback])) as unknown as Settings;
+
+/** The environment variable of a setting, e.g. `SWEEP_INTERVAL_SECONDS` for `sweepIntervalSeconds`. */
+export const variableOf = (name: SettingName): string => NUMBER_RULES[name].variable;
+
+/**
+ * Checks one setting against its range. `shown` is how the value was
+ * written (the environment's string); the message is the same whether the
+ * value came from the environment, from CDK context or from the local runtime.
+ */
+function checked(name: SettingName, value: number, shown: string = String(value)): number {
+  const { variable, min, max, whole } = NUMBER_RULES[name];
   if (!Number.isFinite(value) || value < min || value > max || (whole && !Number.isInteger(value))) {
-    const kind = whole ? 'a whole number' : 'a number';
-    throw new Error(`Configuration error: ${name}=${raw} must be ${kind} between ${min} and ${max}`);
+    throw new Error(`Configuration error: ${variable}=${shown} must be ${whole ? 'a whole number' : 'a number'} between ${min} and ${max}`);
   }
   return value;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const tableName = env.TABLE_NAME;
-  if (!tableName) throw new Error('Configuration error: TABLE_NAME is not set');
+  const tableName = env[STRING_VARIABLES.tableName];
+  if (!tableName) throw new Error(`Configuration error: ${STRING_VARIABLES.tableName} is not set`);
+  const settings = {} as Record<SettingName, number>;
+  for (const name of SETTING_NAMES) {
+    const raw = env[NUMBER_RULES[name].variable];
+    settings[name] = raw === undefined || raw === '' ? NUMBER_RULES[name].fallback : checked(name, Number(raw), raw);
+  }
   return {
     tableName,
-    dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
-    defaultLeaseSeconds: numberFromEnv(env, 'DEFAULT_LEASE_SECONDS', CONFIG_DEFAULTS.defaultLeaseSeconds, { min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS }),
-    disconnectGraceSeconds: numberFromEnv(env, 'DISCONNECT_GRACE_SECONDS', CONFIG_DEFAULTS.disconnectGraceSeconds, { min: 0, max: LEASE_MAX_SECONDS, whole: false }),
-    sweepIntervalSeconds: numberFromEnv(env, 'SWEEP_INTERVAL_SECONDS', CONFIG_DEFAULTS.sweepIntervalSeconds, { min: 0.05, max: 60, whole: false }),
-    downRetentionSeconds: numberFromEnv(env, 'DOWN_RETENTION_SECONDS', CONFIG_DEFAULTS.downRetentionSeconds, { min: 60, max: 365 * 86_400 }),
-    sweepShards: numberFromEnv(env, 'SWEEP_SHARDS', CONFIG_DEFAULTS.sweepShards, { min: 1, max: 64 }),
-    sweeperAmnestySeconds: numberFromEnv(env, 'SWEEPER_AMNESTY_SECONDS', CONFIG_DEFAULTS.sweeperAmnestySeconds, { min: 1, max: 86_400, whole: false }),
-    sweepLoopSeconds: numberFromEnv(env, 'SWEEP_LOOP_SECONDS', CONFIG_DEFAULTS.sweepLoopSeconds, { min: 0, max: 840, whole: false }),
-    websocketCallbackUrl: env.WEBSOCKET_CALLBACK_URL || undefined,
-    fanoutPageFunction: env.FANOUT_PAGE_FUNCTION || undefined,
-    lambdaEndpoint: env.LAMBDA_ENDPOINT || undefined,
+    dynamodbEndpoint: env[STRING_VARIABLES.dynamodbEndpoint] || undefined,
+    ...settings,
+    websocketCallbackUrl: env[STRING_VARIABLES.websocketCallbackUrl] || undefined,
+    fanoutPageFunction: env[STRING_VARIABLES.fanoutPageFunction] || undefined,
+    lambdaEndpoint: env[STRING_VARIABLES.lambdaEndpoint] || undefined,
   };
+}
+
+/**
+ * The environment that `readConfig` reads back as `config`: the inverse of
+ * `readConfig`, so `readConfig(toEnvironment(c))` equals `c`. Only the keys
+ * given are written (a function that uses no table gets no `TABLE_NAME`; one
+ * that is not the sweeper gets no `SWEEP_LOOP_SECONDS`), and every value is
+ * checked first, with `readConfig`'s own message: a setting out of range
+ * fails `cdk synth` and the local runtime's start, never a cold start.
+ */
+export function toEnvironment(config: Partial<Config>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of SETTING_NAMES) {
+    const value = config[name];
+    if (value !== undefined) env[NUMBER_RULES[name].variable] = String(checked(name, value));
+  }
+  for (const [key, variable] of Object.entries(STRING_VARIABLES) as [keyof typeof STRING_VARIABLES, string][]) {
+    const value = config[key];
+    if (value === undefined) continue;
+    if (value === '') throw new Error(`Configuration error: ${variable} must not be empty`);
+    env[variable] = value;
+  }
+  return env;
 }
 
 let cached: Config | undefined;

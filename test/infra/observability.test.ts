@@ -1,6 +1,7 @@
 /**
  * The alarms and the dashboard, on the synthesized template: each alarm
- * watches the metric it is about, and the optional SNS topic receives them.
+ * watches the metric it is about, and an SNS topic (the stack's own, or one
+ * given by ARN) receives every one of them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Match } from 'aws-cdk-lib/assertions';
@@ -30,7 +31,7 @@ describe('alarms', () => {
     expect(alarm('FanoutFailureQueueNotEmpty')).toMatchObject({
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Namespace: 'AWS/SQS',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [s.logicalId(s.stack.fanoutFailures), 'QueueName'] } }],
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [s.logicalId(s.stack.fanout.failures), 'QueueName'] } }],
       ComparisonOperator: 'GreaterThanThreshold',
       Threshold: 0,
     });
@@ -38,7 +39,8 @@ describe('alarms', () => {
 
   it('fire on fan-out function errors plus records reported for retry', () => {
     const a = alarm('FanoutErrors');
-    expect(a.Metrics?.find((m) => m.Expression)?.Expression).toBe('errors + failures');
+    // FanoutFailures has no data point while nothing fails: FILL keeps the sum from going missing.
+    expect(a.Metrics?.find((m) => m.Expression)?.Expression).toBe('FILL(errors, 0) + FILL(failures, 0)');
     const names = a.Metrics?.flatMap((m) => (m.MetricStat ? [`${m.MetricStat.Metric.Namespace}/${m.MetricStat.Metric.MetricName}`] : []));
     expect(names?.sort()).toEqual(['AWS/Lambda/Errors', `${METRICS_NAMESPACE}/FanoutFailures`]);
   });
@@ -49,7 +51,7 @@ describe('alarms', () => {
       Namespace: 'AWS/Lambda',
       Statistic: 'Maximum',
       Threshold: 60_000,
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: s.logicalId(s.stack.fanout) } }],
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: s.logicalId(s.stack.fanout.function) } }],
     });
   });
 
@@ -68,20 +70,44 @@ describe('alarms', () => {
     expect(METRICS.SweepDuration.kind).toBe('observation');
   });
 
-  it('fire on 5xx of the HTTP API and on errors of the WebSocket API', () => {
+  it('fire on 5xx of the HTTP API, and on server-side errors of the WebSocket API only — never on a client\'s 4xx', () => {
     expect(alarm('HttpApi5xx')).toMatchObject({ MetricName: '5xx', Namespace: 'AWS/ApiGateway', Threshold: 0 });
     const ws = alarm('WebSocketApi5xx');
-    const names = ws.Metrics?.flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric.MetricName] : []));
-    expect(names?.sort()).toEqual(['ExecutionError', 'IntegrationError']);
+    const stats = ws.Metrics?.flatMap((m) => (m.MetricStat ? [m.MetricStat] : [])) ?? [];
+    // IntegrationError counts the functions' 4xx answers too (a refused token, an unknown action): not in the alarm.
+    expect(stats.map((m) => `${m.Metric.Namespace}/${m.Metric.MetricName}`).sort()).toEqual([
+      'AWS/ApiGateway/ExecutionError',
+      ...Array<string>(s.stack.webSocket.handlers.size).fill('AWS/Lambda/Errors'),
+    ]);
+    const functionsWatched = stats
+      .filter((m) => m.Metric.MetricName === 'Errors')
+      .map((m) => JSON.stringify((m.Metric.Dimensions as unknown as { Value: unknown }[])[0]?.Value));
+    expect(functionsWatched.sort()).toEqual([...s.stack.webSocket.handlers.values()].map((fn) => JSON.stringify({ Ref: s.logicalId(fn) })).sort());
+    const expression = ws.Metrics?.find((m) => m.Expression)?.Expression ?? '';
+    expect(expression.split(' + ')).toHaveLength(stats.length);
+    expect(expression.split(' + ').every((term) => /^FILL\(\w+, 0\)$/.test(term))).toBe(true);
   });
 
-  it('have no actions unless an SNS topic is given; with one, every alarm notifies it on ALARM and OK', () => {
-    for (const [, a] of alarms()) expect(a.AlarmActions).toBeUndefined();
+  it('notify the stack\'s own SNS topic on ALARM and OK by default, whose ARN is an output', () => {
+    const [[topicId]] = resourcesOfType(s.json, 'AWS::SNS::Topic') as [[string, TemplateResource]];
+    expect(alarms()).toHaveLength(6);
+    for (const [, a] of alarms()) expect(a).toMatchObject({ AlarmActions: [{ Ref: topicId }], OKActions: [{ Ref: topicId }] });
+    expect(s.json.Outputs?.AlarmTopicArn?.Value).toEqual({ Ref: topicId });
+    // Only TLS publishers (cdk-nag SNS3).
+    s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('notify an existing topic instead, given its ARN (-c alarmTopicArn=), and create none', () => {
     const topicArn = 'arn:aws:sns:us-east-1:123456789012:roster-alarms';
     const withTopic = synthRoster({ alarmTopicArn: topicArn });
+    expect(resourcesOfType(withTopic.json, 'AWS::SNS::Topic')).toHaveLength(0);
     const all = resourcesOfType(withTopic.json, 'AWS::CloudWatch::Alarm');
     expect(all).toHaveLength(6);
     for (const [, a] of all) expect(a.Properties).toMatchObject({ AlarmActions: [topicArn], OKActions: [topicArn] });
+    expect(withTopic.json.Outputs?.AlarmTopicArn?.Value).toBe(topicArn);
+    expect(() => synthRoster({ alarmTopicArn: 'roster-alarms' })).toThrow(/alarmTopicArn/);
   });
 });
 

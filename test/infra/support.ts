@@ -1,6 +1,9 @@
 /**
  * Synthesizes the Roster stack in-process, the way `infra/app.ts` does (same
- * `cdk.json` context, same cdk-nag plugin), and reads the template back.
+ * `cdk.json` context, same validation plugins), and reads the template back.
+ * Control Tower's controls cost a few seconds of cfn-guard per synth, so the
+ * variants a test builds for other reasons leave them out unless asked;
+ * `control-tower.test.ts` runs them on every configuration that changes them.
  *
  * Bundling is skipped here (`aws:cdk:bundling-stacks: []`, the mechanism
  * behind `cdk synth --exclusively`): these tests are about the template.
@@ -13,7 +16,7 @@ import { App, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { PROJECT_ROOT } from '../../infra/function.ts';
-import { addRoster } from '../../infra/roster-app.ts';
+import { addPolicyValidation, buildRoster } from '../../infra/roster-app.ts';
 import type { RosterStack, RosterStackProps } from '../../infra/roster-stack.ts';
 
 export const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
@@ -59,9 +62,10 @@ export function rosterApp(context: Record<string, unknown> = {}): App {
   });
 }
 
-export function synthRoster(context: Record<string, unknown> = {}, props: RosterStackProps = {}): Synthesized {
+export function synthRoster(context: Record<string, unknown> = {}, props: RosterStackProps = {}, checks: { controlTower?: boolean } = {}): Synthesized {
   const app = rosterApp(context);
-  const stack = addRoster(app, props);
+  const stack = buildRoster(app, props);
+  addPolicyValidation(app, stack, { controlTower: checks.controlTower ?? false });
   const template = Template.fromStack(stack);
   return {
     app,

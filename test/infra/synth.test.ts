@@ -81,10 +81,14 @@ async function loadHandler<E, R>(name: string): Promise<(event: E) => Promise<R>
 type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
 describe('npx cdk synth', () => {
-  it('succeeds offline with no credentials, cdk-nag included, and writes the template', () => {
+  it('succeeds offline with no credentials, cdk-nag and Control Tower\'s proactive controls included, and writes the template', () => {
     expect(synth.code, synth.output.slice(-3000)).toBe(0);
     expect(existsSync(path.join(outDir, 'Roster.template.json'))).toBe(true);
-    expect(synth.output).not.toMatch(/AwsSolutions-|Switching to Docker|docker/i);
+    expect(synth.output).not.toMatch(/AwsSolutions-|CT\.[A-Z]+\.PR\.|Switching to Docker|docker/i);
+    // Both plugins ran, and both concluded success.
+    const report = JSON.parse(readFileSync(path.join(outDir, 'validation-report.json'), 'utf8')) as { pluginReports: { pluginName: string; conclusion: string }[] };
+    expect(Object.fromEntries(report.pluginReports.map((r) => [r.pluginName, r.conclusion]))).toMatchObject({ 'cdk-validator-cfnguard': 'success' });
+    expect(report.pluginReports.map((r) => r.conclusion)).toEqual(report.pluginReports.map(() => 'success'));
     console.info(`npx cdk synth took ${(synth.ms / 1000).toFixed(1)} s`);
   });
 

@@ -1,0 +1,94 @@
+/**
+ * The stream fan-out: the table's stream, filtered so that keepalives never
+ * invoke it, drives one function that posts each membership event to the
+ * cluster's WebSocket subscribers. What it cannot deliver after its retries
+ * is described in an SQS on-failure queue; clients recover from the gap by
+ * resynchronising.
+ */
+import { Duration, Validations } from 'aws-cdk-lib';
+import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
+import { acknowledgeControl, CONTROLS } from './control-tower.ts';
+import { RosterFunction, type FunctionDefaults } from './function.ts';
+import { FANOUT_TABLE_ACCESS } from './table-access.ts';
+
+/** Memory (and so CPU) of the fan-out function: one full vCPU. */
+export const FANOUT_MEMORY_MB = 1769;
+
+export interface RosterFanoutProps {
+  readonly functions: FunctionDefaults;
+  /** The table whose stream drives the fan-out (it must have one). */
+  readonly table: ITable;
+  /** The stage whose `@connections` endpoint the events are posted to. */
+  readonly stage: WebSocketStage;
+}
+
+export class RosterFanout extends Construct {
+  readonly function: RosterFunction;
+  /** Where records that still fail after every retry are described. */
+  readonly failures: Queue;
+
+  constructor(scope: Construct, id: string, props: RosterFanoutProps) {
+    super(scope, id);
+    this.failures = new Queue(this, 'Failures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // The longest SQS allows: time to inspect what could not be delivered.
+      retentionPeriod: Duration.days(14),
+    });
+    this.function = new RosterFunction(this, 'Function', {
+      ...props.functions,
+      entry: 'functions/stream/fanout.ts',
+      description: 'Roster stream fan-out: membership events to WebSocket subscribers',
+      // A batch posts each event to every subscriber of its cluster (64 posts in flight).
+      timeout: Duration.seconds(60),
+      // The fan-out is CPU-bound in the SDK: each PostToConnection costs ~0.4 ms of CPU (signing,
+      // endpoint resolution, serde; measured on one core of the dev box, see README "Measured").
+      // Lambda's CPU grows with memory (1,769 MB = one vCPU), so 1,000 subscribers need a full
+      // vCPU to stay within ~0.5 s; at 256 MB the same batch would take seconds.
+      memorySize: FANOUT_MEMORY_MB,
+    });
+    this.function.useTable(props.table, FANOUT_TABLE_ACCESS);
+    this.function.useConnections(props.stage);
+    this.function.addEventSource(
+      new DynamoEventSource(props.table, {
+        startingPosition: StartingPosition.LATEST,
+        // The very patterns the local stream poller applies: keepalives never invoke the fan-out.
+        filters: FANOUT_FILTER_PATTERNS.map((pattern) => FilterCriteria.filter(pattern)),
+        batchSize: 100,
+        // Latency is the point of the fan-out: never wait to fill a batch.
+        maxBatchingWindow: Duration.seconds(0),
+        // One batch per shard at a time keeps each cluster's events in stream (revision) order.
+        parallelizationFactor: 1,
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        retryAttempts: 5,
+        // An older record has been superseded by every client's periodic refresh (and its revision
+        // gap check); retrying it longer would only hold the newer records of its shard back.
+        maxRecordAge: Duration.minutes(15),
+        onFailure: new SqsDlq(this.failures),
+      }),
+    );
+    this.acknowledgeFindings();
+  }
+
+  private acknowledgeFindings(): void {
+    Validations.of(this.function.executionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "dynamodb:ListStreams (added by the stream event source) lists the account's streams and takes no stream ARN, so " +
+        "it cannot be scoped to one resource; the stream read actions (DescribeStream, GetRecords, GetShardIterator) are " +
+        "scoped to this table's stream ARN.",
+    });
+    const dlq =
+      'This queue is itself the dead-letter destination: the on-failure destination of the stream event source mapping. ' +
+      'Nothing consumes it, so nothing can fail to process its messages; a queue behind it would have nothing to catch.';
+    Validations.of(this.failures).acknowledge({ id: 'AwsSolutions-SQS3', reason: dlq });
+    acknowledgeControl(this.failures, CONTROLS.sqsDeadLetterQueue, dlq);
+  }
+}
