@@ -113,9 +113,15 @@ export interface SweepLoad {
 }
 
 export interface FullSweep {
+  /** Nodes registered for this measurement, and their clusters. */
   nodes: number;
   clusters: number;
+  /** What the full sweep read: every cluster of the table (earlier scenarios' too), their node items. */
+  clustersRead: number;
+  itemsRead: number;
   readUnits: number;
+  /** Read units per node item read. */
+  readUnitsPerItem: number;
   durationMs: number;
 }
 
@@ -236,8 +242,17 @@ async function fullSweep(clients: Metered, clusters: number, perCluster: number,
   const result = await sweep(clients.sweeper.deps, newSweeperState());
   const durationMs = Math.round(performance.now() - t0);
   const used = clients.sweeper.meter.take();
-  progress(`capacity: a full sweep read ${result.clustersRead} clusters in ${durationMs} ms`);
-  return { nodes: clusters * perCluster, clusters, readUnits: Number((used.tableReads + used.indexReads).toFixed(1)), durationMs };
+  progress(`capacity: a full sweep read ${result.clustersRead} clusters (${result.itemsRead} node items) in ${durationMs} ms`);
+  const readUnits = used.tableReads + used.indexReads;
+  return {
+    nodes: clusters * perCluster,
+    clusters,
+    clustersRead: result.clustersRead,
+    itemsRead: result.itemsRead,
+    readUnits: Number(readUnits.toFixed(1)),
+    readUnitsPerItem: Number((readUnits / Math.max(1, result.itemsRead)).toFixed(4)),
+    durationMs,
+  };
 }
 
 export interface CapacityPlan {

@@ -12,7 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { mapLimit } from '../functions/core/concurrency.ts';
-import { sleep } from './procs.ts';
+import { sleep, startChild } from './procs.ts';
 import { summarize, type Summary } from './stats.ts';
 
 /** CPU time per delivered message, in µs; null when a process could not be measured. */
@@ -209,4 +209,52 @@ export function fanoutResult(subscribers: number, registrations: number, timed: 
     messages: timed.messages,
     cpuUsPerMessage: cpu,
   };
+}
+
+export interface PosterCost {
+  posts: number;
+  /** CPU time of one PostToConnection on the poster's side (µs): what each subscriber costs the fan-out's Lambda. */
+  cpuUsPerPost: number;
+  /** Size of the message posted (bytes). */
+  messageBytes: number;
+}
+
+/** A loopback HTTP endpoint in a process of its own that answers every POST with 200, as `@connections` does. */
+const ENDPOINT_SCRIPT = `
+const server = require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-length': '0' }); res.end(); }); });
+server.keepAliveTimeout = 30000;
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+
+/**
+ * The fan-out's own CPU per post, alone: the signed poster
+ * (functions/core/connections-api.ts) posting a membership event to an
+ * endpoint in another process, 128 at a time, measured as the bench
+ * process's CPU time. This is the figure that sizes the fan-out on AWS
+ * (docs/fanout-sizing.md); the runtime's figure also pays for the local
+ * `@connections` endpoint and WebSocket server, API Gateway's work on AWS.
+ */
+export async function measurePoster(posts: number): Promise<PosterCost> {
+  const endpoint = startChild(process.execPath, ['-e', ENDPOINT_SCRIPT]);
+  const { connectionsApiFrom, payloadOf } = await import('../functions/core/connections-api.ts');
+  const { createManagementClient } = await import('../functions/core/aws.ts');
+  try {
+    const port = Number((await endpoint.waitForLine((line) => line.startsWith('port '), 10_000)).slice(5));
+    const api = await connectionsApiFrom(createManagementClient(`http://127.0.0.1:${port}/live`, true));
+    const event = JSON.stringify({ type: 'NODE_REGISTERED', clusterId: 'c1', revision: 42, node: { key: 'c1/n1', clusterId: 'c1', nodeId: 'n1', status: 'UP', metadata: { zone: 'eu-west-1a' }, leaseSeconds: 15, incarnation: 1, registeredAt: new Date().toISOString(), lastKeepaliveAt: new Date().toISOString(), expiresAt: new Date().toISOString(), revision: 42 }, at: new Date().toISOString() });
+    const payload = payloadOf(event);
+    const ids = Array.from({ length: 1000 }, (_, i) => `L0SM9cOF${String(i).padStart(7, '0')}=`);
+    const run = (n: number) => mapLimit(Array.from({ length: n }), 128, (_, i) => api.post(ids[i % ids.length] as string, payload));
+    try {
+      await run(Math.min(posts, 5000)); // warm: JIT, sockets, signing key
+      const before = process.cpuUsage();
+      await run(posts);
+      const used = process.cpuUsage(before);
+      return { posts, cpuUsPerPost: Math.round((used.user + used.system) / posts), messageBytes: payload.body.length };
+    } finally {
+      api.close();
+    }
+  } finally {
+    await endpoint.kill();
+  }
 }

@@ -47,6 +47,7 @@ export function renderReport(report: BenchReport): string[] {
     rows.push(['', 'CPU per message: server / store / clients', cpuCell(f.cpuUsPerMessage), etcdCell(theirs && cpuCell(theirs.cpuUsPerMessage)), '', '', '']);
   };
   for (const f of report.fanout ?? []) fanoutRow(f);
+  if (report.poster) rows.push(['fan-out poster alone (sizes AWS)', `CPU per PostToConnection, ${report.poster.posts} posts of ${report.poster.messageBytes} B`, `${report.poster.cpuUsPerPost} µs`, '', '', '', '']);
   if (report.storm) stormRows(rows, report.storm, goal('storm:'));
   const detectionRow = (d: DetectionResult, theirs: DetectionResult | undefined, label: string, goalPrefix: string) => {
     const g = goal(goalPrefix);
@@ -96,5 +97,7 @@ function capacityRows(rows: string[][], c: CapacityResult, g: Goal | undefined):
   rows.push(['', 'connect bound / disconnect bound', `${op(o.connectBound)}; ${op(o.disconnectBound)}`, '', '', '', '']);
   const l = c.sweepLoad;
   rows.push(['', `sweeper, ${l.nodes} nodes in ${l.clusters} clusters, keepalive ${l.keepaliveSeconds} s, ${l.durationSeconds} s`, `${l.readUnitsPerSecond} RCU/s, ${l.clusterReadsPerSecond} cluster reads/s; keepalive ${l.keepaliveWriteUnits} WCU (${l.keepalives})`, '', '', '', '']);
-  for (const f of c.fullSweeps) rows.push(['', `full sweep, ${f.nodes} nodes in ${f.clusters} cluster${f.clusters === 1 ? '' : 's'}`, `${f.readUnits} RCU, ${f.durationMs} ms`, '', '', '', '']);
+  for (const f of c.fullSweeps) {
+    rows.push(['', `full sweep after adding ${f.nodes} nodes in ${f.clusters} cluster${f.clusters === 1 ? '' : 's'}`, `${f.itemsRead} items in ${f.clustersRead} clusters: ${f.readUnits} RCU (${f.readUnitsPerItem} per item), ${f.durationMs} ms`, '', '', '', '']);
+  }
 }

@@ -18,7 +18,7 @@ import { DEFAULTS as RUNTIME_DEFAULTS } from '../local/runtime.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../local/spawn.ts';
 import { detectEtcd, etcdDetection, etcdFanout, startEtcd, type EtcdAvailability, type EtcdServer } from './etcd.ts';
 import { capacity, type CapacityPlan, type CapacityResult } from './capacity.ts';
-import type { FanoutResult } from './fanout.ts';
+import { measurePoster, type FanoutResult, type PosterCost } from './fanout.ts';
 import {
   agentDetection,
   fanout,
@@ -130,6 +130,8 @@ export interface BenchReport {
   startup: { dynamodbLocalMs: number; runtimeReadyMs: number };
   throughput?: ThroughputResult;
   fanout?: FanoutResult[];
+  /** The fan-out's CPU per post on the poster's side alone (sizes the fan-out on AWS). */
+  poster?: PosterCost;
   storm?: StormResult;
   crash?: DetectionResult;
   hang?: DetectionResult;
@@ -275,6 +277,8 @@ export async function runBench(options: BenchOptions = {}, cleanups = new Cleanu
     if (chosen.has('fanout')) {
       report.fanout = [];
       for (const size of plan.fanout) report.fanout.push(await fanout(target, { ...size, timeoutMs: 15_000 }, progress));
+      progress('fan-out: CPU per post of the signed poster alone');
+      report.poster = await measurePoster(quick ? 2000 : 20_000);
     }
     if (chosen.has('storm')) report.storm = await storm(target, { ...plan.storm, timeoutMs: 60_000 }, progress);
     const { trials, observers, crashLeaseSeconds, hangLeaseSeconds } = plan.detection;

@@ -1,9 +1,12 @@
 /**
  * The stream fan-out: the table's stream, filtered so that keepalives never
  * invoke it, drives one function that posts each membership event to the
- * cluster's WebSocket subscribers. What it cannot deliver after its retries
- * is described in an SQS on-failure queue; clients recover from the gap by
- * resynchronising.
+ * cluster's WebSocket subscribers. A cluster with more subscribers than one
+ * page (500) has its pages handed to the page function, one invocation per
+ * page, all in parallel (RequestResponse: the fan-out waits for them, so
+ * order and retries stay with the stream). What it cannot deliver after its
+ * retries is described in an SQS on-failure queue; clients recover from the
+ * gap by resynchronising.
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -17,8 +20,11 @@ import { acknowledgeControl, CONTROLS } from './control-tower.ts';
 import { RosterFunction, type FunctionDefaults } from './function.ts';
 import { FANOUT_TABLE_ACCESS } from './table-access.ts';
 
-/** Memory (and so CPU) of the fan-out function: one full vCPU. */
-export const FANOUT_MEMORY_MB = 1769;
+/**
+ * Memory (and so CPU) of the fan-out and of its page function, sized from the
+ * measured CPU per post: docs/fanout-sizing.md has the arithmetic.
+ */
+export const FANOUT_MEMORY_MB = 1024;
 
 export interface RosterFanoutProps {
   readonly functions: FunctionDefaults;
@@ -30,6 +36,8 @@ export interface RosterFanoutProps {
 
 export class RosterFanout extends Construct {
   readonly function: RosterFunction;
+  /** Delivers one page of a large cluster's subscribers (invoked by `function`). */
+  readonly pages: RosterFunction;
   /** Where records that still fail after every retry are described. */
   readonly failures: Queue;
 
@@ -45,16 +53,24 @@ export class RosterFanout extends Construct {
       ...props.functions,
       entry: 'functions/stream/fanout.ts',
       description: 'Roster stream fan-out: membership events to WebSocket subscribers',
-      // A batch posts each event to every subscriber of its cluster (64 posts in flight).
+      // A batch posts its events to up to one page of subscribers itself and waits for the page function for more.
       timeout: Duration.seconds(60),
-      // The fan-out is CPU-bound in the SDK: each PostToConnection costs ~0.4 ms of CPU (signing,
-      // endpoint resolution, serde; measured on one core of the dev box, see README "Measured").
-      // Lambda's CPU grows with memory (1,769 MB = one vCPU), so 1,000 subscribers need a full
-      // vCPU to stay within ~0.5 s; at 256 MB the same batch would take seconds.
+      // CPU-bound in posting (a SigV4-signed request per subscriber); Lambda's CPU grows with memory.
       memorySize: FANOUT_MEMORY_MB,
     });
     this.function.useTable(props.table, FANOUT_TABLE_ACCESS);
     this.function.useConnections(props.stage);
+    this.pages = new RosterFunction(this, 'PageFunction', {
+      ...props.functions,
+      entry: 'functions/stream/fanout-page.ts',
+      description: 'Roster fan-out page: one page of a large cluster\'s subscribers, in parallel with the others',
+      timeout: Duration.seconds(30),
+      memorySize: FANOUT_MEMORY_MB,
+    });
+    // A 410 removes the connection as `$disconnect` does: the same table access as the fan-out.
+    this.pages.useTable(props.table, FANOUT_TABLE_ACCESS);
+    this.pages.useConnections(props.stage);
+    this.function.usePageFunction(this.pages);
     this.function.addEventSource(
       new DynamoEventSource(props.table, {
         startingPosition: StartingPosition.LATEST,

@@ -450,7 +450,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     // The fan-out hands the pages of a large cluster to the page function through Lambda's Invoke API, as on AWS.
     const lambda = await startLambdaApi({ [FANOUT_PAGE_FUNCTION]: { moduleUrl: pageFunctionUrl(), env: { ...(process.env as Record<string, string>) } } }, log);
     cleanups.push(() => lambda.close());
-    Object.assign(process.env, { FANOUT_PAGE_FUNCTION, LAMBDA_ENDPOINT: lambda.url });
+    Object.assign(process.env, toEnvironment({ fanoutPageFunction: FANOUT_PAGE_FUNCTION, lambdaEndpoint: lambda.url }));
 
     const dynamodb = new DynamoDBClient({ ...localOverrides(endpoint), maxAttempts: 3 });
     const streams = new DynamoDBStreamsClient({ ...localOverrides(endpoint), maxAttempts: 3 });

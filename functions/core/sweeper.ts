@@ -54,6 +54,8 @@ export interface SweepResult {
   full: boolean;
   /** Clusters whose node items this sweep read. */
   clustersRead: number;
+  /** Node items DynamoDB read for it (UP and retained DOWN alike): what its read units are paid for. */
+  itemsRead: number;
   durationMs: number;
 }
 
@@ -149,23 +151,32 @@ async function announcedClusters(deps: Deps, state: SweeperState, now: number): 
  * deadline, which at worst makes the cluster due sooner; the DOWN write
  * checks the real one.
  */
-async function readCluster(deps: Deps, clusterId: string, now: number): Promise<{ due: Candidate[]; next?: number }> {
-  const items = await queryAll(deps, {
-    TableName: deps.config.tableName,
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-    FilterExpression: '#status = :up',
-    ProjectionExpression: 'nodeId, expiresAt, revision',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP' },
-  });
+async function readCluster(deps: Deps, clusterId: string, now: number): Promise<{ due: Candidate[]; next?: number; read: number }> {
   const due: Candidate[] = [];
   let next: number | undefined;
-  for (const item of items) {
-    const expiresAt = Number(item.expiresAt);
-    if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision) });
-    else next = next === undefined ? expiresAt : Math.min(next, expiresAt);
-  }
-  return { due, next };
+  let read = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out = await deps.db.send(
+      new QueryCommand({
+        TableName: deps.config.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: '#status = :up',
+        ProjectionExpression: 'nodeId, expiresAt, revision',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP' },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    read += out.ScannedCount ?? 0;
+    for (const item of out.Items ?? []) {
+      const expiresAt = Number(item.expiresAt);
+      if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision) });
+      else next = next === undefined ? expiresAt : Math.min(next, expiresAt);
+    }
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return { due, next, read };
 }
 
 /** The clusters this sweep reads: every one on a full sweep, else those due by schedule or announcement. */
@@ -250,7 +261,8 @@ async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResul
   result.clustersRead = clusters.length;
   const reads = await mapLimit(clusters, CLUSTER_READS_IN_FLIGHT, (clusterId) => readCluster(deps, clusterId, started));
   for (const [i, clusterId] of clusters.entries()) {
-    const { due, next } = reads[i] as { due: Candidate[]; next?: number };
+    const { due, next, read } = reads[i] as { due: Candidate[]; next?: number; read: number };
+    result.itemsRead += read;
     let unseen = false;
     for (const node of due) if (await settle(deps, node, result)) unseen = true;
     // A node whose new deadline this sweep did not see (extended, or a race lost to a renewal or a
@@ -265,7 +277,7 @@ async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResul
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
 export async function sweep(deps: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
   const started = deps.now();
-  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, durationMs: 0 };
+  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, durationMs: 0 };
   try {
     result.amnesty = await needsAmnesty(deps, state, started);
     result.full = result.amnesty || state.lastFullSweepAt === undefined || started - state.lastFullSweepAt >= FULL_SWEEP_EVERY_MS;
