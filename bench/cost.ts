@@ -31,6 +31,7 @@
  * responses), CloudWatch Logs, storage (a few MB, inside DynamoDB's free 25 GB).
  */
 import { UsageError, out, parse, positiveNumber, table, type Command } from '../client/cli-kit.ts';
+import { FANOUT_MEMORY_MB, PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
 import { HOURS_PER_MONTH, PRICES, SECONDS_PER_MONTH, tieredUsd } from './prices.ts';
 import { MEASURED_UNITS, unitsFromReport, type Units } from './units.ts';
 
@@ -71,12 +72,8 @@ export interface CostEstimate {
 
 /** Lambda memory of the HTTP and WebSocket functions (infra/function.ts default). */
 const FUNCTION_GB = 0.25;
-/** Memory of the fan-out and its page function (infra FANOUT_MEMORY_MB; sized in docs/fanout-sizing.md). */
-export const FANOUT_MEMORY_MB = 1024;
 /** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that. */
 const FULL_VCPU_MB = 1769;
-/** Subscribers per fan-out page (functions/core/fanout.ts PAGE_SIZE). */
-const PAGE_SIZE = 500;
 const SWEEPER_GB = 0.125;
 /** Assumed billed durations (ms) of the other invocations, warm, arm64. */
 const DURATION_MS = {

@@ -33,15 +33,19 @@ export interface Units {
 }
 
 /**
- * Measured on 2026-11-30 on the dev box (2 cores, busy with other work — CPU
- * time and capacity units do not depend on the load; timings would) with
- * `npx roster bench --scenarios capacity,fanout --json bench.json`.
+ * Measured on 2026-11-30 on the dev box (2 cores, AMD EPYC, x86-64) with
+ * `npx roster bench --scenarios capacity,fanout --json bench.json` while
+ * other work loaded it. Capacity units do not depend on the load; CPU time
+ * depends on it less than wall time, but a loaded core is slower, so the CPU
+ * per post is if anything high (and Lambda's arm64 cores are another CPU).
  */
 export const MEASURED_UNITS: Units = {
   source: 'roster bench --scenarios capacity,fanout, 2026-11-30 (DynamoDB Local ConsumedCapacity; CPU per post on one core of the dev box)',
   writes: { keepalive: 1, registerNew: 4, reRegister: 4, markDown: 3, connectBound: 3, disconnectBound: 5 },
-  sweepReadPerNode: 0.045,
-  postCpuUs: 60,
+  // 799 RCU for 21,100 node items in the 10,000-node full sweep (0.31 KB an item, no metadata).
+  sweepReadPerNode: 0.038,
+  // 141-146 µs in three runs of 20,000 posts of a 364-byte event, the box loaded (1-minute load 9).
+  postCpuUs: 142,
 };
 
 /** The units of a `roster bench --json` report that ran the capacity scenario (and, for the CPU per post, the fan-out). */

@@ -15,16 +15,13 @@ import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FANOUT_MEMORY_MB } from '../functions/core/fanout-sizing.ts';
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { acknowledgeControl, CONTROLS } from './control-tower.ts';
 import { RosterFunction, type FunctionDefaults } from './function.ts';
 import { FANOUT_TABLE_ACCESS } from './table-access.ts';
 
-/**
- * Memory (and so CPU) of the fan-out and of its page function, sized from the
- * measured CPU per post: docs/fanout-sizing.md has the arithmetic.
- */
-export const FANOUT_MEMORY_MB = 1024;
+export { FANOUT_MEMORY_MB };
 
 export interface RosterFanoutProps {
   readonly functions: FunctionDefaults;

@@ -51,7 +51,8 @@ export function createManagementClient(endpoint: string, local = false): ApiGate
 /** The Lambda client the fan-out hands its pages to the page function with (the local runtime's Invoke API with an override). */
 export function createLambdaClient(cfg: Pick<Config, 'lambdaEndpoint'>): LambdaClient {
   // No retries of its own: a failed page fails the record, and the event source mapping retries it.
-  return new LambdaClient({ ...localOverrides(cfg.lambdaEndpoint), maxAttempts: 1 });
+  // Every page of an event is invoked at once: the SDK's default of 50 sockets would queue them.
+  return new LambdaClient({ ...localOverrides(cfg.lambdaEndpoint), maxAttempts: 1, requestHandler: { httpsAgent: { maxSockets: 512, keepAlive: true } } });
 }
 
 let documentClient: DynamoDBDocumentClient | undefined;

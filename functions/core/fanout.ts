@@ -24,6 +24,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { mapLimit } from './concurrency.ts';
+import { PAGE_SIZE } from './fanout-sizing.ts';
 import { payloadOf, type ConnectionsApi, type Payload, type PostOutcome } from './connections-api.ts';
 import type { Deps } from './deps.ts';
 import { disconnect, forgetSubscription, subscribersOf, type Subscriber } from './connections.ts';
@@ -70,14 +71,12 @@ export const YOUNG_CONNECTION_MS = 10_000;
 /** Connections posted to at once by one page worker. */
 export const POST_CONCURRENCY = 128;
 /**
- * Subscribers per page. A group with more is cut into pages delivered in
- * parallel, each by its own invocation of the page function; a group that
- * fits one page is delivered by the fan-out itself, saving the invocation.
- * docs/fanout-sizing.md derives the figure from the measured CPU per post.
+ * Largest `EVENTS` message: one WebSocket frame. API Gateway takes messages of
+ * up to 128 KB but frames of at most 32 KB, and closes a connection (1009)
+ * that gets a larger frame; a message that fits one frame is safe with every
+ * client (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-execution-service-websocket-limits-table.html).
  */
-export const PAGE_SIZE = 500;
-/** Largest `EVENTS` message: PostToConnection takes at most 128 KB; this leaves room. */
-export const BATCH_MESSAGE_LIMIT_BYTES = 120 * 1024;
+export const BATCH_MESSAGE_LIMIT_BYTES = 30 * 1024;
 
 export interface FanoutResult extends DynamoDBBatchResponse {
   /** Messages posted successfully. */
