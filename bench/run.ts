@@ -206,6 +206,40 @@ function goals(report: BenchReport): Goal[] {
   return list;
 }
 
+/** Runs the chosen scenarios against the runtime, in the order the report lists them, filling `report`. */
+async function runScenarios(
+  report: BenchReport,
+  target: RosterTarget,
+  run: { plan: (typeof PLANS)['full' | 'quick']; chosen: Set<ScenarioName>; soakSeconds?: number },
+  cleanups: Cleanups,
+  progress: Progress,
+): Promise<void> {
+  const { plan, chosen } = run;
+  const detectionTimeout = (lease: number) => (lease + 20) * 1000;
+  if (chosen.has('throughput')) report.throughput = await keepaliveThroughput(target, plan.throughput, progress);
+  if (chosen.has('fanout')) {
+    report.fanout = [];
+    for (const size of plan.fanout) report.fanout.push(await fanout(target, { ...size, timeoutMs: 15_000 }, progress));
+    progress('fan-out: CPU per post of the signed poster alone');
+    report.poster = await measurePoster(report.quick ? 2000 : 20_000);
+  }
+  if (chosen.has('storm')) report.storm = await storm(target, { ...plan.storm, timeoutMs: 60_000 }, progress);
+  const { trials, observers, crashLeaseSeconds, hangLeaseSeconds } = plan.detection;
+  if (chosen.has('crash')) {
+    report.crash = await agentDetection(target, { kind: 'crash', trials, observers, leaseSeconds: crashLeaseSeconds, timeoutMs: detectionTimeout(crashLeaseSeconds) }, progress);
+  }
+  if (chosen.has('hang')) {
+    report.hang = await agentDetection(target, { kind: 'hang', trials, observers, leaseSeconds: hangLeaseSeconds, timeoutMs: detectionTimeout(hangLeaseSeconds) }, progress);
+  }
+  if (chosen.has('etcd')) report.etcd = await etcdSection(report, plan, chosen, cleanups, progress);
+  if (chosen.has('soak')) {
+    const durationMs = run.soakSeconds === undefined ? plan.soak.durationMs : run.soakSeconds * 1000;
+    report.soak = await soak(target, { ...plan.soak, durationMs }, progress);
+  }
+  // Last: it leaves thousands of nodes with an hour's lease behind.
+  if (chosen.has('capacity')) report.capacity = await capacity(target, plan.capacity, progress);
+}
+
 /** Runs the chosen scenarios; everything it started is stopped before it returns or throws. */
 export async function runBench(options: BenchOptions = {}, cleanups = new Cleanups()): Promise<BenchReport> {
   const quick = options.quick ?? false;
@@ -272,29 +306,7 @@ export async function runBench(options: BenchOptions = {}, cleanups = new Cleanu
       goals: [],
     };
 
-    const detectionTimeout = (lease: number) => (lease + 20) * 1000;
-    if (chosen.has('throughput')) report.throughput = await keepaliveThroughput(target, plan.throughput, progress);
-    if (chosen.has('fanout')) {
-      report.fanout = [];
-      for (const size of plan.fanout) report.fanout.push(await fanout(target, { ...size, timeoutMs: 15_000 }, progress));
-      progress('fan-out: CPU per post of the signed poster alone');
-      report.poster = await measurePoster(quick ? 2000 : 20_000);
-    }
-    if (chosen.has('storm')) report.storm = await storm(target, { ...plan.storm, timeoutMs: 60_000 }, progress);
-    const { trials, observers, crashLeaseSeconds, hangLeaseSeconds } = plan.detection;
-    if (chosen.has('crash')) {
-      report.crash = await agentDetection(target, { kind: 'crash', trials, observers, leaseSeconds: crashLeaseSeconds, timeoutMs: detectionTimeout(crashLeaseSeconds) }, progress);
-    }
-    if (chosen.has('hang')) {
-      report.hang = await agentDetection(target, { kind: 'hang', trials, observers, leaseSeconds: hangLeaseSeconds, timeoutMs: detectionTimeout(hangLeaseSeconds) }, progress);
-    }
-    if (chosen.has('etcd')) report.etcd = await etcdSection(report, plan, chosen, cleanups, progress);
-    if (chosen.has('soak')) {
-      const durationMs = options.soakSeconds === undefined ? plan.soak.durationMs : options.soakSeconds * 1000;
-      report.soak = await soak(target, { ...plan.soak, durationMs }, progress);
-    }
-    // Last: it leaves thousands of nodes with an hour's lease behind.
-    if (chosen.has('capacity')) report.capacity = await capacity(target, plan.capacity, progress);
+    await runScenarios(report, target, { plan, chosen, soakSeconds: options.soakSeconds }, cleanups, progress);
     report.machine.loadAverage.end = load();
     report.goals = goals(report);
     report.finishedAt = new Date().toISOString();

@@ -46,27 +46,17 @@ export class RosterFanout extends Construct {
       // The longest SQS allows: time to inspect what could not be delivered.
       retentionPeriod: Duration.days(14),
     });
-    this.function = new RosterFunction(this, 'Function', {
-      ...props.functions,
-      entry: 'functions/stream/fanout.ts',
-      description: 'Roster stream fan-out: membership events to WebSocket subscribers',
-      // A batch posts its events to up to one page of subscribers itself and waits for the page function for more.
-      timeout: Duration.seconds(60),
+    // Both post to subscribers and, on a 410, clean up as `$disconnect` does: the same memory, table access and grant.
+    const poster = (id: string, entry: string, description: string, timeout: Duration): RosterFunction => {
       // CPU-bound in posting (a SigV4-signed request per subscriber); Lambda's CPU grows with memory.
-      memorySize: FANOUT_MEMORY_MB,
-    });
-    this.function.useTable(props.table, FANOUT_TABLE_ACCESS);
-    this.function.useConnections(props.stage);
-    this.pages = new RosterFunction(this, 'PageFunction', {
-      ...props.functions,
-      entry: 'functions/stream/fanout-page.ts',
-      description: 'Roster fan-out page: one page of a large cluster\'s subscribers, in parallel with the others',
-      timeout: Duration.seconds(30),
-      memorySize: FANOUT_MEMORY_MB,
-    });
-    // A 410 removes the connection as `$disconnect` does: the same table access as the fan-out.
-    this.pages.useTable(props.table, FANOUT_TABLE_ACCESS);
-    this.pages.useConnections(props.stage);
+      const fn = new RosterFunction(this, id, { ...props.functions, entry, description, timeout, memorySize: FANOUT_MEMORY_MB });
+      fn.useTable(props.table, FANOUT_TABLE_ACCESS);
+      fn.useConnections(props.stage);
+      return fn;
+    };
+    // A batch posts its events to up to one page of subscribers itself and waits for the page function for more.
+    this.function = poster('Function', 'functions/stream/fanout.ts', 'Roster stream fan-out: membership events to WebSocket subscribers', Duration.seconds(60));
+    this.pages = poster('PageFunction', 'functions/stream/fanout-page.ts', "Roster fan-out page: one page of a large cluster's subscribers, in parallel with the others", Duration.seconds(30));
     this.function.usePageFunction(this.pages);
     this.function.addEventSource(
       new DynamoEventSource(props.table, {

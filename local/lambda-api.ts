@@ -17,12 +17,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BodyTooLargeError, readBody } from './http-api.ts';
 import { gatewayId } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
+import { listenOnLoopback } from './loopback.ts';
 
 /** Lambda's payload limit for a RequestResponse invocation. */
 export const INVOKE_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -197,23 +197,12 @@ export async function startLambdaApi(functions: Record<string, LocalFunction>, l
       send(res, 500, { Type: 'Service', message: 'Internal error' }, { 'x-amzn-ErrorType': 'ServiceException' });
     });
   });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listening.close();
     },
   };
 }

@@ -6,7 +6,8 @@
  * `WS#{id}`) is what the fan-out queries. Both expire on their own shortly
  * after API Gateway's two-hour connection limit.
  */
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { queryPages } from './query.ts';
 import type { Deps } from './deps.ts';
 import { ThrottledError, ValidationError } from './errors.ts';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -296,25 +297,20 @@ export async function forgetSubscription(deps: Deps, clusterId: string, connecti
 /** The connections subscribed to a cluster (strongly consistent: a subscriber that just joined must be seen). */
 export async function subscribersOf(deps: Deps, clusterId: string): Promise<Subscriber[]> {
   const subscribers: Subscriber[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await deps.db.send(
-      new QueryCommand({
-        TableName: deps.config.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': subscriptionPk(clusterId) },
-        // BATCH is a DynamoDB reserved word.
-        ProjectionExpression: 'connectionId, connectedAt, #batch',
-        ExpressionAttributeNames: { '#batch': 'batch' },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of out.Items ?? []) {
+  const input = {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': subscriptionPk(clusterId) },
+    // BATCH is a DynamoDB reserved word.
+    ProjectionExpression: 'connectionId, connectedAt, #batch',
+    ExpressionAttributeNames: { '#batch': 'batch' },
+    ConsistentRead: true,
+  };
+  await queryPages(deps, input, (page) => {
+    for (const item of page.Items ?? []) {
       subscribers.push({ connectionId: String(item.connectionId), connectedAt: Number(item.connectedAt), batch: item.batch === true });
     }
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
+  });
   return subscribers;
 }
 

@@ -84,23 +84,29 @@ export interface FanoutResult extends DynamoDBBatchResponse {
   gone: number;
 }
 
-/** The events as `EVENTS` messages of at most BATCH_MESSAGE_LIMIT_BYTES, in order. */
+/**
+ * The events (single-event messages, in order) as `EVENTS` messages of at most
+ * BATCH_MESSAGE_LIMIT_BYTES; a run of one event stays its single-event message.
+ */
 export function batchMessages(clusterId: string, events: readonly string[]): string[] {
-  if (events.length === 1) return [...events];
   const head = `{"type":"EVENTS","clusterId":${JSON.stringify(clusterId)},"events":[`;
+  const frame = Buffer.byteLength(head) + 2;
   const messages: string[] = [];
   let current: string[] = [];
-  let size = head.length + 2;
+  let size = frame;
+  const flush = () => {
+    if (current.length === 1) messages.push(current[0] as string);
+    else if (current.length > 1) messages.push(`${head}${current.join(',')}]}`);
+    current = [];
+    size = frame;
+  };
   for (const event of events) {
-    if (current.length > 0 && size + event.length + 1 > BATCH_MESSAGE_LIMIT_BYTES) {
-      messages.push(`${head}${current.join(',')}]}`);
-      current = [];
-      size = head.length + 2;
-    }
+    const bytes = Buffer.byteLength(event) + 1;
+    if (current.length > 0 && size + bytes > BATCH_MESSAGE_LIMIT_BYTES) flush();
     current.push(event);
-    size += event.length + 1;
+    size += bytes;
   }
-  if (current.length > 0) messages.push(current.length === 1 ? (current[0] as string) : `${head}${current.join(',')}]}`);
+  flush();
   return messages;
 }
 

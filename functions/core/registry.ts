@@ -13,7 +13,8 @@
  * disconnect lease cut) never touch the revision and always `REMOVE ev`, so
  * the stream filter never passes them to the fan-out.
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { queryAll } from './query.ts';
 import type { Deps } from './deps.ts';
 import { metrics } from './metrics.ts';
 import { NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
@@ -69,6 +70,36 @@ function sameMetadata(a: Record<string, string>, b: Record<string, string>): boo
   return ak.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
 }
 
+/**
+ * A registration that changes nothing a subscriber cares about: the lease is
+ * renewed, with no revision and no event. The deadline only moves later, so
+ * nothing is announced. A lease that lapsed since the read is not revived
+ * silently: the condition fails and the caller's next attempt registers the
+ * node anew, with NODE_REGISTERED.
+ */
+async function renewUnchanged(deps: Deps, clusterId: string, nodeId: string, old: NodeItem, now: number): Promise<NodeItem> {
+  const ttl = renewedTtl(deps, now);
+  const out = await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: nodeItemKey(clusterId, nodeId),
+      UpdateExpression: `SET expiresAt = leaseMs + :nowMs, lastKeepaliveAt = :now, ${ttl.set}, sweepPk = :sweepPk REMOVE ev, cutReason`,
+      ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt > :nowMs',
+      ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
+      ExpressionAttributeValues: {
+        ':nowMs': now,
+        ':now': iso(now),
+        ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
+        ':rev': old.revision,
+        ':up': 'UP',
+        ...ttl.values,
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return out.Attributes as NodeItem;
+}
+
 export interface RegisterResult {
   node: Node;
   /** True when no record of this node key existed before. */
@@ -108,30 +139,9 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
 
     try {
       if (ev === undefined && old) {
-        // Renewal: nothing a subscriber cares about changed, so no revision and no event. The deadline only
-        // moves later, so nothing is announced. A lease that lapsed since the read is not revived silently:
-        // the condition fails and the next attempt registers the node anew, with NODE_REGISTERED.
-        const ttl = renewedTtl(deps, now);
-        const out = await deps.db.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key,
-            UpdateExpression: `SET expiresAt = leaseMs + :nowMs, lastKeepaliveAt = :now, ${ttl.set}, sweepPk = :sweepPk REMOVE ev, cutReason`,
-            ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt > :nowMs',
-            ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
-            ExpressionAttributeValues: {
-              ':nowMs': now,
-              ':now': nowIso,
-              ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
-              ':rev': old.revision,
-              ':up': 'UP',
-              ...ttl.values,
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
+        const renewed = await renewUnchanged(deps, clusterId, nodeId, old, now);
         metrics.count('Registrations', { event: 'none' });
-        return { node: toNode(out.Attributes as NodeItem, now), created: false };
+        return { node: toNode(renewed, now), created: false };
       }
 
       if (!old) await rememberCluster(deps, clusterId, nowIso);
@@ -278,18 +288,6 @@ export async function markDown(
     }),
   );
   return (out.Attributes?.downReason as DownReason | undefined) ?? 'expired';
-}
-
-/** Every item a query finds, following its pages. */
-export async function queryAll(deps: Deps, input: QueryCommandInput): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await deps.db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
-    items.push(...(out.Items ?? []));
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
-  return items;
 }
 
 export async function clusterRevision(deps: Deps, clusterId: string): Promise<{ revision: number; updatedAt?: string }> {

@@ -32,14 +32,15 @@
  * alive keep alive within it; dead ones go DOWN one lease later. This avoids
  * the mass `NODE_DOWN` storm without Eureka's open-ended freeze.
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from './concurrency.ts';
 import { isConditionFailure } from './conditions.ts';
 import type { Deps } from './deps.ts';
 import { renewedTtl } from './lease.ts';
 import { metrics } from './metrics.ts';
 import { CLUSTERS_PK, EXPIRY_INDEX, NODE_SK_PREFIX, SWEEPER_KEY, clusterPk, nodeItemKey, sweepPartitions } from './model.ts';
-import { markDown, nextRevision, queryAll } from './registry.ts';
+import { queryAll, queryPages } from './query.ts';
+import { markDown, nextRevision } from './registry.ts';
 
 export interface SweepResult {
   /** Nodes marked DOWN. */
@@ -120,26 +121,21 @@ async function announcedClusters(deps: Deps, state: SweeperState, now: number): 
   for (const [key, at] of state.seen) if (at < from) state.seen.delete(key);
   const found = new Set<string>();
   for (const partition of sweepPartitions(deps.config.sweepShards)) {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await deps.db.send(
-        new QueryCommand({
-          TableName: deps.config.tableName,
-          IndexName: EXPIRY_INDEX,
-          KeyConditionExpression: 'sweepPk = :p AND sweepAt BETWEEN :from AND :now',
-          ExpressionAttributeValues: { ':p': partition, ':from': from, ':now': now },
-          Limit: PAGE,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of out.Items ?? []) {
+    const input = {
+      TableName: deps.config.tableName,
+      IndexName: EXPIRY_INDEX,
+      KeyConditionExpression: 'sweepPk = :p AND sweepAt BETWEEN :from AND :now',
+      ExpressionAttributeValues: { ':p': partition, ':from': from, ':now': now },
+      Limit: PAGE,
+    };
+    await queryPages(deps, input, (page) => {
+      for (const item of page.Items ?? []) {
         const key = `${String(item.pk)}|${String(item.sk)}|${Number(item.sweepAt)}`;
         if (state.seen.has(key)) continue;
         state.seen.set(key, Number(item.sweepAt));
         found.add(String(item.clusterId));
       }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    });
   }
   state.announcedUpTo = now;
   return [...found];
@@ -155,27 +151,22 @@ async function readCluster(deps: Deps, clusterId: string, now: number): Promise<
   const due: Candidate[] = [];
   let next: number | undefined;
   let read = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await deps.db.send(
-      new QueryCommand({
-        TableName: deps.config.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        FilterExpression: '#status = :up',
-        ProjectionExpression: 'nodeId, expiresAt, revision',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP' },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    read += out.ScannedCount ?? 0;
-    for (const item of out.Items ?? []) {
+  const input = {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    FilterExpression: '#status = :up',
+    ProjectionExpression: 'nodeId, expiresAt, revision',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP' },
+  };
+  await queryPages(deps, input, (page) => {
+    read += page.ScannedCount ?? 0;
+    for (const item of page.Items ?? []) {
       const expiresAt = Number(item.expiresAt);
       if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision) });
       else next = next === undefined ? expiresAt : Math.min(next, expiresAt);
     }
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
+  });
   return { due, next, read };
 }
 
