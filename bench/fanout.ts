@@ -113,24 +113,26 @@ export async function timeStorm(
     sent[i] = { key: await register(i), at };
   });
   let lastArrival = started;
-  const timed: StormGroupTimed[] = [];
-  for (const waitAll of groups) {
-    const lags: number[] = [];
-    let missing = 0;
-    let events = 0;
-    const arrivals = await Promise.all(sent.map((s) => waitAll(s.key, timeoutMs)));
-    arrivals.forEach((times, i) => {
-      const got = times.filter((t) => t !== undefined);
-      missing += times.length - got.length;
-      events += got.length;
-      if (got.length === times.length && got.length > 0) {
-        const last = Math.max(...got);
-        lastArrival = Math.max(lastArrival, last);
-        lags.push(last - (sent[i] as { at: number }).at);
-      }
-    });
-    timed.push({ lagMs: summarize(lags, 0), missing, events });
-  }
+  // Every group waits from the same moment, so one slow group does not shorten another's timeout.
+  const timed = await Promise.all(
+    groups.map(async (waitAll): Promise<StormGroupTimed> => {
+      const lags: number[] = [];
+      let missing = 0;
+      let events = 0;
+      const arrivals = await Promise.all(sent.map((s) => waitAll(s.key, timeoutMs)));
+      arrivals.forEach((times, i) => {
+        const got = times.filter((t) => t !== undefined);
+        missing += times.length - got.length;
+        events += got.length;
+        if (got.length === times.length && got.length > 0) {
+          const last = Math.max(...got);
+          lastArrival = Math.max(lastArrival, last);
+          lags.push(last - (sent[i] as { at: number }).at);
+        }
+      });
+      return { lagMs: summarize(lags, 0), missing, events };
+    }),
+  );
   return { groups: timed, totalMs: Math.round(lastArrival - started) };
 }
 

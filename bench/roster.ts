@@ -288,19 +288,21 @@ export interface StormResult {
 /**
  * A registration storm: `registrations` PUTs in one cluster, `parallel` at a
  * time — each of `registrations / 2` nodes registers (NODE_REGISTERED) and
- * then registers again with new metadata (NODE_UPDATED) — to subscribers of
- * which half ask for batched messages. Checks that everyone gets every event,
- * each node's events in revision order, and times the last subscriber's lag.
+ * then registers again with new metadata (NODE_UPDATED) — to `subscribers`,
+ * of which `plain` take one event per message and the others ask for batched
+ * messages, as the SDK and the console do. Checks that everyone gets every
+ * event, each node's events in revision order, and times the last
+ * subscriber's lag per registration, for each kind.
  */
 export async function storm(
   target: RosterTarget,
-  options: { subscribers: number; registrations: number; parallel: number; timeoutMs: number },
+  options: { subscribers: number; plain: number; registrations: number; parallel: number; timeoutMs: number },
   progress: Progress,
 ): Promise<StormResult> {
   const clusterId = uid('storm');
   const http = new BenchHttp(target.httpUrl, options.parallel);
   const nodes = Math.ceil(options.registrations / 2);
-  const half = Math.floor(options.subscribers / 2);
+  const half = Math.min(options.plain, options.subscribers);
   progress(`storm: opening ${options.subscribers} WebSocket subscribers (${options.subscribers - half} of them batched)`);
   const plain = await openSubscribers(target.wsUrl, clusterId, half, { keepAll: true });
   const batched = await openSubscribers(target.wsUrl, clusterId, options.subscribers - half, { keepAll: true, batch: true }).catch(async (err: unknown) => {

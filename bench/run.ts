@@ -57,7 +57,8 @@ export const PLANS = {
       { subscribers: 1000, registrations: 20 },
       { subscribers: 10_000, registrations: 10 },
     ],
-    storm: { subscribers: 1000, registrations: 500, parallel: 50 },
+    // Most subscribers batched, as SDK clients and consoles are; a plain tenth shows what one message per event costs.
+    storm: { subscribers: 1000, plain: 100, registrations: 500, parallel: 50 },
     detection: { trials: 10, observers: 3, crashLeaseSeconds: 15, hangLeaseSeconds: 15, etcdCrashLeaseSeconds: 15 },
     soak: { nodes: 2000, leaseSeconds: 10, keepaliveMs: 3000, durationMs: 300_000 },
     capacity: {
@@ -76,7 +77,7 @@ export const PLANS = {
       { subscribers: 10, registrations: 5 },
       { subscribers: 50, registrations: 5 },
     ],
-    storm: { subscribers: 20, registrations: 40, parallel: 10 },
+    storm: { subscribers: 20, plain: 10, registrations: 40, parallel: 10 },
     // Roster's crash detection does not depend on the lease (the bound connection does it), but a lease
     // shorter than grace + sweep would expire first; etcd's only detector is the lease, so a short one keeps this quick.
     detection: { trials: 2, observers: 2, crashLeaseSeconds: 15, hangLeaseSeconds: 3, etcdCrashLeaseSeconds: 3 },
@@ -223,7 +224,7 @@ async function runScenarios(
     progress('fan-out: CPU per post of the signed poster alone');
     report.poster = await measurePoster(report.quick ? 2000 : 20_000);
   }
-  if (chosen.has('storm')) report.storm = await storm(target, { ...plan.storm, timeoutMs: 60_000 }, progress);
+  if (chosen.has('storm')) report.storm = await storm(target, { ...plan.storm, timeoutMs: 120_000 }, progress);
   const { trials, observers, crashLeaseSeconds, hangLeaseSeconds } = plan.detection;
   if (chosen.has('crash')) {
     report.crash = await agentDetection(target, { kind: 'crash', trials, observers, leaseSeconds: crashLeaseSeconds, timeoutMs: detectionTimeout(crashLeaseSeconds) }, progress);
