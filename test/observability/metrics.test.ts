@@ -73,7 +73,13 @@ describe('GET /metrics of the local runtime', () => {
     await eventually(() => events.includes('NODE_DOWN'), 30_000, () => `NODE_DOWN; got ${events.join(', ')}`);
     expect(events).toEqual(['NODE_REGISTERED', 'NODE_REGISTERED', 'NODE_DOWN']);
     watcher.close();
-    const after = await scrape();
+    // The fan-out counts its deliveries when its batch is done, which may be just after the
+    // subscriber has the message: wait for the count rather than racing it.
+    let after = await scrape();
+    await eventually(async () => {
+      after = await scrape();
+      return delta(after, before, 'roster_events_fanned_out_total') >= 3 && delta(after, before, 'roster_gone_connections_total') >= 1;
+    }, 10_000, 'the fan-out to count its three deliveries and the 410');
 
     expect(delta(after, before, 'roster_registrations_total{event="NODE_REGISTERED"}')).toBe(2);
     expect(delta(after, before, 'roster_keepalives_total')).toBe(3);
