@@ -1,6 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The repository imports the SDK by its package name; its sources, not a build, are what the tests run
+  // (the `@roster/source` export condition of client/package.json, as in tsconfig.json and bin/roster.js).
+  resolve: { conditions: ['@roster/source'] },
+  ssr: { resolve: { conditions: ['@roster/source'] } },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],

@@ -1,5 +1,5 @@
 /** The bench report as a plain-text table. */
-import { table } from '../client/cli-kit.ts';
+import { table } from './table.ts';
 import type { BenchReport, Goal } from './run.ts';
 import type { CpuPerMessage, FanoutResult } from './fanout.ts';
 import type { CapacityResult } from './capacity.ts';

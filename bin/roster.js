@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// The `roster` CLI. The project ships TypeScript sources; tsx runs them directly.
+// The `roster` CLI. The repository ships TypeScript sources; tsx runs them directly.
+import { register as registerHooks } from 'node:module';
 import { register } from 'tsx/esm/api';
 
 // The pinned AWS SDK runs on Node 20; its notice about future releases is noise in a CLI.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 register();
-await import('../client/cli.ts');
+// The CLI imports the SDK by its package name; in the repository that resolves to the SDK's
+// sources (the `@roster/source` export condition), as it does for tsc and vitest.
+registerHooks('./source-condition.js', import.meta.url);
+await import('../cli/main.ts');

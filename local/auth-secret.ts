@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { keyOf } from '../functions/core/auth.ts';
+import { keyOf, signToken } from '../functions/core/auth.ts';
 
 export const SECRET_FILE_NAME = 'auth-secret';
 
@@ -75,4 +75,18 @@ export async function ensureSecretFile(path: string): Promise<{ secret: string; 
   // Exactly owner read/write, whatever the umask made of the mode given to open().
   await chmod(path, 0o600);
   return { secret, created: true };
+}
+
+/** Lifetime of the admin token `--auth` prints. */
+export const ADMIN_TOKEN_TTL_SECONDS = 24 * 3600;
+
+/**
+ * A runtime's signing secret — from `authSecretFile`, else `{dataDir}/auth-secret`,
+ * else generated for this run — and an admin token (role `admin`, cluster `*`) signed with it.
+ */
+export async function localAuth(options: { authSecretFile?: string; dataDir?: string }): Promise<{ secret: string; adminToken: string }> {
+  const file = options.authSecretFile ?? (options.dataDir ? secretFileIn(options.dataDir) : undefined);
+  const secret = file ? (await ensureSecretFile(file)).secret : generateSecret();
+  const adminToken = await signToken(secret, { cluster: '*', role: 'admin', sub: 'local-admin', ttlSeconds: ADMIN_TOKEN_TTL_SECONDS });
+  return { secret, adminToken };
 }

@@ -15,12 +15,14 @@ export interface DynamoDbLocal {
 }
 
 export class JavaMissingError extends Error {
+  /** What is missing and how to install it, without the way around it that only `roster serve` offers (`roster bench` says this alone). */
+  readonly requirement =
+    'DynamoDB Local needs Java 17 or newer, and no working `java` was found on PATH. ' +
+    'Install it (Debian/Ubuntu: `sudo apt-get install -y openjdk-17-jre-headless`; macOS: `brew install openjdk@17`).';
+
   constructor() {
-    super(
-      'DynamoDB Local needs Java 17 or newer, and no working `java` was found on PATH. ' +
-        'Install it (Debian/Ubuntu: `sudo apt-get install -y openjdk-17-jre-headless`; macOS: `brew install openjdk@17`) ' +
-        'or point Roster at a DynamoDB you already run with `--dynamodb-endpoint http://127.0.0.1:8000`.',
-    );
+    super('');
+    this.message = `${this.requirement} Or point Roster at a DynamoDB you already run with \`--dynamodb-endpoint http://127.0.0.1:8000\`.`;
     this.name = 'JavaMissingError';
   }
 }

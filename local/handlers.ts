@@ -1,12 +1,16 @@
 /**
  * Loads the very handler modules Lambda runs (`functions/**`), by the names
- * `functions/core/routes.ts` gives them, and invokes them with a Lambda-like
- * context. Modules are imported only after the runtime has put the
- * configuration into `process.env`, because the handlers (and Powertools'
- * logger) read it at first use, exactly as on a Lambda cold start.
+ * `functions/core/routes.ts` gives them, binds them to one runtime's scope,
+ * and invokes them with a Lambda-like context.
+ *
+ * The modules are shared by every runtime of the process (an import is
+ * cached); what differs is the scope each runtime's invocations run in
+ * (functions/core/scope.ts): its settings, clients, metrics and secret, read
+ * at the first invocation exactly as on a Lambda cold start.
  */
 import type { Context } from 'aws-lambda';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES } from '../functions/core/routes.ts';
+import type { Scope } from '../functions/core/scope.ts';
 import { gatewayId } from './ids.ts';
 
 export type LambdaHandler<E = unknown, R = unknown> = (event: E, context: Context) => Promise<R> | R;
@@ -45,6 +49,19 @@ export async function loadHandlers(): Promise<HandlerSet> {
     load('auth/ws-authorizer'),
   ]);
   return { http: new Map(http), ws: new Map(ws), fanout, sweeper, authorizers: { http: httpAuthorizer, ws: wsAuthorizer } };
+}
+
+/** The same handlers, each invocation run in `scope`: what one runtime invokes. */
+export function bindHandlers(set: HandlerSet, scope: Scope): HandlerSet {
+  const bind = (handler: LambdaHandler): LambdaHandler => scope.bind(handler);
+  const bindAll = (map: Map<string, LambdaHandler>) => new Map([...map].map(([key, handler]) => [key, bind(handler)] as const));
+  return {
+    http: bindAll(set.http),
+    ws: bindAll(set.ws),
+    fanout: bind(set.fanout),
+    sweeper: bind(set.sweeper),
+    authorizers: { http: bind(set.authorizers.http), ws: bind(set.authorizers.ws) },
+  };
 }
 
 /** A context shaped like Lambda's; the handlers do not rely on it, but third-party middleware might. */

@@ -86,7 +86,7 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
   }
   if (values.help) return 'help';
   if (values['data-dir'] !== undefined && values['dynamodb-endpoint'] !== undefined) {
-    throw new UsageError('--data-dir and --dynamodb-endpoint exclude each other (the data directory belongs to the DynamoDB Local Roster starts)');
+    throw new UsageError('--data-dir and --dynamodb-endpoint exclude each other (the data directory belongs to the DynamoDB Local the runtime starts)');
   }
   if (values['data-dir'] === '') throw new UsageError('--data-dir needs a directory');
   if ((values['auth-secret-file'] !== undefined || values['auth-cache-ttl'] !== undefined) && !values.auth) {
@@ -117,10 +117,6 @@ export function describeStartError(err: unknown, verbose: boolean): string {
   if (verbose && err instanceof Error && err.stack) return `could not start: ${err.stack}`;
   return `could not start: ${message.split('\n')[0]}${verbose ? '' : ' (run with --verbose for details)'}`;
 }
-
-// The lock file pins an AWS SDK that runs on Node 20; its notice about future
-// releases needing Node 22 is not news to someone starting a local server.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** A second signal this long after the first stops at once instead of gracefully. */
@@ -198,6 +194,10 @@ export async function serve(argv: string[]): Promise<void> {
 
 const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
+  // This process is ours (`npm start`): the lock file pins an AWS SDK that runs on Node 20, and its
+  // notice about future releases needing Node 22 is not news to someone starting a local server.
+  // (`roster serve` sets it in bin/roster.js; an embedder's process.env is left alone.)
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   await serve(process.argv.slice(2));
   // Idle SDK sockets must not keep a stopped server alive.
   process.exit(process.exitCode ?? 0);

@@ -28,6 +28,30 @@ export interface ConnectionsBackend {
   disconnect(connectionId: string): boolean;
 }
 
+/**
+ * The WebSocket API, once it exists. The management API starts first: its URL
+ * is one of the handlers' settings, and the WebSocket API needs the handlers.
+ */
+export class ConnectionsRelay implements ConnectionsBackend {
+  private target: ConnectionsBackend | undefined;
+
+  attach(target: ConnectionsBackend): void {
+    this.target = target;
+  }
+
+  post(connectionId: string, data: Buffer): Promise<PostOutcome> {
+    return this.target?.post(connectionId, data) ?? Promise.resolve('gone');
+  }
+
+  info(connectionId: string): ConnectionInfo | undefined {
+    return this.target?.info(connectionId);
+  }
+
+  disconnect(connectionId: string): boolean {
+    return this.target?.disconnect(connectionId) ?? false;
+  }
+}
+
 export interface ManagementApi {
   /** The callback URL for `WEBSOCKET_CALLBACK_URL`. */
   url: string;

@@ -68,3 +68,22 @@ export function summaryLine(now: Partial<Record<CounterName, number>>, before: P
     .map(([name, delta]) => `${name}=${delta}`);
   return `metrics (last minute): ${parts.length > 0 ? parts.join(' ') : 'no activity'}`;
 }
+
+/** How often `--verbose` prints the summary line. */
+const SUMMARY_INTERVAL_MS = 60_000;
+
+/**
+ * One line a minute on stdout (`--verbose`): what moved, for someone watching
+ * a terminal rather than a dashboard. Returns the function that stops it.
+ */
+export async function startSummary(sink: PrometheusSink, write: (line: string) => void): Promise<() => void> {
+  let before = await sink.totals();
+  const timer = setInterval(() => {
+    void sink.totals().then((now) => {
+      write(summaryLine(now, before));
+      before = now;
+    });
+  }, SUMMARY_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}

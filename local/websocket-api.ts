@@ -146,6 +146,27 @@ export function refuseUpgrade(socket: Duplex, statusCode: number, body = '', hea
 
 const errorJson = (err: unknown): string => JSON.stringify(toErrorBody(err).body);
 
+function splitUrl(url: string): { pathname: string; query: string } {
+  const q = url.indexOf('?');
+  return q < 0 ? { pathname: url, query: '' } : { pathname: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+/** A connection whose `$connect` is about to run. */
+function newConnection(req: IncomingMessage, now: number): Connection {
+  return {
+    id: gatewayId(),
+    state: 'connecting',
+    connectedAt: now,
+    lastActiveAt: now,
+    sourceIp: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+    userAgent: req.headers['user-agent'] ?? '',
+    domainName: req.headers.host ?? '127.0.0.1',
+    pending: [],
+    chain: Promise.resolve(),
+    queued: 0,
+  };
+}
+
 export class WebSocketApi {
   private readonly connections = new Map<string, Connection>();
   private readonly wss: WebSocketServer;
@@ -181,33 +202,41 @@ export class WebSocketApi {
   /** Handles an HTTP upgrade request (the server's `upgrade` event). */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', (err) => this.options.log.debug('WebSocket socket error', { error: err }));
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q < 0 ? url : url.slice(0, q);
-    if (this.closing) return refuseUpgrade(socket, 503, errorJson(new Error('shutting down')));
-    if (pathname !== this.path) {
-      return refuseUpgrade(socket, 404, JSON.stringify({ error: { code: 'NOT_FOUND', message: `no WebSocket API at ${pathname.slice(0, 200)}; use ${this.path}` } }));
-    }
-    if (!isWebSocketUpgrade(req)) {
-      return refuseUpgrade(socket, 400, JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: 'not a valid WebSocket upgrade request' } }));
-    }
+    const { pathname, query } = splitUrl(req.url ?? '/');
+    const refusal = this.refusalOf(req, pathname);
+    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.body);
     const now = Date.now();
-    const conn: Connection = {
-      id: gatewayId(),
-      state: 'connecting',
-      connectedAt: now,
-      lastActiveAt: now,
-      sourceIp: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
-      userAgent: req.headers['user-agent'] ?? '',
-      domainName: req.headers.host ?? '127.0.0.1',
-      pending: [],
-      chain: Promise.resolve(),
-      queued: 0,
-    };
+    const conn = newConnection(req, now);
     // From here on, posts for this id are queued rather than answered 410.
     this.connections.set(conn.id, conn);
+    const event = this.connectEvent(req, conn, query, now);
+    const { authorizer } = this.options;
+    if (authorizer && !(await this.authorizeConnection(authorizer, conn, event, socket))) return;
+    const result = await this.runConnect(event);
+    const status = statusOf(result);
+    if (status < 200 || status > 299) {
+      this.forget(conn);
+      refuseUpgrade(socket, status, bodyOf(result) ?? '');
+      this.options.log.debug(`$connect refused ${conn.id} with ${status}`);
+      return;
+    }
+    this.completeHandshake(req, socket, head, conn, result);
+  }
 
-    const query = q < 0 ? '' : url.slice(q + 1);
+  /** Why an upgrade request is refused before any handler runs, if it is. */
+  private refusalOf(req: IncomingMessage, pathname: string): { status: number; body: string } | undefined {
+    if (this.closing) return { status: 503, body: errorJson(new Error('shutting down')) };
+    if (pathname !== this.path) {
+      return { status: 404, body: JSON.stringify({ error: { code: 'NOT_FOUND', message: `no WebSocket API at ${pathname.slice(0, 200)}; use ${this.path}` } }) };
+    }
+    if (!isWebSocketUpgrade(req)) {
+      return { status: 400, body: JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: 'not a valid WebSocket upgrade request' } }) };
+    }
+    return undefined;
+  }
+
+  /** The `$connect` event: the request's headers and query string, as API Gateway passes them. */
+  private connectEvent(req: IncomingMessage, conn: Connection, query: string, now: number): Record<string, unknown> {
     const queryStringParameters: Record<string, string> = {};
     const multiValueQueryStringParameters: Record<string, string[]> = {};
     for (const [key, value] of new URLSearchParams(query)) {
@@ -223,33 +252,34 @@ export class WebSocketApi {
       event.queryStringParameters = queryStringParameters;
       event.multiValueQueryStringParameters = multiValueQueryStringParameters;
     }
+    return event;
+  }
 
-    if (this.options.authorizer) {
-      const outcome = await this.track(authorizeConnect(this.options.authorizer, event, this.options.apiId, this.options.stage));
-      if (outcome.kind === 'refuse') {
-        this.forget(conn);
-        refuseUpgrade(socket, outcome.reply.statusCode, outcome.reply.body);
-        this.options.log.debug(`$connect authorizer refused ${conn.id} with ${outcome.reply.statusCode}`);
-        return;
-      }
-      conn.authorizer = outcome.context;
-      event.requestContext = { ...(event.requestContext as Record<string, unknown>), authorizer: outcome.context };
+  /** Runs the `$connect` authorizer; false when it refused (the upgrade is answered then). */
+  private async authorizeConnection(authorizer: LambdaHandler, conn: Connection, event: Record<string, unknown>, socket: Duplex): Promise<boolean> {
+    const outcome = await this.track(authorizeConnect(authorizer, event, this.options.apiId, this.options.stage));
+    if (outcome.kind === 'refuse') {
+      this.forget(conn);
+      refuseUpgrade(socket, outcome.reply.statusCode, outcome.reply.body);
+      this.options.log.debug(`$connect authorizer refused ${conn.id} with ${outcome.reply.statusCode}`);
+      return false;
     }
+    conn.authorizer = outcome.context;
+    event.requestContext = { ...(event.requestContext as Record<string, unknown>), authorizer: outcome.context };
+    return true;
+  }
 
-    let result: unknown;
+  private async runConnect(event: Record<string, unknown>): Promise<unknown> {
     try {
-      result = await this.track(this.invoke('$connect', event));
+      return await this.track(this.invoke('$connect', event));
     } catch (err) {
       this.options.log.error('$connect failed inside the runtime; refused with 500', { error: err as Error });
-      result = { statusCode: 500, body: errorJson(err) };
+      return { statusCode: 500, body: errorJson(err) };
     }
-    const status = statusOf(result);
-    if (status < 200 || status > 299) {
-      this.forget(conn);
-      refuseUpgrade(socket, status, bodyOf(result) ?? '');
-      this.options.log.debug(`$connect refused ${conn.id} with ${status}`);
-      return;
-    }
+  }
+
+  /** `$connect` accepted: completes the WebSocket handshake, with the subprotocol it chose. */
+  private completeHandshake(req: IncomingMessage, socket: Duplex, head: Buffer, conn: Connection, result: unknown): void {
     if (socket.destroyed || !socket.writable || this.closing) {
       // The client left (or the runtime is stopping) while `$connect` ran: the
       // connection never opened, but `$connect` already recorded it, so clean up.
@@ -455,7 +485,7 @@ export class WebSocketApi {
       const ws = conn.ws;
       if (conn.state === 'open' && ws) {
         waits.push(new Promise<void>((resolve) => ws.once('close', () => resolve())));
-        ws.close(1001, 'Roster is shutting down');
+        ws.close(1001, 'the information center is shutting down');
       } else this.forget(conn);
     }
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());

@@ -77,9 +77,10 @@ async function measure(config: Config, secret: string, secretFile: string, round
  * miss adds locally.
  */
 async function authorizerAlone(secret: string, calls: number): Promise<number[]> {
-  const { useTokenSecret } = await import('../functions/core/token-secret.ts');
-  const { handler } = await import('../functions/auth/http-authorizer.ts');
-  useTokenSecret(secret);
+  const { Scope } = await import('../functions/core/scope.ts');
+  const { handler: authorizer } = await import('../functions/auth/http-authorizer.ts');
+  // As the local runtime runs it: in a scope holding the secret.
+  const handler = new Scope({ env: {}, tokenSecret: secret }).bind(authorizer);
   const token = await signToken(secret, { cluster: 'c1', role: 'node', ttlSeconds: 3600 });
   const event = { headers: { authorization: `Bearer ${token}` }, identitySource: [`Bearer ${token}`], routeKey: 'PUT /v1/clusters/{clusterId}/nodes/{nodeId}' };
   const times: number[] = [];

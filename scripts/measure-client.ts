@@ -1,7 +1,7 @@
 /**
  * Measures the client SDK.
  *
- *   node --expose-gc --import tsx scripts/measure-client.ts [heap] [converge]
+ *   node --expose-gc --conditions=@roster/source --import tsx scripts/measure-client.ts [heap] [converge]
  *
  * heap      Heap retained by a watcher caching 10,000 nodes (goal ≤ 20 MB).
  *           The list comes from a stand-in server in a child process (so its
@@ -18,8 +18,7 @@
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
-import { RegistryClient } from '../client/index.ts';
-import type { Node } from '../client/types.ts';
+import { RegistryClient, type Node } from '@roster/client';
 import { startProxy, type TcpProxy } from '../test/support/proxy.ts';
 import { spawnRuntime } from '../test/support/runtime.ts';
 

@@ -15,8 +15,8 @@
  * A node turns DOWN only when the server says so (an event or the list),
  * never because the browser's clock passed its lease.
  */
-import type { MembershipEvent, Node } from '../../client/types.ts';
-import { isNodeList } from '../../client/wire.ts';
+import type { MembershipEvent, Node } from '@roster/contract';
+import { isNodeList } from '@roster/contract';
 import { isTransient } from './api.ts';
 import { ClusterTable } from './model.ts';
 import { describeLease } from './time.ts';

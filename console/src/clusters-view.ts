@@ -7,8 +7,8 @@
  * again (debounced) for the counts — see `ClusterDirectory` for why. A slow
  * 30 s reconcile finds clusters created since.
  */
-import type { MembershipEvent } from '../../client/types.ts';
-import { ID_PATTERN } from '../../client/wire.ts';
+import type { MembershipEvent } from '@roster/contract';
+import { isValidId } from '@roster/contract';
 import { isTransient } from './api.ts';
 import { MAX_SUBSCRIPTIONS } from './live.ts';
 import { ClusterDirectory, isClusterList, type ClusterSummary } from './model.ts';
@@ -89,7 +89,7 @@ export class ClustersView implements View {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const id = input.value.trim();
-      if (ID_PATTERN.test(id)) location.hash = clusterHref(id);
+      if (isValidId(id)) location.hash = clusterHref(id);
     });
     this.root = h(
       'div',

@@ -7,8 +7,7 @@
  * (`SUBSCRIBED`): the owner fetches a cluster's list only after that, which
  * is what "subscribe first, then fetch" needs to miss nothing.
  */
-import type { MembershipEvent } from '../../client/types.ts';
-import { isMembershipEvent, isObject } from '../../client/wire.ts';
+import { eventsIn, isObject, type MembershipEvent } from '@roster/contract';
 
 export const MAX_SUBSCRIPTIONS = 100;
 /** API Gateway closes connections idle for 10 minutes; a ping also proves the path still works. */
@@ -121,7 +120,10 @@ export class Live {
     this.state = 'connecting';
     let socket: WebSocket;
     try {
-      socket = new WebSocket(this.hooks.url());
+      const url = new URL(this.hooks.url());
+      // Several events of one cluster may come in one `EVENTS` message; a server that does not batch ignores it.
+      url.searchParams.set('batch', 'true');
+      socket = new WebSocket(url.href);
     } catch {
       this.retry();
       return;
@@ -186,6 +188,9 @@ export class Live {
     } else if (message.type === 'ERROR') {
       const error = isObject(message.error) ? message.error : {};
       this.hooks.serverError(typeof error.message === 'string' ? error.message : 'the server refused a request');
-    } else if (isMembershipEvent(message)) this.hooks.event(message);
+    } else {
+      // One event, or several of a cluster in one EVENTS message (the connection asks for batch=true).
+      for (const event of eventsIn(message) ?? []) this.hooks.event(event);
+    }
   }
 }

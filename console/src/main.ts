@@ -7,8 +7,8 @@
  * request is same-origin; the WebSocket URL comes from the page (the server
  * writes it into `<meta name="roster-ws-url">`).
  */
-import type { MembershipEvent } from '../../client/types.ts';
-import { ID_PATTERN } from '../../client/wire.ts';
+import type { MembershipEvent } from '@roster/contract';
+import { isValidId } from '@roster/contract';
 import { Api, ApiError, AuthRequiredError, TokenStore } from './api.ts';
 import { ClusterView } from './cluster-view.ts';
 import { ClustersView } from './clusters-view.ts';
@@ -184,7 +184,7 @@ class App implements AppContext {
     const match = /^#\/clusters\/([^/?#]+)$/.exec(hash);
     const clusterId = match?.[1] === undefined ? undefined : safeDecode(match[1]);
     if (hash === '' || hash === '#' || hash === '#/') next = new ClustersView(this);
-    else if (clusterId !== undefined && ID_PATTERN.test(clusterId)) next = new ClusterView(this, clusterId);
+    else if (clusterId !== undefined && isValidId(clusterId)) next = new ClusterView(this, clusterId);
     else next = notFoundView(hash);
     this.view = next;
     this.main.replaceChildren(next.root);

@@ -5,7 +5,7 @@
  * Text from the server (ids, metadata, messages) only ever becomes text
  * nodes or attribute values, never markup.
  */
-import type { MembershipEvent } from '../../client/types.ts';
+import type { MembershipEvent } from '@roster/contract';
 import { formatDuration } from './time.ts';
 
 type Child = Node | string | number | false | null | undefined;

@@ -1,5 +1,5 @@
 /** What a view gets from the app, and what the app asks of a view. */
-import type { MembershipEvent } from '../../client/types.ts';
+import type { MembershipEvent } from '@roster/contract';
 import type { Api } from './api.ts';
 import type { Live } from './live.ts';
 import type { ServerClock } from './time.ts';

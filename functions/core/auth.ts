@@ -18,6 +18,7 @@ import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import { ForbiddenError, UnauthorizedError } from './errors.ts';
 import type { RouteAccess } from './routes.ts';
+import { perScope } from './scope.ts';
 import { ID_PATTERN } from './validation.ts';
 
 export const ROLES = ['node', 'reader', 'admin'] as const;
@@ -243,10 +244,5 @@ export function readAuthMode(env: NodeJS.ProcessEnv): boolean {
   throw new Error(`Configuration error: ROSTER_AUTH=${raw} must be "required" or "off"`);
 }
 
-let required: boolean | undefined;
-
-/** `readAuthMode` of the process environment, read once at first use like the rest of the configuration. */
-export function authRequired(): boolean {
-  required ??= readAuthMode(process.env);
-  return required;
-}
+/** `readAuthMode` of the scope's environment, read once at first use like the rest of the configuration. */
+export const authRequired: () => boolean = perScope((scope) => readAuthMode(scope.env));

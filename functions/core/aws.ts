@@ -1,23 +1,29 @@
 /**
- * AWS SDK clients, created once per process and honouring endpoint overrides
- * so that the same code runs on AWS, LocalStack and DynamoDB Local.
+ * AWS SDK clients honouring endpoint overrides, so that the same code runs on
+ * AWS, LocalStack and DynamoDB Local. Who keeps them for how long is deps.ts's
+ * business (once per scope).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { config, type Config } from './config.ts';
+import type { Config } from './config.ts';
+
+/** The region of clients with an endpoint override: the environment's, else a placeholder. */
+export const localRegion = (): string => process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1';
 
 /**
  * With an endpoint override (DynamoDB Local, LocalStack) and no credentials in
  * the environment, use placeholder credentials and a default region: those
  * engines accept any, and a developer should not need an AWS profile to run Roster.
+ * They are passed to the client, never put into `process.env`: a local runtime
+ * embedded in another program must not change that program's AWS settings.
  */
 export function localOverrides(endpoint: string | undefined) {
   if (!endpoint) return {};
   return {
     endpoint,
-    ...(process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION ? {} : { region: 'us-east-1' }),
+    region: localRegion(),
     ...(process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
   };
 }
@@ -40,9 +46,9 @@ export function createDocumentClient(cfg: Pick<Config, 'dynamodbEndpoint'>): Dyn
 }
 
 /**
- * The `@connections` client. The fan-out posts through `connectionsApiFrom`
- * (functions/core/connections-api.ts), which signs with this client's
- * endpoint, region and credentials but skips its per-request machinery.
+ * The `@connections` client. The fan-out posts through `connectionsApiFor`
+ * (functions/core/connections-api.ts), which signs with this client's region
+ * and credentials but skips its per-request machinery.
  */
 export function createManagementClient(endpoint: string, local = false): ApiGatewayManagementApiClient {
   return new ApiGatewayManagementApiClient({ ...(local ? localOverrides(endpoint) : { endpoint }), maxAttempts: 2 });
@@ -53,12 +59,4 @@ export function createLambdaClient(cfg: Pick<Config, 'lambdaEndpoint'>): LambdaC
   // No retries of its own: a failed page fails the record, and the event source mapping retries it.
   // Every page of an event is invoked at once: the SDK's default of 50 sockets would queue them.
   return new LambdaClient({ ...localOverrides(cfg.lambdaEndpoint), maxAttempts: 1, requestHandler: { httpsAgent: { maxSockets: 512, keepAlive: true } } });
-}
-
-let documentClient: DynamoDBDocumentClient | undefined;
-
-/** The process-wide document client for the configured table. */
-export function defaultDocumentClient(): DynamoDBDocumentClient {
-  documentClient ??= createDocumentClient(config());
-  return documentClient;
 }

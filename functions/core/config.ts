@@ -8,6 +8,7 @@
  * the same rule and the same message. A missing required variable fails fast
  * with a message naming it.
  */
+import { DEFAULT_LEASE_SECONDS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
 
 export interface Config {
   /** The single DynamoDB table. */
@@ -40,8 +41,8 @@ export interface Config {
   lambdaEndpoint: string | undefined;
 }
 
-export const LEASE_MIN_SECONDS = 2;
-export const LEASE_MAX_SECONDS = 3600;
+/** The contract's lease bounds (contract/index.ts). */
+export { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS };
 
 interface NumberRule {
   readonly variable: string;
@@ -54,7 +55,7 @@ interface NumberRule {
 
 /** The numeric settings: their variables, defaults and ranges. The one place each is written down. */
 const NUMBER_RULES = {
-  defaultLeaseSeconds: { variable: 'DEFAULT_LEASE_SECONDS', fallback: 15, min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS, whole: true },
+  defaultLeaseSeconds: { variable: 'DEFAULT_LEASE_SECONDS', fallback: DEFAULT_LEASE_SECONDS, min: LEASE_MIN_SECONDS, max: LEASE_MAX_SECONDS, whole: true },
   disconnectGraceSeconds: { variable: 'DISCONNECT_GRACE_SECONDS', fallback: 2, min: 0, max: LEASE_MAX_SECONDS, whole: false },
   sweepIntervalSeconds: { variable: 'SWEEP_INTERVAL_SECONDS', fallback: 1, min: 0.05, max: 60, whole: false },
   downRetentionSeconds: { variable: 'DOWN_RETENTION_SECONDS', fallback: 86_400, min: 60, max: 365 * 86_400, whole: true },
@@ -139,10 +140,3 @@ export function toEnvironment(config: Partial<Config>): Record<string, string> {
   return env;
 }
 
-let cached: Config | undefined;
-
-/** The process-wide configuration, read on first use. */
-export function config(): Config {
-  cached ??= readConfig();
-  return cached;
-}

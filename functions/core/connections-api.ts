@@ -63,26 +63,22 @@ function jitteredDelay(attempt: number): Promise<void> {
 }
 
 /**
- * A `ConnectionsApi` signing with the SDK client's configuration: its
- * endpoint (the callback URL), region, credentials and hash.
+ * A `ConnectionsApi` for the callback URL `url` (the stage's `@connections`
+ * endpoint), signing with the SDK client's own configuration: its region,
+ * credentials (the default provider chain, refreshed by the SDK) and hash.
  */
-export async function connectionsApiFrom(client: ApiGatewayManagementApiClient, options: ConnectionsApiOptions = {}): Promise<ConnectionsApi> {
+export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: string, options: ConnectionsApiOptions = {}): ConnectionsApi {
   const { config } = client;
-  const endpoint = await config.endpoint?.();
-  if (!endpoint) throw new Error('Configuration error: the @connections client has no endpoint (WEBSOCKET_CALLBACK_URL)');
-  const signer = new SignatureV4({
-    service: 'execute-api',
-    region: await config.region(),
-    credentials: config.credentials,
-    sha256: config.sha256,
-  });
+  const endpoint = new URL(url);
+  const signer = new SignatureV4({ service: 'execute-api', region: config.region, credentials: config.credentials, sha256: config.sha256 });
   const secure = endpoint.protocol === 'https:';
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 128 };
   const agent = secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   const send = secure ? httpsRequest : httpRequest;
-  const port = endpoint.port ?? (secure ? 443 : 80);
-  const host = endpoint.port === undefined ? endpoint.hostname : `${endpoint.hostname}:${endpoint.port}`;
-  const base = endpoint.path.replace(/\/$/, '');
+  const port = endpoint.port === '' ? (secure ? 443 : 80) : Number(endpoint.port);
+  const host = endpoint.host;
+  const hostname = endpoint.hostname.replace(/^\[|\]$/g, '');
+  const base = endpoint.pathname.replace(/\/$/, '');
   const maxAttempts = options.maxAttempts ?? 2;
   const timeoutMs = options.timeoutMs ?? 10_000;
 
@@ -90,7 +86,7 @@ export async function connectionsApiFrom(client: ApiGatewayManagementApiClient, 
     const unsigned: Parameters<SignatureV4['sign']>[0] = {
       method: 'POST',
       protocol: endpoint.protocol,
-      hostname: endpoint.hostname,
+      hostname,
       port,
       // The SDK's encoding of the connection id: every reserved character percent-encoded.
       path: `${base}/@connections/${encodeURIComponent(connectionId)}`,
@@ -101,7 +97,7 @@ export async function connectionsApiFrom(client: ApiGatewayManagementApiClient, 
     };
     const signed = await signer.sign(unsigned);
     return new Promise<number>((resolve, reject) => {
-      const req = send({ agent, method: 'POST', host: endpoint.hostname, port, path: signed.path, headers: signed.headers, timeout: timeoutMs }, (res: IncomingMessage) => {
+      const req = send({ agent, method: 'POST', host: hostname, port, path: signed.path, headers: signed.headers, timeout: timeoutMs }, (res: IncomingMessage) => {
         res.resume();
         res.once('end', () => resolve(res.statusCode ?? 0));
         res.once('error', reject);

@@ -3,8 +3,9 @@
  * local runtime can pass their own clients and clocks.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { config, type Config } from './config.ts';
-import { defaultDocumentClient } from './aws.ts';
+import { readConfig, type Config } from './config.ts';
+import { createDocumentClient } from './aws.ts';
+import { perScope } from './scope.ts';
 
 export interface Deps {
   db: DynamoDBDocumentClient;
@@ -13,10 +14,13 @@ export interface Deps {
   now: () => number;
 }
 
-let defaults: Deps | undefined;
-
-/** Process-wide dependencies built from the environment at first use (cold start). */
-export function defaultDeps(): Deps {
-  defaults ??= { db: defaultDocumentClient(), config: config(), now: Date.now };
-  return defaults;
-}
+/**
+ * The handlers' dependencies, built from the environment at first use: once
+ * per process on Lambda (cold start), once per runtime locally (see scope.ts).
+ */
+export const defaultDeps: () => Deps = perScope((scope) => {
+  const config = readConfig(scope.env);
+  const db = createDocumentClient(config);
+  scope.onDispose(() => db.destroy());
+  return { db, config, now: Date.now };
+});

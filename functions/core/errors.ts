@@ -3,18 +3,9 @@
  * the HTTP status and the stable `code` of the wire contract (design §2).
  * `toErrorBody` is the only place an error becomes something a caller sees.
  */
+import type { ErrorBody, ErrorCode } from '@roster/contract';
 
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NODE_NOT_FOUND'
-  | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'STALE_INCARNATION'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'THROTTLED'
-  | 'INTERNAL';
+export type { ErrorBody, ErrorCode };
 
 export class RosterError extends Error {
   readonly statusCode: number;
@@ -97,10 +88,6 @@ export class ThrottledError extends RosterError {
     super(429, 'THROTTLED', message, options);
     this.name = 'ThrottledError';
   }
-}
-
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
 }
 
 /** Names of AWS SDK errors that mean "slow down", not "broken". */

@@ -8,11 +8,12 @@
  *   JSON document per flush on stdout, which CloudWatch turns into metrics
  *   without any API call;
  * - in the local runtime, a Prometheus registry it serves at `GET /metrics`
- *   (it installs its sink with `setMetricsSink`);
+ *   (each runtime passes its own sink in its scope: functions/core/scope.ts);
  * - anywhere else (tests, tools), nowhere.
  * The CDK stack builds its alarms and dashboard from the same catalogue.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { perScope } from './scope.ts';
 
 export type MetricKind = 'counter' | 'observation';
 
@@ -89,24 +90,21 @@ export class EmfSink implements MetricsSink {
   }
 }
 
-const noop: MetricsSink = { count() {}, observe() {}, flush() {} };
+/** Metrics that go nowhere (`roster serve --no-metrics`, tests, tools). */
+export const NO_METRICS: MetricsSink = { count() {}, observe() {}, flush() {} };
 
-let sink: MetricsSink = process.env.AWS_LAMBDA_FUNCTION_NAME ? new EmfSink() : noop;
-
-/** Where metrics go from now on (the local runtime installs its Prometheus registry). */
-export function setMetricsSink(next: MetricsSink): void {
-  sink = next;
-}
+/** The scope's sink: the one it was given, else EMF on Lambda, else none. */
+const sink = perScope((scope) => scope.metrics ?? (scope.env.AWS_LAMBDA_FUNCTION_NAME ? new EmfSink() : NO_METRICS));
 
 export const metrics = {
   count(name: CounterName, labels: Labels = {}, value = 1): void {
-    sink.count(name, value, labels);
+    sink().count(name, value, labels);
   },
   observe(name: ObservationName, value: number, labels: Labels = {}): void {
-    sink.observe(name, value, labels);
+    sink().observe(name, value, labels);
   },
   flush(): void {
-    sink.flush();
+    sink().flush();
   },
 };
 

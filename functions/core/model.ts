@@ -18,41 +18,13 @@
  * `ttl` (epoch seconds) is garbage collection only; it is never the clock.
  */
 
+import type { DownReason, EventType, MembershipEvent, Node, NodeStatus } from '@roster/contract';
+
+// The wire shapes and names are the contract's (contract/index.ts).
+export { DOWN_REASONS, EVENT_TYPES } from '@roster/contract';
+export type { DownReason, EventType, MembershipEvent, Node, NodeStatus };
+
 export const EXPIRY_INDEX = 'byExpiry';
-
-export const EVENT_TYPES = ['NODE_REGISTERED', 'NODE_DOWN', 'NODE_UPDATED'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export const DOWN_REASONS = ['expired', 'deregistered', 'disconnected'] as const;
-export type DownReason = (typeof DOWN_REASONS)[number];
-
-export type NodeStatus = 'UP' | 'DOWN';
-
-/** A node as the wire contract shows it (design §2). */
-export interface Node {
-  key: string;
-  clusterId: string;
-  nodeId: string;
-  status: NodeStatus;
-  metadata: Record<string, string>;
-  leaseSeconds: number;
-  incarnation: number;
-  registeredAt: string;
-  lastKeepaliveAt: string;
-  expiresAt: string;
-  revision: number;
-  downReason?: DownReason;
-}
-
-/** A membership event as subscribers receive it (design §2). */
-export interface MembershipEvent {
-  type: EventType;
-  clusterId: string;
-  revision: number;
-  node: Node;
-  reason?: DownReason;
-  at: string;
-}
 
 /** A node item as stored. */
 export interface NodeItem {

@@ -14,6 +14,7 @@
  * the stream filter never passes them to the fan-out.
  */
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { ClusterSummary } from '@roster/contract';
 import { queryAll } from './query.ts';
 import type { Deps } from './deps.ts';
 import { metrics } from './metrics.ts';
@@ -349,14 +350,8 @@ export async function getNode(deps: Deps, clusterId: string, nodeId: string): Pr
   return toNode(item, deps.now());
 }
 
-export interface ClusterSummary {
-  clusterId: string;
-  up: number;
-  down: number;
-  revision: number;
-  /** Time of the cluster's last event. */
-  lastEventAt?: string;
-}
+/** One row of `GET /v1/clusters`, as the contract shapes it. */
+export type { ClusterSummary };
 
 /** Every cluster with its UP/DOWN counts. An admin read: one query per cluster, never a scan. */
 export async function listClusters(deps: Deps): Promise<ClusterSummary[]> {

@@ -30,6 +30,8 @@ export const HTTP_ROUTES: readonly HttpRouteSpec[] = [
   { method: 'GET', path: '/v1/clusters/{clusterId}/nodes', handler: 'list-nodes', access: 'read' },
   { method: 'GET', path: '/v1/clusters', handler: 'list-clusters', access: 'admin' },
   { method: 'GET', path: '/v1/health', handler: 'health', access: 'public' },
+  // The HTTP API's OpenAPI document (contract/openapi.json), for clients in any language.
+  { method: 'GET', path: '/v1/openapi.json', handler: 'openapi', access: 'public' },
   // The web console (console/). Public: the page holds no data; its API calls carry the token.
   { method: 'GET', path: '/console', handler: 'console', access: 'public' },
   { method: 'GET', path: '/', handler: 'console', access: 'public' },

@@ -8,7 +8,8 @@
  * current and the previous version (`AWSCURRENT`, `AWSPREVIOUS`) verify, so
  * tokens signed just before a rotation keep working until the next one.
  *
- * Locally: whatever the local runtime (or a test) put in with `useTokenSecret`.
+ * Locally: the secret itself, which the local runtime (or a test) gives its
+ * scope (functions/core/scope.ts: `tokenSecret`).
  *
  * The secret never leaves this module except as key bytes for `jose`; it is
  * never logged.
@@ -16,25 +17,15 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { keyOf } from './auth.ts';
 import { logger } from './log.ts';
+import { perScope, type Environment, type Scope } from './scope.ts';
 
 /** How long a secret read from Secrets Manager is used before it is read again. */
 export const SECRET_CACHE_MS = 5 * 60_000;
 
-let injected: readonly Uint8Array[] | undefined;
-let cached: { keys: readonly Uint8Array[]; readAt: number } | undefined;
-let reading: Promise<readonly Uint8Array[]> | undefined;
-let client: SecretsManagerClient | undefined;
-
-/** Sets the secret directly (the local runtime, tests); `undefined` goes back to the environment. */
-export function useTokenSecret(secret: string | undefined): void {
-  injected = secret === undefined ? undefined : [keyOf(secret)];
-  cached = undefined;
-}
-
 /** A Secrets Manager client for `arn`'s region, honouring `SECRETSMANAGER_ENDPOINT` (LocalStack). */
-export function secretsManagerClient(arn?: string): SecretsManagerClient {
+export function secretsManagerClient(arn?: string, env: Environment = process.env): SecretsManagerClient {
   const region = arn?.split(':')[3];
-  const endpoint = process.env.SECRETSMANAGER_ENDPOINT || undefined;
+  const endpoint = env.SECRETSMANAGER_ENDPOINT || undefined;
   return new SecretsManagerClient({ ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}), maxAttempts: 3 });
 }
 
@@ -55,34 +46,59 @@ export async function readSecretVersions(sm: SecretsManagerClient, arn: string):
   return previous && previous !== current ? [current, previous] : [current];
 }
 
-async function readFromSecretsManager(arn: string): Promise<readonly Uint8Array[]> {
-  client ??= secretsManagerClient(arn);
-  const versions = await readSecretVersions(client, arn);
-  return versions.map(keyOf);
+/**
+ * The keys of one scope: the secret it was given, or the one Secrets Manager
+ * holds, read at the first verification and again once `SECRET_CACHE_MS` has passed.
+ */
+class TokenKeys {
+  private readonly given: readonly Uint8Array[] | undefined;
+  private cached: { keys: readonly Uint8Array[]; readAt: number } | undefined;
+  private reading: Promise<readonly Uint8Array[]> | undefined;
+  private client: SecretsManagerClient | undefined;
+
+  constructor(private readonly scope: Scope) {
+    this.given = scope.tokenSecret === undefined ? undefined : [keyOf(scope.tokenSecret)];
+  }
+
+  private async readFromSecretsManager(arn: string): Promise<readonly Uint8Array[]> {
+    if (!this.client) {
+      const client = secretsManagerClient(arn, this.scope.env);
+      this.scope.onDispose(() => client.destroy());
+      this.client = client;
+    }
+    const versions = await readSecretVersions(this.client, arn);
+    return versions.map(keyOf);
+  }
+
+  async get(now: number): Promise<readonly Uint8Array[]> {
+    if (this.given) return this.given;
+    if (this.cached && now - this.cached.readAt < SECRET_CACHE_MS) return this.cached.keys;
+    const arn = this.scope.env.TOKEN_SECRET_ARN;
+    if (!arn) throw new Error('Configuration error: TOKEN_SECRET_ARN is not set');
+    this.reading ??= this.readFromSecretsManager(arn).finally(() => {
+      this.reading = undefined;
+    });
+    try {
+      const keys = await this.reading;
+      this.cached = { keys, readAt: now };
+      return keys;
+    } catch (err) {
+      if (!this.cached) throw err;
+      logger.warn('could not re-read the token secret; using the cached one', { error: err as Error });
+      // Try again in 30 s, not on every request meanwhile.
+      this.cached = { keys: this.cached.keys, readAt: now - SECRET_CACHE_MS + 30_000 };
+      return this.cached.keys;
+    }
+  }
 }
+
+const scopedKeys = perScope((scope) => new TokenKeys(scope));
 
 /**
  * The keys tokens are verified with. Throws when there is no secret at all
  * (a misconfiguration) or Secrets Manager cannot be read and nothing is
  * cached; a failed re-read keeps using the cached keys.
  */
-export async function tokenKeys(now = Date.now()): Promise<readonly Uint8Array[]> {
-  if (injected) return injected;
-  if (cached && now - cached.readAt < SECRET_CACHE_MS) return cached.keys;
-  const arn = process.env.TOKEN_SECRET_ARN;
-  if (!arn) throw new Error('Configuration error: TOKEN_SECRET_ARN is not set');
-  reading ??= readFromSecretsManager(arn).finally(() => {
-    reading = undefined;
-  });
-  try {
-    const keys = await reading;
-    cached = { keys, readAt: now };
-    return keys;
-  } catch (err) {
-    if (!cached) throw err;
-    logger.warn('could not re-read the token secret; using the cached one', { error: err as Error });
-    // Try again in 30 s, not on every request meanwhile.
-    cached = { keys: cached.keys, readAt: now - SECRET_CACHE_MS + 30_000 };
-    return cached.keys;
-  }
+export function tokenKeys(now = Date.now()): Promise<readonly Uint8Array[]> {
+  return scopedKeys().get(now);
 }

@@ -2,20 +2,26 @@
  * Input rules of the wire contract (design §2), as zod schemas, and the one
  * function that turns a failed parse into a `VALIDATION_FAILED` error.
  */
+import {
+  ID_PATTERN,
+  ID_RULE,
+  LEASE_MAX_SECONDS,
+  LEASE_MIN_SECONDS,
+  METADATA_KEY_MAX_CHARS,
+  METADATA_MAX_BYTES,
+  METADATA_MAX_KEYS,
+} from '@roster/contract';
 import { z } from 'zod';
-import { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from './config.ts';
 import { PayloadTooLargeError, ValidationError } from './errors.ts';
 
-export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-export const METADATA_MAX_KEYS = 32;
-export const METADATA_MAX_BYTES = 4096;
-export const METADATA_KEY_MAX_CHARS = 128;
+// The rules themselves are the contract's (contract/index.ts).
+export { ID_PATTERN, METADATA_KEY_MAX_CHARS, METADATA_MAX_BYTES, METADATA_MAX_KEYS };
 /** Largest request body accepted; a maximal metadata object fits with room for JSON escaping. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
 export const idSchema = z
   .string()
-  .regex(ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  .regex(ID_PATTERN, `must be ${ID_RULE}`);
 
 /** Byte size of metadata: the UTF-8 length of every key and value. */
 export function metadataBytes(metadata: Record<string, string>): number {
@@ -86,7 +92,7 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string)
 
 export function parseId(value: unknown, name: 'clusterId' | 'nodeId'): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
-    throw new ValidationError(`invalid ${name}: must be 1-64 characters of A-Z a-z 0-9 . _ -`);
+    throw new ValidationError(`invalid ${name}: must be ${ID_RULE}`);
   }
   return value;
 }

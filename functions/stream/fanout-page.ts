@@ -10,7 +10,7 @@ import { fanoutDeps } from './fanout.ts';
  * worker threads.
  */
 export const handler = async (page: Page): Promise<PageResult> => {
-  const result = await deliverPage(await fanoutDeps(), page);
+  const result = await deliverPage(fanoutDeps(), page);
   metrics.flush();
   return result;
 };

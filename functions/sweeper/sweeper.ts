@@ -1,9 +1,11 @@
 import { defaultDeps } from '../core/deps.ts';
 import { logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
+import { perScope } from '../core/scope.ts';
 import { newSweeperState, sweep } from '../core/sweeper.ts';
 
-const state = newSweeperState();
+/** Kept between invocations of one execution environment (one per local runtime). */
+const sweeperState = perScope(newSweeperState);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -14,6 +16,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export const handler = async (): Promise<{ sweeps: number; down: number; failures: number }> => {
   const deps = defaultDeps();
+  const state = sweeperState();
   const { sweepIntervalSeconds, sweepLoopSeconds } = deps.config;
   const until = deps.now() + sweepLoopSeconds * 1000;
   const totals = { sweeps: 0, down: 0, failures: 0 };

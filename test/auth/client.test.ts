@@ -5,11 +5,10 @@
  * never retried forever; a good token works end to end.
  */
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { RegistryClient, RosterClientError } from '../../client/index.ts';
+import { RegistryClient, RosterClientError } from '@roster/client';
 import { record } from '../client/helpers.ts';
-import { REPO_ROOT } from '../support/runtime.ts';
+import { runCli, type Finished } from '../support/processes.ts';
 import { call, startAuthRuntime, wronglySigned, type AuthRuntime } from './support.ts';
 
 let rt: AuthRuntime;
@@ -91,38 +90,23 @@ describe('RegistryClient', () => {
 });
 
 describe('the CLI', () => {
-  const runCli = (args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, ['bin/roster.js', ...args, '--url', rt.httpUrl, '--ws-url', rt.wsUrl], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  const cli = (args: string[], env: Record<string, string>): Promise<Finished> =>
+    runCli([...args, '--url', rt.httpUrl, '--ws-url', rt.wsUrl], { env, timeoutMs: 20_000, killSignal: 'SIGKILL' });
 
   test('takes the token from ROSTER_TOKEN or --token; a refused one is one line on stderr and exit 1, not a retry loop', async () => {
     const c = cluster();
     const writer = await rt.mint(c, 'admin');
     expect((await call(rt.httpUrl, 'PUT', `/v1/clusters/${c}/nodes/n1`, { token: writer, body: {} })).status).toBe(201);
-    const listed = await runCli(['nodes', c, '--json'], { ROSTER_TOKEN: await rt.mint(c, 'reader') });
+    const listed = await cli(['nodes', c, '--json'], { ROSTER_TOKEN: await rt.mint(c, 'reader') });
     expect(listed.code, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout)).toMatchObject({ clusterId: c, nodes: [{ nodeId: 'n1' }] });
 
-    const other = await runCli(['nodes', c, '--token', await rt.mint('elsewhere', 'reader')], {});
+    const other = await cli(['nodes', c, '--token', await rt.mint('elsewhere', 'reader')], {});
     expect(other.code).toBe(1);
     expect(other.stderr.trim().split('\n')).toHaveLength(1);
     expect(other.stderr).toMatch(/^roster nodes: .*cluster/);
 
-    const agent = await runCli(['agent', c, 'n2'], { ROSTER_TOKEN: await rt.mint(c, 'reader') });
+    const agent = await cli(['agent', c, 'n2'], { ROSTER_TOKEN: await rt.mint(c, 'reader') });
     expect(agent.code).toBe(1);
     expect(agent.stderr).toMatch(/^roster agent: /);
   }, 60_000);

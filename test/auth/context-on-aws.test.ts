@@ -10,18 +10,18 @@
  * The local runtime passes the WebSocket context the same way, so every
  * WebSocket test that runs with auth pins it (test/auth/access.test.ts).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { handler as wsAuthorizer } from '../../functions/auth/ws-authorizer.ts';
+import { describe, expect, test } from 'vitest';
+import { handler as wsAuthorizerHandler } from '../../functions/auth/ws-authorizer.ts';
 import { claimsFromContext, signToken } from '../../functions/core/auth.ts';
 import { UnauthorizedError } from '../../functions/core/errors.ts';
-import { useTokenSecret } from '../../functions/core/token-secret.ts';
+import { Scope } from '../../functions/core/scope.ts';
 import { generateSecret } from '../../local/auth-secret.ts';
 import { authorizeConnect, GATEWAY_ERROR, stringifiedContext } from '../../local/authorizers.ts';
 import type { LambdaHandler } from '../../local/handlers.ts';
 
 const secret = generateSecret();
-beforeAll(() => useTokenSecret(secret));
-afterAll(() => useTokenSecret(undefined));
+// The authorizer as the local runtime runs it: in a scope that holds the secret.
+const wsAuthorizer = new Scope({ env: {}, tokenSecret: secret }).bind(wsAuthorizerHandler);
 
 const future = Math.floor(Date.now() / 1000) + 600;
 

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import type { Role } from '../../functions/core/auth.ts';
 import { expiredWith, startAuthRuntime, unsignedAdmin, wronglySigned, type AuthRuntime } from './support.ts';
+import { eventually, sleep } from '../support/wait.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const HTTP_CASES = 10_000;
@@ -447,7 +448,7 @@ async function wsSession(t: Tally, i: number): Promise<void> {
   if (closed === undefined) {
     const done = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     ws.close(1000);
-    await Promise.race([done, new Promise((res) => setTimeout(res, 5000))]);
+    await Promise.race([done, sleep(5000)]);
   }
 }
 
@@ -517,13 +518,11 @@ test(`${HTTP_CASES} HTTP requests and ${WS_SESSIONS} WebSocket sessions of gener
   }
 
   // Every socket is closed: once their $disconnects ran, no connection or subscription item is left.
-  let items: Record<string, unknown>[];
-  for (const deadline = Date.now() + 15_000; ; ) {
-    items = await rt.scan();
-    if (!items.some((i) => /^(WS|S)#/.test(String(i.pk))) || Date.now() > deadline) break;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  expect(items.filter((i) => /^(WS|S)#/.test(String(i.pk))).map((i) => `${String(i.pk)} ${String(i.sk)}`)).toEqual([]);
+  const items = await eventually(async () => {
+    const all = await rt.scan();
+    expect(all.filter((i) => /^(WS|S)#/.test(String(i.pk))).map((i) => `${String(i.pk)} ${String(i.sk)}`)).toEqual([]);
+    return all;
+  }, 15_000, 'no connection or subscription item left');
 
   // Only what accepted registrations wrote: node items with their metadata, and their clusters' index and revision items.
   const clusters = new Set([...t.registered.keys()].map((k) => k.split('/')[0]));

@@ -4,14 +4,15 @@
  * printed admin token works, tokens from `roster token create --data-dir DIR`
  * work, and they keep working after a restart with the same directory.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, inject, test } from 'vitest';
 import { parseServeArgs } from '../../local/main.ts';
-import { REPO_ROOT, spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { runCli } from '../support/processes.ts';
+import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { call } from './support.ts';
+import { eventually } from '../support/wait.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-serve-auth-'));
 const running = new Set<SpawnedRuntime>();
@@ -31,21 +32,16 @@ async function stop(runtime: SpawnedRuntime): Promise<void> {
   running.delete(runtime);
 }
 
-function tokenCreate(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/roster.js', 'token', 'create', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.once('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`roster token create exited ${code}: ${err}`))));
-  });
+async function tokenCreate(args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await runCli(['token', 'create', ...args]);
+  if (code !== 0) throw new Error(`roster token create exited ${code}: ${stderr}`);
+  return stdout.trim();
 }
 
 test('without --auth a line on stderr says auth is off, and requests need no token', async () => {
   const runtime = await start({ dynamodbEndpoint: inject('dynamodbEndpoint') });
   // The banner follows the ready lines.
-  for (let i = 0; i < 50 && !runtime.output().includes('auth is OFF'); i++) await new Promise((r) => setTimeout(r, 100));
+  await eventually(() => runtime.output().includes('auth is OFF'), 5000, 'the auth-is-off banner');
   expect(runtime.output()).toMatch(/^roster serve: auth is OFF: anything that can reach 127\.0\.0\.1:\d+ may register/m);
   expect(runtime.output()).not.toMatch(/Admin token/);
   expect((await call(runtime.httpUrl, 'PUT', '/v1/clusters/open/nodes/n1', { body: {} })).status).toBe(201);

@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { createDocumentClient } from '../../functions/core/aws.ts';
 import { signToken, type Role } from '../../functions/core/auth.ts';
 import { generateSecret } from '../../local/auth-secret.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { scanTable } from '../support/table.ts';
 
 export interface AuthRuntime {
   runtime: SpawnedRuntime;
@@ -46,16 +46,7 @@ export async function startAuthRuntime(extraArgs: string[] = []): Promise<AuthRu
     secret,
     tableName,
     mint: (cluster, role, options = {}) => signToken(secret, { cluster, role, ttlSeconds: options.ttlSeconds ?? 3600, now: options.now, sub: options.sub }),
-    async scan() {
-      const items: Record<string, unknown>[] = [];
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const out = await db.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
-        items.push(...(out.Items ?? []));
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
-      return items.filter((i) => i.pk !== 'SWEEPER').sort((a, b) => `${String(a.pk)}|${String(a.sk)}`.localeCompare(`${String(b.pk)}|${String(b.sk)}`));
-    },
+    scan: async () => (await scanTable(db, tableName)).filter((i) => i.pk !== 'SWEEPER'),
     async stop() {
       db.destroy();
       const code = await runtime.stop();

@@ -3,14 +3,13 @@
  * (functions/core/token-secret.ts, local/auth-secret.ts), the two authorizer
  * handlers invoked directly, and `roster token create`.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { handler as httpAuthorizer } from '../../functions/auth/http-authorizer.ts';
-import { handler as wsAuthorizer } from '../../functions/auth/ws-authorizer.ts';
+import { handler as httpAuthorizerHandler } from '../../functions/auth/http-authorizer.ts';
+import { handler as wsAuthorizerHandler } from '../../functions/auth/ws-authorizer.ts';
 import {
   authorize,
   bearerToken,
@@ -23,23 +22,26 @@ import {
   type Claims,
 } from '../../functions/core/auth.ts';
 import { ForbiddenError, UnauthorizedError } from '../../functions/core/errors.ts';
-import { readSecretVersions, useTokenSecret } from '../../functions/core/token-secret.ts';
-import { parseTtl } from '../../client/token-command.ts';
+import { Scope } from '../../functions/core/scope.ts';
+import { readSecretVersions } from '../../functions/core/token-secret.ts';
+import { parseTtl } from '../../cli/token-command.ts';
 import { ensureSecretFile, generateSecret, readSecretFile } from '../../local/auth-secret.ts';
-import { REPO_ROOT } from '../support/runtime.ts';
+import { runCli, type Finished } from '../support/processes.ts';
 import { expiredWith, unsignedAdmin, wronglySigned } from './support.ts';
 
 const secret = generateSecret();
 const keys = [keyOf(secret)];
+// The authorizers as the local runtime runs them: in a scope that holds the secret.
+const withSecret = new Scope({ env: {}, tokenSecret: secret });
+const httpAuthorizer = withSecret.bind(httpAuthorizerHandler);
+const wsAuthorizer = withSecret.bind(wsAuthorizerHandler);
 let scratch: string;
 
 beforeAll(() => {
   scratch = mkdtempSync(path.join(tmpdir(), 'roster-tokens-'));
-  useTokenSecret(secret);
 });
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
-  useTokenSecret(undefined);
 });
 
 /** Resolves to the UnauthorizedError message a promise rejects with. */
@@ -247,15 +249,7 @@ describe('secrets', () => {
 });
 
 describe('roster token create', () => {
-  const run = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/roster.js'), 'token', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  const run = (args: string[]): Promise<Finished> => runCli(['token', ...args]);
 
   test('signs with the local data directory\'s secret; the token verifies with it and carries the claims asked for', async () => {
     const dataDir = path.join(scratch, 'data');

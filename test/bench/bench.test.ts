@@ -5,49 +5,21 @@
  * as not installed with a way to install it), and nothing it started is left
  * running. Timings are never asserted: they depend on the machine.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { BenchReport } from '../../bench/run.ts';
-import { REPO_ROOT } from '../support/runtime.ts';
+import { processesWith, runCli, type Finished } from '../support/processes.ts';
 
 let dir: string;
-let result: { code: number | null; stdout: string; stderr: string };
+let result: Finished;
 let report: BenchReport;
-
-/** Command lines of the processes now running that contain `needle`. */
-function processesWith(needle: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmdline.includes(needle)) found.push(cmdline);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'roster-bench-test-'));
-  const child = spawn(process.execPath, ['bin/roster.js', 'bench', '--quick', '--json', join(dir, 'out.json')], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGINT'), 150_000);
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  clearTimeout(timer);
-  result = { code, stdout, stderr };
-  if (code === 0) report = JSON.parse(await readFile(join(dir, 'out.json'), 'utf8')) as BenchReport;
+  result = await runCli(['bench', '--quick', '--json', join(dir, 'out.json')], { timeoutMs: 150_000, killSignal: 'SIGINT' });
+  if (result.code === 0) report = JSON.parse(await readFile(join(dir, 'out.json'), 'utf8')) as BenchReport;
 }, 160_000);
 
 afterAll(async () => {

@@ -4,33 +4,14 @@
  * response, a revision lost to a race) are built here on purpose.
  */
 import { describe, expect, it } from 'vitest';
-import { ClusterCache } from '../../client/cache.ts';
-import type { MembershipEvent, Node, NodeList } from '../../client/types.ts';
+import { ClusterCache } from '../../client/src/cache.ts';
+import type { MembershipEvent, Node, NodeList } from '@roster/client';
+import { eventOf, nodeRecord } from '../support/nodes.ts';
 
 const CLUSTER = 'c1';
 
-function node(nodeId: string, revision: number, extra: Partial<Node> = {}): Node {
-  return {
-    key: `${CLUSTER}/${nodeId}`,
-    clusterId: CLUSTER,
-    nodeId,
-    status: 'UP',
-    metadata: {},
-    leaseSeconds: 15,
-    incarnation: 1,
-    registeredAt: '2025-01-01T00:00:00.000Z',
-    lastKeepaliveAt: '2025-01-01T00:00:00.000Z',
-    expiresAt: '2025-01-01T00:00:15.000Z',
-    revision,
-    ...extra,
-  };
-}
-
-function event(type: MembershipEvent['type'], n: Node): MembershipEvent {
-  const e: MembershipEvent = { type, clusterId: CLUSTER, revision: n.revision, node: n, at: '2025-01-01T00:00:00.000Z' };
-  if (type === 'NODE_DOWN' && n.downReason) e.reason = n.downReason;
-  return e;
-}
+const node = (nodeId: string, revision: number, extra: Partial<Node> = {}): Node => nodeRecord(CLUSTER, nodeId, revision, extra);
+const event = (type: MembershipEvent['type'], n: Node): MembershipEvent => eventOf(n, type);
 
 const up = (id: string, rev: number, extra: Partial<Node> = {}) => event('NODE_REGISTERED', node(id, rev, extra));
 const down = (id: string, rev: number, reason: Node['downReason'] = 'expired') =>

@@ -6,8 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import type { RegistryClient } from '../../client/index.ts';
-import type { ClientEvent, ClientEventType, Node, NodeList } from '../../client/types.ts';
+import type { RegistryClient, ClientEvent, ClientEventType, Node, NodeList } from '@roster/client';
 import { REPO_ROOT } from '../support/runtime.ts';
 
 export const uniqueCluster = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;

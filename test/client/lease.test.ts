@@ -2,31 +2,14 @@
  * The lease as a node client keeps it: 404 → re-register, 409 → superseded,
  * and `lost` only once the lease has certainly lapsed.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
-import { startProxy, type TcpProxy } from '../support/proxy.ts';
-import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { describe, expect, inject, it, vi } from 'vitest';
+import { RegistryClient } from '@roster/client';
+import { runtimeFixture } from '../support/fixtures.ts';
+import { sleep } from '../support/wait.ts';
 import { deregisterDirect, getNodeDirect, record, registerDirect, uniqueCluster } from './helpers.ts';
 
 describe('the lease', () => {
-  let runtime: SpawnedRuntime;
-  const cleanup: (() => Promise<void>)[] = [];
-
-  beforeAll(async () => {
-    runtime = await spawnRuntime({ dynamodbEndpoint: inject('dynamodbEndpoint'), sweepInterval: 0.5, disconnectGrace: 1 });
-  });
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
-  afterAll(async () => {
-    await runtime?.stop();
-  });
-
-  async function proxy(): Promise<TcpProxy> {
-    const p = await startProxy({ targetPort: runtime.port });
-    cleanup.push(() => p.close());
-    return p;
-  }
+  const { runtime, cleanup, proxy } = runtimeFixture({ dynamodbEndpoint: inject('dynamodbEndpoint'), sweepInterval: 0.5, disconnectGrace: 1 });
 
   function node(options: Partial<ConstructorParameters<typeof RegistryClient>[0]> & { clusterId: string; nodeId: string }): RegistryClient {
     const c = new RegistryClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, ...options });
@@ -85,8 +68,8 @@ describe('the lease', () => {
     const failedAt = events.all.findIndex((r) => r.event.type === 'keepaliveFailed');
     expect(failedAt).toBeLessThan(lostAt);
 
-    // Several keepalive intervals later it has neither re-registered nor retried.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Several keepalive intervals (200 ms) later it has neither re-registered nor retried.
+    await sleep(1500);
     expect(events.of('keepaliveFailed')).toHaveLength(failures.length);
     expect(events.of('lost')).toHaveLength(1);
     let current = await getNodeDirect(runtime.httpUrl, clusterId, 'z1');
@@ -125,8 +108,8 @@ describe('the lease', () => {
     expect(firstFailure!.at).toBeLessThan(lost!.at);
     expect(lost!.at - cutAt).toBeGreaterThanOrEqual(leaseMs - leaseMs / 3 - 100);
 
-    // Once per lease, however long the outage.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once per lease, however long the outage: most of another lease (and many keepalive attempts) later, no second `lost`.
+    await sleep(0.75 * leaseMs);
     expect(events.of('lost')).toHaveLength(1);
 
     p.restore();

@@ -6,7 +6,7 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { RegistryClient, type ClientEvent } from '../../client/index.ts';
+import { RegistryClient, type ClientEvent } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { getNodeDirect, uniqueCluster } from './helpers.ts';
 

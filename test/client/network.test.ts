@@ -6,31 +6,14 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
-import { startProxy, type TcpProxy } from '../support/proxy.ts';
-import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { describe, expect, inject, it, vi } from 'vitest';
+import { RegistryClient } from '@roster/client';
+import { runtimeFixture } from '../support/fixtures.ts';
+import type { TcpProxy } from '../support/proxy.ts';
 import { deregisterDirect, getNodeDirect, ids, record, registerDirect, serverList, summary, uniqueCluster } from './helpers.ts';
 
 describe('network faults', () => {
-  let runtime: SpawnedRuntime;
-  const cleanup: (() => Promise<void>)[] = [];
-
-  beforeAll(async () => {
-    runtime = await spawnRuntime({ dynamodbEndpoint: inject('dynamodbEndpoint'), sweepInterval: 0.5, disconnectGrace: 1 });
-  });
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
-  afterAll(async () => {
-    await runtime?.stop();
-  });
-
-  async function proxy(): Promise<TcpProxy> {
-    const p = await startProxy({ targetPort: runtime.port });
-    cleanup.push(() => p.close());
-    return p;
-  }
+  const { runtime, cleanup, proxy } = runtimeFixture({ dynamodbEndpoint: inject('dynamodbEndpoint'), sweepInterval: 0.5, disconnectGrace: 1 });
 
   function client(options: Partial<ConstructorParameters<typeof RegistryClient>[0]> & { clusterId: string }, via?: TcpProxy): RegistryClient {
     const c = new RegistryClient({

@@ -7,11 +7,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
+import { RegistryClient } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime, type SpawnRuntimeOptions } from '../support/runtime.ts';
 import { ids, record, serverList, summary, uniqueCluster } from './helpers.ts';
 
 const RUNTIME: SpawnRuntimeOptions = { sweepInterval: 0.5, disconnectGrace: 1 };
+/**
+ * Each test starts two runtimes (each may start DynamoDB Local, whose JVM takes
+ * up to 30 s on a busy machine) and waits up to 15 s and 40 s for the clients:
+ * more than vitest's default 60 s, so the test's own waits decide, not that.
+ */
+const RESTART_TEST_TIMEOUT_MS = 150_000;
 
 describe('the information center restarts', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -61,7 +67,7 @@ describe('the information center restarts', () => {
 
     const second = await runtimeOn({ dataDir, port: first.port });
     await vi.waitFor(() => expectAllConverged(second, rest, clusterId, ['n1', 'n2']), { timeout: 40_000, interval: 200 });
-  });
+  }, RESTART_TEST_TIMEOUT_MS);
 
   it('in memory: the server forgets its revisions, and the clients notice instead of keeping stale entries', async () => {
     const clusterId = uniqueCluster('amnesia');
@@ -87,5 +93,5 @@ describe('the information center restarts', () => {
     await vi.waitFor(() => expectAllConverged(second, all, clusterId, ['n1', 'n2']), { timeout: 40_000, interval: 200 });
     expect(watcher.revision).toBeLessThan(oldRevision);
     expect(events.of('resynced').some((e) => e.reset)).toBe(true);
-  });
+  }, RESTART_TEST_TIMEOUT_MS);
 });

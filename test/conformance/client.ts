@@ -1,34 +1,30 @@
 /**
  * A deliberately small black-box client for the conformance suite: global
  * fetch for the HTTP API and `ws` for the WebSocket API. It knows the wire
- * contract (design §2) and nothing of the implementation.
+ * contract (design §2) and nothing of the implementation. Every answer and
+ * every message it receives is checked against the contract documents
+ * (documents.ts): an HTTP answer that does not match fails the request; a
+ * WebSocket message that does not match fails the test it arrived in.
  */
+import type { MembershipEvent, Node } from '@roster/contract';
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { afterEach } from 'vitest';
 import WebSocket from 'ws';
+import { checkHttpAnswer, checkRefusalBody, checkServerMessage } from './documents.ts';
+import { sleep } from '../support/wait.ts';
 
-export interface WireNode {
-  key: string;
-  clusterId: string;
-  nodeId: string;
-  status: 'UP' | 'DOWN';
-  metadata: Record<string, string>;
-  leaseSeconds: number;
-  incarnation: number;
-  registeredAt: string;
-  lastKeepaliveAt: string;
-  expiresAt: string;
-  revision: number;
-  downReason?: 'expired' | 'deregistered' | 'disconnected';
-}
+/** WebSocket messages that did not match the AsyncAPI document, since the last test ended. */
+const violations: Error[] = [];
+afterEach(() => {
+  const found = violations.splice(0);
+  if (found.length > 0) throw new Error(`${found.length} WebSocket message(s) broke the AsyncAPI document:\n${found.map((e) => e.message).join('\n')}`);
+});
 
-export interface WireEvent {
-  type: 'NODE_REGISTERED' | 'NODE_DOWN' | 'NODE_UPDATED';
-  clusterId: string;
-  revision: number;
-  node: WireNode;
-  reason?: 'expired' | 'deregistered' | 'disconnected';
-  at: string;
-}
+/** The wire shapes are the contract's; the suite knows them and nothing of the implementation. */
+export type WireNode = Node;
+export type WireEvent = MembershipEvent;
 
 export type ServerMessage = WireEvent | { type: string; [key: string]: unknown };
 
@@ -52,7 +48,6 @@ export const TOKEN: string | undefined = process.env.ROSTER_OUTPUTS ? process.en
 /** A unique id, so that cases never interfere, even against a shared deployment. */
 export const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 13)}`;
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Api {
   constructor(readonly baseUrl: string) {}
@@ -65,6 +60,7 @@ export class Api {
     }
     const res = await fetch(`${this.baseUrl}${path}`, init);
     const text = await res.text();
+    checkHttpAnswer(method, path, res.status, res.headers.get('content-type'), text);
     let parsed: unknown = undefined;
     if (text !== '') {
       try {
@@ -74,6 +70,36 @@ export class Api {
       }
     }
     return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+
+  /**
+   * A request whose path is sent exactly as given: fetch (like every URL
+   * parser) resolves `.` and `..` segments, which is precisely what a test
+   * of such ids must avoid.
+   */
+  async raw(method: string, path: string): Promise<Reply> {
+    const url = new URL(this.baseUrl);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const prefix = url.pathname.replace(/\/+$/, '');
+    const { status, headers, text } = await new Promise<{ status: number; headers: Headers; text: string }>((resolve, reject) => {
+      const req = send(
+        { method, host: url.hostname, port: url.port, path: prefix + path, headers: TOKEN ? { authorization: `Bearer ${TOKEN}` } : {} },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => {
+            const h = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+            resolve({ status: res.statusCode ?? 0, headers: h, text: body });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    checkHttpAnswer(method, path, status, headers.get('content-type'), text);
+    return { status, headers, body: text === '' ? undefined : (JSON.parse(text) as unknown), text };
   }
 
   register(clusterId: string, nodeId: string, body: { metadata?: Record<string, string>; leaseSeconds?: number; incarnation?: number } = {}) {
@@ -107,15 +133,31 @@ export class ConnectRefused extends Error {
   }
 }
 
-/** A WebSocket client that records every server message. */
+/**
+ * A WebSocket client that records every server message. The events of an
+ * `EVENTS` batch (connections opened with `batch=true`) are recorded one by
+ * one, as if they had come alone; `batches` counts the batches.
+ */
 export class Subscriber {
   readonly messages: ServerMessage[] = [];
+  batches = 0;
   private readonly listeners = new Set<() => void>();
   closeCode: number | undefined;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      this.messages.push(JSON.parse(data.toString()) as ServerMessage);
+      const message = JSON.parse(data.toString()) as ServerMessage;
+      try {
+        checkServerMessage(message);
+      } catch (err) {
+        violations.push(err as Error);
+      }
+      if (message.type === 'EVENTS' && Array.isArray(message.events)) {
+        this.batches++;
+        this.messages.push(...(message.events as WireEvent[]));
+      } else {
+        this.messages.push(message);
+      }
       for (const notify of [...this.listeners]) notify();
     });
     ws.on('close', (code) => {
@@ -141,7 +183,12 @@ export class Subscriber {
         res.on('end', () => {
           clearTimeout(timer);
           req.destroy();
-          reject(new ConnectRefused(res.statusCode ?? 0, body));
+          try {
+            checkRefusalBody(body);
+            reject(new ConnectRefused(res.statusCode ?? 0, body));
+          } catch (err) {
+            reject(err as Error);
+          }
         });
       });
       ws.once('error', (err) => {
@@ -210,15 +257,3 @@ export class Subscriber {
   }
 }
 
-/** Retries `check` until it stops throwing or `timeoutMs` passes (then throws its last error). */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(intervalMs);
-    }
-  }
-}

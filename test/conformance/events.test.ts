@@ -134,12 +134,30 @@ describe('subscribe', () => {
   });
 
   test('a connection with an invalid clusterId is refused', async () => {
-    const refused = await Subscriber.open(target.wsUrl, { clusterId: 'not valid!' }).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(refused).toBeInstanceOf(ConnectRefused);
-    if (target.local) expect((refused as ConnectRefused).status).toBe(400);
+    for (const clusterId of ['not valid!', '..', '.']) {
+      const refused = await Subscriber.open(target.wsUrl, { clusterId }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused, clusterId).toBeInstanceOf(ConnectRefused);
+      if (target.local) expect((refused as ConnectRefused).status, clusterId).toBe(400);
+    }
+    const sub = await subscribe({});
+    expect(await sub.ask({ action: 'subscribe', clusterId: '..' }, 'SUBSCRIBED')).toMatchObject({ type: 'ERROR', error: { code: 'VALIDATION_FAILED' } });
+  });
+
+  test('a connection opened with batch=true gets every event of its cluster, alone or in EVENTS batches, in revision order per node', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c, batch: 'true' });
+    // Concurrent writes: the case in which a batching server has several events of the cluster at once.
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((n) => api.register(c, n)));
+    await api.deregister(c, 'a');
+    await sub.waitForEvent('NODE_DOWN', 'a', deliveryDeadline);
+    for (const n of ['b', 'c', 'd', 'e']) await sub.waitForEvent('NODE_REGISTERED', n, deliveryDeadline);
+    const ofA = sub.events(c).filter((e) => e.node.nodeId === 'a');
+    expect(ofA.map((e) => e.type)).toEqual(['NODE_REGISTERED', 'NODE_DOWN']);
+    expect(ofA[0]!.revision).toBeLessThan(ofA[1]!.revision);
+    // Every message, batched or not, was checked against the AsyncAPI document as it arrived.
   });
 });
 

@@ -3,7 +3,9 @@
  * deregister and the error contract, black-box over HTTP only.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Api, eventually, sleep, uid, type Reply } from './client.ts';
+import openapi from '@roster/contract/openapi.json' with { type: 'json' };
+import { Api, uid, type Reply } from './client.ts';
+import { eventually, sleep } from '../support/wait.ts';
 import { openTarget, type Target } from './target.ts';
 
 let target: Target;
@@ -122,14 +124,14 @@ describe('keepalive', () => {
   test('a keepalive extends the lease; a node kept alive past its lease stays UP', async () => {
     const c = uid('c');
     const registered = (await api.register(c, 'n1', { leaseSeconds: 2 })).body.node;
-    await sleep(300);
+    await sleep(300); // so that the keepalive's times are measurably later than the registration's
     const first = await api.keepalive(c, 'n1');
     expect(first.status).toBe(200);
     expect(Date.parse(first.body.node.expiresAt)).toBeGreaterThan(Date.parse(registered.expiresAt));
     expect(Date.parse(first.body.node.lastKeepaliveAt)).toBeGreaterThan(Date.parse(registered.lastKeepaliveAt));
     expect(first.body.node.revision).toBe(registered.revision);
 
-    // Keep alive every 500 ms for well over the 2 s lease.
+    // Time passing is the behaviour: keep alive every 500 ms for well over the 2 s lease.
     const until = Date.now() + 3500;
     while (Date.now() < until) {
       await sleep(500);
@@ -216,6 +218,23 @@ describe('error contract', () => {
     expect((await api.list(c, true)).body.nodes).toEqual([]);
   });
 
+  test('ids "." and ".." are refused with 400 however they are spelled, and create nothing', async () => {
+    const c = uid('c');
+    for (const id of ['.', '..', '%2E', '%2E%2E', '%2e%2e']) {
+      const cluster = await api.raw('PUT', `/v1/clusters/${id}/nodes/n1`);
+      const node = await api.raw('PUT', `/v1/clusters/${c}/nodes/${id}`);
+      if (target.local || id.startsWith('%')) {
+        expectError(cluster, 400, 'VALIDATION_FAILED');
+        expectError(node, 400, 'VALIDATION_FAILED');
+      } else {
+        // A literal dot segment may be resolved away by a proxy in front (then it is another path): never created.
+        expect([cluster.status, node.status], id).not.toContain(201);
+      }
+    }
+    expect((await api.raw('GET', '/v1/clusters/%2E%2E/nodes')).status).toBe(400);
+    expect((await api.list(c, true)).body.nodes).toEqual([]);
+  });
+
   test('a body over the limit is 413 PAYLOAD_TOO_LARGE', async () => {
     const c = uid('c');
     expectError(await api.request('PUT', `/v1/clusters/${c}/nodes/n1`, { metadata: { a: 'x'.repeat(20_000) } }), 413, 'PAYLOAD_TOO_LARGE');
@@ -227,9 +246,17 @@ describe('error contract', () => {
     expectError(await api.request('GET', '/v2'), 404, 'NOT_FOUND');
   });
 
+  test('GET /v1/openapi.json serves the contract\'s OpenAPI document to anyone, no token needed', async () => {
+    const res = await fetch(`${target.httpUrl}/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toEqual(openapi);
+    expectError(await api.request('GET', '/v1/openapi.json?x=1'), 400, 'VALIDATION_FAILED');
+  });
+
   test('GET /console and GET / serve the web console: one HTML document with a strict Content-Security-Policy', async () => {
     for (const path of ['/console', '/']) {
-      const res = await fetch(`${target.httpUrl}${path}`);
+      const res = await api.request('GET', path);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('content-type'), path).toBe('text/html; charset=utf-8');
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
@@ -240,7 +267,7 @@ describe('error contract', () => {
       expect(csp, path).toContain(`connect-src 'self' ${new URL(target.wsUrl).origin}`);
       // Nothing from anywhere else: every source is 'none', 'self', a hash, data: or the WebSocket API.
       expect(csp.replace(new URL(target.wsUrl).origin, ''), path).not.toMatch(/https?:|wss?:|\*/);
-      const html = await res.text();
+      const html = res.text;
       expect(html, path).toContain(`<meta name="roster-ws-url" content="${target.wsUrl}">`);
       // Self-contained: no script, stylesheet or font is loaded from a URL.
       expect(html, path).not.toMatch(/<script[^>]+src=|<link[^>]+rel="stylesheet"|@import|url\(https?:/);

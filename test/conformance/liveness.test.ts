@@ -7,7 +7,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, test } from 'vitest';
-import { Api, ConnectRefused, Subscriber, eventually, sleep, uid, type WireEvent } from './client.ts';
+import { Api, ConnectRefused, Subscriber, uid, type WireEvent } from './client.ts';
+import { eventually, sleep } from '../support/wait.ts';
 import { openTarget, type Target } from './target.ts';
 
 let target: Target;

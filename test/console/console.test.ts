@@ -208,9 +208,9 @@ describe.sequential('the web console', () => {
       expect(await js('localStorage.length')).toBe(0);
       expect(page.url()).not.toContain('s3cret');
       const page2Urls = requested.filter((u) => u.includes('s3cret'));
-      // Only the WebSocket URL carries it (browsers cannot set WebSocket headers).
+      // Only the WebSocket URL carries it (browsers cannot set WebSocket headers); the console asks for batched events.
       expect(page2Urls.length).toBeGreaterThan(0);
-      for (const u of page2Urls) expect(u).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/ws\?token=s3cret$/);
+      for (const u of page2Urls) expect(u).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/ws\?token=s3cret&batch=true$/);
 
       await page.locator('#sign-out').click();
       await expect.poll(() => input.isVisible(), { timeout: 10_000 }).toBe(true);

@@ -3,34 +3,19 @@
  * lease countdown (console/src/time.ts): pure code, no browser.
  */
 import { describe, expect, test } from 'vitest';
-import type { MembershipEvent, Node } from '../../client/types.ts';
+import type { MembershipEvent, Node } from '@roster/contract';
 import { ClusterDirectory, ClusterTable, isClusterList } from '../../console/src/model.ts';
 import { ServerClock, describeLease, formatDuration } from '../../console/src/time.ts';
+import { eventOf, nodeRecord } from '../support/nodes.ts';
 
 const T = '2026-11-25T12:00:00.000Z';
 
 function node(nodeId: string, revision: number, status: 'UP' | 'DOWN' = 'UP', extra: Partial<Node> = {}): Node {
-  return {
-    key: `c/${nodeId}`,
-    clusterId: 'c',
-    nodeId,
-    status,
-    metadata: {},
-    leaseSeconds: 15,
-    incarnation: 1,
-    registeredAt: T,
-    lastKeepaliveAt: T,
-    expiresAt: T,
-    revision,
-    ...(status === 'DOWN' ? { downReason: 'disconnected' as const } : {}),
-    ...extra,
-  };
+  const times = { registeredAt: T, lastKeepaliveAt: T, expiresAt: T };
+  return nodeRecord('c', nodeId, revision, { status, ...times, ...(status === 'DOWN' ? { downReason: 'disconnected' as const } : {}), ...extra });
 }
 
-function event(n: Node, at = T): MembershipEvent {
-  const type = n.status === 'DOWN' ? 'NODE_DOWN' : 'NODE_REGISTERED';
-  return { type, clusterId: n.clusterId, revision: n.revision, node: n, at, ...(n.status === 'DOWN' ? { reason: n.downReason } : {}) };
-}
+const event = (n: Node, at = T): MembershipEvent => eventOf(n, undefined, at);
 
 const statuses = (t: ClusterTable) => t.nodes().map((n) => `${n.nodeId}:${n.status}@${n.revision}`);
 

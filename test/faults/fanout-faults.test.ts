@@ -19,13 +19,14 @@ import type { DynamoDBBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createManagementClient, localOverrides } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
-import { connectionsApiFrom } from '../../functions/core/connections-api.ts';
+import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { register } from '../../functions/core/registry.ts';
 import { FANOUT_FILTER_PATTERNS } from '../../functions/core/stream-filter.ts';
 import { startManagementApi, type ManagementApi } from '../../local/management-api.ts';
 import { StreamPoller, sdkStreamsApi, type StreamFailure } from '../../local/stream-poller.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';
+import { eventually } from '../support/wait.ts';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -36,6 +37,8 @@ let dynamodb: DynamoDBClient;
 let streams: DynamoDBStreamsClient;
 /** Connections the endpoint answers 500 for. */
 const failing = new Set<string>();
+/** Posts the endpoint failed, per connection. */
+const refused = new Map<string, number>();
 /** What each connection received, in order: `${nodeId}@${revision}`. */
 const received = new Map<string, string[]>();
 const failures: StreamFailure[] = [];
@@ -45,7 +48,10 @@ beforeAll(async () => {
   management = await startManagementApi(
     {
       post: (connectionId, data) => {
-        if (failing.has(connectionId)) return Promise.reject(new Error('injected fault'));
+        if (failing.has(connectionId)) {
+          refused.set(connectionId, (refused.get(connectionId) ?? 0) + 1);
+          return Promise.reject(new Error('injected fault'));
+        }
         const event = JSON.parse(data.toString()) as { node: { nodeId: string }; revision: number };
         received.set(connectionId, [...(received.get(connectionId) ?? []), `${event.node.nodeId}@${event.revision}`]);
         return Promise.resolve('delivered');
@@ -55,7 +61,7 @@ beforeAll(async () => {
     },
     quiet,
   );
-  const deps: FanoutDeps = { ...table.deps, connections: await connectionsApiFrom(createManagementClient(management.url, true)) };
+  const deps: FanoutDeps = { ...table.deps, connections: connectionsApiFor(createManagementClient(management.url, true), management.url) };
   dynamodb = new DynamoDBClient(localOverrides(table.endpoint));
   streams = new DynamoDBStreamsClient(localOverrides(table.endpoint));
   poller = new StreamPoller({
@@ -79,16 +85,7 @@ afterAll(async () => {
   streams?.destroy();
 });
 
-async function until(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const seen = (connectionId: string): string[] => received.get(connectionId) ?? [];
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('records that failed for some subscribers are retried and delivered once the fault clears; a poison record goes to the failure destination and the stream moves on', { timeout: 60_000 }, async () => {
   const deps = table.deps;
@@ -102,12 +99,13 @@ test('records that failed for some subscribers are retried and delivered once th
   const n2 = (await register(deps, 'a', 'n2', {})).node;
   const want = [`n1@${n1.revision}`, `n2@${n2.revision}`];
   // The healthy subscriber gets n1 while the batch fails at n1 for the other (n2 waits behind it, in order).
-  await until(() => seen('ok-1').includes(want[0] as string), 10_000, () => `ok-1 saw ${seen('ok-1').join(', ')}`);
+  await eventually(() => seen('ok-1').includes(want[0] as string), 10_000, () => `ok-1 saw ${seen('ok-1').join(', ')}`);
   expect(seen('flaky-1')).toEqual([]);
-  await sleep(250); // within the retries (200 ms, 400 ms, 800 ms)
+  // The fault clears after the first delivery and one retry failed, well within the retries (200, 400, 800 ms apart).
+  await eventually(() => (refused.get('flaky-1') ?? 0) >= 2, 10_000, () => `${refused.get('flaky-1') ?? 0} refused posts to flaky-1`);
   failing.delete('flaky-1');
-  await until(() => want.every((w) => seen('flaky-1').includes(w)), 10_000, () => `flaky-1 saw ${seen('flaky-1').join(', ')}`);
-  await until(() => want.every((w) => seen('ok-1').includes(w)), 10_000, () => `ok-1 saw ${seen('ok-1').join(', ')}`);
+  await eventually(() => want.every((w) => seen('flaky-1').includes(w)), 10_000, () => `flaky-1 saw ${seen('flaky-1').join(', ')}`);
+  await eventually(() => want.every((w) => seen('ok-1').includes(w)), 10_000, () => `ok-1 saw ${seen('ok-1').join(', ')}`);
   // In order, and at least once: a retried record may reach the healthy subscriber again, never out of order.
   expect([...new Set(seen('flaky-1'))]).toEqual(want);
   expect([...new Set(seen('ok-1'))]).toEqual(want);
@@ -117,13 +115,13 @@ test('records that failed for some subscribers are retried and delivered once th
   failing.add('dead-1');
   const poison = await register(deps, 'b', 'm1', {});
   const n3 = (await register(deps, 'a', 'n3', {})).node;
-  await until(() => failures.length === 1, 15_000, () => `${failures.length} records in the failure destination`);
+  await eventually(() => failures.length === 1, 15_000, () => `${failures.length} records in the failure destination`);
   const [failure] = failures;
   expect(failure?.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: 4 });
   expect(failure?.record.dynamodb?.NewImage?.nodeId).toEqual({ S: 'm1' });
   expect(failure?.record.dynamodb?.NewImage?.revision).toEqual({ N: String(poison.node.revision) });
   // The stream did not stop at the poison record: the next event reaches cluster a.
-  await until(() => seen('ok-1').includes(`n3@${n3.revision}`) && seen('flaky-1').includes(`n3@${n3.revision}`), 10_000, () => `ok-1 saw ${seen('ok-1').join(', ')}`);
+  await eventually(() => seen('ok-1').includes(`n3@${n3.revision}`) && seen('flaky-1').includes(`n3@${n3.revision}`), 10_000, () => `ok-1 saw ${seen('ok-1').join(', ')}`);
   expect(seen('dead-1')).toEqual([]);
   expect(failures).toHaveLength(1);
 });

@@ -5,11 +5,11 @@
  * each registration took exactly one revision, none was lost to a retry.
  */
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
-import { RegistryClient } from '../../client/index.ts';
-import type { Node } from '../../client/types.ts';
+import { RegistryClient, type Node } from '@roster/client';
 import { Subscriber } from '../../bench/subscriber.ts';
 import { serverList, uniqueCluster } from '../client/helpers.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { eventually } from '../support/wait.ts';
 
 const FLOOD = 500;
 
@@ -26,14 +26,6 @@ afterAll(async () => {
   await subscriber?.close();
   await runtime?.stop();
 });
-
-async function eventually(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 test(`${FLOOD} simultaneous registrations in one cluster: all recorded, all delivered, revisions gap-free`, { timeout: 90_000 }, async () => {
   const rt = runtime as SpawnedRuntime;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken, type ClaimsContext } from '../../functions/core/auth.ts';
 import { CONSOLE_WS_URL_PLACEHOLDER } from '../../functions/core/console-page.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES } from '../../functions/core/routes.ts';
-import { useTokenSecret } from '../../functions/core/token-secret.ts';
+import { Scope } from '../../functions/core/scope.ts';
 import type { WsEvent, WsResult } from '../../functions/core/ws.ts';
 import { generateSecret } from '../../local/auth-secret.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
@@ -49,12 +49,13 @@ beforeAll(async () => {
     CONSOLE_HTML_FILE: consolePage,
     WEBSOCKET_URL: 'wss://abcdef123.execute-api.us-east-1.amazonaws.com/live',
   });
-  useTokenSecret(secret);
 });
 afterAll(() => {
-  useTokenSecret(undefined);
   rmSync(scratch, { recursive: true, force: true });
 });
+
+/** The authorizers run where they get the signing secret: in a scope that holds it, as in the local runtime. */
+const withSecret = new Scope({ env: {}, tokenSecret: secret });
 
 type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -92,6 +93,7 @@ describe('HTTP handlers on the payload 2.0 event of the documentation', () => {
       'GET /v1/clusters/{clusterId}/nodes': 200,
       'GET /v1/clusters': 200,
       'GET /v1/health': 200,
+      'GET /v1/openapi.json': 200,
       'GET /console': 200,
       'GET /': 200,
       'DELETE /v1/clusters/{clusterId}/nodes/{nodeId}': 204,
@@ -118,14 +120,16 @@ describe('the authorizers on the documentation\'s authorizer inputs', () => {
     const event = clone(fixture<Record<string, unknown> & { headers: Record<string, string> }>('http-authorizer-v2-request.json').event);
     event.headers = { ...event.headers, authorization: `Bearer ${token}` };
     event.identitySource = [`Bearer ${token}`];
-    const { handler } = (await import('../../functions/auth/http-authorizer.ts')) as { handler: (e: unknown) => Promise<unknown> };
+    const { handler: authorizer } = (await import('../../functions/auth/http-authorizer.ts')) as { handler: (e: unknown) => Promise<unknown> };
+    const handler = withSecret.bind(authorizer);
     expect(await handler(event)).toEqual({ isAuthorized: true, context: { role: 'admin', cluster: '*', sub: 'ops', exp: expect.any(Number) } });
   });
 
   it('WebSocket ($connect REQUEST): allows with a policy for the methodArn, and refuses without a token', async () => {
     const token = await signToken(secret, { cluster, role: 'node', sub: 'node-1', ttlSeconds: 600 });
     const event = clone(fixture<Record<string, unknown> & { methodArn: string }>('websocket-authorizer-request.json').event);
-    const { handler } = (await import('../../functions/auth/ws-authorizer.ts')) as { handler: (e: unknown) => Promise<unknown> };
+    const { handler: authorizer } = (await import('../../functions/auth/ws-authorizer.ts')) as { handler: (e: unknown) => Promise<unknown> };
+    const handler = withSecret.bind(authorizer);
     await expect(handler(event)).rejects.toThrow(/^Unauthorized$/);
     event.queryStringParameters = { token, clusterId: cluster };
     expect(await handler(event)).toMatchObject({

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createManagementClient } from '../../functions/core/aws.ts';
-import { connectionsApiFrom, payloadOf, type ConnectionsApi } from '../../functions/core/connections-api.ts';
+import { connectionsApiFor, payloadOf, type ConnectionsApi } from '../../functions/core/connections-api.ts';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 
 const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' };
@@ -78,15 +78,15 @@ afterEach(() => {
   script = [];
 });
 
-async function poster(): Promise<ConnectionsApi> {
-  const client = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/live`, region, credentials });
-  api = await connectionsApiFrom(client);
+function poster(): ConnectionsApi {
+  const url = `http://127.0.0.1:${port}/live`;
+  api = connectionsApiFor(new ApiGatewayManagementApiClient({ endpoint: url, region, credentials }), url);
   return api;
 }
 
 describe('PostToConnection as one signed request', () => {
   it('POSTs the bytes to {stage}/@connections/{id} with a SigV4 signature for execute-api that verifies', async () => {
-    const outcome = await (await poster()).post('L0SM9cOFvHcCIhw=', payloadOf('{"type":"NODE_DOWN"}'));
+    const outcome = await poster().post('L0SM9cOFvHcCIhw=', payloadOf('{"type":"NODE_DOWN"}'));
     expect(outcome).toBe('delivered');
     expect(received).toHaveLength(1);
     const [req] = received;
@@ -96,19 +96,19 @@ describe('PostToConnection as one signed request', () => {
 
   it('a tampered body does not verify (the check above can fail)', async () => {
     const payload = payloadOf('{"a":1}');
-    await (await poster()).post('abc', { body: Buffer.from('{"a":2}'), sha256: payload.sha256 });
+    await poster().post('abc', { body: Buffer.from('{"a":2}'), sha256: payload.sha256 });
     expect(received[0]?.signatureValid).toBe(false);
   });
 
   it('410 is gone, without a retry', async () => {
     script = [410];
-    expect(await (await poster()).post('abc', payloadOf('x'))).toBe('gone');
+    expect(await poster().post('abc', payloadOf('x'))).toBe('gone');
     expect(received).toHaveLength(1);
   });
 
   it('throttling and 5xx are retried once (two attempts, the SDK client setting), then fail', async () => {
     script = [429, 200];
-    expect(await (await poster()).post('abc', payloadOf('x'))).toBe('delivered');
+    expect(await poster().post('abc', payloadOf('x'))).toBe('delivered');
     expect(received).toHaveLength(2);
     received.length = 0;
     script = [500, 503];
@@ -118,13 +118,13 @@ describe('PostToConnection as one signed request', () => {
 
   it('other client errors fail at once', async () => {
     script = [403];
-    expect(await (await poster()).post('abc', payloadOf('x'))).toBe('failed');
+    expect(await poster().post('abc', payloadOf('x'))).toBe('failed');
     expect(received).toHaveLength(1);
   });
 
   it('an endpoint that is down is a failure, not a crash', async () => {
-    const client = createManagementClient('http://127.0.0.1:9/live', true);
-    const down = await connectionsApiFrom(client, { maxAttempts: 1 });
+    const url = 'http://127.0.0.1:9/live';
+    const down = connectionsApiFor(createManagementClient(url, true), url, { maxAttempts: 1 });
     try {
       expect(await down.post('abc', payloadOf('x'))).toBe('failed');
     } finally {

@@ -10,20 +10,32 @@ import { newSweeperState, sweep } from '../../functions/core/sweeper.ts';
 import { invokeHttp, wsConnect, wsDisconnect } from '../support/events.ts';
 import { StreamReader } from '../support/stream.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';
+import { sleep } from '../support/wait.ts';
 
 let table: TestTable;
 let stream: StreamReader;
 
+/** A short grace keeps the disconnect tests quick. */
+const GRACE_SECONDS = 1;
+/** The shortest lease there is, for the expiry tests. */
+const SHORT_LEASE_SECONDS = 2;
+/**
+ * Time passing is the behaviour of the expiry and grace tests: these wait
+ * until a lease (or the grace) has certainly run out, by the clock the
+ * handlers use (a wait in this process, no round trip involved).
+ */
+const pastShortLease = () => sleep(SHORT_LEASE_SECONDS * 1000 + 100);
+const pastGrace = () => sleep(GRACE_SECONDS * 1000 + 100);
+
 beforeAll(async () => {
-  // A short grace keeps the disconnect tests quick; the amnesty window is long enough not to interfere.
-  table = await createTestTable({ DISCONNECT_GRACE_SECONDS: '1', SWEEPER_AMNESTY_SECONDS: '600' });
+  // The amnesty window is long enough not to interfere.
+  table = await createTestTable({ DISCONNECT_GRACE_SECONDS: String(GRACE_SECONDS), SWEEPER_AMNESTY_SECONDS: '600' });
   stream = new StreamReader(table.endpoint, table.tableName);
 });
 
 afterAll(() => stream.close());
 
 const cluster = () => `c-${randomUUID().slice(0, 8)}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nodePath = (c: string, n: string) => `/v1/clusters/${c}/nodes/${n}`;
 
 async function register(c: string, n: string, body: Record<string, unknown> = {}) {
@@ -97,7 +109,7 @@ describe('keepalive', () => {
     const c = cluster();
     const reg = (await register(c, 'n1', { leaseSeconds: 10 })).json as { node: Node };
     await stream.mark();
-    await sleep(50);
+    await sleep(50); // so that the keepalive's expiry is measurably later than the registration's
     const res = await keepalive(c, 'n1');
     expect(res.status).toBe(200);
     const node = (res.json as { node: Node }).node;
@@ -129,10 +141,10 @@ describe('keepalive', () => {
 describe('expiry', () => {
   it('hides a node past its lease before any sweep; the sweeper marks it DOWN (expired) and bumps the revision', async () => {
     const c = cluster();
-    await register(c, 'n1', { leaseSeconds: 2 });
+    await register(c, 'n1', { leaseSeconds: SHORT_LEASE_SECONDS });
     await register(c, 'n2', { leaseSeconds: 60 });
     await stream.mark();
-    await sleep(2_100);
+    await pastShortLease();
     const before = await healthy(c);
     expect(before.nodes.map((n) => n.nodeId)).toEqual(['n2']);
     const all = await invokeHttp({ method: 'GET', path: `/v1/clusters/${c}/nodes`, query: { status: 'all' } });
@@ -154,19 +166,20 @@ describe('expiry', () => {
     const c = cluster();
     const count = 12;
     const ids = Array.from({ length: count }, (_, i) => `n${i}`);
-    await Promise.all(ids.map((n) => register(c, n, { leaseSeconds: 2 })));
-    // Fire keepalives spread around the moment of expiry while sweeps run back to back.
+    await Promise.all(ids.map((n) => register(c, n, { leaseSeconds: SHORT_LEASE_SECONDS })));
+    // Fire keepalives spread around the moment of expiry (from 300 ms before to 400 ms after) while sweeps run back to back.
     const started = Date.now();
+    const expiry = SHORT_LEASE_SECONDS * 1000;
     const keepalives = ids.map(async (n, i) => {
-      await sleep(1_700 + i * 60 - (Date.now() - started));
+      await sleep(expiry - 300 + i * 60 - (Date.now() - started));
       return { n, status: (await keepalive(c, n)).status };
     });
     // One long-running sweeper, as in the runtime. The sweeps stop before the earliest renewed lease
-    // (1.7 s + 2 s) can run out, so every accepted keepalive must still be UP at the end.
+    // (expiry - 300 ms + the lease) can run out, so every accepted keepalive must still be UP at the end.
     const sweeps = (async () => {
       const state = newSweeperState();
-      await sleep(1_900 - (Date.now() - started));
-      while (Date.now() - started < 2_700) await sweep(table.deps, state);
+      await sleep(expiry - 100 - (Date.now() - started));
+      while (Date.now() - started < expiry + 700) await sweep(table.deps, state);
     })();
     const outcomes = await Promise.all(keepalives);
     await sweeps;
@@ -222,7 +235,7 @@ describe('connection-bound liveness', () => {
     await stream.mark();
     await wsDisconnect(conn);
     expect((await healthy(c)).nodes).toHaveLength(1); // still within the grace
-    await sleep(1_100);
+    await pastGrace();
     expect((await healthy(c)).nodes).toHaveLength(0);
     await sweepOnce();
     const events = await eventsOf(c);
@@ -236,7 +249,7 @@ describe('connection-bound liveness', () => {
     await wsConnect(conn, { clusterId: c, nodeId: 'n1' });
     await wsDisconnect(conn);
     expect((await keepalive(c, 'n1')).status).toBe(200);
-    await sleep(1_100);
+    await pastGrace(); // a lease the keepalive did not restore would have run out by now
     await sweepOnce();
     expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
@@ -249,7 +262,7 @@ describe('connection-bound liveness', () => {
     await wsConnect(old, { clusterId: c, nodeId: 'n1' });
     await wsConnect(fresh, { clusterId: c, nodeId: 'n1' });
     await wsDisconnect(old);
-    await sleep(1_100);
+    await pastGrace(); // a lease wrongly cut would have run out by now
     expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
 
@@ -264,7 +277,7 @@ describe('connection-bound liveness', () => {
     const current = `conn-${randomUUID()}`;
     expect((await wsConnect(current, { clusterId: c, nodeId: 'n1', incarnation: '2' })).statusCode).toBe(200);
     await wsDisconnect(zombie);
-    await sleep(1_100);
+    await pastGrace(); // a lease wrongly cut would have run out by now
     expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
 
@@ -278,8 +291,8 @@ describe('connection-bound liveness', () => {
 describe('self-preservation', () => {
   it('after the sweeper could not reach the store, expired nodes get one more lease instead of a NODE_DOWN storm', async () => {
     const c = cluster();
-    await Promise.all(['a', 'b', 'c'].map((n) => register(c, n, { leaseSeconds: 2 })));
-    await sleep(2_100);
+    await Promise.all(['a', 'b', 'c'].map((n) => register(c, n, { leaseSeconds: SHORT_LEASE_SECONDS })));
+    await pastShortLease();
     await stream.mark();
     const state = newSweeperState();
     state.sawStoreFailure = true; // what a failed sweep leaves behind
@@ -309,8 +322,8 @@ describe('sweeper heartbeat', () => {
 
   it('a process that itself missed the amnesty window sweeps with amnesty, without reading the heartbeat', async () => {
     const c = cluster();
-    await register(c, 'n1', { leaseSeconds: 2 });
-    await sleep(2_100);
+    await register(c, 'n1', { leaseSeconds: SHORT_LEASE_SECONDS });
+    await pastShortLease();
     const state = newSweeperState();
     state.lastSweepAt = Date.now() - 601_000; // the table was created with a 600 s window
     const result = await sweep(table.deps, state);

@@ -22,6 +22,7 @@ import { createHttpApi } from '../../local/http-api.ts';
 import { silentLog } from '../../local/log.ts';
 import { startManagementApi, type ManagementApi } from '../../local/management-api.ts';
 import { WebSocketApi } from '../../local/websocket-api.ts';
+import { eventually } from '../support/wait.ts';
 
 interface Recorded {
   routeKey: string;
@@ -37,6 +38,8 @@ const calls: Recorded[] = [];
 /** What the test's `$connect` handler does; replaced per test. */
 let onConnect: (event: Recorded['event']) => Promise<unknown> = async () => ({ statusCode: 200 });
 const sockets: WebSocket[] = [];
+/** Posts the `@connections` endpoint has received. */
+let postsReceived = 0;
 
 function recording(routeKey: string, reply: (event: Recorded['event']) => Promise<unknown>): LambdaHandler {
   return async (event) => {
@@ -77,7 +80,17 @@ beforeAll(async () => {
   server.on('upgrade', (req, socket, head) => void gateway.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
-  management = await startManagementApi(gateway, silentLog);
+  management = await startManagementApi(
+    {
+      post: (id, data) => {
+        postsReceived++;
+        return gateway.post(id, data);
+      },
+      info: (id) => gateway.info(id),
+      disconnect: (id) => gateway.disconnect(id),
+    },
+    silentLog,
+  );
   client = new ApiGatewayManagementApiClient({ endpoint: management.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
 });
 
@@ -108,13 +121,8 @@ function open(query = ''): Promise<{ ws: WebSocket; messages: string[] }> {
   });
 }
 
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits for `condition`; 5 s is many times what any of these loopback steps takes. */
+const until = (condition: () => boolean): Promise<boolean> => eventually(condition, 5000);
 
 const lastCall = (routeKey: string) => calls.filter((c) => c.routeKey === routeKey).at(-1);
 
@@ -214,23 +222,30 @@ describe('@connections', () => {
     await expect(client.send(new DeleteConnectionCommand({ ConnectionId: id }))).rejects.toBeInstanceOf(GoneException);
   });
 
-  test('posts that arrive while $connect runs are held and delivered in order once the socket is open', async () => {
+  /** Opens a connection whose `$connect` waits for `release()` and then answers `statusCode`. */
+  async function connecting(statusCode: number): Promise<{ ws: WebSocket; id: string; release: () => void }> {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let connectingId: string | undefined;
     onConnect = async (event) => {
       connectingId = event.requestContext.connectionId as string;
       await released;
-      return { statusCode: 200 };
+      return { statusCode };
     };
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     sockets.push(ws);
+    await until(() => connectingId !== undefined);
+    return { ws, id: connectingId as string, release };
+  }
+
+  test('posts that arrive while $connect runs are held and delivered in order once the socket is open', async () => {
+    const { ws, id, release } = await connecting(200);
     const messages: string[] = [];
     ws.on('message', (d) => messages.push(d.toString()));
-    await until(() => connectingId !== undefined);
-    const id = connectingId as string;
+    const before = postsReceived;
     const posts = [1, 2, 3].map((n) => client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from(`m${n}`) })));
-    await new Promise((r) => setTimeout(r, 100));
+    // The endpoint has all three while `$connect` still runs: they are held, not answered 410 and not lost.
+    await until(() => postsReceived === before + 3);
     expect(messages).toEqual([]);
     release();
     await Promise.all(posts);
@@ -239,20 +254,12 @@ describe('@connections', () => {
   });
 
   test('posts held for a $connect that then refuses are answered 410', async () => {
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let connectingId: string | undefined;
-    onConnect = async (event) => {
-      connectingId = event.requestContext.connectionId as string;
-      await released;
-      return { statusCode: 401 };
-    };
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    sockets.push(ws);
+    const { ws, id, release } = await connecting(401);
     ws.on('unexpected-response', (req) => req.destroy());
     ws.on('error', () => {});
-    await until(() => connectingId !== undefined);
-    const post = client.send(new PostToConnectionCommand({ ConnectionId: connectingId as string, Data: Buffer.from('x') }));
+    const before = postsReceived;
+    const post = client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') }));
+    await until(() => postsReceived === before + 1); // held while `$connect` runs
     release();
     await expect(post).rejects.toBeInstanceOf(GoneException);
   });

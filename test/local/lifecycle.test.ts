@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import WebSocket from 'ws';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
-import { STACK_TRACE, childrenOf, commandOf, isAlive, rosterLines, runMain } from './processes.ts';
+import { STACK_TRACE, childrenOf, commandOf, isAlive, rosterLines, runMain } from '../support/processes.ts';
 
 const started: SpawnedRuntime[] = [];
 const dirs: string[] = [];

@@ -12,31 +12,18 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
-import { connectionsApiFrom } from '../../functions/core/connections-api.ts';
+import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut } from '../../functions/core/fanout.ts';
-import { setMetricsSink } from '../../functions/core/metrics.ts';
 import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
 import { register } from '../../functions/core/registry.ts';
+import { Scope } from '../../functions/core/scope.ts';
 import { startManagementApi } from '../../local/management-api.ts';
 import { PrometheusSink } from '../../local/metrics.ts';
 import { call, startAuthRuntime, type AuthRuntime } from '../auth/support.ts';
 import { StreamReader } from '../support/stream.ts';
 import { createTestTable } from '../support/table.ts';
-
-type Samples = Map<string, number>;
-
-/** `name{a="x",b="y"} 3` → key `name{a="x",b="y"}`; labels as Prometheus prints them (sorted by declaration). */
-function parse(text: string): Samples {
-  const samples: Samples = new Map();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
-
-const delta = (after: Samples, before: Samples, key: string): number => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+import { delta, parseSamples, type Samples } from '../support/metrics.ts';
+import { eventually } from '../support/wait.ts';
 
 describe('GET /metrics of the local runtime', () => {
   let rt: AuthRuntime;
@@ -51,7 +38,7 @@ describe('GET /metrics of the local runtime', () => {
     const res = await fetch(`${rt.httpUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    return parse(await res.text());
+    return parseSamples(await res.text());
   };
 
   it('moves each counter by exactly what the requests did', async () => {
@@ -84,11 +71,16 @@ describe('GET /metrics of the local runtime', () => {
     expect((await call(rt.httpUrl, 'GET', path('a'), { authorization: 'Bearer not-a-token' })).status).toBe(401);
 
     // b expires (lease 2 s) and the sweeper marks it DOWN; wait for what the subscriber sees.
-    const deadline = Date.now() + 30_000;
-    while (!events.includes('NODE_DOWN') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => events.includes('NODE_DOWN'), 30_000, () => `NODE_DOWN; got ${events.join(', ')}`);
     expect(events).toEqual(['NODE_REGISTERED', 'NODE_REGISTERED', 'NODE_DOWN']);
     watcher.close();
-    const after = await scrape();
+    // The fan-out counts its deliveries when its batch is done, which may be just after the
+    // subscriber has the message: wait for the count rather than racing it.
+    let after = await scrape();
+    await eventually(async () => {
+      after = await scrape();
+      return delta(after, before, 'roster_events_fanned_out_total') >= 3 && delta(after, before, 'roster_gone_connections_total') >= 1;
+    }, 10_000, 'the fan-out to count its three deliveries and the 410');
 
     expect(delta(after, before, 'roster_registrations_total{event="NODE_REGISTERED"}')).toBe(2);
     expect(delta(after, before, 'roster_keepalives_total')).toBe(3);
@@ -110,7 +102,8 @@ describe('a fan-out failure', () => {
   it('counts the record reported for retry in the registry /metrics serves', async () => {
     const table = await createTestTable();
     const sink = new PrometheusSink();
-    setMetricsSink(sink);
+    // The fan-out records into the sink of the scope it runs in, as in a local runtime.
+    const scope = new Scope({ env: {}, metrics: sink });
     const management = await startManagementApi(
       { post: () => Promise.reject(new Error('injected fault')), info: () => undefined, disconnect: () => false },
       { debug() {}, info() {}, warn() {}, error() {} },
@@ -120,9 +113,12 @@ describe('a fan-out failure', () => {
       await connect(table.deps, 'conn-1', { clusterId: 'c1' });
       await stream.mark();
       await register(table.deps, 'c1', 'n1', {});
-      const result = await fanOut({ ...table.deps, connections: await connectionsApiFrom(createManagementClient(management.url, true)) }, await stream.next());
+      const records = await stream.next();
+      const connections = connectionsApiFor(createManagementClient(management.url, true), management.url);
+      const result = await scope.run(() => fanOut({ ...table.deps, connections }, records));
+      connections.close();
       expect(result.batchItemFailures).toHaveLength(1);
-      const samples = parse(await sink.text());
+      const samples = parseSamples(await sink.text());
       expect(samples.get('roster_fanout_failures_total')).toBe(1);
       expect(samples.get('roster_events_fanned_out_total')).toBe(0);
     } finally {

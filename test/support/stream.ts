@@ -2,7 +2,8 @@
  * Reads the table's real stream from DynamoDB Local, so tests can see which
  * records a write produced and what the fan-out filter does with them.
  */
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { DeleteItemCommand, DescribeTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
   DynamoDBStreamsClient,
@@ -15,6 +16,11 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { localOverrides } from '../../functions/core/aws.ts';
 import { toEvent, type MembershipEvent, type NodeItem } from '../../functions/core/model.ts';
 import { FANOUT_FILTER_PATTERNS, matchesFilter } from '../../functions/core/stream-filter.ts';
+import { eventually } from './wait.ts';
+
+/** The partition of the reader's own barrier items (see `next`); no Roster item lives there. */
+const BARRIER_PK = 'TEST#stream-barrier';
+const isBarrier = (r: DynamoDBRecord): boolean => r.dynamodb?.Keys?.pk?.S === BARRIER_PK;
 
 export class StreamReader {
   private readonly streams: DynamoDBStreamsClient;
@@ -26,7 +32,7 @@ export class StreamReader {
     this.tables = new DynamoDBClient(localOverrides(endpoint));
   }
 
-  /** Every record of the stream so far, shaped like the records Lambda passes to the fan-out. */
+  /** Every record of the stream so far (the reader's barriers included), shaped like the records Lambda passes to the fan-out. */
   async all(): Promise<DynamoDBRecord[]> {
     const table = await this.tables.send(new DescribeTableCommand({ TableName: this.tableName }));
     const streamArn = table.Table?.LatestStreamArn;
@@ -52,16 +58,19 @@ export class StreamReader {
 
   /**
    * Records written since the previous call. A write shows up in the stream a
-   * moment after it returns, so read until two reads 100 ms apart agree.
+   * moment after it returns, so this writes (and deletes) a barrier item of
+   * its own and reads until the barrier's records show: every write made
+   * before it shows by then too (a shard's records are read in order).
    */
   async next(): Promise<DynamoDBRecord[]> {
-    let records = await this.all();
-    for (let stable = 0; stable < 2; ) {
-      await new Promise((r) => setTimeout(r, 100));
-      const again = await this.all();
-      stable = again.length === records.length ? stable + 1 : 0;
-      records = again;
-    }
+    const barrier = { pk: { S: BARRIER_PK }, sk: { S: randomUUID() } };
+    await this.tables.send(new PutItemCommand({ TableName: this.tableName, Item: barrier }));
+    await this.tables.send(new DeleteItemCommand({ TableName: this.tableName, Key: barrier }));
+    const passed = (r: DynamoDBRecord) => isBarrier(r) && r.eventName === 'REMOVE' && r.dynamodb?.Keys?.sk?.S === barrier.sk.S;
+    const records = await eventually(async () => {
+      const all = await this.all();
+      return all.some(passed) && all.filter((r) => !isBarrier(r));
+    }, 10_000, 'the stream to show the barrier');
     const fresh = records.slice(this.seen);
     this.seen = records.length;
     return fresh;

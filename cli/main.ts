@@ -1,19 +1,21 @@
 /**
  * The `roster` command line (run by bin/roster.js).
  *
+ * The CLI stands above everything else in the repository: it uses the SDK
+ * (@roster/client, by its package name, as users do), the bench, the local
+ * runtime and the token helpers, and nothing imports it.
+ *
  * Each command is an entry of COMMANDS: a one-line summary, its help text,
- * and a function that returns the exit code (`Command`, from cli-kit.ts).
+ * and a function that returns the exit code (`Command`, from kit.ts).
  * A command of its own module is added there with one line; anything not in
  * COMMANDS prints the usage and exits 2.
  * Errors are one line on stderr: a usage error exits 2, anything else 1.
  */
-import { benchCommand } from '../bench/command.ts';
-import { costCommand } from '../bench/cost.ts';
-import { RegistryClient } from './client.ts';
-import { RosterClientError } from './errors.ts';
-import { HttpApi } from './http.ts';
+import { listNodes, RegistryClient, RosterClientError, type ClientEvent } from '@roster/client';
+import rootPackage from '../package.json' with { type: 'json' };
+import { benchCommand } from './bench-command.ts';
+import { costCommand } from './cost-command.ts';
 import { tokenCommand } from './token-command.ts';
-import type { ClientEvent } from './types.ts';
 import {
   CliError,
   type Command,
@@ -21,6 +23,7 @@ import {
   TARGET_OPTIONS,
   UsageError,
   ago,
+  checkId,
   metadataOf,
   metadataText,
   out,
@@ -28,7 +31,7 @@ import {
   positiveNumber,
   resolveTarget,
   table,
-} from './cli-kit.ts';
+} from './kit.ts';
 
 function eventJson(event: ClientEvent): Record<string, unknown> {
   const at = new Date().toISOString();
@@ -61,7 +64,7 @@ function eventText(event: ClientEvent): string | undefined {
     case 'updated':
       return line(event.type, `${event.node.nodeId}  rev ${event.revision}  ${metadataText(event.node.metadata)}`.trimEnd());
     case 'down':
-      return line('down', `${event.node.nodeId}  rev ${event.revision}  ${event.reason ?? 'gone'}`);
+      return line('down', `${event.node.nodeId}  rev ${event.revision}  ${event.reason ?? 'reason unknown: the server no longer has the record'}${event.source === 'resync' ? '  (while this process was not running)' : ''}`);
     case 'connected':
       return line('connected', event.bound ? 'bound to this node' : 'watching');
     case 'disconnected':
@@ -98,10 +101,9 @@ ${TARGET_HELP}
   async run(argv) {
     const parsed = parse(argv, { ...TARGET_OPTIONS, all: { type: 'boolean' }, json: { type: 'boolean' } }, ['cluster']);
     if (parsed.help) return help(this);
-    const [clusterId] = parsed.args as [string];
+    const clusterId = checkId('cluster', parsed.args[0] as string);
     const target = await resolveTarget(parsed.values);
-    const http = new HttpApi({ baseUrl: target.httpUrl, token: target.token, timeoutMs: 10_000 });
-    const list = await http.listNodes(clusterId, { all: parsed.values.all ?? false });
+    const list = await listNodes({ httpUrl: target.httpUrl, token: target.token, clusterId, all: parsed.values.all ?? false });
     if (parsed.values.json) {
       out(JSON.stringify(list, null, 2));
       return 0;
@@ -122,7 +124,7 @@ ${TARGET_HELP}
 };
 
 /** Runs `client` until SIGINT/SIGTERM (or `until` settles), printing its events; stops it cleanly. */
-async function runClient(client: RegistryClient, json: boolean, until?: Promise<number>): Promise<number> {
+async function runClient(name: string, client: RegistryClient, json: boolean, until?: Promise<number>): Promise<number> {
   const print = (event: ClientEvent) => {
     if (json) out(JSON.stringify(eventJson(event)));
     else {
@@ -156,11 +158,12 @@ async function runClient(client: RegistryClient, json: boolean, until?: Promise<
     await printing;
     throw err;
   }
-  // A refused token stops the client by itself (terminal): exit 1 with the reason, never retry forever.
+  // A refused token stops the client by itself (terminal): exit 1 with the reason — the one
+  // `roster nodes` would give — never retry forever.
   const refused = new Promise<number>((resolve) => {
     client.on('closed', (event) => {
       if (!event.error) return;
-      process.stderr.write(`roster: the information center refused the token: ${event.error.message}\n`);
+      process.stderr.write(`roster ${name}: ${event.error.message}\n`);
       resolve(1);
     });
   });
@@ -185,10 +188,10 @@ ${TARGET_HELP}
   async run(argv) {
     const parsed = parse(argv, { ...TARGET_OPTIONS, json: { type: 'boolean' } }, ['cluster']);
     if (parsed.help) return help(this);
-    const [clusterId] = parsed.args as [string];
+    const clusterId = checkId('cluster', parsed.args[0] as string);
     const target = await resolveTarget(parsed.values);
     const client = new RegistryClient({ httpUrl: target.httpUrl, wsUrl: target.wsUrl, token: target.token, clusterId });
-    return runClient(client, parsed.values.json ?? false);
+    return runClient('watch', client, parsed.values.json ?? false);
   },
 };
 
@@ -225,7 +228,8 @@ ${TARGET_HELP}
       ['cluster', 'node'],
     );
     if (parsed.help) return help(this);
-    const [clusterId, nodeId] = parsed.args as [string, string];
+    const clusterId = checkId('cluster', parsed.args[0] as string);
+    const nodeId = checkId('node', parsed.args[1] as string);
     const target = await resolveTarget(parsed.values);
     const client = new RegistryClient({
       httpUrl: target.httpUrl,
@@ -245,7 +249,7 @@ ${TARGET_HELP}
         resolve(3);
       });
     });
-    return runClient(client, parsed.values.json ?? false, superseded);
+    return runClient('agent', client, parsed.values.json ?? false, superseded);
   },
 };
 
@@ -280,7 +284,7 @@ function usage(): string {
 Commands:
 ${lines.join('\n')}
 
-Run "roster <command> --help" for a command's flags.
+Run "roster <command> --help" for a command's flags; "roster --version" for the version.
 `;
 }
 
@@ -291,6 +295,10 @@ function help(command: Command): number {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    out(`roster ${rootPackage.version} (node ${process.version})`);
+    return 0;
+  }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
     if (topic) return topic === serveCommand ? topic.run(['--help']) : help(topic);

@@ -1,25 +1,22 @@
 /**
- * The wire types the client reads (design §2) and the events it emits.
- *
- * Node and event shapes are imported as types from the server's model so the
- * contract is written down once; `import type` is erased, so the client
- * carries none of the server's code (or the AWS SDK) at run time.
+ * The events the client emits, and the wire types it reads. Those come from
+ * the contract module (@roster/contract), which the build bundles in.
  */
-import type { DownReason, EventType, MembershipEvent, Node, NodeStatus } from '../functions/core/model.ts';
+import type { DownReason, Node } from '@roster/contract';
 import type { RosterClientError } from './errors.ts';
 
-export type { DownReason, EventType, MembershipEvent, Node, NodeStatus };
+export type { DownReason, EventType, MembershipEvent, Node, NodeList, NodeStatus } from '@roster/contract';
 
-/** `GET /v1/clusters/{clusterId}/nodes` */
-export interface NodeList {
-  clusterId: string;
-  /** The cluster revision read before the nodes: the list reflects at least every change up to it. */
-  revision: number;
-  nodes: Node[];
-}
-
-/** Where a membership change was learnt: a live event, or the difference a sync found. */
-export type ChangeSource = 'event' | 'sync';
+/**
+ * Where a membership change was learnt:
+ * - `event`: a live event, as it happened;
+ * - `sync`: the difference a sync found while the client ran (an event it
+ *   missed, e.g. during a disconnection);
+ * - `resync`: the difference between the list of the cache file this client
+ *   started from and the server's list: changes that happened while this
+ *   process was not running, possibly long ago.
+ */
+export type ChangeSource = 'event' | 'sync' | 'resync';
 
 /** Why the client fetched the list. */
 export type SyncReason = 'start' | 'reconnect' | 'gap' | 'refresh' | 'retry';
@@ -47,7 +44,12 @@ export interface UpdatedEvent extends NodeChangeBase {
 /** A node left the healthy list. */
 export interface DownEvent extends NodeChangeBase {
   type: 'down';
-  /** `expired`, `deregistered` or `disconnected`; undefined when the server no longer has the record. */
+  /**
+   * `expired`, `deregistered` or `disconnected`. Undefined only when a sync
+   * found the node missing from the server's list altogether: its DOWN record
+   * is gone (kept a day by default, then deleted) or the server lost its
+   * state, so nobody knows why any more. A live event always has a reason.
+   */
   reason: DownReason | undefined;
 }
 
@@ -93,14 +95,15 @@ export interface KeepaliveFailedEvent {
 }
 
 /**
- * The lease is gone. Terminal for that lease:
- * - `expired`: by the client's own clock, no keepalive succeeded for a whole
- *   lease, so the server has certainly let it lapse. The client keeps trying
- *   and re-registers (a new lease) once the server answers.
- * - `superseded`: a newer incarnation of this node registered (409
- *   `STALE_INCARNATION`). The client stops keepalives for good and never
- *   re-registers; it keeps watching the cluster.
- * - `unauthorized`: the information center refused the token (401
+ * The lease is gone. Whether the client recovers depends on the reason:
+ * - `expired` (recoverable): by the client's own clock, no keepalive
+ *   succeeded for a whole lease, so the server has certainly let it lapse
+ *   (peers see the node `down`). The client keeps trying and registers anew
+ *   (a new lease, a `registered` event for peers) once the server answers.
+ * - `superseded` (terminal for the node): a newer incarnation of this node
+ *   registered (409 `STALE_INCARNATION`). The client stops keepalives for
+ *   good and never re-registers; it keeps watching the cluster.
+ * - `unauthorized` (terminal): the information center refused the token (401
  *   `UNAUTHORIZED`: missing, expired, wrongly signed; 403 `FORBIDDEN`: not
  *   for this cluster or role). Retrying cannot help, so the client stops
  *   (`closed` with the same error follows).

@@ -5,7 +5,7 @@
  * Prints the token alone on stdout, so `export ROSTER_TOKEN=$(roster token create …)` works.
  */
 import { MAX_TOKEN_TTL_SECONDS, ROLES, isRole, signToken } from '../functions/core/auth.ts';
-import { CliError, UsageError, out, parse, stackOutputs, type Command } from './cli-kit.ts';
+import { CliError, UsageError, out, parse, stackOutputs, type Command } from './kit.ts';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 

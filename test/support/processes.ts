@@ -1,7 +1,7 @@
-/** Helpers for tests that run `local/main.ts` as a real process. */
+/** Helpers for tests that run Roster's programs (`local/main.ts`, `bin/roster.js`) as real processes, and look at what is left running. */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { REPO_ROOT } from '../support/runtime.ts';
+import { REPO_ROOT } from './runtime.ts';
 
 export interface Finished {
   code: number | null;
@@ -9,11 +9,20 @@ export interface Finished {
   stderr: string;
 }
 
-/** Runs `local/main.ts` with `args` to completion (killed after `timeoutMs`). */
-export function runMain(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<Finished> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts', ...args], {
+export interface RunOptions {
+  /** Added to (or, with `undefined`, removed from) this process's environment. */
+  env?: Record<string, string | undefined>;
+  /** Sent `killSignal` after this long. @default 60000 */
+  timeoutMs?: number;
+  /** @default 'SIGTERM' */
+  killSignal?: NodeJS.Signals;
+}
+
+/** Runs `node ...args` in the repository to completion and collects its output. */
+export function runNode(args: string[], options: RunOptions = {}): Promise<Finished> {
+  const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -21,13 +30,20 @@ export function runMain(args: string[], env: Record<string, string | undefined> 
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    const timer = setTimeout(() => child.kill(options.killSignal ?? 'SIGTERM'), options.timeoutMs ?? 60_000);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });
 }
+
+/** Runs `local/main.ts` with `args` to completion (stopped after `timeoutMs`). */
+export const runMain = (args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<Finished> =>
+  runNode(['--import', 'tsx', 'local/main.ts', ...args], { env, timeoutMs });
+
+/** Runs the `roster` CLI (`bin/roster.js`) with `args` to completion. */
+export const runCli = (args: string[], options: RunOptions = {}): Promise<Finished> => runNode(['bin/roster.js', ...args], options);
 
 /** Lines the runtime itself wrote (`roster ...`), without Node's and the AWS SDK's warnings. */
 export const rosterLines = (text: string): string[] => text.split('\n').filter((line) => line.startsWith('roster'));
@@ -67,4 +83,12 @@ export function commandOf(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/** Command lines of the processes now running (this one aside) that contain `needle`. */
+export function processesWith(needle: string): string[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .map((entry) => commandOf(Number(entry)))
+    .filter((command) => command.includes(needle));
 }

@@ -2,11 +2,13 @@
  * What every `roster` command shares: errors and exit codes, where the
  * information center is (flags, --outputs, environment), argument parsing,
  * and plain-text output. A command is a `Command`: a summary, its help text,
- * and a function returning the exit code; `client/cli.ts` lists them.
+ * and a function returning the exit code; `cli/main.ts` lists them.
  */
+import { ID_RULE, isObject, isValidId } from '@roster/contract';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { isObject } from './wire.ts';
+
+export { table } from '../bench/table.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:4000';
 export const DEFAULT_WS_URL = 'ws://127.0.0.1:4000/ws';
@@ -100,12 +102,28 @@ export async function readOutputs(file: string, stack: string | undefined): Prom
   };
 }
 
+/** `url` (from `source`) if it is a URL of one of `schemes`; a usage error that shows the right form otherwise. */
+function checkedUrl(url: string | undefined, source: string, schemes: readonly string[]): string | undefined {
+  if (url === undefined) return undefined;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(url).protocol.slice(0, -1);
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== undefined && schemes.includes(protocol)) return url;
+  const example = `${schemes[0]}://${url.replace(/^[a-z+.-]*:\/\//i, '') || 'localhost:4000'}`;
+  throw new UsageError(`${source} must be ${/^h/.test(schemes[0] ?? '') ? 'an' : 'a'} ${schemes.map((s) => `${s}://`).join(' or ')} URL such as ${example}, not "${url}"`);
+}
+
 /** Flags win over --outputs, which wins over the environment, which wins over the defaults. */
 export async function resolveTarget(flags: TargetFlags): Promise<Target> {
   const fromFile = flags.outputs === undefined ? {} : await readOutputs(flags.outputs, flags.stack);
   const env = process.env;
-  const httpUrl = flags.url ?? fromFile.httpUrl ?? (env.ROSTER_URL || undefined);
-  let wsUrl = flags['ws-url'] ?? fromFile.wsUrl ?? (env.ROSTER_WS_URL || undefined);
+  const httpUrl =
+    checkedUrl(flags.url, '--url', ['http', 'https']) ?? fromFile.httpUrl ?? checkedUrl(env.ROSTER_URL || undefined, 'ROSTER_URL', ['http', 'https']);
+  let wsUrl =
+    checkedUrl(flags['ws-url'], '--ws-url', ['ws', 'wss']) ?? fromFile.wsUrl ?? checkedUrl(env.ROSTER_WS_URL || undefined, 'ROSTER_WS_URL', ['ws', 'wss']);
   if (wsUrl === undefined && httpUrl !== undefined) {
     const derived = new URL(httpUrl);
     derived.protocol = derived.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -119,10 +137,31 @@ export async function resolveTarget(flags: TargetFlags): Promise<Target> {
 
 export type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
+/**
+ * `--nodes -5` as `--nodes=-5`: parseArgs reads a value that starts with a
+ * dash as a flag and calls it ambiguous; a number is what was meant, and the
+ * command's own check then says what is wrong with it.
+ */
+function joinNegativeNumbers(argv: string[], options: OptionSpec): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options?.[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 export function parse<O extends OptionSpec>(argv: string[], options: O, positionals: string[]) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeNumbers(argv, options), options, allowPositionals: true, strict: true });
   } catch (err) {
     // Node's messages go on to explain `--`; the first sentence is the useful part.
     const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
@@ -136,6 +175,12 @@ export function parse<O extends OptionSpec>(argv: string[], options: O, position
     throw new UsageError(`unexpected argument "${parsed.positionals[positionals.length]}"`);
   }
   return { help: false as const, values: parsed.values, args: parsed.positionals };
+}
+
+/** A cluster or node id given on the command line, checked before anything is sent. */
+export function checkId(what: 'cluster' | 'node', id: string): string {
+  if (!isValidId(id)) throw new UsageError(`<${what}> must be ${ID_RULE}, not "${id}"`);
+  return id;
 }
 
 export function positiveNumber(flag: string, raw: string | undefined, integer: boolean): number | undefined {
@@ -176,14 +221,4 @@ export function ago(iso: string, now: number): string {
   return seconds < 120 ? `${seconds}s ago` : `${Math.round(seconds / 60)}m ago`;
 }
 
-export function table(rows: string[][]): string[] {
-  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? [];
-  return rows.map((row) =>
-    row
-      .map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col] ?? 0)))
-      .join('  ')
-      .trimEnd(),
-  );
-}
 
-/** One JSON line per event; `change` lists node ids only, so a large cluster does not flood the output. */

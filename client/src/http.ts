@@ -1,11 +1,10 @@
 /**
- * The HTTP API (design §2) over the global fetch. Every request has a
- * timeout; every failure becomes a RosterClientError with the server's code
- * when it sent one.
+ * The HTTP API over the global fetch. Every request has a timeout; every
+ * failure becomes a RosterClientError with the server's code when it sent
+ * one, and the server's `Retry-After` when it asked for a pause.
  */
-import { RosterClientError, type ClientErrorCode } from './errors.ts';
-import type { Node, NodeList } from './types.ts';
-import { isNode, isNodeList, isObject } from './wire.ts';
+import { isErrorBody, isNode, isNodeList, isObject, listEtag, type Node, type NodeList } from '@roster/contract';
+import { RosterClientError, toClientError, type ClientErrorCode } from './errors.ts';
 
 export interface HttpApiOptions {
   /** Base URL of the HTTP API; may carry a path prefix (an API Gateway stage). */
@@ -39,6 +38,18 @@ function networkReason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The longest pause a `Retry-After` may impose; anything longer is read as this. */
+const RETRY_AFTER_MAX_MS = 300_000;
+
+/** `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (header === null) return undefined;
+  const value = header.trim();
+  const ms = /^\d{1,9}$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS);
+}
+
 export class HttpApi {
   private readonly base: string;
 
@@ -61,6 +72,7 @@ export class HttpApi {
 
     let status: number;
     let text: string;
+    let retryAfter: number | undefined;
     try {
       const res = await fetch(this.base + path, {
         method,
@@ -69,6 +81,7 @@ export class HttpApi {
         signal: combined,
       });
       status = res.status;
+      retryAfter = retryAfterMs(res.headers.get('retry-after'));
       text = await res.text();
     } catch (err) {
       if (signal?.aborted) throw new RosterClientError('CLOSED', `${what}: the client was stopped`, { cause: err });
@@ -86,17 +99,24 @@ export class HttpApi {
         if (status < 400) throw new RosterClientError('BAD_RESPONSE', `${what}: the answer is not JSON`, { status, cause: err });
       }
     }
-    if (status >= 400) {
-      const error = isObject(json) && isObject(json.error) ? json.error : undefined;
-      if (error && typeof error.code === 'string' && typeof error.message === 'string') {
-        throw new RosterClientError(error.code as ClientErrorCode, error.message, { status });
-      }
-      // API Gateway's own refusals (`{"message":"Unauthorized"}`, e.g. no Authorization header) carry the contract's status.
-      if (status === 401) throw new RosterClientError('UNAUTHORIZED', `${what}: the information center refused the request without a valid token (HTTP 401)`, { status });
-      if (status === 403) throw new RosterClientError('FORBIDDEN', `${what}: the token does not grant this (HTTP 403)`, { status });
-      throw new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, { status });
-    }
+    if (status >= 400) throw errorOfAnswer(what, status, json, this.options.token !== undefined, retryAfter);
     return { status, json };
+  }
+
+  /**
+   * Why the API refuses this client's token for `clusterId`, asked the way
+   * every read is checked: a WebSocket refusal carries only a status, this
+   * carries the reason. Undefined when the read is not refused after all.
+   */
+  async refusalReason(clusterId: string, options: RequestOptions = {}): Promise<RosterClientError | undefined> {
+    try {
+      // The access check comes before anything is read, so a refusal costs the server nothing.
+      await this.listNodes(clusterId, {}, options);
+      return undefined;
+    } catch (err) {
+      const error = toClientError(err);
+      return error.refused ? error : undefined;
+    }
   }
 
   private static path(clusterId: string, nodeId?: string): string {
@@ -144,10 +164,49 @@ export class HttpApi {
     query: { all?: boolean } = {},
     options: RequestOptions = {},
   ): Promise<NodeList | 'not-modified'> {
-    const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': `W/"r${revision}-${query.all ? 'all' : 'up'}"` };
+    const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': listEtag(revision, query.all ?? false) };
     const { status, json } = await this.request('GET', HttpApi.path(clusterId) + (query.all ? '?status=all' : ''), { ...options, headers });
     if (status === 304) return 'not-modified';
     if (!isNodeList(json)) throw new RosterClientError('BAD_RESPONSE', 'list nodes: the answer is not a node list');
     return json;
   }
+}
+
+/**
+ * The error an error answer stands for: the contract's `{error:{code,message}}`
+ * when the server sent one; for API Gateway's own refusals
+ * (`{"message":"Unauthorized"}`, e.g. no Authorization header) the status
+ * says which contract code it is.
+ */
+export function errorOfAnswer(what: string, status: number, json: unknown, hadToken: boolean, retryAfter?: number): RosterClientError {
+  const options = retryAfter === undefined ? { status } : { status, retryAfterMs: retryAfter };
+  if (isErrorBody(json)) return new RosterClientError(json.error.code as ClientErrorCode, json.error.message, options);
+  if (status === 401) {
+    const message = hadToken ? 'the information center refused the token' : 'the information center requires a token (none was given)';
+    return new RosterClientError('UNAUTHORIZED', `${what}: ${message} (HTTP 401)`, options);
+  }
+  if (status === 403) return new RosterClientError('FORBIDDEN', `${what}: the token does not grant this (HTTP 403)`, options);
+  return new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, options);
+}
+
+export interface ListNodesOptions {
+  /** Base URL of the HTTP API. */
+  httpUrl: string;
+  clusterId: string;
+  /** Also the DOWN nodes the server still keeps (`?status=all`). @default false */
+  all?: boolean;
+  /** Sent as `Authorization: Bearer`. @default undefined */
+  token?: string;
+  /** @default 10000 */
+  timeoutMs?: number;
+}
+
+/**
+ * One read of a cluster's list, without a client (no registration, no
+ * WebSocket): for scripts and tools that need it once. A program that
+ * needs the list as it changes uses a RegistryClient.
+ */
+export function listNodes(options: ListNodesOptions): Promise<NodeList> {
+  const http = new HttpApi({ baseUrl: options.httpUrl, token: options.token, timeoutMs: options.timeoutMs ?? 10_000 });
+  return http.listNodes(options.clusterId, { all: options.all ?? false });
 }

@@ -1,12 +1,13 @@
 /**
- * `roster bench`: the command. The scenarios (and the AWS SDK, ws and etcd3
+ * `roster bench`: the command over bench/run.ts. The scenarios (and the AWS SDK, ws and etcd3
  * they pull in) are loaded only when the command runs, so the other CLI
  * commands start as quickly as before.
  */
 import { writeFile } from 'node:fs/promises';
-import { CliError, UsageError, out, parse, positiveNumber, type Command } from '../client/cli-kit.ts';
+import { JavaMissingError } from '../local/dynamodb-local.ts';
+import { CliError, UsageError, out, parse, positiveNumber, type Command } from './kit.ts';
 
-const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak'];
+const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'];
 
 export const benchCommand: Command = {
   summary: 'measure detection, fan-out, throughput and a soak on a local runtime, beside etcd',
@@ -33,6 +34,9 @@ one run, on this machine:
               is installed (the bench never installs it)
   soak        2,000 simulated nodes, lease 10 s, keepalive every 3 s, for
               5 minutes: false NODE_DOWN, keepalive p99, runtime RSS
+  capacity    DynamoDB's ConsumedCapacity (INDEXES) of each hot operation,
+              the sweeper's read units under a keepalive load, full sweeps
+              of 10,000 nodes (last: it leaves those nodes behind)
 
 A full run takes about 10 minutes, 5 of them the soak; every child process
 (runtime, DynamoDB Local, agents, etcd) is stopped at the end, also on Ctrl-C.
@@ -61,8 +65,8 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
       process.stdout.write(this.help);
       return 0;
     }
-    const { runBench, Cleanups, SCENARIOS } = await import('./run.ts');
-    const { renderReport } = await import('./report.ts');
+    const { runBench, Cleanups, SCENARIOS } = await import('../bench/run.ts');
+    const { renderReport } = await import('../bench/report.ts');
     let scenarios: (typeof SCENARIOS)[number][] | undefined;
     if (parsed.values.scenarios !== undefined) {
       const names = parsed.values.scenarios.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -102,6 +106,10 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
         }
       }
       return 0;
+    } catch (err) {
+      // The bench always starts its own DynamoDB Local: `roster serve`'s way around a missing Java does not apply.
+      if (err instanceof JavaMissingError) throw new CliError(err.requirement);
+      throw err;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -3,7 +3,7 @@
  * event-driven view of its cluster's healthy nodes.
  *
  * ```ts
- * import { RegistryClient } from 'roster/client';
+ * import { RegistryClient } from '@roster/client';
  *
  * await using client = new RegistryClient({
  *   httpUrl: 'http://127.0.0.1:4000',
@@ -11,6 +11,7 @@
  *   clusterId: 'backup',
  *   nodeId: 'node-1',
  *   metadata: { zone: 'a' },
+ *   stopOnSignals: true, // Ctrl-C deregisters the node before the process ends
  * });
  * client.on('down', (e) => console.log(`${e.node.nodeId} is down (${e.reason})`));
  * await client.start();
@@ -20,6 +21,7 @@
 export { RegistryClient, type RegistryClientOptions } from './client.ts';
 export { exponentialBackoff, type Backoff, type BackoffOption, type ExponentialBackoffOptions } from './backoff.ts';
 export { RosterClientError, type ClientErrorCode } from './errors.ts';
+export { listNodes, type ListNodesOptions } from './http.ts';
 export type { ConnectionState } from './connection.ts';
 export type {
   ChangeEvent,
@@ -32,6 +34,7 @@ export type {
   DisconnectedEvent,
   DownEvent,
   DownReason,
+  EventType,
   KeepaliveFailedEvent,
   LostEvent,
   MembershipEvent,

@@ -7,11 +7,11 @@
  * after a crash, or another process — sees the old file or the new one,
  * never half of one.
  */
+import { isNode, isObject } from '@roster/contract';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Node } from './types.ts';
-import { isNode, isObject } from './wire.ts';
 
 const FORMAT = 'roster-cache/1';
 
@@ -69,4 +69,58 @@ export async function readCacheFile(path: string, clusterId: string): Promise<Ca
   }
   if (content.clusterId !== clusterId) throw new Error(`${path} caches cluster ${String(content.clusterId)}, not ${clusterId}`);
   return content as unknown as CacheFileContent;
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * One client's cache file. Reading never fails the client (a file it cannot
+ * use is reported and ignored); writes never overlap, and while one is in
+ * progress only the newest content waits, so a burst of syncs costs at most
+ * two writes.
+ */
+export class CacheFile {
+  private writing: Promise<void> | undefined;
+  private next: CacheFileContent | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly clusterId: string,
+    /** Told about a file that cannot be read or written; the client goes on without it. */
+    private readonly warn: (message: string, error: unknown) => void,
+  ) {}
+
+  /** The saved list, or undefined when there is none or it is unusable (then `warn` says why). */
+  async load(): Promise<CacheFileContent | undefined> {
+    try {
+      return await readCacheFile(this.path, this.clusterId);
+    } catch (err) {
+      this.warn(`ignoring the cache file ${this.path}: ${messageOf(err)}`, err);
+      return undefined;
+    }
+  }
+
+  /** Saves a list the server just confirmed (in the background). */
+  save(revision: number, savedAt: Date, nodes: readonly Node[]): void {
+    this.next = cacheFileContent(this.clusterId, revision, savedAt, nodes);
+    this.writing ??= this.writeAll().finally(() => {
+      this.writing = undefined;
+    });
+  }
+
+  /** Resolves once every save so far is on disk (or reported as failed). */
+  async flushed(): Promise<void> {
+    await this.writing;
+  }
+
+  private async writeAll(): Promise<void> {
+    for (let content = this.next; content; content = this.next) {
+      this.next = undefined;
+      try {
+        await writeCacheFile(this.path, content);
+      } catch (err) {
+        this.warn(`could not write the cache file ${this.path}: ${messageOf(err)}`, err);
+      }
+    }
+  }
 }

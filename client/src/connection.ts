@@ -13,9 +13,9 @@
  * what URL to use (`prepare`, run before every attempt) and hears about
  * opens, messages and drops.
  */
+import { isObject } from '@roster/contract';
 import WebSocket, { type RawData } from 'ws';
 import type { Backoff } from './backoff.ts';
-import { isObject } from './wire.ts';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'closed';
 
@@ -32,6 +32,8 @@ export interface DropInfo {
   reason: string;
   /** The HTTP status with which the server refused the upgrade (404: the bound node is not registered). */
   status?: number;
+  /** The body of that refusal (its first 4 KiB), parsed as JSON when it is JSON. */
+  body?: unknown;
 }
 
 export interface ConnectionHooks {
@@ -60,6 +62,8 @@ export interface ConnectionOptions {
 const MAX_AGE_JITTER = 0.15;
 /** How long a close handshake may take before the socket is simply destroyed. */
 const CLOSE_GRACE_MS = 1000;
+/** Enough for the contract's error body; a refusal's body is never worth more. */
+const REFUSAL_BODY_LIMIT = 4096;
 
 const PING = JSON.stringify({ action: 'ping' });
 
@@ -67,6 +71,15 @@ function textOf(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data).toString('utf8');
+}
+
+/** The JSON value of `text`, or `text` itself when it is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 export class Connection {
@@ -161,12 +174,23 @@ export class Connection {
     this.socket = socket;
     let wasOpen = false;
     let status: number | undefined;
+    let body: unknown;
     let error: string | undefined;
 
-    socket.on('unexpected-response', (_req, res) => {
+    socket.on('unexpected-response', (req, res) => {
       status = res.statusCode;
-      res.resume();
-      socket.terminate();
+      // Read the refusal's reason (the contract's error body, where the server sends one), then drop the socket.
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < REFUSAL_BODY_LIMIT) text += chunk;
+      });
+      res.on('error', () => undefined);
+      res.on('close', () => {
+        body = parseJson(text.slice(0, REFUSAL_BODY_LIMIT));
+        req.destroy();
+        socket.terminate();
+      });
     });
     socket.on('error', (err) => {
       error ??= err.message;
@@ -193,7 +217,7 @@ export class Connection {
         else if (code === 1006) reason = 'the connection was lost';
         else reason = `the server closed the connection (${code}${reasonBytes.length ? `: ${reasonBytes.toString('utf8')}` : ''})`;
       }
-      this.drop(status === undefined ? { wasOpen, reason } : { wasOpen, reason, status });
+      this.drop(status === undefined ? { wasOpen, reason } : { wasOpen, reason, status, body });
     });
   }
 
@@ -215,13 +239,7 @@ export class Connection {
 
   private received(data: RawData): void {
     const text = textOf(data);
-    let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      this.hooks.message(text);
-      return;
-    }
+    const message = parseJson(text);
     if (isObject(message) && message.type === 'PONG') {
       clearTimeout(this.pongTimer);
       this.pongTimer = undefined;

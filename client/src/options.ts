@@ -1,0 +1,98 @@
+/**
+ * The options of a RegistryClient, each with its default, and their check at
+ * construction: a mistake is a `VALIDATION_FAILED` error then, not a
+ * surprise later.
+ */
+import { ID_RULE, isValidId, isValidLease, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
+import type { BackoffOption } from './backoff.ts';
+import { RosterClientError } from './errors.ts';
+
+export interface RegistryClientOptions {
+  /** Base URL of the HTTP API: the `HttpApiUrl` stack output, or `http://127.0.0.1:4000` locally. */
+  httpUrl: string;
+  /** URL of the WebSocket API: the `WebSocketUrl` stack output, or `ws://127.0.0.1:4000/ws` locally. */
+  wsUrl: string;
+  /** The cluster to watch (and to register in). */
+  clusterId: string;
+  /**
+   * Registers this process as node `nodeId`, keeps it alive and binds it to
+   * the WebSocket connection. Without it the client only watches.
+   * @default undefined (a watcher)
+   */
+  nodeId?: string;
+  /** Flat string metadata sent with the registration (at most 32 keys, 4 KiB). @default {} */
+  metadata?: Record<string, string>;
+  /** Lease in seconds (2–3600). @default the information center's default, 15 */
+  leaseSeconds?: number;
+  /** Time between keepalives. @default a third of the lease */
+  keepaliveIntervalMs?: number;
+  /** Time between periodic syncs that reconcile the cache with the server (±10% jitter); 0 turns them off. @default 30000 */
+  refreshIntervalMs?: number;
+  /** Sent as `Authorization: Bearer` and as `token=` on the WebSocket URL. @default undefined */
+  token?: string;
+  /**
+   * A file that keeps the last confirmed list. When the information center
+   * cannot be reached at start, the list from this file is served (marked
+   * `stale`) while the client keeps trying in the background.
+   * @default undefined (no file)
+   */
+  cacheFile?: string;
+  /** Delays between retries (reconnecting, keepalive retries, failed syncs). @default exponentialBackoff(): 200 ms doubling to 1.5 s, jittered */
+  backoff?: BackoffOption;
+  /** Time between `{"action":"ping"}` messages; API Gateway drops connections idle for 10 minutes. @default 30000 */
+  pingIntervalMs?: number;
+  /** A PONG not received within this marks the connection dead. @default 10000 */
+  pongTimeoutMs?: number;
+  /** Timeout of each HTTP request and of the WebSocket handshake. @default 10000 */
+  requestTimeoutMs?: number;
+  /**
+   * Age at which the connection is replaced, ahead of API Gateway's 2-hour
+   * limit; 0–15% jitter is added, so by default it happens 100–115 minutes in.
+   * @default 6000000
+   */
+  maxConnectionAgeMs?: number;
+  /**
+   * Identifies this run of the node. A restarted process registers a higher
+   * one, which makes a still-running predecessor's keepalives fail with 409.
+   * @default Date.now() when the client is constructed
+   */
+  incarnation?: number;
+  /**
+   * On SIGINT or SIGTERM, stop the client (a node deregisters, so peers see
+   * it `down` with reason `deregistered` at once instead of after its lease),
+   * then let the signal end the process as it would have — unless the
+   * application listens for that signal itself, which then decides. Without
+   * it, Ctrl-C ends the process before `stop()` (or `await using`) runs, and
+   * peers learn of it only when the lease or the connection's grace runs out.
+   * @default false
+   */
+  stopOnSignals?: boolean;
+}
+
+function invalid(message: string): RosterClientError {
+  return new RosterClientError('VALIDATION_FAILED', message);
+}
+
+function checkUrl(value: string, name: string, schemes: string[]): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol === undefined || !schemes.includes(protocol.slice(0, -1))) {
+    throw invalid(`${name} must be ${/^h/.test(schemes[0] ?? '') ? 'an' : 'a'} ${schemes.map((s) => `${s}://`).join(' or ')} URL, not "${value}"`);
+  }
+}
+
+export function checkOptions(options: RegistryClientOptions): void {
+  const { clusterId, nodeId, leaseSeconds, metadata = {} } = options;
+  if (!isValidId(clusterId)) throw invalid(`invalid clusterId "${clusterId}": ${ID_RULE}`);
+  if (nodeId !== undefined && !isValidId(nodeId)) throw invalid(`invalid nodeId "${nodeId}": ${ID_RULE}`);
+  if (leaseSeconds !== undefined && !isValidLease(leaseSeconds)) {
+    throw invalid(`leaseSeconds must be a whole number from ${LEASE_MIN_SECONDS} to ${LEASE_MAX_SECONDS}, not ${leaseSeconds}`);
+  }
+  if (!Object.values(metadata).every((v) => typeof v === 'string')) throw invalid('metadata values must be strings');
+  checkUrl(options.httpUrl, 'httpUrl', ['http', 'https']);
+  checkUrl(options.wsUrl, 'wsUrl', ['ws', 'wss']);
+}
