@@ -81,7 +81,8 @@ export const PLANS = {
     // Roster's crash detection does not depend on the lease (the bound connection does it), but a lease
     // shorter than grace + sweep would expire first; etcd's only detector is the lease, so a short one keeps this quick.
     detection: { trials: 2, observers: 2, crashLeaseSeconds: 15, hangLeaseSeconds: 3, etcdCrashLeaseSeconds: 3 },
-    soak: { nodes: 100, leaseSeconds: 3, keepaliveMs: 1000, durationMs: 5000 },
+    // Lease 6 s for keepalives every 2 s: 4 s of slack, so a loaded CI box does not lapse a lease (the full run keeps 10 s / 3 s).
+    soak: { nodes: 100, leaseSeconds: 6, keepaliveMs: 2000, durationMs: 6000 },
     capacity: {
       operations: 10,
       load: { clusters: 2, perCluster: 20, keepaliveSeconds: 2, durationMs: 5000 },

@@ -46,7 +46,7 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
   --json FILE          also write the report as JSON to FILE
   --scenarios LIST     comma-separated subset of: ${NAMES.join(', ')}
                        (etcd compares the Roster scenarios chosen with it)
-  --soak-seconds S     soak duration (default 300; --quick: 5)
+  --soak-seconds S     soak duration (default 300; --quick: 6)
   -h, --help           show this help
 `,
   async run(argv) {

@@ -58,7 +58,7 @@ test('fan-out: every subscriber received every registration, at both sizes, with
 test('storm: every plain and every batched subscriber got every event, each node in order; batching took fewer messages', () => {
   const storm = report.storm;
   expect(storm?.groups.map((g) => g.batch)).toEqual([false, true]);
-  for (const g of storm?.groups ?? []) expect(g).toMatchObject({ allReceived: true, missing: 0, outOfOrder: 0 });
+  for (const g of storm?.groups ?? []) expect(g, JSON.stringify(storm)).toMatchObject({ allReceived: true, missing: 0, outOfOrder: 0 });
   const [plain, batched] = storm?.groups ?? [];
   // A plain subscriber gets one message per event (at least once); a batched one fewer messages for the same events.
   expect(plain?.messagesReceived).toBeGreaterThanOrEqual((storm?.registrations ?? 0) * (plain?.subscribers ?? 0));
@@ -100,14 +100,15 @@ test('etcd: either measured on the same scenarios, or reported as not installed 
 
 test('soak: no false NODE_DOWN, every node healthy at the end', () => {
   const soak = report.soak;
-  expect(soak).toMatchObject({ falseDowns: 0, reRegistrations: 0, healthyAtEnd: soak?.nodes });
+  expect(soak, JSON.stringify(soak)).toMatchObject({ falseDowns: 0, reRegistrations: 0, healthyAtEnd: soak?.nodes });
   expect(soak?.keepalives).toBeGreaterThan(0);
   expect(soak?.runtimeRssMiB.max).toBeGreaterThan(0);
   expect(report.goals.find((g) => g.what.startsWith('false NODE_DOWN'))).toMatchObject({ met: true, value: 0 });
   // A quick run judges what does not depend on the machine (delivery, order, write units), never a timing.
   const untimed = ['false NODE_DOWN', 'storm:', 'write units per keepalive'];
-  expect(report.goals.filter((g) => untimed.some((u) => g.what.startsWith(u))).every((g) => g.met === true)).toBe(true);
-  expect(report.goals.filter((g) => !untimed.some((u) => g.what.startsWith(u))).every((g) => g.met === null)).toBe(true);
+  const goals = JSON.stringify(report.goals, null, 1);
+  expect(report.goals.filter((g) => untimed.some((u) => g.what.startsWith(u))).every((g) => g.met === true), goals).toBe(true);
+  expect(report.goals.filter((g) => !untimed.some((u) => g.what.startsWith(u))).every((g) => g.met === null), goals).toBe(true);
 });
 
 test('nothing the bench started is left running or on disk', async () => {
