@@ -41,7 +41,7 @@ export interface BenchOptions {
   quick?: boolean;
   /** @default every scenario */
   scenarios?: readonly ScenarioName[];
-  /** Overrides the soak's duration. @default 300 (quick: 5) */
+  /** Overrides the soak's duration. @default 300 (quick: 6) */
   soakSeconds?: number;
   /** Progress lines (stderr in the CLI). */
   progress?: Progress;
