@@ -44,8 +44,8 @@ export const MEASURED_UNITS: Units = {
   writes: { keepalive: 1, registerNew: 4, reRegister: 4, markDown: 3, connectBound: 3, disconnectBound: 5 },
   // 799 RCU for 21,100 node items in the 10,000-node full sweep (0.31 KB an item, no metadata).
   sweepReadPerNode: 0.038,
-  // 141-146 µs in three runs of 20,000 posts of a 364-byte event, the box loaded (1-minute load 9).
-  postCpuUs: 142,
+  // 93-98 µs in three runs of 20,000 posts of a 364-byte event (1-minute load average 2.5-3).
+  postCpuUs: 95,
 };
 
 /** The units of a `roster bench --json` report that ran the capacity scenario (and, for the CPU per post, the fan-out). */

@@ -32,6 +32,7 @@ process.on('message', ({ id, event }: Invocation) => {
     },
   );
 });
-// The runtime that forked this environment went away: so does the environment.
+// The runtime that forked this environment went away, or stops it: so does the environment.
 process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
 send({ ready: true });

@@ -9,10 +9,11 @@
  * endpoint resolution, serde and retry bookkeeping, around 0.4 ms per post.
  * This keeps what matters of it:
  *
- * - the SDK's own signer (`@smithy/signature-v4`) with the client's own
- *   resolved region, credentials (the default provider chain, refreshed by
- *   the SDK) and hash, so a request is signed exactly as the SDK signs it;
- *   the payload hash is computed once per message, not once per post;
+ * - SigV4 with the client's own region, credentials (the default provider
+ *   chain, refreshed by the SDK) and hash, and `@smithy/signature-v4`'s
+ *   signing key (post-signer.ts: the signature `SignatureV4` computes, for
+ *   this one request shape, in two hashes); the payload hash is computed
+ *   once per message, not once per post;
  * - the wire shape of PostToConnection: `POST {stage}/@connections/{id}` with
  *   the raw message as the body (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-how-to-call-websocket-api-connections.html);
  * - its outcomes: 200 delivered, 410 `GoneException` gone, anything else
@@ -23,12 +24,15 @@ import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { PostSigner } from './post-signer.ts';
 
 export type PostOutcome = 'delivered' | 'gone' | 'failed';
 
 /** One message, ready to post to any number of connections. */
 export interface Payload {
+  /** The message as text: sent as a string, Node writes headers and body in one write. */
+  text: string;
+  /** Its UTF-8 bytes. */
   body: Buffer;
   /** Hex SHA-256 of `body`, the signature's payload hash. */
   sha256: string;
@@ -36,7 +40,7 @@ export interface Payload {
 
 export const payloadOf = (text: string): Payload => {
   const body = Buffer.from(text);
-  return { body, sha256: createHash('sha256').update(body).digest('hex') };
+  return { text, body, sha256: createHash('sha256').update(body).digest('hex') };
 };
 
 export interface ConnectionsApi {
@@ -70,7 +74,7 @@ function jitteredDelay(attempt: number): Promise<void> {
 export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: string, options: ConnectionsApiOptions = {}): ConnectionsApi {
   const { config } = client;
   const endpoint = new URL(url);
-  const signer = new SignatureV4({ service: 'execute-api', region: config.region, credentials: config.credentials, sha256: config.sha256 });
+  const signer = new PostSigner({ region: config.region, credentials: config.credentials, sha256: config.sha256 });
   const secure = endpoint.protocol === 'https:';
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 128 };
   const agent = secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
@@ -83,28 +87,19 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
   const timeoutMs = options.timeoutMs ?? 10_000;
 
   const once = async (connectionId: string, payload: Payload): Promise<number> => {
-    const unsigned: Parameters<SignatureV4['sign']>[0] = {
-      method: 'POST',
-      protocol: endpoint.protocol,
-      hostname,
-      port,
-      // The SDK's encoding of the connection id: every reserved character percent-encoded.
-      path: `${base}/@connections/${encodeURIComponent(connectionId)}`,
-      query: {},
-      // A given payload hash spares the signer hashing the body again for every connection.
-      headers: { host, 'content-length': String(payload.body.length), 'x-amz-content-sha256': payload.sha256 },
-      body: payload.body,
-    };
-    const signed = await signer.sign(unsigned);
+    // The SDK's encoding of the connection id: every reserved character percent-encoded.
+    const path = `${base}/@connections/${encodeURIComponent(connectionId)}`;
+    const headers = await signer.headers(host, path, payload.sha256);
+    headers['content-length'] = String(payload.body.length);
     return new Promise<number>((resolve, reject) => {
-      const req = send({ agent, method: 'POST', host: hostname, port, path: signed.path, headers: signed.headers, timeout: timeoutMs }, (res: IncomingMessage) => {
+      const req = send({ agent, method: 'POST', host: hostname, port, path, headers, timeout: timeoutMs }, (res: IncomingMessage) => {
         res.resume();
         res.once('end', () => resolve(res.statusCode ?? 0));
         res.once('error', reject);
       });
       req.once('timeout', () => req.destroy(new Error(`PostToConnection: no answer within ${timeoutMs} ms`)));
       req.once('error', reject);
-      req.end(payload.body);
+      req.end(payload.text, 'utf8');
     });
   };
 

@@ -12,6 +12,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createManagementClient } from '../../functions/core/aws.ts';
 import { connectionsApiFor, payloadOf, type ConnectionsApi } from '../../functions/core/connections-api.ts';
+import { PostSigner } from '../../functions/core/post-signer.ts';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 
 const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' };
@@ -84,6 +85,31 @@ function poster(): ConnectionsApi {
   return api;
 }
 
+describe('the signature', () => {
+  const sha256 = new ApiGatewayManagementApiClient({ region, credentials }).config.sha256;
+  const body = Buffer.from('{"type":"NODE_UPDATED"}');
+  const hash = createHash('sha256').update(body).digest('hex');
+  const host = 'abc123.execute-api.eu-west-1.amazonaws.com';
+
+  it.each([
+    ['long-term credentials', credentials],
+    ['temporary credentials (a session token)', { ...credentials, sessionToken: 'IQoJb3JpZ2luX2VjE+/abc==' }],
+  ])('is the one SignatureV4 computes, with %s', async (_, creds) => {
+    const signer = new PostSigner({ region: () => Promise.resolve(region), credentials: () => Promise.resolve(creds), sha256 });
+    const reference = new SignatureV4({ service: 'execute-api', region, credentials: creds, sha256 });
+    for (const id of ['L0SM9cOFvHcCIhw=', 'a+b/c d*(e)!']) {
+      const path = `/live/@connections/${encodeURIComponent(id)}`;
+      const date = new Date('2026-11-30T10:15:00.123Z');
+      const mine = await signer.headers(host, path, hash, date);
+      const theirs = await reference.sign(
+        { method: 'POST', protocol: 'https:', hostname: host, path, query: {}, headers: { host, 'x-amz-content-sha256': hash }, body },
+        { signingDate: date },
+      );
+      expect(mine, id).toEqual(theirs.headers);
+    }
+  });
+});
+
 describe('PostToConnection as one signed request', () => {
   it('POSTs the bytes to {stage}/@connections/{id} with a SigV4 signature for execute-api that verifies', async () => {
     const outcome = await poster().post('L0SM9cOFvHcCIhw=', payloadOf('{"type":"NODE_DOWN"}'));
@@ -96,7 +122,7 @@ describe('PostToConnection as one signed request', () => {
 
   it('a tampered body does not verify (the check above can fail)', async () => {
     const payload = payloadOf('{"a":1}');
-    await poster().post('abc', { body: Buffer.from('{"a":2}'), sha256: payload.sha256 });
+    await poster().post('abc', { text: '{"a":2}', body: Buffer.from('{"a":2}'), sha256: payload.sha256 });
     expect(received[0]?.signatureValid).toBe(false);
   });
 
