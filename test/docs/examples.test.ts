@@ -83,7 +83,7 @@ export function rewrite(line: string, target: Target): string {
     if (!/--data-dir\b|--dynamodb-endpoint\b/.test(body)) body += ` --dynamodb-endpoint ${target.dynamodbEndpoint} --table doc-test-${process.pid}-${++tables}`;
     command = `${prefix}__doc_bg '^WebSocket ws://' ${body}`;
   } else if (CLIENT.test(body)) {
-    command = `${prefix}__doc_bg 'connected' ${body}`;
+    command = `${prefix}__doc_bg '[^s]connected' ${body}`;
   }
   return command;
 }
@@ -240,7 +240,7 @@ describe('the rewrites the example test makes', () => {
   });
 
   test('agent and watch run until Ctrl-C; URLs point at the test runtime; comments go', () => {
-    expect(rewrite('npx roster watch backup   # one line per event', t)).toBe("__doc_bg 'connected' npx roster watch backup");
+    expect(rewrite('npx roster watch backup   # one line per event', t)).toBe("__doc_bg '[^s]connected' npx roster watch backup");
     expect(rewrite("curl 'http://127.0.0.1:4000/v1/clusters/backup/nodes?status=all'", t)).toBe("curl 'http://127.0.0.1:5555/v1/clusters/backup/nodes?status=all'");
     expect(withoutComment("curl -d '{\"a\":\"#b\"}' x # c")).toBe("curl -d '{\"a\":\"#b\"}' x");
     expect(commands('a \\\n   b\n# only a comment\n\nc')).toEqual(['a  b', 'c']);
