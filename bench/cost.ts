@@ -26,7 +26,7 @@
  *   "What the sweeper costs when nothing happens"); it reads each cluster
  *   about once per (lease − keepalive interval), once a minute in a full
  *   sweep, and once per announced deadline (a registration, a lease cut);
- *   each read costs the measured read units per node (docs/sweep-cost.md).
+ *   each read costs the measured read units per node (docs/how-it-works/sweep-cost.md).
  * Not counted: data transfer out (nodes outside AWS pay $0.09/GB for
  * responses), CloudWatch Logs, storage (a few MB, inside DynamoDB's free 25 GB).
  */
@@ -122,7 +122,7 @@ export function fanoutPerEvent(recipients: number, units: Units): { invocations:
   return { invocations: 1 + pages, gbSeconds: (gb * (ms + pages * pageMs)) / 1000, ms };
 }
 
-/** The sweeper's DynamoDB reads per month (docs/sweep-cost.md). */
+/** The sweeper's DynamoDB reads per month (docs/how-it-works/sweep-cost.md). */
 export function sweeperReads(input: CostInput, units: Units, announcementsPerSecond: number): number {
   const lease = 3 * input.keepaliveSeconds;
   const nodesPerCluster = input.nodes / input.clusters;

@@ -233,7 +233,7 @@ server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port)
  * (functions/core/connections-api.ts) posting a membership event to an
  * endpoint in another process, 128 at a time, measured as the bench
  * process's CPU time. This is the figure that sizes the fan-out on AWS
- * (docs/fanout-sizing.md); the runtime's figure also pays for the local
+ * (docs/how-it-works/fanout-sizing.md); the runtime's figure also pays for the local
  * `@connections` endpoint and WebSocket server, API Gateway's work on AWS.
  */
 export async function measurePoster(posts: number): Promise<PosterCost> {

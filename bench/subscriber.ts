@@ -3,7 +3,7 @@
  * membership event arrived, keyed by type and node, so a scenario can ask
  * "when did all N subscribers have NODE_DOWN for n3?". A subscriber opened
  * with `batch` asks for batched messages (`&batch=true`) and unpacks them
- * (`{"type":"EVENTS","events":[…]}`, docs/wire-batching.md).
+ * (`{"type":"EVENTS","events":[…]}`, docs/running-nodes/wire-batching.md).
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';

@@ -37,7 +37,7 @@ export interface ConnectionRecord {
   clusterId?: string;
   nodeId?: string;
   connectedAt: number;
-  /** The connection asked for batched messages (`batch=true` on connect; docs/wire-batching.md). */
+  /** The connection asked for batched messages (`batch=true` on connect; docs/running-nodes/wire-batching.md). */
   batch?: boolean;
   ttl: number;
   /** The action-limit window the count is for (epoch ms / window length). */

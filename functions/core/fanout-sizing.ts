@@ -2,7 +2,7 @@
  * The fan-out's sizing, in one dependency-free place: the core cuts
  * subscribers into pages of PAGE_SIZE, the stack gives the fan-out and its
  * page function FANOUT_MEMORY_MB, and `roster cost` prices both.
- * docs/fanout-sizing.md derives them from the measured CPU per post.
+ * docs/how-it-works/fanout-sizing.md derives them from the measured CPU per post.
  */
 
 /**

@@ -5,7 +5,7 @@
  * Units of work. The batch's events are grouped by cluster (in order of
  * first appearance; each group sorted by revision, which per node is stream
  * order). For a group, every plain connection gets one message per event and
- * every connection that asked for batching (`batch=true`, docs/wire-batching.md)
+ * every connection that asked for batching (`batch=true`, docs/running-nodes/wire-batching.md)
  * gets the group as `EVENTS` messages; each connection's messages are posted
  * one after another, so it sees them in order. The group's subscribers are
  * cut into pages of `PAGE_SIZE`; several pages are delivered in parallel by

@@ -19,7 +19,7 @@
  *   rebuilds the schedule from scratch (a new process, a missed announcement).
  *
  * A healthy cluster is therefore read about once per (lease − keepalive
- * interval), not every sweep; docs/sweep-cost.md has the cost model against
+ * interval), not every sweep; docs/how-it-works/sweep-cost.md has the cost model against
  * the alternatives. Marking DOWN stays a conditional write
  * (`status = UP AND expiresAt <= now`), so a keepalive racing the sweeper
  * wins or loses cleanly.

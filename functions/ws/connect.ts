@@ -10,7 +10,7 @@ const connectQuerySchema = z.object({
   clusterId: z.string().optional(),
   nodeId: z.string().optional(),
   incarnation: incarnationParamSchema.optional(),
-  // Opt-in batched messages (docs/wire-batching.md): exactly `true` or `false`.
+  // Opt-in batched messages (docs/running-nodes/wire-batching.md): exactly `true` or `false`.
   batch: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
 });
 

@@ -1,6 +1,6 @@
 /**
  * The cost model (`roster cost`): its arithmetic follows the per-operation
- * counts the README states with the measured units (bench/units.ts), every
+ * counts docs/operating/cost.md states with the measured units (bench/units.ts), every
  * price carries a source and a date, and the command prints the table and the comparison.
  */
 import { spawnSync } from 'node:child_process';
@@ -65,7 +65,7 @@ describe('cost model', () => {
     expect(fanoutPerEvent(100_000, MEASURED_UNITS).ms).toBeCloseTo(fanoutPerEvent(10_000, MEASURED_UNITS).ms, 6);
   });
 
-  test('the sweeper costs what the README says when nothing else happens', () => {
+  test('the sweeper costs what docs/operating/cost.md says when nothing else happens', () => {
     const estimate = rosterCost({ ...defaults(1), churnPerHour: 0 });
     expect(line(estimate, 'sweeper Lambda')).toBeCloseTo(4.39, 2);
   });

@@ -1,5 +1,5 @@
 /**
- * Batched delivery (docs/wire-batching.md): a connection opened with
+ * Batched delivery (docs/running-nodes/wire-batching.md): a connection opened with
  * `batch=true` may get several events of one cluster in one `EVENTS`
  * message; every other connection keeps one event per message. Through the
  * real parts: `$connect`, DynamoDB Local's stream, the fan-out with its

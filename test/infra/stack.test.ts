@@ -277,7 +277,7 @@ describe('stream fan-out', () => {
     return props(esm);
   };
 
-  it('runs the fan-out and its page function with the memory sized from the measured CPU per post (docs/fanout-sizing.md)', () => {
+  it('runs the fan-out and its page function with the memory sized from the measured CPU per post (docs/how-it-works/fanout-sizing.md)', () => {
     for (const fn of [s.stack.fanout.function, s.stack.fanout.pages]) {
       const found = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([id]) => id === s.logicalId(fn));
       expect(found?.[1].Properties?.MemorySize, fn.node.id).toBe(FANOUT_MEMORY_MB);
