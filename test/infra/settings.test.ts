@@ -22,6 +22,8 @@ const full: Config = {
   sweeperAmnestySeconds: 90.5,
   sweepLoopSeconds: 60,
   websocketCallbackUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com/live',
+  fanoutPageFunction: 'roster-fanout-page',
+  lambdaEndpoint: 'http://127.0.0.1:9001',
 };
 
 /** The edges of every range, and the defaults: each must survive the round trip exactly. */
@@ -38,7 +40,7 @@ const edges: Partial<Record<SettingName, number[]>> = {
 describe('toEnvironment', () => {
   it('is the inverse of readConfig: readConfig(toEnvironment(c)) equals c', () => {
     expect(readConfig(toEnvironment(full))).toEqual(full);
-    const defaults: Config = { ...CONFIG_DEFAULTS, tableName: 't', dynamodbEndpoint: undefined, websocketCallbackUrl: undefined };
+    const defaults: Config = { ...CONFIG_DEFAULTS, tableName: 't', dynamodbEndpoint: undefined, websocketCallbackUrl: undefined, fanoutPageFunction: undefined, lambdaEndpoint: undefined };
     expect(readConfig(toEnvironment(defaults))).toEqual(defaults);
     for (const [name, values] of Object.entries(edges) as [SettingName, number[]][]) {
       for (const value of values) {
@@ -52,7 +54,7 @@ describe('toEnvironment', () => {
     expect(toEnvironment({ sweepLoopSeconds: 60 })).toEqual({ SWEEP_LOOP_SECONDS: '60' });
     expect(toEnvironment({ tableName: 'x', websocketCallbackUrl: undefined })).toEqual({ TABLE_NAME: 'x' });
     expect(Object.keys(toEnvironment(full)).sort()).toEqual(
-      ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WEBSOCKET_CALLBACK_URL', ...(Object.keys(edges) as SettingName[]).map(variableOf)].sort(),
+      ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WEBSOCKET_CALLBACK_URL', 'FANOUT_PAGE_FUNCTION', 'LAMBDA_ENDPOINT', ...(Object.keys(edges) as SettingName[]).map(variableOf)].sort(),
     );
   });
 

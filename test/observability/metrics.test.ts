@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
+import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut } from '../../functions/core/fanout.ts';
 import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
 import { register } from '../../functions/core/registry.ts';
@@ -113,7 +114,9 @@ describe('a fan-out failure', () => {
       await stream.mark();
       await register(table.deps, 'c1', 'n1', {});
       const records = await stream.next();
-      const result = await scope.run(() => fanOut({ ...table.deps, management: createManagementClient(management.url, true) }, records));
+      const connections = connectionsApiFor(createManagementClient(management.url, true), management.url);
+      const result = await scope.run(() => fanOut({ ...table.deps, connections }, records));
+      connections.close();
       expect(result.batchItemFailures).toHaveLength(1);
       const samples = parseSamples(await sink.text());
       expect(samples.get('roster_fanout_failures_total')).toBe(1);
