@@ -1,31 +1,39 @@
 /**
  * `roster cost`: the monthly AWS bill of a Roster deployment, by component,
  * following what the code does per operation, beside the same workload on
- * AWS Cloud Map and on a self-hosted three-node etcd. Prices: bench/prices.ts.
+ * AWS Cloud Map and on a self-hosted three-node etcd. Prices: bench/prices.ts
+ * (with their volume tiers). DynamoDB units and the fan-out's CPU per post
+ * are measured, not assumed: bench/units.ts (`roster bench --scenarios
+ * capacity,fanout`), or `--units bench.json` from a run of your own.
  *
  * What the code does, per operation (functions/core, client/):
  * - keepalive: 1 HTTP API request, 1 Lambda invocation, 1 conditional
- *   UpdateItem that rewrites `expiresAt`, the sort key of the `byExpiry`
- *   index: 1 WRU for the item (≤ 1 KB) + 2 WRU for the index (a changed index
- *   key is a delete and a put). The stream filter drops it: no fan-out.
+ *   UpdateItem — measured 1 write unit: it changes no key or projected
+ *   attribute of the expiry index, so DynamoDB writes no index entry. The
+ *   stream filter drops it: no fan-out.
  * - list (each client's anti-entropy refresh, SDK default every 30 s): 1 HTTP
- *   request, 1 Lambda, a consistent GetItem of the cluster revision and a
- *   consistent Query of every node item of the cluster (1 RRU per 4 KB).
- * - event (a node registering or going down): its writes (a revision `ADD`,
- *   the node item and its index entry), 1 fan-out invocation, 1 consistent
- *   Query of the cluster's subscriptions, 1 message per subscriber.
+ *   request, 1 Lambda, a consistent GetItem of the cluster revision (304); the
+ *   whole cluster (a consistent Query) only after a (re)connection.
+ * - event (a node registering or going down): its measured writes, 1 fan-out
+ *   invocation (plus one per page of 500 subscribers when there is more than
+ *   one page), 1 consistent Query of the cluster's subscriptions, 1 message per subscriber.
  * - each WebSocket connection: connection minutes; `{"action":"ping"}` every
  *   30 s (SDK default) = 2 messages (ping and PONG) and 1 Lambda invocation;
  *   a reconnect every ~107 min ahead of API Gateway's 2-hour limit =
- *   `$connect` + `$disconnect` (2 invocations, connection and subscription
- *   items, and for a bound node its bind and lease cut).
+ *   `$connect` + `$disconnect` (2 invocations and their measured writes: for
+ *   a bound node the lease cut and the bind).
  * - the sweeper: EventBridge every minute, sweeping every second (README:
- *   "What the sweeper costs when nothing happens").
+ *   "What the sweeper costs when nothing happens"); it reads each cluster
+ *   about once per (lease − keepalive interval), once a minute in a full
+ *   sweep, and once per announced deadline (a registration, a lease cut);
+ *   each read costs the measured read units per node (docs/how-it-works/sweep-cost.md).
  * Not counted: data transfer out (nodes outside AWS pay $0.09/GB for
  * responses), CloudWatch Logs, storage (a few MB, inside DynamoDB's free 25 GB).
  */
+import { FANOUT_MEMORY_MB, PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
+import { HOURS_PER_MONTH, PRICES, SECONDS_PER_MONTH, tieredUsd } from './prices.ts';
 import { table } from './table.ts';
-import { HOURS_PER_MONTH, PRICES, SECONDS_PER_MONTH } from './prices.ts';
+import { MEASURED_UNITS, type Units } from './units.ts';
 
 export interface CostInput {
   /** Nodes (each runs the SDK: keeps alive, holds a bound connection, refreshes its list). */
@@ -44,7 +52,7 @@ export interface CostInput {
   pingSeconds: number;
   /** Billed duration of a keepalive invocation (one UpdateItem). @default 10 */
   keepaliveLambdaMs: number;
-  /** Size of a node item in KB (1 KB per WRU; larger metadata costs more). @default 1 */
+  /** Size of a node item in KB (1 write unit per KB; reads by the 4 KB). @default the bench's, about 0.36 KB (no metadata) */
   itemKb: number;
 }
 
@@ -58,12 +66,14 @@ export interface CostEstimate {
   input: CostInput;
   lines: CostLine[];
   total: number;
+  /** Where the DynamoDB units and the CPU per post come from. */
+  units: string;
 }
 
 /** Lambda memory of the HTTP and WebSocket functions (infra/function.ts default). */
 const FUNCTION_GB = 0.25;
-/** The fan-out runs on a full vCPU (infra/roster-stack.ts FANOUT_MEMORY_MB). */
-const FANOUT_GB = 1.769;
+/** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that. */
+const FULL_VCPU_MB = 1769;
 const SWEEPER_GB = 0.125;
 /** Assumed billed durations (ms) of the other invocations, warm, arm64. */
 const DURATION_MS = {
@@ -76,27 +86,59 @@ const DURATION_MS = {
   notModified: 8,
   connect: 20,
   disconnect: 20,
-  fanoutBase: 20,
-  /** Per subscriber: one PostToConnection with 64 in flight; CPU-bound (measured ~0.4 ms of CPU per post on one core locally). */
-  fanoutPerSubscriber: 0.4,
+  /** The fan-out's own work per event: the subscriptions query, and the wait for its pages. */
+  fanoutBase: 30,
 };
 /** Connections are replaced every 100–115 minutes, ahead of API Gateway's 2-hour limit. */
 export const RECONNECTS_PER_CONNECTION = (HOURS_PER_MONTH * 60) / 107.5;
 const SUBSCRIPTION_ITEM_KB = 0.1;
 const SWEEPS_PER_MONTH = SECONDS_PER_MONTH; // one per second
 const SWEEP_SHARDS = 4;
+/** Every cluster is read in a full sweep once a minute (functions/core/sweeper.ts FULL_SWEEP_EVERY_MS). */
+const FULL_SWEEPS_PER_SECOND = 1 / 60;
 
 const millions = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0));
 
-export function defaults(nodes: number): CostInput {
-  return { nodes, keepaliveSeconds: 5, subscribers: 0, churnPerHour: nodes / 24, clusters: 1, refreshSeconds: 30, pingSeconds: 30, keepaliveLambdaMs: 10, itemKb: 1 };
+/** The node item size the measured sweep reads imply (an eventually consistent read is half a unit per 4 KB). */
+export const measuredItemKb = (units: Units): number => Number((units.sweepReadPerNode * 2 * 4).toFixed(2));
+
+export function defaults(nodes: number, units: Units = MEASURED_UNITS): CostInput {
+  return { nodes, keepaliveSeconds: 5, subscribers: 0, churnPerHour: nodes / 24, clusters: 1, refreshSeconds: 30, pingSeconds: 30, keepaliveLambdaMs: 10, itemKb: measuredItemKb(units) };
+}
+
+/** The fan-out per event: invocations and GB-s, from the measured CPU per post. */
+export function fanoutPerEvent(recipients: number, units: Units): { invocations: number; gbSeconds: number; ms: number } {
+  const pages = Math.ceil(recipients / PAGE_SIZE);
+  const share = Math.min(1, FANOUT_MEMORY_MB / FULL_VCPU_MB);
+  const gb = FANOUT_MEMORY_MB / 1024;
+  const postingMs = (recipients * units.postCpuUs) / 1000 / share;
+  if (pages <= 1) {
+    const ms = DURATION_MS.fanoutBase + postingMs;
+    return { invocations: 1, gbSeconds: (gb * ms) / 1000, ms };
+  }
+  // Pages in parallel: the fan-out waits for the slowest (one page's posting), each page function posts its page.
+  const pageMs = (PAGE_SIZE * units.postCpuUs) / 1000 / share + 10;
+  const ms = DURATION_MS.fanoutBase + pageMs;
+  return { invocations: 1 + pages, gbSeconds: (gb * (ms + pages * pageMs)) / 1000, ms };
+}
+
+/** The sweeper's DynamoDB reads per month (docs/how-it-works/sweep-cost.md). */
+export function sweeperReads(input: CostInput, units: Units, announcementsPerSecond: number): number {
+  const lease = 3 * input.keepaliveSeconds;
+  const nodesPerCluster = input.nodes / input.clusters;
+  const perClusterRead = 0.5 * Math.ceil((nodesPerCluster * input.itemKb) / 4);
+  const scheduled = 1 / Math.max(1, lease - input.keepaliveSeconds);
+  const clusterReadsPerSecond = input.clusters * (scheduled + FULL_SWEEPS_PER_SECOND) + announcementsPerSecond;
+  const announcementQueries = SWEEPS_PER_MONTH * SWEEP_SHARDS * 0.5;
+  return clusterReadsPerSecond * SECONDS_PER_MONTH * perClusterRead + announcementQueries;
 }
 
 /** The Roster bill for one month, by component. */
-export function rosterCost(input: CostInput): CostEstimate {
+export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): CostEstimate {
   const { nodes, keepaliveSeconds, subscribers, churnPerHour, clusters, refreshSeconds, pingSeconds, keepaliveLambdaMs, itemKb } = input;
   const p = PRICES;
-  const itemWru = Math.ceil(itemKb);
+  const w = units.writes;
+  const itemWru = Math.max(1, Math.ceil(itemKb));
   const nodesPerCluster = nodes / clusters;
   const connections = nodes + subscribers;
   const recipients = connections / clusters;
@@ -109,13 +151,14 @@ export function rosterCost(input: CostInput): CostEstimate {
   const refreshes = (connections * SECONDS_PER_MONTH) / refreshSeconds;
   const registrations = restarts;
   const pings = (connections * SECONDS_PER_MONTH) / pingSeconds;
-  const reconnects = connections * RECONNECTS_PER_CONNECTION + restarts;
+  const periodicReconnects = connections * RECONNECTS_PER_CONNECTION;
+  const reconnects = periodicReconnects + restarts;
 
   const fullLists = reconnects;
   const httpRequests = keepalives + refreshes + fullLists + registrations;
   const listMs = DURATION_MS.listBase + DURATION_MS.listPerNode * nodesPerCluster;
-  const fanoutMs = DURATION_MS.fanoutBase + DURATION_MS.fanoutPerSubscriber * recipients;
-  const invocations = httpRequests + pings + 2 * reconnects + events;
+  const fanout = fanoutPerEvent(recipients, units);
+  const invocations = httpRequests + pings + 2 * reconnects + events * fanout.invocations;
   const gbSeconds =
     (FUNCTION_GB *
       (keepalives * keepaliveLambdaMs +
@@ -123,45 +166,49 @@ export function rosterCost(input: CostInput): CostEstimate {
         fullLists * listMs +
         registrations * DURATION_MS.register +
         pings * DURATION_MS.ping +
-        reconnects * (DURATION_MS.connect + DURATION_MS.disconnect)) +
-      FANOUT_GB * events * fanoutMs) /
-    1000;
+        reconnects * (DURATION_MS.connect + DURATION_MS.disconnect))) /
+      1000 +
+    events * fanout.gbSeconds;
 
-  const messages = events * recipients + 2 * pings;
+  const eventMessages = events * recipients;
+  const messages = eventMessages + 2 * pings;
   const connectionMinutes = (connections * SECONDS_PER_MONTH) / 60;
 
-  // Writes: keepalive = item + index delete and put; an event = revision ADD + item + one index write;
-  // a reconnect = connection and subscription items (put, then delete) and, for a bound node, the
-  // bind and the lease cut, each rewriting the index key.
+  // Writes, as measured: a keepalive; a restart = its connection's lease cut, the sweeper's DOWN write,
+  // the new incarnation's registration and its bind; a periodic reconnect of a node = the cut and the bind,
+  // of a watcher = its connection and subscription items, written and deleted.
   const boundShare = nodes / connections;
   const wru =
-    keepalives * (itemWru + 2) +
-    events * (1 + itemWru + 1) +
-    reconnects * (4 + boundShare * 2 * (itemWru + 2)) +
+    keepalives * w.keepalive * itemWru +
+    restarts * (w.disconnectBound + w.markDown + w.reRegister + w.connectBound) +
+    periodicReconnects * (boundShare * (w.disconnectBound + w.connectBound) + (1 - boundShare) * 4) +
     SWEEPS_PER_MONTH / 10; // the sweeper's heartbeat, at most every 10 s
+  // Each restart announces two deadlines (the cut, the registration), each periodic reconnect of a node one.
+  const announcementsPerSecond = (2 * restarts + periodicReconnects * boundShare) / SECONDS_PER_MONTH;
+  const sweepRru = sweeperReads(input, units, announcementsPerSecond);
   const listRru = 1 + Math.ceil((nodesPerCluster * itemKb) / 4);
   const rru =
     refreshes * 1 +
     fullLists * listRru +
     registrations * Math.ceil(itemKb / 4) +
     events * Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4) +
-    SWEEPS_PER_MONTH * SWEEP_SHARDS * 0.5 +
     HOURS_PER_MONTH * 60;
   const sweeperGbSeconds = HOURS_PER_MONTH * 60 * 60 * SWEEPER_GB;
   const sweeperInvocations = HOURS_PER_MONTH * 60;
 
   const lines: CostLine[] = [
-    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(refreshes)} refreshes (304) + ${millions(fullLists)} full lists + ${millions(registrations)} registrations`, usd: httpRequests * p.httpApiRequest.usd },
-    { component: 'WebSocket messages', quantity: `${millions(events * recipients)} event messages + ${millions(2 * pings)} ping/PONG`, usd: messages * p.websocketMessage.usd },
+    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(refreshes)} refreshes (304) + ${millions(fullLists)} full lists + ${millions(registrations)} registrations`, usd: tieredUsd(p.httpApiRequest, httpRequests) },
+    { component: 'WebSocket messages', quantity: `${millions(eventMessages)} event messages + ${millions(2 * pings)} ping/PONG`, usd: tieredUsd(p.websocketMessage, messages) },
     { component: 'WebSocket connection minutes', quantity: `${connections} connections × ${millions(SECONDS_PER_MONTH / 60)} min`, usd: connectionMinutes * p.websocketConnectionMinute.usd },
     { component: 'Lambda requests', quantity: `${millions(invocations)} invocations (HTTP, ping, $connect/$disconnect, fan-out)`, usd: invocations * p.lambdaRequest.usd },
-    { component: 'Lambda duration (arm64; 256 MB, fan-out 1,769 MB)', quantity: `${millions(gbSeconds)} GB-s`, usd: gbSeconds * p.lambdaArmGbSecond.usd },
-    { component: 'DynamoDB writes', quantity: `${millions(wru)} WRU (keepalive ${itemWru + 2} WRU each)`, usd: wru * p.dynamodbWriteUnit.usd },
+    { component: `Lambda duration (arm64; 256 MB, fan-out ${FANOUT_MEMORY_MB.toLocaleString('en-US')} MB)`, quantity: `${millions(gbSeconds)} GB-s`, usd: gbSeconds * p.lambdaArmGbSecond.usd },
+    { component: 'DynamoDB writes', quantity: `${millions(wru)} WRU (keepalive ${w.keepalive * itemWru} WRU, measured)`, usd: wru * p.dynamodbWriteUnit.usd },
     { component: 'DynamoDB reads', quantity: `${millions(rru)} RRU (a refresh 1, a full list ${listRru})`, usd: rru * p.dynamodbReadUnit.usd },
     { component: 'sweeper Lambda', quantity: `${millions(sweeperInvocations)} invocations, ${millions(sweeperGbSeconds)} GB-s`, usd: sweeperInvocations * p.lambdaRequest.usd + sweeperGbSeconds * p.lambdaArmGbSecond.usd },
+    { component: 'sweeper DynamoDB reads', quantity: `${millions(sweepRru)} RRU (cluster reads when due, full sweeps, announcements)`, usd: sweepRru * p.dynamodbReadUnit.usd },
     { component: 'DynamoDB Streams reads by the fan-out trigger', quantity: 'free', usd: 0 },
   ];
-  return { input, lines, total: lines.reduce((sum, l) => sum + l.usd, 0) };
+  return { input, lines, total: lines.reduce((sum, l) => sum + l.usd, 0), units: units.source };
 }
 
 export interface Alternative {
@@ -244,5 +291,6 @@ export function renderCost(estimate: CostEstimate): string[] {
   lines.push(...table(compare));
   lines.push('');
   lines.push('Prices: bench/prices.ts (each with its source and the date checked). Assumed Lambda durations and what is not counted: bench/cost.ts.');
+  lines.push(`DynamoDB units and CPU per post measured: ${estimate.units}.`);
   return lines;
 }

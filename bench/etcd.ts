@@ -23,8 +23,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3, IOptions, Watcher } from 'etcd3';
 import { freePort } from '../local/dynamodb-local.ts';
-import { mapLimit, sleep, startChild, type Child } from './procs.ts';
-import type { DetectionResult, FanoutResult, Progress } from './roster.ts';
+import { mapLimit } from '../functions/core/concurrency.ts';
+import { CpuMeter, fanoutResult, ownCpu, timeFanout, type FanoutResult, type WaitAll } from './fanout.ts';
+import { cpuMicros, sleep, startChild, type Child } from './procs.ts';
+import type { DetectionResult, Progress } from './roster.ts';
 import { summarize } from './stats.ts';
 
 export const ETCD_INSTALL_HINT = 'install etcd to compare: `sudo apt-get install -y etcd-server` (Debian/Ubuntu; needs `npm install` for the etcd3 dev dependency), or put an `etcd` binary on PATH / in ETCD_BIN';
@@ -184,7 +186,7 @@ async function openWatchers(endpoint: string, prefix: string, count: number): Pr
 
 const uid = (): string => Math.random().toString(36).slice(2, 10);
 
-/** One registration (grant a lease, put the key) → every watcher has the PUT. */
+/** One registration (grant a lease, put the key) → every watcher has the PUT; timed by the loop Roster's fan-out uses. */
 export async function etcdFanout(
   server: EtcdServer,
   options: { subscribers: number; registrations: number; timeoutMs: number },
@@ -194,39 +196,23 @@ export async function etcdFanout(
   progress(`etcd fan-out: opening ${options.subscribers} prefix watchers (one connection each)`);
   const watchers = await openWatchers(server.endpoint, prefix, options.subscribers);
   const writer = await newClient(server.endpoint, true);
-  const all: number[] = [];
-  const median: number[] = [];
-  let missing = 0;
   try {
+    const cpu = new CpuMeter({ server: () => cpuMicros(server.pid), store: undefined, clients: ownCpu });
+    await cpu.measureIdle(2000);
     progress(`etcd fan-out: ${options.registrations} registrations → ${options.subscribers} watchers`);
-    for (let i = 0; i < options.registrations; i++) {
-      await sleep(50 + Math.random() * 100);
+    const register = async (i: number) => {
       const key = `${prefix}r${i}`;
-      const t0 = performance.now();
-      const lease = writer.lease(3600, { autoKeepAlive: false });
-      await lease.put(key).value('up');
-      const arrivals = await Promise.all(watchers.map((w) => w.waitFor('put', key, options.timeoutMs)));
-      const times = arrivals.filter((a) => a !== undefined).map((a) => a - t0);
-      missing += arrivals.length - times.length;
-      if (times.length === arrivals.length) {
-        times.sort((a, b) => a - b);
-        all.push(times.at(-1) ?? Number.NaN);
-        median.push(times[Math.floor(times.length / 2)] ?? Number.NaN);
-      }
-    }
+      await writer.lease(3600, { autoKeepAlive: false }).put(key).value('up');
+      return key;
+    };
+    const waitAll: WaitAll = (key, timeoutMs) => Promise.all(watchers.map((w) => w.waitFor('put', key, timeoutMs)));
+    const timed = await timeFanout(options.registrations, options.timeoutMs, register, waitAll, cpu);
+    return fanoutResult(options.subscribers, options.registrations, timed, cpu.end(timed.messages));
   } finally {
     await closeWatchers(watchers);
     await writer.delete().prefix(prefix).catch(() => undefined);
     writer.close();
   }
-  return {
-    subscribers: options.subscribers,
-    registrations: options.registrations,
-    allReceived: missing === 0,
-    missing,
-    allMs: summarize(all),
-    medianSubscriberMs: summarize(median),
-  };
 }
 
 const ETCD_NODE = fileURLToPath(new URL('./etcd-node.ts', import.meta.url));

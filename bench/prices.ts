@@ -11,8 +11,10 @@
  */
 
 export interface Price {
-  /** US dollars per `unit`. */
+  /** US dollars per `unit` (in the first tier, when there are tiers). */
   usd: number;
+  /** Volume tiers: from `above` units a month on, the price is `usd` per unit. */
+  tiers?: readonly { above: number; usd: number }[];
   unit: string;
   source: string;
   checked: string;
@@ -25,14 +27,19 @@ const CHECKED = '2026-11-25';
 export const PRICES = {
   httpApiRequest: {
     usd: 1.0 / 1e6,
-    unit: 'HTTP API request (first 300 million a month)',
+    tiers: [
+      { above: 300e6, usd: 0.9 / 1e6 },
+      { above: 1e9, usd: 0.8 / 1e6 },
+    ],
+    unit: 'HTTP API request ($1.00 per million for the first 300 million a month, $0.90 for the next 700 million, $0.80 beyond)',
     source: 'https://aws.amazon.com/api-gateway/pricing/',
     checked: CHECKED,
     how: 'secondary',
   },
   websocketMessage: {
     usd: 1.0 / 1e6,
-    unit: 'WebSocket message sent or received, metered in 32 KB units (first billion a month)',
+    tiers: [{ above: 1e9, usd: 0.8 / 1e6 }],
+    unit: 'WebSocket message sent or received, metered in 32 KB units ($1.00 per million for the first billion a month, $0.80 beyond)',
     source: 'https://aws.amazon.com/api-gateway/pricing/',
     checked: CHECKED,
     how: 'aws page',
@@ -141,3 +148,15 @@ export type PriceName = keyof typeof PRICES;
 /** Hours in the month every monthly figure assumes (AWS's own convention). */
 export const HOURS_PER_MONTH = 730;
 export const SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600;
+
+/** What `quantity` units cost in a month at `price`, tier by tier. */
+export function tieredUsd(price: Price, quantity: number): number {
+  const steps = [{ above: 0, usd: price.usd }, ...(price.tiers ?? [])];
+  let usd = 0;
+  for (const [i, step] of steps.entries()) {
+    const upTo = steps[i + 1]?.above ?? Infinity;
+    if (quantity <= step.above) break;
+    usd += (Math.min(quantity, upTo) - step.above) * step.usd;
+  }
+  return usd;
+}

@@ -5,7 +5,7 @@
  * behind — not even a SIGSTOPped agent.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../local/spawn.ts';
 
@@ -126,16 +126,48 @@ export function rssBytes(pid: number): number | undefined {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs `fn` over `items` with at most `limit` in flight; results in order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T, index);
+/** Clock ticks per second of /proc/{pid}/stat's CPU times (USER_HZ: 100 on every Linux this runs on). */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system) a process has used so far, in microseconds, from
+ * /proc/{pid}/stat (10 ms resolution), or undefined if it is gone. CPU time
+ * rather than wall time: on a busy machine it still counts the work done,
+ * not the waiting for a core.
+ */
+export function cpuMicros(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start at state (field 3); utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1e6) / USER_HZ : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time (µs) of a process and all its descendants now alive (e.g. the runtime and its page-function processes). */
+export function treeCpuMicros(pid: number): number | undefined {
+  const own = cpuMicros(pid);
+  if (own === undefined) return undefined;
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
     }
-  });
-  await Promise.all(workers);
-  return results;
+  }
+  let total = own;
+  const queue = [...(children.get(pid) ?? [])];
+  while (queue.length > 0) {
+    const child = queue.pop() as number;
+    total += cpuMicros(child) ?? 0;
+    queue.push(...(children.get(child) ?? []));
+  }
+  return total;
 }

@@ -1,11 +1,15 @@
 /** The bench report as a plain-text table. */
 import { table } from './table.ts';
 import type { BenchReport, Goal } from './run.ts';
-import type { DetectionResult, FanoutResult } from './roster.ts';
+import type { CpuPerMessage, FanoutResult } from './fanout.ts';
+import type { CapacityResult } from './capacity.ts';
+import type { DetectionResult, StormResult } from './roster.ts';
 import type { Summary } from './stats.ts';
 
 const ms = (s: Summary): string => (s.n === 0 ? 'none' : `${Math.round(s.p50)} / ${Math.round(s.p99)} ms`);
 const secs = (s: Summary): string => (s.n === 0 ? 'none' : `${(s.p50 / 1000).toFixed(2)} / ${(s.p99 / 1000).toFixed(2)} s`);
+const us = (x: number | null): string => (x === null ? '-' : `${x}`);
+const cpuCell = (c: CpuPerMessage): string => `${us(c.server)} / ${us(c.store)} / ${us(c.clients)} µs`;
 const metText = (goal: Goal | undefined): string => (goal === undefined ? '' : goal.met === null ? (goal.value === null ? 'n/a' : 'quick: n/a') : goal.met ? 'yes' : 'NO');
 
 export function renderReport(report: BenchReport): string[] {
@@ -40,8 +44,11 @@ export function renderReport(report: BenchReport): string[] {
     const mine = f.allReceived ? ms(f.allMs) : `${f.missing} missing`;
     const other = theirs === undefined ? undefined : theirs.allReceived ? ms(theirs.allMs) : `${theirs.missing} missing`;
     rows.push([`fan-out to ${f.subscribers} subscribers`, `PUT → all have it, p50 / p99 (${f.registrations} regs)`, mine, etcdCell(other), ratioCell(`fanout p99 at ${f.subscribers}`), g?.target ?? '', metText(g)]);
+    rows.push(['', 'CPU per message: server / store / clients', cpuCell(f.cpuUsPerMessage), etcdCell(theirs && cpuCell(theirs.cpuUsPerMessage)), '', '', '']);
   };
   for (const f of report.fanout ?? []) fanoutRow(f);
+  if (report.poster) rows.push(['fan-out poster alone (sizes AWS)', `CPU per PostToConnection, ${report.poster.posts} posts of ${report.poster.messageBytes} B`, `${report.poster.cpuUsPerPost} µs`, '', '', '', '']);
+  if (report.storm) stormRows(rows, report.storm, goal('storm:'));
   const detectionRow = (d: DetectionResult, theirs: DetectionResult | undefined, label: string, goalPrefix: string) => {
     const g = goal(goalPrefix);
     const mine = d.allObserved ? secs(d.detectionMs) : 'not all observed';
@@ -64,6 +71,33 @@ export function renderReport(report: BenchReport): string[] {
     rows.push(['', 'runtime RSS start / max / end', `${k.runtimeRssMiB.start} / ${k.runtimeRssMiB.max} / ${k.runtimeRssMiB.end} MiB`, '', '', '', '']);
     rows.push(['', 'DynamoDB Local (JVM) RSS start / max / end', `${k.dynamodbLocalRssMiB.start} / ${k.dynamodbLocalRssMiB.max} / ${k.dynamodbLocalRssMiB.end} MiB`, '', '', '', '']);
   }
+  if (report.capacity) capacityRows(rows, report.capacity, goal('write units per keepalive'));
   lines.push(...table(rows));
   return lines;
+}
+
+function stormRows(rows: string[][], s: StormResult, g: Goal | undefined): void {
+  const label = `storm: ${s.registrations} PUTs (${s.nodes} nodes × 2), ${s.parallel} in flight`;
+  rows.push([label, 'all delivered, per-node order; total', `${s.groups.every((x) => x.allReceived && x.outOfOrder === 0) ? 'yes' : 'NO'}; ${(s.totalMs / 1000).toFixed(2)} s`, '', '', g?.target ?? '', metText(g)]);
+  for (const group of s.groups) {
+    const what = `${group.subscribers} ${group.batch ? 'batched' : 'plain'} subscribers: last one's lag p50 / p99 / max`;
+    const lag = group.lagMs.n === 0 ? 'none' : `${group.lagMs.p50} / ${group.lagMs.p99} / ${group.lagMs.max} ms`;
+    const detail = `${lag}; ${group.messagesReceived} messages${group.missing ? `, ${group.missing} missing` : ''}${group.outOfOrder ? `, ${group.outOfOrder} out of order` : ''}`;
+    rows.push(['', what, detail, '', '', '', '']);
+  }
+  rows.push(['', 'CPU per event: server / store / clients', cpuCell(s.cpuUsPerEvent), '', '', '', '']);
+}
+
+function capacityRows(rows: string[][], c: CapacityResult, g: Goal | undefined): void {
+  const op = (u: CapacityResult['operations'][keyof CapacityResult['operations']]) =>
+    `${u.writeUnits} WCU (index ${u.indexWriteUnits})${u.readUnits ? `, ${u.readUnits} RCU` : ''}`;
+  const o = c.operations;
+  rows.push(['capacity (DynamoDB ConsumedCapacity)', `keepalive (${o.keepalive.count})`, op(o.keepalive), '', '', g?.target ?? '', metText(g)]);
+  rows.push(['', 'register new / re-register changed / deregister', `${op(o.registerNew)}; ${op(o.reRegisterChanged)}; ${op(o.deregister)}`, '', '', '', '']);
+  rows.push(['', 'connect bound / disconnect bound', `${op(o.connectBound)}; ${op(o.disconnectBound)}`, '', '', '', '']);
+  const l = c.sweepLoad;
+  rows.push(['', `sweeper, ${l.nodes} nodes in ${l.clusters} clusters, keepalive ${l.keepaliveSeconds} s, ${l.durationSeconds} s`, `${l.readUnitsPerSecond} RCU/s, ${l.clusterReadsPerSecond} cluster reads/s; keepalive ${l.keepaliveWriteUnits} WCU (${l.keepalives})`, '', '', '', '']);
+  for (const f of c.fullSweeps) {
+    rows.push(['', `full sweep after adding ${f.nodes} nodes in ${f.clusters} cluster${f.clusters === 1 ? '' : 's'}`, `${f.itemsRead} items in ${f.clustersRead} clusters: ${f.readUnits} RCU (${f.readUnitsPerItem} per item), ${f.durationMs} ms`, '', '', '', '']);
+  }
 }

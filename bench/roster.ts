@@ -14,7 +14,9 @@ import { readConfig } from '../functions/core/config.ts';
 import type { Deps } from '../functions/core/deps.ts';
 import { keepalive as coreKeepalive } from '../functions/core/registry.ts';
 import { BenchHttp, mustRegister } from './http.ts';
-import { ROSTER_BIN, mapLimit, rssBytes, sleep, startChild, type Child } from './procs.ts';
+import { mapLimit } from '../functions/core/concurrency.ts';
+import { CpuMeter, fanoutResult, ownCpu, timeFanout, timeStorm, type CpuPerMessage, type FanoutResult, type StormGroupTimed, type WaitAll } from './fanout.ts';
+import { ROSTER_BIN, cpuMicros, rssBytes, sleep, startChild, treeCpuMicros, type Child } from './procs.ts';
 import { Histogram, summarize, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
 
@@ -202,25 +204,12 @@ export async function keepaliveThroughput(
 
 // ─── 2. Fan-out ─────────────────────────────────────────────────────────────
 
-export interface FanoutResult {
-  subscribers: number;
-  registrations: number;
-  /** Every subscriber received every registration's event. */
-  allReceived: boolean;
-  /** (subscriber, registration) pairs that never arrived within the timeout. */
-  missing: number;
-  /** From sending the PUT to the last subscriber having the event. */
-  allMs: Summary;
-  /** From sending the PUT to the median subscriber having the event. */
-  medianSubscriberMs: Summary;
-}
-
-/** Opens `count` subscribers to `clusterId`, `parallel` handshakes at a time. */
-export async function openSubscribers(wsUrl: string, clusterId: string, count: number, parallel = 25): Promise<Subscriber[]> {
+/** Opens `count` subscribers to `clusterId`, `parallel` handshakes at a time; `batch` opts every one in to batched messages. */
+export async function openSubscribers(wsUrl: string, clusterId: string, count: number, options: { parallel?: number; batch?: boolean; keepAll?: boolean } = {}): Promise<Subscriber[]> {
   const opened: Subscriber[] = [];
   try {
-    await mapLimit(Array.from({ length: count }), parallel, async () => {
-      opened.push(await Subscriber.open(wsUrl, clusterId));
+    await mapLimit(Array.from({ length: count }), options.parallel ?? 25, async () => {
+      opened.push(await Subscriber.open(wsUrl, clusterId, { batch: options.batch, keepAll: options.keepAll }));
     });
   } catch (err) {
     await closeAll(opened);
@@ -233,43 +222,133 @@ export async function closeAll(subscribers: Subscriber[]): Promise<void> {
   await mapLimit(subscribers.splice(0), 100, (s) => s.close());
 }
 
+/** The bench's view of the runtime's processes, for CPU per message. */
+function rosterCpuMeter(target: RosterTarget): CpuMeter {
+  const dynamodbPid = target.dynamodbPid;
+  return new CpuMeter({
+    // The runtime and its page-function processes (the fan-out's parallel pages).
+    server: () => treeCpuMicros(target.runtimePid),
+    store: dynamodbPid === undefined ? undefined : () => cpuMicros(dynamodbPid),
+    clients: ownCpu,
+  });
+}
+
+/** Arrival times of `type` for `nodeId` at every subscriber. */
+const arrivalsAt = (subscribers: Subscriber[], type: string): WaitAll => async (nodeId, timeoutMs) =>
+  (await Promise.all(subscribers.map((s) => s.waitFor(type, nodeId, timeoutMs)))).map((a) => a?.at);
+
 export async function fanout(target: RosterTarget, options: { subscribers: number; registrations: number; timeoutMs: number }, progress: Progress): Promise<FanoutResult> {
   const clusterId = uid(`fo${options.subscribers}`);
   const http = new BenchHttp(target.httpUrl, 4);
   progress(`fan-out: opening ${options.subscribers} WebSocket subscribers`);
-  const subscribers = await openSubscribers(target.wsUrl, clusterId, options.subscribers);
-  const all: number[] = [];
-  const median: number[] = [];
-  let missing = 0;
+  const subscribers = await openSubscribers(target.wsUrl, clusterId, options.subscribers, { parallel: options.subscribers > 1000 ? 50 : 25 });
   try {
+    const cpu = rosterCpuMeter(target);
+    await cpu.measureIdle(2000);
     progress(`fan-out: ${options.registrations} registrations → ${options.subscribers} subscribers`);
-    for (let i = 0; i < options.registrations; i++) {
-      // A random pause puts each registration at a random phase of the stream poll.
-      await sleep(50 + Math.random() * 100);
-      const nodeId = `r${i}`;
-      const t0 = performance.now();
-      await mustRegister(http, clusterId, nodeId, 3600);
-      const arrivals = await Promise.all(subscribers.map((s) => s.waitFor('NODE_REGISTERED', nodeId, options.timeoutMs)));
-      const times = arrivals.filter((a) => a !== undefined).map((a) => a.at - t0);
-      missing += arrivals.length - times.length;
-      if (times.length === arrivals.length) {
-        times.sort((a, b) => a - b);
-        all.push(times.at(-1) ?? Number.NaN);
-        median.push(times[Math.floor(times.length / 2)] ?? Number.NaN);
-      }
-    }
+    const register = async (i: number) => {
+      await mustRegister(http, clusterId, `r${i}`, 3600);
+      return `r${i}`;
+    };
+    const timed = await timeFanout(options.registrations, options.timeoutMs, register, arrivalsAt(subscribers, 'NODE_REGISTERED'), cpu);
+    return fanoutResult(options.subscribers, options.registrations, timed, cpu.end(timed.messages));
   } finally {
     await closeAll(subscribers);
     http.close();
   }
-  return {
-    subscribers: options.subscribers,
-    registrations: options.registrations,
-    allReceived: missing === 0,
-    missing,
-    allMs: summarize(all),
-    medianSubscriberMs: summarize(median),
-  };
+}
+
+export interface StormGroup {
+  subscribers: number;
+  /** Whether these subscribers asked for batched messages (`batch=true`). */
+  batch: boolean;
+  /** Every subscriber received every event. */
+  allReceived: boolean;
+  missing: number;
+  /** Subscribers that saw a node's events out of revision order (goal 0). */
+  outOfOrder: number;
+  /** WebSocket messages that carried the events (fewer than the events with batching). */
+  messagesReceived: number;
+  /** Per registration: from sending the PUT to the last subscriber of the group having its event. */
+  lagMs: Summary;
+}
+
+export interface StormResult {
+  registrations: number;
+  nodes: number;
+  /** PUTs in flight at once. */
+  parallel: number;
+  /** From the first PUT to the last event at the last subscriber. */
+  totalMs: number;
+  groups: StormGroup[];
+  /** CPU time per delivered event (not per message: a batched message carries several). */
+  cpuUsPerEvent: CpuPerMessage;
+}
+
+/**
+ * A registration storm: `registrations` PUTs in one cluster, `parallel` at a
+ * time — each of `registrations / 2` nodes registers (NODE_REGISTERED) and
+ * then registers again with new metadata (NODE_UPDATED) — to `subscribers`,
+ * of which `plain` take one event per message and the others ask for batched
+ * messages, as the SDK and the console do. Checks that everyone gets every
+ * event, each node's events in revision order, and times the last
+ * subscriber's lag per registration, for each kind.
+ */
+export async function storm(
+  target: RosterTarget,
+  options: { subscribers: number; plain: number; registrations: number; parallel: number; timeoutMs: number },
+  progress: Progress,
+): Promise<StormResult> {
+  const clusterId = uid('storm');
+  const http = new BenchHttp(target.httpUrl, options.parallel);
+  const nodes = Math.ceil(options.registrations / 2);
+  const half = Math.min(options.plain, options.subscribers);
+  progress(`storm: opening ${options.subscribers} WebSocket subscribers (${options.subscribers - half} of them batched)`);
+  const plain = await openSubscribers(target.wsUrl, clusterId, half, { keepAll: true });
+  const batched = await openSubscribers(target.wsUrl, clusterId, options.subscribers - half, { keepAll: true, batch: true }).catch(async (err: unknown) => {
+    await closeAll(plain);
+    throw err;
+  });
+  try {
+    const cpu = rosterCpuMeter(target);
+    await cpu.measureIdle(2000);
+    progress(`storm: ${options.registrations} registrations (${nodes} nodes, each registered then updated), ${options.parallel} in flight`);
+    cpu.begin();
+    // A node's second PUT goes out only after its first was answered, so its two events have a known order.
+    const first = new Map<number, Promise<unknown>>();
+    const register = async (i: number): Promise<string> => {
+      const n = i % nodes;
+      const update = i >= nodes;
+      if (update) await first.get(n);
+      const put = http.send('PUT', `/v1/clusters/${clusterId}/nodes/s${n}`, { leaseSeconds: 3600, ...(update ? { metadata: { v: '2' } } : {}) });
+      if (!update) first.set(n, put.catch(() => undefined));
+      const reply = await put;
+      if (reply.status !== 200 && reply.status !== 201) throw new Error(`storm: PUT s${n} answered ${reply.status}: ${reply.body}`);
+      return `${update ? 'NODE_UPDATED' : 'NODE_REGISTERED'}/s${n}`;
+    };
+    const waitIn = (group: Subscriber[]): WaitAll => async (key, timeoutMs) => {
+      const [type, nodeId] = key.split('/') as [string, string];
+      return (await Promise.all(group.map((s) => s.waitFor(type, nodeId, timeoutMs)))).map((a) => a?.at);
+    };
+    const timed = await timeStorm(options.registrations, options.parallel, options.timeoutMs, register, [waitIn(plain), waitIn(batched)]);
+    const events = timed.groups.reduce((sum, g) => sum + g.events, 0);
+    const groups = [plain, batched].map((subs, i): StormGroup => {
+      const t = timed.groups[i] as StormGroupTimed;
+      return {
+        subscribers: subs.length,
+        batch: i === 1,
+        allReceived: t.missing === 0,
+        missing: t.missing,
+        outOfOrder: subs.filter((s) => !s.inNodeOrder()).length,
+        messagesReceived: subs.reduce((sum, s) => sum + s.messages, 0),
+        lagMs: t.lagMs,
+      };
+    });
+    return { registrations: options.registrations, nodes, parallel: options.parallel, totalMs: timed.totalMs, groups, cpuUsPerEvent: cpu.end(events) };
+  } finally {
+    await closeAll([...plain, ...batched]);
+    http.close();
+  }
 }
 
 // ─── 3–4. Crash and hang detection with real agent processes ───────────────

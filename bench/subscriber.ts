@@ -1,7 +1,9 @@
 /**
  * Plain WebSocket subscribers for the bench: each records when every
  * membership event arrived, keyed by type and node, so a scenario can ask
- * "when did all N subscribers have NODE_DOWN for n3?".
+ * "when did all N subscribers have NODE_DOWN for n3?". A subscriber opened
+ * with `batch` asks for batched messages (`&batch=true`) and unpacks them
+ * (`{"type":"EVENTS","events":[…]}`, docs/running-nodes/wire-batching.md).
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -27,6 +29,8 @@ export class Subscriber {
   readonly arrivals = new Map<string, Arrival>();
   /** Every event received, in order (type/nodeId/revision). */
   readonly received: { type: string; nodeId: string; revision: number }[] = [];
+  /** WebSocket messages that carried events (a batched message counts once). */
+  messages = 0;
   private readonly listeners = new Set<(key: string) => void>();
 
   private constructor(
@@ -34,27 +38,39 @@ export class Subscriber {
     private readonly keepAll: boolean,
   ) {
     ws.on('message', (data) => {
-      let event: WireEvent;
+      let message: WireEvent & { events?: unknown };
       try {
-        event = JSON.parse(data.toString()) as WireEvent;
+        message = JSON.parse(data.toString()) as WireEvent & { events?: unknown };
       } catch {
         return;
       }
-      if (typeof event.type !== 'string' || !event.type.startsWith('NODE_') || typeof event.node?.nodeId !== 'string') return;
-      const key = `${event.type}/${event.node.nodeId}`;
-      const revision = Number(event.revision);
-      if (this.keepAll) this.received.push({ type: event.type, nodeId: event.node.nodeId, revision });
-      if (!this.arrivals.has(key)) {
-        this.arrivals.set(key, { at: performance.now(), wallAt: Date.now(), revision, ...(typeof event.reason === 'string' ? { reason: event.reason } : {}) });
-        for (const listener of this.listeners) listener(key);
+      const events = message.type === 'EVENTS' && Array.isArray(message.events) ? (message.events as WireEvent[]) : [message];
+      const at = performance.now();
+      const wallAt = Date.now();
+      let counted = false;
+      for (const event of events) {
+        if (typeof event.type !== 'string' || !event.type.startsWith('NODE_') || typeof event.node?.nodeId !== 'string') continue;
+        if (!counted) this.messages++;
+        counted = true;
+        this.record(event.type, event.node.nodeId, event, at, wallAt);
       }
     });
     ws.on('error', () => undefined);
   }
 
-  /** Opens `{wsUrl}?clusterId=…`; `keepAll` also records every event in `received`. */
-  static open(wsUrl: string, clusterId: string, options: { keepAll?: boolean; timeoutMs?: number } = {}): Promise<Subscriber> {
-    const ws = new WebSocket(`${wsUrl}?clusterId=${encodeURIComponent(clusterId)}`, { handshakeTimeout: options.timeoutMs ?? 30_000 });
+  private record(type: string, nodeId: string, event: WireEvent, at: number, wallAt: number): void {
+    const key = `${type}/${nodeId}`;
+    const revision = Number(event.revision);
+    if (this.keepAll) this.received.push({ type, nodeId, revision });
+    if (this.arrivals.has(key)) return;
+    this.arrivals.set(key, { at, wallAt, revision, ...(typeof event.reason === 'string' ? { reason: event.reason } : {}) });
+    for (const listener of this.listeners) listener(key);
+  }
+
+  /** Opens `{wsUrl}?clusterId=…` (with `batch`, `&batch=true`); `keepAll` also records every event in `received`. */
+  static open(wsUrl: string, clusterId: string, options: { keepAll?: boolean; batch?: boolean; timeoutMs?: number } = {}): Promise<Subscriber> {
+    const query = `clusterId=${encodeURIComponent(clusterId)}${options.batch ? '&batch=true' : ''}`;
+    const ws = new WebSocket(`${wsUrl}?${query}`, { handshakeTimeout: options.timeoutMs ?? 30_000 });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new Subscriber(ws, options.keepAll ?? false)));
       ws.once('error', reject);
@@ -80,6 +96,24 @@ export class Subscriber {
       }, timeoutMs);
       this.listeners.add(listener);
     });
+  }
+
+  /**
+   * Whether each node's events (in `received`, so with `keepAll`) first
+   * arrived in increasing revision order. A repeat of an event already seen
+   * (delivery is at least once) is not a break of order.
+   */
+  inNodeOrder(): boolean {
+    const seen = new Set<string>();
+    const highest = new Map<string, number>();
+    for (const { nodeId, revision } of this.received) {
+      const key = `${nodeId}@${revision}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if ((highest.get(nodeId) ?? -Infinity) > revision) return false;
+      highest.set(nodeId, revision);
+    }
+    return true;
   }
 
   count(type: string): number {

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { JavaMissingError } from '../local/dynamodb-local.ts';
 import { CliError, UsageError, out, parse, positiveNumber, type Command } from './kit.ts';
 
-const NAMES = ['throughput', 'fanout', 'crash', 'hang', 'etcd', 'soak'];
+const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'];
 
 export const benchCommand: Command = {
   summary: 'measure detection, fan-out, throughput and a soak on a local runtime, beside etcd',
@@ -18,16 +18,25 @@ one run, on this machine:
 
   throughput  N workers keeping alive as fast as possible through Roster, and
               the same UpdateItem straight to DynamoDB Local; the ratio
-  fanout      one registration → N WebSocket subscribers (N = 1, 100, 1000):
-              time until all have it, p50/p99
+  fanout      one registration → N WebSocket subscribers (N = 1, 100, 1,000,
+              10,000): time until all have it, p50/p99, and the CPU time
+              per delivered message of the runtime, DynamoDB Local and the
+              subscribers (process CPU time, net of their idle rate)
+  storm       500 registrations at once in one cluster → 1,000 subscribers,
+              900 of them batched (as the SDK is) and 100 plain: all
+              delivered in per-node order, the last subscriber's lag
+              p50/p99/max for each kind
   crash       real \`roster agent\` processes SIGKILLed: time until every
               observer has NODE_DOWN (lease 15 s)
   hang        agents SIGSTOPped (connection stays open): time to NODE_DOWN
-  etcd        fanout, crash and hang on etcd (a prefix watch per subscriber,
+  etcd        fanout (same sizes), crash and hang on etcd (a prefix watch per subscriber,
               a lease with keepalive per node, the same lease), if \`etcd\`
               is installed (the bench never installs it)
   soak        2,000 simulated nodes, lease 10 s, keepalive every 3 s, for
               5 minutes: false NODE_DOWN, keepalive p99, runtime RSS
+  capacity    DynamoDB's ConsumedCapacity (INDEXES) of each hot operation,
+              the sweeper's read units under a keepalive load, full sweeps
+              of 10,000 nodes (last: it leaves those nodes behind)
 
 A full run takes about 10 minutes, 5 of them the soak; every child process
 (runtime, DynamoDB Local, agents, etcd) is stopped at the end, also on Ctrl-C.
@@ -37,7 +46,7 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
   --json FILE          also write the report as JSON to FILE
   --scenarios LIST     comma-separated subset of: ${NAMES.join(', ')}
                        (etcd compares the Roster scenarios chosen with it)
-  --soak-seconds S     soak duration (default 300; --quick: 5)
+  --soak-seconds S     soak duration (default 300; --quick: 6)
   -h, --help           show this help
 `,
   async run(argv) {

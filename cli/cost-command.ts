@@ -3,6 +3,7 @@
  */
 import { cloudMapCost, defaults, etcdCost, renderCost, rosterCost, rosterDetection, type CostInput } from '../bench/cost.ts';
 import { PRICES } from '../bench/prices.ts';
+import { MEASURED_UNITS, unitsFromReport } from '../bench/units.ts';
 import { UsageError, out, parse, positiveNumber, type Command } from './kit.ts';
 
 export const costCommand: Command = {
@@ -13,7 +14,8 @@ Prints the monthly AWS cost of Roster by component (HTTP API, WebSocket
 messages and connection minutes, Lambda requests and GB-s, DynamoDB writes
 and reads, the sweeper) for a workload, and the same workload on AWS Cloud
 Map and on a self-hosted three-node etcd, with the detection time of each.
-Prices and their sources: bench/prices.ts.
+Prices and their sources: bench/prices.ts. DynamoDB units and the fan-out's
+CPU per post are measured ones: bench/units.ts, or --units from your own run.
 
   --nodes N          nodes (each keeps alive, holds a bound connection and refreshes its list)
   --keepalive S      seconds between keepalives; the lease is 3 × S (default 5)
@@ -23,11 +25,13 @@ Prices and their sources: bench/prices.ts.
   --refresh S        seconds between each client's list refresh (default 30, the SDK's)
   --ping S           seconds between each connection's ping (default 30, the SDK's)
   --lambda-ms MS     billed duration of a keepalive invocation (default 10)
-  --item-kb KB       size of a node item (default 1)
+  --item-kb KB       size of a node item (default: the bench's, about 0.3 KB)
+  --units FILE       take the measured units from a roster bench --json report
+                     (scenarios capacity and fanout) instead of bench/units.ts
   --json             print the estimate as JSON
   -h, --help         show this help
 `,
-  run(argv) {
+  async run(argv) {
     const parsed = parse(
       argv,
       {
@@ -40,6 +44,7 @@ Prices and their sources: bench/prices.ts.
         ping: { type: 'string' },
         'lambda-ms': { type: 'string' },
         'item-kb': { type: 'string' },
+        units: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -47,12 +52,20 @@ Prices and their sources: bench/prices.ts.
     );
     if (parsed.help) {
       process.stdout.write(this.help);
-      return Promise.resolve(0);
+      return 0;
     }
     const v = parsed.values;
     const nodes = positiveNumber('nodes', v.nodes, true);
     if (nodes === undefined) throw new UsageError('--nodes is required');
-    const base = defaults(nodes);
+    let units = MEASURED_UNITS;
+    if (v.units !== undefined) {
+      try {
+        units = await unitsFromReport(v.units);
+      } catch (err) {
+        throw new UsageError(`--units ${v.units}: ${(err as Error).message}`);
+      }
+    }
+    const base = defaults(nodes, units);
     const subscribersRaw = v.subscribers === '0' ? 0 : positiveNumber('subscribers', v.subscribers, true);
     const churnRaw = v.churn === '0' ? 0 : positiveNumber('churn', v.churn, false);
     const input: CostInput = {
@@ -67,12 +80,12 @@ Prices and their sources: bench/prices.ts.
       itemKb: positiveNumber('item-kb', v['item-kb'], false) ?? base.itemKb,
     };
     if (input.keepaliveSeconds * 3 < 2 || input.keepaliveSeconds * 3 > 3600) throw new UsageError('--keepalive must make a lease (3 × S) of 2..3600 seconds');
-    const estimate = rosterCost(input);
+    const estimate = rosterCost(input, units);
     if (v.json) {
       out(JSON.stringify({ ...estimate, alternatives: [cloudMapCost(input), etcdCost(input)], detection: rosterDetection(input), prices: PRICES }, null, 2));
     } else {
       for (const line of renderCost(estimate)) out(line);
     }
-    return Promise.resolve(0);
+    return 0;
   },
 };

@@ -5,7 +5,7 @@
  * script, no download, works offline). `npx cdk synth` fails on a finding
  * that is neither fixed nor acknowledged here.
  *
- * Two ways to set a control aside, each with its reason (docs/control-tower.md
+ * Two ways to set a control aside, each with its reason (docs/operating/control-tower.md
  * lists them all):
  * - `disabledControls`: a rule that cannot fit the design as a whole (or not
  *   in this configuration) is not run at all;

@@ -1,9 +1,12 @@
 /**
  * The stream fan-out: the table's stream, filtered so that keepalives never
  * invoke it, drives one function that posts each membership event to the
- * cluster's WebSocket subscribers. What it cannot deliver after its retries
- * is described in an SQS on-failure queue; clients recover from the gap by
- * resynchronising.
+ * cluster's WebSocket subscribers. A cluster with more subscribers than one
+ * page (500) has its pages handed to the page function, one invocation per
+ * page, all in parallel (RequestResponse: the fan-out waits for them, so
+ * order and retries stay with the stream). What it cannot deliver after its
+ * retries is described in an SQS on-failure queue; clients recover from the
+ * gap by resynchronising.
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -12,13 +15,13 @@ import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FANOUT_MEMORY_MB } from '../functions/core/fanout-sizing.ts';
 import { FANOUT_FILTER_PATTERNS } from '../functions/core/stream-filter.ts';
 import { acknowledgeControl, CONTROLS } from './control-tower.ts';
 import { RosterFunction, type FunctionDefaults } from './function.ts';
 import { FANOUT_TABLE_ACCESS } from './table-access.ts';
 
-/** Memory (and so CPU) of the fan-out function: one full vCPU. */
-export const FANOUT_MEMORY_MB = 1769;
+export { FANOUT_MEMORY_MB };
 
 export interface RosterFanoutProps {
   readonly functions: FunctionDefaults;
@@ -30,6 +33,8 @@ export interface RosterFanoutProps {
 
 export class RosterFanout extends Construct {
   readonly function: RosterFunction;
+  /** Delivers one page of a large cluster's subscribers (invoked by `function`). */
+  readonly pages: RosterFunction;
   /** Where records that still fail after every retry are described. */
   readonly failures: Queue;
 
@@ -41,20 +46,18 @@ export class RosterFanout extends Construct {
       // The longest SQS allows: time to inspect what could not be delivered.
       retentionPeriod: Duration.days(14),
     });
-    this.function = new RosterFunction(this, 'Function', {
-      ...props.functions,
-      entry: 'functions/stream/fanout.ts',
-      description: 'Roster stream fan-out: membership events to WebSocket subscribers',
-      // A batch posts each event to every subscriber of its cluster (64 posts in flight).
-      timeout: Duration.seconds(60),
-      // The fan-out is CPU-bound in the SDK: each PostToConnection costs ~0.4 ms of CPU (signing,
-      // endpoint resolution, serde; measured on one core of the dev box, see README "Measured").
-      // Lambda's CPU grows with memory (1,769 MB = one vCPU), so 1,000 subscribers need a full
-      // vCPU to stay within ~0.5 s; at 256 MB the same batch would take seconds.
-      memorySize: FANOUT_MEMORY_MB,
-    });
-    this.function.useTable(props.table, FANOUT_TABLE_ACCESS);
-    this.function.useConnections(props.stage);
+    // Both post to subscribers and, on a 410, clean up as `$disconnect` does: the same memory, table access and grant.
+    const poster = (id: string, entry: string, description: string, timeout: Duration): RosterFunction => {
+      // CPU-bound in posting (a SigV4-signed request per subscriber); Lambda's CPU grows with memory.
+      const fn = new RosterFunction(this, id, { ...props.functions, entry, description, timeout, memorySize: FANOUT_MEMORY_MB });
+      fn.useTable(props.table, FANOUT_TABLE_ACCESS);
+      fn.useConnections(props.stage);
+      return fn;
+    };
+    // A batch posts its events to up to one page of subscribers itself and waits for the page function for more.
+    this.function = poster('Function', 'functions/stream/fanout.ts', 'Roster stream fan-out: membership events to WebSocket subscribers', Duration.seconds(60));
+    this.pages = poster('PageFunction', 'functions/stream/fanout-page.ts', "Roster fan-out page: one page of a large cluster's subscribers, in parallel with the others", Duration.seconds(30));
+    this.function.usePageFunction(this.pages);
     this.function.addEventSource(
       new DynamoEventSource(props.table, {
         startingPosition: StartingPosition.LATEST,

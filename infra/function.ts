@@ -227,6 +227,23 @@ export class RosterFunction extends NodejsFunction {
   }
 
   /**
+   * Lets the function invoke `pages` (RequestResponse) and tells it which:
+   * `FANOUT_PAGE_FUNCTION`. Only the fan-out gets this.
+   */
+  usePageFunction(pages: RosterFunction): Grant {
+    this.addEnvironmentOf({ fanoutPageFunction: pages.functionName });
+    const grant = pages.grantInvoke(this);
+    const pagesLogicalId = Stack.of(pages).getLogicalId(pages.node.defaultChild as CfnElement);
+    Validations.of(this.executionRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${pagesLogicalId}.Arn>:*]`,
+      reason:
+        'CDK grants lambda:InvokeFunction on the page function and on its versions and aliases (`:*`); it names that one ' +
+        'function and no other.',
+    });
+    return grant;
+  }
+
+  /**
    * Lets the function post to (and disconnect) clients of the WebSocket stage,
    * and tells it where: `WEBSOCKET_CALLBACK_URL`.
    */

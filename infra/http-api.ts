@@ -90,7 +90,7 @@ export class RosterHttpApi extends Construct {
     acknowledgePublicRoute(
       defaultRoute,
       'The $default route only answers requests no route matched, with a JSON 404 or 405; its function reads and writes ' +
-        'nothing, so a token would protect nothing, and unauthenticated clients learn only what the README documents.',
+        'nothing, so a token would protect nothing, and unauthenticated clients learn only what docs/operating/access-control.md documents.',
     );
     const consoleFunction = this.handlers.get(`${constructIdOf(CONSOLE_HANDLER)}Handler`);
     if (!consoleFunction) throw new Error('HTTP_ROUTES has no console route');

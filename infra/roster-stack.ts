@@ -49,7 +49,7 @@ export interface RosterStackProps extends StackProps, Partial<DetectionSettings>
    * answered by API Gateway itself (`401 {"message":"Unauthorized"}`), before
    * the authorizer. `Duration.seconds(0)` turns caching off and drops the
    * identity source: every request then gets the contract's JSON, at the price
-   * of one authorizer invocation per request. See the README, Access control.
+   * of one authorizer invocation per request. See docs/operating/access-control.md.
    * @default Duration.minutes(5)
    */
   readonly authorizerCacheTtl?: Duration;

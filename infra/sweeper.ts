@@ -1,7 +1,7 @@
 /**
  * The sweeper: EventBridge starts it every minute (its floor), and each
  * invocation sweeps every `sweepIntervalSeconds` for that minute, which gives
- * sub-minute detection (see the README's cost model).
+ * sub-minute detection (see docs/operating/cost.md).
  */
 import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -39,7 +39,7 @@ export class RosterSweeper extends Construct {
       entry: 'functions/sweeper/sweeper.ts',
       description: 'Roster sweeper: marks UP nodes past their lease DOWN',
       environment: toEnvironment({ sweepLoopSeconds: SWEEP_LOOP_SECONDS }),
-      // I/O bound and always on: the smallest size keeps its standing cost lowest (see the README).
+      // I/O bound and always on: the smallest size keeps its standing cost lowest (see docs/operating/cost.md).
       memorySize: 128,
       // The loop ends after SWEEP_LOOP_SECONDS; the rest is headroom for a slow last sweep.
       timeout: Duration.seconds(SWEEP_LOOP_SECONDS + 30),

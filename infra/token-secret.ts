@@ -28,7 +28,7 @@ export class RosterTokenSecret extends Secret {
         'The secret is an HMAC signing key, not a credential of another system, so no rotation function has anything to ' +
         'update. Rotate it by putting a new value (`aws secretsmanager put-secret-value`): the authorizers re-read it ' +
         'within 5 minutes and accept the previous version too, so tokens signed before the rotation stay valid until ' +
-        'the next one; new tokens are signed with the new value. See the README, Access control.',
+        'the next one; new tokens are signed with the new value. See docs/operating/access-control.md.',
     });
   }
 }

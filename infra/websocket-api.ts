@@ -125,7 +125,7 @@ export class RosterWebSocketApi extends Construct {
         stage,
         CONTROLS.apiStageAccessLogging,
         'WebSocket access logs need the account-level API Gateway CloudWatch Logs role, which the stack does not overwrite by default; ' +
-          'turn them on with -c webSocketAccessLogs=true where the account has that role (docs/aws.md).',
+          'turn them on with -c webSocketAccessLogs=true where the account has that role (docs/operating/deploy.md).',
       );
       Validations.of(stage).acknowledge({
         id: 'AwsSolutions-APIG1',

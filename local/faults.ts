@@ -25,7 +25,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { z } from 'zod';
 import { BodyTooLargeError, readBody } from './http-api.ts';
 import type { RuntimeLog } from './log.ts';
-import { listenOnLoopback, type ConnectionsBackend } from './management-api.ts';
+import { listenOnLoopback } from './loopback.ts';
+import type { ConnectionsBackend } from './management-api.ts';
 
 export const FAULT_PARTS = ['sweeper', 'poller', 'posts'] as const;
 export type FaultPart = (typeof FAULT_PARTS)[number];
@@ -155,16 +156,14 @@ export async function startFaultControl(log: RuntimeLog): Promise<FaultControl> 
       }
     });
   });
-  const port = await listenOnLoopback(server);
-  log.warn(`fault injection is ON (control endpoint http://127.0.0.1:${port}); for robustness runs only`);
+  const listening = await listenOnLoopback(server);
+  log.warn(`fault injection is ON (control endpoint ${listening.url}); for robustness runs only`);
   return {
     injector,
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        injector.clear();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    url: listening.url,
+    close: () => {
+      injector.clear();
+      return listening.close();
+    },
   };
 }

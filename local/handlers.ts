@@ -28,6 +28,10 @@ export interface HandlerSet {
 
 const FUNCTIONS_DIR = new URL('../functions/', import.meta.url);
 
+/** The fan-out's page function, which the local runtime runs behind its Lambda Invoke API (local/lambda-api.ts). */
+export const FANOUT_PAGE_FUNCTION = 'roster-local-fanout-page';
+export const pageFunctionUrl = (): string => new URL('stream/fanout-page.ts', FUNCTIONS_DIR).href;
+
 async function load(relative: string): Promise<LambdaHandler> {
   const mod = (await import(new URL(`${relative}.ts`, FUNCTIONS_DIR).href)) as { handler?: unknown };
   if (typeof mod.handler !== 'function') throw new Error(`functions/${relative}.ts does not export a handler function`);

@@ -3,14 +3,23 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
+/** Random bytes drawn from a pool: an id per `@connections` post or request adds up, and one large draw is cheaper than many small ones. */
+const POOL_BYTES = 15 * 512;
+let pool = Buffer.alloc(0);
+let offset = POOL_BYTES;
+
 /**
  * An API-Gateway-like id: 15 characters and a trailing `=` (e.g. `L0SM9cOFvHcCIhw=`).
  * Only alphanumerics, so an id never needs escaping in a URL path or a DynamoDB key.
  */
 export function gatewayId(): string {
-  const bytes = randomBytes(15);
+  if (offset + 15 > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    offset = 0;
+  }
   let id = '';
-  for (const byte of bytes) id += ALPHANUMERIC[byte % ALPHANUMERIC.length];
+  for (let i = offset; i < offset + 15; i++) id += ALPHANUMERIC[(pool[i] as number) % ALPHANUMERIC.length];
+  offset += 15;
   return `${id}=`;
 }
 

@@ -12,11 +12,11 @@
  * It listens on its own loopback-only port, never on the public one, and
  * also refuses any peer that is not a loopback address.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BodyTooLargeError, readBody } from './http-api.ts';
 import { gatewayId } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
+import { listenOnLoopback } from './loopback.ts';
 import type { ConnectionInfo, PostOutcome } from './websocket-api.ts';
 
 /** PostToConnection's payload limit on AWS (128 KB). */
@@ -142,30 +142,7 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog)
   };
 }
 
-/** Listens on a random port of 127.0.0.1 (an endpoint only this machine may reach) and resolves with the port. */
-export async function listenOnLoopback(server: Server): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return (server.address() as AddressInfo).port;
-}
-
 /** Starts the management API on a random loopback port. */
 export async function startManagementApi(backend: ConnectionsBackend, log: RuntimeLog): Promise<ManagementApi> {
-  const server: Server = createServer(managementListener(backend, log));
-  server.keepAliveTimeout = 5000;
-  const port = await listenOnLoopback(server);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenOnLoopback(createServer(managementListener(backend, log)));
 }

@@ -7,6 +7,7 @@
  * - a `@connections` endpoint for the fan-out on a second, loopback-only port;
  * - DynamoDB Local (or an existing endpoint) with the table from `createTableInput`;
  * - a DynamoDB Streams poller behaving like the Lambda event source mapping;
+ * - Lambda's Invoke API for the fan-out's page function, in forked processes (local/lambda-api.ts);
  * - the sweeper on a timer.
  *
  * A process may run several runtimes (tests, embedding): each runs its
@@ -25,8 +26,9 @@ import { consoleEnvironment, prepareLocalConsole, type LocalConsole } from './co
 import { RuntimeStartError } from './errors.ts';
 import { FailureDestination } from './failure-destination.ts';
 import { startFaultControl } from './faults.ts';
-import { bindHandlers, loadHandlers, type HandlerSet } from './handlers.ts';
+import { bindHandlers, FANOUT_PAGE_FUNCTION, loadHandlers, pageFunctionUrl, type HandlerSet } from './handlers.ts';
 import { createHttpApi } from './http-api.ts';
+import { startLambdaApi, type LambdaApi } from './lambda-api.ts';
 import { createLog, type RuntimeLog } from './log.ts';
 import { ConnectionsRelay, startManagementApi, type ManagementApi } from './management-api.ts';
 import { PrometheusSink, startSummary } from './metrics.ts';
@@ -76,6 +78,8 @@ export function handlerEnvironment(o: ResolvedOptions, dynamodbEndpoint: string,
 interface ScopeParts {
   dynamodbEndpoint: string;
   callbackUrl: string;
+  /** The local Lambda Invoke API serving the fan-out's page function. */
+  lambdaUrl: string;
   port: number;
   console: LocalConsole | undefined;
   metrics: PrometheusSink;
@@ -87,6 +91,7 @@ function handlerScope(o: ResolvedOptions, parts: ScopeParts): Scope {
   return new Scope({
     env: {
       ...handlerEnvironment(o, parts.dynamodbEndpoint, parts.callbackUrl),
+      ...toEnvironment({ fanoutPageFunction: FANOUT_PAGE_FUNCTION, lambdaEndpoint: parts.lambdaUrl }),
       ...consoleEnvironment(parts.port, parts.console),
       POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN',
     },
@@ -94,6 +99,16 @@ function handlerScope(o: ResolvedOptions, parts: ScopeParts): Scope {
     metrics: o.metrics ? parts.metrics : NO_METRICS,
     tokenSecret: parts.tokenSecret,
   });
+}
+
+/**
+ * The fan-out's page function behind the local Lambda Invoke API: forked
+ * execution environments with the environment the stack gives that function
+ * (the handlers' settings, the table, the `@connections` endpoint).
+ */
+function startPageFunction(o: ResolvedOptions, dynamodbEndpoint: string, callbackUrl: string, log: RuntimeLog): Promise<LambdaApi> {
+  const env = { ...handlerEnvironment(o, dynamodbEndpoint, callbackUrl), POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN', ...(process.env.PATH ? { PATH: process.env.PATH } : {}) };
+  return startLambdaApi({ [FANOUT_PAGE_FUNCTION]: { moduleUrl: pageFunctionUrl(), env } }, log);
 }
 
 /** With `--auth`: the signing secret and the admin token. */
@@ -143,11 +158,13 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups): P
   ]);
   const store = await cleanups.started(openStore(engine.endpoint, o.tableName, log), (s) => s.close());
   const auth = await startAuth(o);
+  const lambda = await cleanups.started(startPageFunction(o, engine.endpoint, management.url, log), (l) => l.close());
 
   const metrics = new PrometheusSink();
   const scope = handlerScope(o, {
     dynamodbEndpoint: engine.endpoint,
     callbackUrl: management.url,
+    lambdaUrl: lambda.url,
     port: server.port,
     console: await consoleBuild,
     metrics,

@@ -112,7 +112,12 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, log
   const stream = table.StreamSpecification;
   if (!stream?.StreamEnabled || !table.LatestStreamArn) problems.push(`a ${TABLE_SHAPE.streamViewType} stream`);
   else if (stream.StreamViewType !== TABLE_SHAPE.streamViewType) problems.push(`a ${TABLE_SHAPE.streamViewType} stream (it has ${stream.StreamViewType})`);
-  if (!table.GlobalSecondaryIndexes?.some((i) => i.IndexName === TABLE_SHAPE.expiryIndex.name)) problems.push(`the ${TABLE_SHAPE.expiryIndex.name} index`);
+  const index = table.GlobalSecondaryIndexes?.find((i) => i.IndexName === TABLE_SHAPE.expiryIndex.name);
+  if (!index) problems.push(`the ${TABLE_SHAPE.expiryIndex.name} index`);
+  // A table from before the index was keyed by the announced deadline (sweepAt) cannot be swept.
+  else if (!index.KeySchema?.some((k) => k.KeyType === 'RANGE' && k.AttributeName === TABLE_SHAPE.expiryIndex.sortKey)) {
+    problems.push(`the ${TABLE_SHAPE.expiryIndex.name} index sorted by ${TABLE_SHAPE.expiryIndex.sortKey}`);
+  }
   if (problems.length > 0) {
     throw new RuntimeStartError(`table ${tableName} exists but lacks ${problems.join(' and ')}; delete it or choose another with --table`);
   }

@@ -1,5 +1,5 @@
 /**
- * The checker: six invariants over the history of a run (docs/robustness.md
+ * The checker: six invariants over the history of a run (docs/measured/robustness.md
  * states them with their bounds). Each is reported with the number of cases
  * it checked, its violations and the first of them, so a failed run says
  * what went wrong where, and the history says the rest.
@@ -345,7 +345,7 @@ export interface Bounds {
   convergenceMs: number;
 }
 
-/** The bounds the invariants hold the run to, from its settings (docs/robustness.md). */
+/** The bounds the invariants hold the run to, from its settings (docs/measured/robustness.md). */
 export function boundsOf(settings: Settings): Bounds {
   return {
     crashMs: settings.graceMs + settings.sweepMs + settings.deliveryMs,

@@ -14,7 +14,7 @@ Runs a seeded random schedule of operations and faults against a local
 information center (127.0.0.1 only), then checks the recorded history for
 six invariants: no false DOWN, detection within bounds, convergence after the
 faults stop, per-node revision order, durability of acknowledged writes, and
-no 5xx except while the store is unreachable. See docs/robustness.md.
+no 5xx except while the store is unreachable. See docs/measured/robustness.md.
 
 It starts DynamoDB Local on a data directory, the runtime (--fault-injection)
 and N client processes using the SDK, each behind its own fault proxy.

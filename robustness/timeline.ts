@@ -6,7 +6,7 @@
  * was out or degraded.
  *
  * On that it defines when a node incarnation is *protected* — when no one
- * may report it DOWN — precisely (docs/robustness.md, "No false DOWN"):
+ * may report it DOWN — precisely (docs/measured/robustness.md, "No false DOWN"):
  *
  * - strictly protected at t: its process runs (not crashed, hung, stopped
  *   or cut off since its last renewal), an acknowledged renewal (register

@@ -54,7 +54,7 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
-/** The countdown to a lease's end as the table shows it; see the README ("Console") for why it is a lower bound. */
+/** The countdown to a lease's end as the table shows it; see docs/operating/console.md for why it is a lower bound. */
 export function describeLease(expiresAt: number, serverNow: number): { text: string; overdue: boolean } {
   const left = expiresAt - serverNow;
   if (!Number.isFinite(left)) return { text: '—', overdue: false };

@@ -6,6 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Config } from './config.ts';
 
 /** The region of clients with an endpoint override: the environment's, else a placeholder. */
@@ -44,6 +45,18 @@ export function createDocumentClient(cfg: Pick<Config, 'dynamodbEndpoint'>): Dyn
   });
 }
 
+/**
+ * The `@connections` client. The fan-out posts through `connectionsApiFor`
+ * (functions/core/connections-api.ts), which signs with this client's region
+ * and credentials but skips its per-request machinery.
+ */
 export function createManagementClient(endpoint: string, local = false): ApiGatewayManagementApiClient {
   return new ApiGatewayManagementApiClient({ ...(local ? localOverrides(endpoint) : { endpoint }), maxAttempts: 2 });
+}
+
+/** The Lambda client the fan-out hands its pages to the page function with (the local runtime's Invoke API with an override). */
+export function createLambdaClient(cfg: Pick<Config, 'lambdaEndpoint'>): LambdaClient {
+  // No retries of its own: a failed page fails the record, and the event source mapping retries it.
+  // Every page of an event is invoked at once: the SDK's default of 50 sockets would queue them.
+  return new LambdaClient({ ...localOverrides(cfg.lambdaEndpoint), maxAttempts: 1, requestHandler: { httpsAgent: { maxSockets: 512, keepAlive: true } } });
 }

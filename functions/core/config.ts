@@ -23,7 +23,7 @@ export interface Config {
   sweepIntervalSeconds: number;
   /** How long DOWN records stay readable (`?status=all`) before TTL may delete them. @default 86400 */
   downRetentionSeconds: number;
-  /** Partitions of the expiry index; bounds keepalive writes per index partition. @default 4 */
+  /** Partitions of the expiry index (the announced deadlines the sweeper queries each sweep). @default 4 */
   sweepShards: number;
   /**
    * If the sweeper has not completed a sweep for this long, the next sweep grants
@@ -43,6 +43,10 @@ export interface Config {
   sweepLoopSeconds: number;
   /** `@connections` endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
   websocketCallbackUrl: string | undefined;
+  /** The function that delivers one page of a large fan-out; without it the fan-out delivers every page itself. */
+  fanoutPageFunction: string | undefined;
+  /** Endpoint override for Lambda's Invoke API (the local runtime's). */
+  lambdaEndpoint: string | undefined;
 }
 
 /** The contract's lease bounds (contract/index.ts). */
@@ -83,6 +87,8 @@ const STRING_VARIABLES = {
   tableName: 'TABLE_NAME',
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   websocketCallbackUrl: 'WEBSOCKET_CALLBACK_URL',
+  fanoutPageFunction: 'FANOUT_PAGE_FUNCTION',
+  lambdaEndpoint: 'LAMBDA_ENDPOINT',
 } as const satisfies Record<Exclude<keyof Config, SettingName | keyof typeof BOOLEAN_VARIABLES>, string>;
 
 const SETTING_NAMES = Object.keys(NUMBER_RULES) as SettingName[];
@@ -127,6 +133,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...settings,
     sweeperAmnestyOnStart: booleanFromEnv(env, BOOLEAN_VARIABLES.sweeperAmnestyOnStart),
     websocketCallbackUrl: env[STRING_VARIABLES.websocketCallbackUrl] || undefined,
+    fanoutPageFunction: env[STRING_VARIABLES.fanoutPageFunction] || undefined,
+    lambdaEndpoint: env[STRING_VARIABLES.lambdaEndpoint] || undefined,
   };
 }
 

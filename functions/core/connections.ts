@@ -6,21 +6,14 @@
  * `WS#{id}`) is what the fan-out queries. Both expire on their own shortly
  * after API Gateway's two-hour connection limit.
  */
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { queryPages } from './query.ts';
 import type { Deps } from './deps.ts';
-import { NodeNotFoundError, StaleIncarnationError, ThrottledError, ValidationError } from './errors.ts';
+import { ThrottledError, ValidationError } from './errors.ts';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import {
-  CONNECTION_SK,
-  connectionPk,
-  effectiveStatus,
-  nodeItemKey,
-  nodeKey,
-  subscriptionPk,
-  subscriptionSk,
-  type NodeItem,
-} from './model.ts';
-import { isConditionFailure } from './registry.ts';
+import { CONNECTION_SK, connectionPk, nodeItemKey, subscriptionPk, subscriptionSk } from './model.ts';
+import { isConditionFailure } from './conditions.ts';
+import { announcement, renewLease } from './lease.ts';
 
 /** API Gateway closes every WebSocket connection after two hours; records outlive that a little. */
 export const CONNECTION_TTL_SECONDS = 2 * 3600 + 600;
@@ -44,6 +37,8 @@ export interface ConnectionRecord {
   clusterId?: string;
   nodeId?: string;
   connectedAt: number;
+  /** The connection asked for batched messages (`batch=true` on connect; docs/running-nodes/wire-batching.md). */
+  batch?: boolean;
   ttl: number;
   /** The action-limit window the count is for (epoch ms / window length). */
   actionWindow?: number;
@@ -54,6 +49,8 @@ export interface ConnectionRecord {
 export interface Subscriber {
   connectionId: string;
   connectedAt: number;
+  /** Takes several events of one cluster in one `EVENTS` message. */
+  batch: boolean;
 }
 
 const ttlFrom = (now: number): number => Math.ceil(now / 1000) + CONNECTION_TTL_SECONDS;
@@ -62,13 +59,16 @@ const ttlFrom = (now: number): number => Math.ceil(now / 1000) + CONNECTION_TTL_
  * `$connect`: subscribes to `clusterId` and, with `nodeId`, binds the node.
  * Binding is a sign of life: it renews the node's lease. Binding a node that
  * is not registered (or is down) is refused with 404 — register first.
+ * With `batch`, the connection takes batched messages for every cluster it
+ * subscribes to, now or later.
  */
 export async function connect(
   deps: Deps,
   connectionId: string,
-  params: { clusterId?: string; nodeId?: string; incarnation?: number },
+  params: { clusterId?: string; nodeId?: string; incarnation?: number; batch?: boolean },
 ): Promise<void> {
   const { clusterId, nodeId, incarnation } = params;
+  const batch = params.batch === true ? true : undefined;
   if (nodeId !== undefined && clusterId === undefined) {
     throw new ValidationError('nodeId needs clusterId: a connection binds a node of the cluster it subscribes to');
   }
@@ -76,7 +76,8 @@ export async function connect(
     throw new ValidationError('incarnation needs nodeId: it names the incarnation being bound');
   }
   const now = deps.now();
-  if (clusterId !== undefined && nodeId !== undefined) await bindNode(deps, connectionId, clusterId, nodeId, now, incarnation);
+  // Binding renews the lease exactly as a keepalive does, and ties it to this connection.
+  if (clusterId !== undefined && nodeId !== undefined) await renewLease(deps, clusterId, nodeId, { incarnation, bindConnection: connectionId });
   await deps.db.send(
     new PutCommand({
       TableName: deps.config.tableName,
@@ -88,61 +89,16 @@ export async function connect(
         clusterId,
         nodeId,
         connectedAt: now,
+        batch,
         ttl: ttlFrom(now),
       },
     }),
   );
-  if (clusterId !== undefined) await putSubscription(deps, connectionId, clusterId, now);
+  if (clusterId !== undefined) await putSubscription(deps, connectionId, clusterId, now, batch);
 }
 
-/**
- * Binds a node to a connection. With `incarnation`, only that incarnation is
- * bound: a zombie process that has not yet seen its 409 cannot tie the new
- * incarnation's liveness to its own connection.
- */
-async function bindNode(
-  deps: Deps,
-  connectionId: string,
-  clusterId: string,
-  nodeId: string,
-  now: number,
-  incarnation?: number,
-): Promise<void> {
-  const values: Record<string, unknown> = {
-    ':conn': connectionId,
-    ':now': now,
-    ':nowIso': new Date(now).toISOString(),
-    ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
-    ':up': 'UP',
-  };
-  let condition = '#status = :up AND expiresAt > :now';
-  if (incarnation !== undefined) {
-    condition += ' AND incarnation = :inc';
-    values[':inc'] = incarnation;
-  }
-  try {
-    await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.config.tableName,
-        Key: nodeItemKey(clusterId, nodeId),
-        UpdateExpression:
-          'SET boundConn = :conn, expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, #ttl = leaseSeconds + :ttlBase REMOVE ev, cutReason',
-        ConditionExpression: condition,
-        ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
-        ExpressionAttributeValues: values,
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-  } catch (err) {
-    if (!isConditionFailure(err)) throw err;
-    const old = err.Item ? (unmarshall(err.Item) as NodeItem) : undefined;
-    const key = nodeKey(clusterId, nodeId);
-    if (!old || effectiveStatus(old, now).status !== 'UP') throw new NodeNotFoundError(key, { cause: err });
-    throw new StaleIncarnationError(key, old.incarnation, incarnation ?? old.incarnation, { cause: err });
-  }
-}
-
-async function putSubscription(deps: Deps, connectionId: string, clusterId: string, now: number): Promise<void> {
+/** The record the fan-out reads: it carries what the fan-out needs per connection (its age, whether it batches). */
+async function putSubscription(deps: Deps, connectionId: string, clusterId: string, connectedAt: number, batch: true | undefined): Promise<void> {
   await deps.db.send(
     new PutCommand({
       TableName: deps.config.tableName,
@@ -150,8 +106,9 @@ async function putSubscription(deps: Deps, connectionId: string, clusterId: stri
         pk: subscriptionPk(clusterId),
         sk: subscriptionSk(connectionId),
         connectionId,
-        connectedAt: now,
-        ttl: ttlFrom(now),
+        connectedAt,
+        batch,
+        ttl: ttlFrom(connectedAt),
       },
     }),
   );
@@ -246,7 +203,7 @@ export async function subscribe(deps: Deps, connectionId: string, clusterId: str
     }
     throw err;
   }
-  await putSubscription(deps, connectionId, clusterId, conn.connectedAt);
+  await putSubscription(deps, connectionId, clusterId, conn.connectedAt, conn.batch === true ? true : undefined);
 }
 
 export async function unsubscribe(deps: Deps, connectionId: string, clusterId: string): Promise<void> {
@@ -299,18 +256,24 @@ export async function disconnect(deps: Deps, connectionId: string): Promise<{ cu
   return { cutLease: await cutLease(deps, connectionId, conn.clusterId, conn.nodeId) };
 }
 
+/**
+ * Cuts a bound node's lease to the grace period. The deadline moves earlier,
+ * so it is announced to the sweeper (`sweepAt`), which otherwise would look
+ * at the cluster only when its old deadline came.
+ */
 async function cutLease(deps: Deps, connectionId: string, clusterId: string, nodeId: string): Promise<boolean> {
   const now = deps.now();
   const cut = now + deps.config.disconnectGraceSeconds * 1000;
+  const { sweepPk, sweepAt } = announcement(deps, clusterId, nodeId, cut);
   try {
     await deps.db.send(
       new UpdateCommand({
         TableName: deps.config.tableName,
         Key: nodeItemKey(clusterId, nodeId),
-        UpdateExpression: 'SET expiresAt = :cut, cutReason = :reason REMOVE ev, boundConn',
+        UpdateExpression: 'SET expiresAt = :cut, cutReason = :reason, sweepPk = :sweepPk, sweepAt = :sweepAt REMOVE ev, boundConn',
         ConditionExpression: 'boundConn = :conn AND #status = :up AND expiresAt > :cut',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':cut': cut, ':reason': 'disconnected', ':conn': connectionId, ':up': 'UP' },
+        ExpressionAttributeValues: { ':cut': cut, ':reason': 'disconnected', ':conn': connectionId, ':up': 'UP', ':sweepPk': sweepPk, ':sweepAt': sweepAt },
       }),
     );
     return true;
@@ -334,23 +297,20 @@ export async function forgetSubscription(deps: Deps, clusterId: string, connecti
 /** The connections subscribed to a cluster (strongly consistent: a subscriber that just joined must be seen). */
 export async function subscribersOf(deps: Deps, clusterId: string): Promise<Subscriber[]> {
   const subscribers: Subscriber[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await deps.db.send(
-      new QueryCommand({
-        TableName: deps.config.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': subscriptionPk(clusterId) },
-        ProjectionExpression: 'connectionId, connectedAt',
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of out.Items ?? []) {
-      subscribers.push({ connectionId: String(item.connectionId), connectedAt: Number(item.connectedAt) });
+  const input = {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': subscriptionPk(clusterId) },
+    // BATCH is a DynamoDB reserved word.
+    ProjectionExpression: 'connectionId, connectedAt, #batch',
+    ExpressionAttributeNames: { '#batch': 'batch' },
+    ConsistentRead: true,
+  };
+  await queryPages(deps, input, (page) => {
+    for (const item of page.Items ?? []) {
+      subscribers.push({ connectionId: String(item.connectionId), connectedAt: Number(item.connectedAt), batch: item.batch === true });
     }
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
+  });
   return subscribers;
 }
 

@@ -3,7 +3,7 @@
  *
  * | item          | pk                 | sk              | notes                                   |
  * |---------------|--------------------|-----------------|-----------------------------------------|
- * | node          | `C#{clusterId}`    | `N#{nodeId}`    | one per node key; UP nodes carry `sweepPk` |
+ * | node          | `C#{clusterId}`    | `N#{nodeId}`    | one per node key; UP nodes carry `sweepPk`/`sweepAt` |
  * | cluster meta  | `C#{clusterId}`    | `META`          | `revision` counter of the cluster        |
  * | cluster index | `CLUSTERS`         | `{clusterId}`   | lets `GET /v1/clusters` avoid a scan     |
  * | connection    | `WS#{connectionId}`| `WS`            | subscribed clusters, bound node          |
@@ -11,7 +11,10 @@
  * | sweeper       | `SWEEPER`          | `SWEEPER`       | time of the last completed sweep          |
  *
  * The `byExpiry` index is sparse: only UP nodes have `sweepPk` (`UP#{shard}`),
- * sorted by `expiresAt`, so the sweeper reads only nodes that are due.
+ * sorted by `sweepAt`, the deadline announced by the last write that could
+ * bring it forward (a registration or a lease cut). Keepalives move
+ * `expiresAt` but never `sweepAt`, so they never write the index; the sweeper
+ * learns of renewed leases when it reads a cluster (functions/core/sweeper.ts).
  * `ttl` (epoch seconds) is garbage collection only; it is never the clock.
  */
 
@@ -48,6 +51,8 @@ export interface NodeItem {
   downReason?: DownReason;
   /** Present while UP: the partition of the sparse expiry index. */
   sweepPk?: string;
+  /** Present while UP: the deadline announced to the sweeper (epoch ms), the sort key of the expiry index. */
+  sweepAt?: number;
   /** Set when the bound connection dropped and the lease was cut to the grace period. */
   cutReason?: 'disconnected';
   /** The WebSocket connection bound to this node, if any. */

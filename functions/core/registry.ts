@@ -13,13 +13,14 @@
  * disconnect lease cut) never touch the revision and always `REMOVE ev`, so
  * the stream filter never passes them to the fan-out.
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClusterSummary } from '@roster/contract';
+import { queryAll } from './query.ts';
 import type { Deps } from './deps.ts';
 import { metrics } from './metrics.ts';
 import { NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
+import { isConditionFailure } from './conditions.ts';
+import { announcement, renewLease, renewedTtl, ttlAt } from './lease.ts';
 import {
   CLUSTERS_PK,
   META_SK,
@@ -43,15 +44,6 @@ const MAX_ATTEMPTS = 8;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export function isConditionFailure(err: unknown): err is ConditionalCheckFailedException {
-  return err instanceof ConditionalCheckFailedException || (err instanceof Error && err.name === 'ConditionalCheckFailedException');
-}
-
-/** The old item DynamoDB returned with a failed condition (`ReturnValuesOnConditionCheckFailure: ALL_OLD`). */
-function oldItemOf(err: ConditionalCheckFailedException): NodeItem | undefined {
-  return err.Item ? (unmarshall(err.Item) as NodeItem) : undefined;
-}
-
 export async function getNodeItem(deps: Deps, clusterId: string, nodeId: string): Promise<NodeItem | undefined> {
   const out = await deps.db.send(
     new GetCommand({ TableName: deps.config.tableName, Key: nodeItemKey(clusterId, nodeId), ConsistentRead: true }),
@@ -73,15 +65,40 @@ export async function nextRevision(deps: Deps, clusterId: string, nowIso: string
   return Number(out.Attributes?.revision);
 }
 
-/** TTL (epoch seconds) for an UP node: it may be garbage-collected only well after it would have been swept. */
-const upTtl = (deps: Deps, expiresAt: number): number =>
-  Math.ceil(expiresAt / 1000) + deps.config.downRetentionSeconds;
-const downTtl = (deps: Deps, now: number): number => Math.ceil(now / 1000) + deps.config.downRetentionSeconds;
-
 function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
   const ak = Object.keys(a);
   if (ak.length !== Object.keys(b).length) return false;
   return ak.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+}
+
+/**
+ * A registration that changes nothing a subscriber cares about: the lease is
+ * renewed, with no revision and no event. The deadline only moves later, so
+ * nothing is announced. A lease that lapsed since the read is not revived
+ * silently: the condition fails and the caller's next attempt registers the
+ * node anew, with NODE_REGISTERED.
+ */
+async function renewUnchanged(deps: Deps, clusterId: string, nodeId: string, old: NodeItem, now: number): Promise<NodeItem> {
+  const ttl = renewedTtl(deps, now);
+  const out = await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: nodeItemKey(clusterId, nodeId),
+      UpdateExpression: `SET expiresAt = leaseMs + :nowMs, lastKeepaliveAt = :now, ${ttl.set}, sweepPk = :sweepPk REMOVE ev, cutReason`,
+      ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt > :nowMs',
+      ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
+      ExpressionAttributeValues: {
+        ':nowMs': now,
+        ':now': iso(now),
+        ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
+        ':rev': old.revision,
+        ':up': 'UP',
+        ...ttl.values,
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return out.Attributes as NodeItem;
 }
 
 export interface RegisterResult {
@@ -123,28 +140,9 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
 
     try {
       if (ev === undefined && old) {
-        // Renewal: nothing a subscriber cares about changed, so no revision and no event.
-        const out = await deps.db.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key,
-            UpdateExpression:
-              'SET expiresAt = :exp, lastKeepaliveAt = :now, #ttl = :ttl, sweepPk = :sweepPk REMOVE ev, cutReason',
-            ConditionExpression: 'revision = :rev AND #status = :up',
-            ExpressionAttributeNames: { '#ttl': 'ttl', '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':exp': expiresAt,
-              ':now': nowIso,
-              ':ttl': upTtl(deps, expiresAt),
-              ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
-              ':rev': old.revision,
-              ':up': 'UP',
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
+        const renewed = await renewUnchanged(deps, clusterId, nodeId, old, now);
         metrics.count('Registrations', { event: 'none' });
-        return { node: toNode(out.Attributes as NodeItem, now), created: false };
+        return { node: toNode(renewed, now), created: false };
       }
 
       if (!old) await rememberCluster(deps, clusterId, nowIso);
@@ -167,10 +165,11 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
         revision,
         changedAt: nowIso,
         ev,
-        sweepPk: sweepPartition(clusterId, nodeId, deps.config.sweepShards),
+        // A new lease: announce its deadline to the sweeper.
+        ...announcement(deps, clusterId, nodeId, expiresAt),
         // A new incarnation's lease must not be cut when the previous process's connection drops.
         boundConn: sameIncarnation ? old.boundConn : undefined,
-        ttl: upTtl(deps, expiresAt),
+        ttl: ttlAt(deps, expiresAt),
       };
       await deps.db.send(
         new PutCommand({
@@ -203,51 +202,18 @@ async function rememberCluster(deps: Deps, clusterId: string, nowIso: string): P
 }
 
 /**
- * Keepalive: one conditional update, no read and no event. Fails with 404
- * when the node is unknown, DOWN, or already past its lease (the client then
- * re-registers), and with 409 when `incarnation` is not the current one.
+ * Keepalive: one conditional update (`renewLease`), no read and no event.
+ * Fails with 404 when the node is unknown, DOWN, or already past its lease
+ * (the client then re-registers), and with 409 when `incarnation` is not the current one.
  */
 export async function keepalive(deps: Deps, clusterId: string, nodeId: string, incarnation?: number): Promise<Node> {
-  const now = deps.now();
-  const values: Record<string, unknown> = {
-    ':now': now,
-    ':nowIso': iso(now),
-    ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
-    ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
-    ':up': 'UP',
-  };
-  let condition = '#status = :up AND expiresAt > :now';
-  if (incarnation !== undefined) {
-    condition += ' AND incarnation = :inc';
-    values[':inc'] = incarnation;
-  }
   try {
-    const out = await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.config.tableName,
-        Key: nodeItemKey(clusterId, nodeId),
-        UpdateExpression:
-          // sweepPk is rewritten so that a change of SWEEP_SHARDS moves every live node within one keepalive.
-          'SET expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, #ttl = leaseSeconds + :ttlBase, sweepPk = :sweepPk REMOVE ev, cutReason',
-        ConditionExpression: condition,
-        ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
+    const item = await renewLease(deps, clusterId, nodeId, { incarnation });
     metrics.count('Keepalives');
-    return toNode(out.Attributes as NodeItem, now);
+    return toNode(item, deps.now());
   } catch (err) {
-    if (!isConditionFailure(err)) throw err;
-    const old = oldItemOf(err);
-    const key = nodeKey(clusterId, nodeId);
-    const refusal =
-      !old || effectiveStatus(old, now).status !== 'UP'
-        ? new NodeNotFoundError(key, { cause: err })
-        : new StaleIncarnationError(key, old.incarnation, incarnation ?? old.incarnation, { cause: err });
-    metrics.count('KeepaliveFailures', { code: refusal.code });
-    throw refusal;
+    if (err instanceof NodeNotFoundError || err instanceof StaleIncarnationError) metrics.count('KeepaliveFailures', { code: err.code });
+    throw err;
   }
 }
 
@@ -281,15 +247,16 @@ export async function deregister(deps: Deps, clusterId: string, nodeId: string, 
  * The UP → DOWN write shared by deregister and the sweeper. Conditional on
  * the revision the caller saw, and for the sweeper also on the lease being
  * past, so a keepalive racing the sweeper either wins (node stays UP) or
- * loses (404) — never both. The sweeper's reason comes from the item:
- * `disconnected` when the lease was cut by a dropped connection, else `expired`.
+ * loses (404) — never both. For the sweeper (`expired`) the reason stored
+ * comes from the item: `disconnected` when the lease was cut by a dropped
+ * connection, else `expired`.
  */
 export async function markDown(
   deps: Deps,
   node: { clusterId: string; nodeId: string; revision: number },
   revision: number,
   now: number,
-  reason: 'deregistered' | 'expiry',
+  reason: 'deregistered' | 'expired',
 ): Promise<DownReason> {
   const values: Record<string, unknown> = {
     ':down': 'DOWN',
@@ -298,11 +265,11 @@ export async function markDown(
     ':revision': revision,
     ':oldRevision': node.revision,
     ':changedAt': iso(now),
-    ':ttl': downTtl(deps, now),
+    ':ttl': ttlAt(deps, now),
   };
   let condition = 'revision = :oldRevision AND #status = :up';
   let reasonExpression = ':reason';
-  if (reason === 'expiry') {
+  if (reason === 'expired') {
     condition += ' AND expiresAt <= :now';
     values[':now'] = now;
     values[':expired'] = 'expired';
@@ -314,7 +281,7 @@ export async function markDown(
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: nodeItemKey(node.clusterId, node.nodeId),
-      UpdateExpression: `SET #status = :down, downReason = ${reasonExpression}, revision = :revision, ev = :ev, changedAt = :changedAt, #ttl = :ttl REMOVE sweepPk`,
+      UpdateExpression: `SET #status = :down, downReason = ${reasonExpression}, revision = :revision, ev = :ev, changedAt = :changedAt, #ttl = :ttl REMOVE sweepPk, sweepAt`,
       ConditionExpression: condition,
       ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
       ExpressionAttributeValues: values,
@@ -322,17 +289,6 @@ export async function markDown(
     }),
   );
   return (out.Attributes?.downReason as DownReason | undefined) ?? 'expired';
-}
-
-async function queryAll(deps: Deps, input: QueryCommandInput): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await deps.db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
-    items.push(...(out.Items ?? []));
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
-  return items;
 }
 
 export async function clusterRevision(deps: Deps, clusterId: string): Promise<{ revision: number; updatedAt?: string }> {

@@ -1,8 +1,28 @@
 /**
  * The sweeper: finds UP nodes past their lease and marks them DOWN.
  *
- * It reads only the sparse `byExpiry` index (UP nodes, sorted by expiry), so a
- * sweep costs a handful of queries however many healthy nodes there are.
+ * Where it looks. A keepalive writes only the node item (one write unit): it
+ * never touches the expiry index, so the index cannot say when a renewed
+ * lease runs out. The sweeper therefore reads a whole cluster (one Query of
+ * its node items) when the cluster may have a node due, and learns every
+ * node's current deadline from that read:
+ *
+ * - by its schedule: after reading a cluster it knows the earliest deadline
+ *   of its UP nodes, and reads it again then. Renewals only move deadlines
+ *   later, so nothing can come due before that — except through the two
+ *   writes that bring a deadline forward:
+ * - by announcement: a registration and the lease cut of a dropped connection
+ *   set `sweepAt`, the key of the sparse `byExpiry` index; each sweep queries
+ *   the deadlines that came due since the last one (a few seconds of
+ *   look-back cover the index's eventual consistency);
+ * - and once a minute, or after a failure, it reads every cluster, which
+ *   rebuilds the schedule from scratch (a new process, a missed announcement).
+ *
+ * A healthy cluster is therefore read about once per (lease − keepalive
+ * interval), not every sweep; docs/how-it-works/sweep-cost.md has the cost model against
+ * the alternatives. Marking DOWN stays a conditional write
+ * (`status = UP AND expiresAt <= now`), so a keepalive racing the sweeper
+ * wins or loses cleanly.
  *
  * Self-preservation. If the sweeper itself could not reach the store, or has
  * not completed a sweep for `sweeperAmnestySeconds`, nodes that expired in the
@@ -16,14 +36,20 @@
  * just after the store is back (a keepalive stuck in the outage was granted
  * a lease that was mostly over when it landed), and its node needs a moment
  * to renew. A store that stops answering without failing — every request
- * hangs, then succeeds — counts as a failure too: a sweep slower than
- * `SLOW_SWEEP_MS` met it, and keepalives were stuck as well.
+ * hangs, then succeeds — counts as a failure too: a sweep one of whose
+ * requests took longer than `SLOW_REQUEST_MS` met it, and keepalives were
+ * stuck as well. (One request, not the whole sweep: a full sweep of a large
+ * table takes its time without anything being wrong.)
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mapLimit } from './concurrency.ts';
+import { isConditionFailure } from './conditions.ts';
 import type { Deps } from './deps.ts';
+import { renewedTtl } from './lease.ts';
 import { metrics } from './metrics.ts';
-import { EXPIRY_INDEX, SWEEPER_KEY, nodeItemKey, sweepPartitions } from './model.ts';
-import { isConditionFailure, markDown, nextRevision } from './registry.ts';
+import { CLUSTERS_PK, EXPIRY_INDEX, NODE_SK_PREFIX, SWEEPER_KEY, clusterPk, nodeItemKey, sweepPartitions } from './model.ts';
+import { queryAll, queryPages } from './query.ts';
+import { markDown, nextRevision } from './registry.ts';
 
 export interface SweepResult {
   /** Nodes marked DOWN. */
@@ -34,6 +60,12 @@ export interface SweepResult {
   raced: number;
   /** Whether this sweep was an amnesty sweep. */
   amnesty: boolean;
+  /** Whether this sweep read every cluster (rather than the due ones). */
+  full: boolean;
+  /** Clusters whose node items this sweep read. */
+  clustersRead: number;
+  /** Node items DynamoDB read for it (UP and retained DOWN alike): what its read units are paid for. */
+  itemsRead: number;
   durationMs: number;
 }
 
@@ -53,9 +85,17 @@ export interface SweeperState {
   lastHeartbeatAt?: number;
   /** Sweeps that start before this grant amnesty (the period after an outage). */
   amnestyUntil?: number;
+  /** When this process last read every cluster. */
+  lastFullSweepAt?: number;
+  /** Per cluster, when to read it next: the earliest deadline of its UP nodes at the last read. */
+  schedule: Map<string, number>;
+  /** Announcements already acted on (`{pk}|{sk}|{sweepAt}` → sweepAt), for the look-back window. */
+  seen: Map<string, number>;
+  /** The end of the window the last announcement query covered. */
+  announcedUpTo?: number;
 }
 
-export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false });
+export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false, schedule: new Map(), seen: new Map() });
 
 /**
  * The heartbeat item is written at most this often: it only has to be fresher
@@ -64,36 +104,98 @@ export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false });
  */
 export const HEARTBEAT_EVERY_MS = 10_000;
 
-/** A sweep slower than this met a store that was not answering (its requests take milliseconds): a store failure. */
-export const SLOW_SWEEP_MS = 2_000;
+/** A store request slower than this met a store that was not answering (they take milliseconds): a store failure. */
+export const SLOW_REQUEST_MS = 2_000;
 
 /** How long sweeps keep granting amnesty once an outage is over: time for nodes whose leases ran out to renew. */
 export const AMNESTY_PERIOD_MS = 5_000;
 
+/** Every cluster is read at least this often, whatever the schedule says. */
+export const FULL_SWEEP_EVERY_MS = 60_000;
+/**
+ * How far back each sweep looks for announced deadlines beyond the previous
+ * sweep: the index is eventually consistent, and an announcement that became
+ * visible late is still acted on.
+ */
+export const ANNOUNCEMENT_LOOKBACK_MS = 5_000;
+/** Cluster queries in flight at once. */
+const CLUSTER_READS_IN_FLIGHT = 8;
 const PAGE = 100;
 
-async function expiredCandidates(deps: Deps, now: number): Promise<Candidate[]> {
-  const found: Candidate[] = [];
+/** Every cluster that ever had a node (the `CLUSTERS` partition). */
+async function allClusters(deps: Deps): Promise<string[]> {
+  const items = await queryAll(deps, {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': CLUSTERS_PK },
+    ProjectionExpression: 'clusterId',
+  });
+  return items.map((item) => String(item.clusterId));
+}
+
+/** Clusters with a deadline announced in the look-back window that this process has not acted on yet. */
+async function announcedClusters(deps: Deps, state: SweeperState, now: number): Promise<string[]> {
+  const from = (state.announcedUpTo ?? now) - ANNOUNCEMENT_LOOKBACK_MS;
+  for (const [key, at] of state.seen) if (at < from) state.seen.delete(key);
+  const found = new Set<string>();
   for (const partition of sweepPartitions(deps.config.sweepShards)) {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await deps.db.send(
-        new QueryCommand({
-          TableName: deps.config.tableName,
-          IndexName: EXPIRY_INDEX,
-          KeyConditionExpression: 'sweepPk = :p AND expiresAt <= :now',
-          ExpressionAttributeValues: { ':p': partition, ':now': now },
-          Limit: PAGE,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        found.push({ clusterId: String(item.clusterId), nodeId: String(item.nodeId), revision: Number(item.revision) });
+    const input = {
+      TableName: deps.config.tableName,
+      IndexName: EXPIRY_INDEX,
+      KeyConditionExpression: 'sweepPk = :p AND sweepAt BETWEEN :from AND :now',
+      ExpressionAttributeValues: { ':p': partition, ':from': from, ':now': now },
+      Limit: PAGE,
+    };
+    await queryPages(deps, input, (page) => {
+      for (const item of page.Items ?? []) {
+        const key = `${String(item.pk)}|${String(item.sk)}|${Number(item.sweepAt)}`;
+        if (state.seen.has(key)) continue;
+        state.seen.set(key, Number(item.sweepAt));
+        found.add(String(item.clusterId));
       }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
+    });
   }
-  return found;
+  state.announcedUpTo = now;
+  return [...found];
+}
+
+/**
+ * One cluster's UP nodes that are due, and the earliest deadline of the
+ * others. Eventually consistent: a stale item shows an older (earlier)
+ * deadline, which at worst makes the cluster due sooner; the DOWN write
+ * checks the real one.
+ */
+async function readCluster(deps: Deps, clusterId: string, now: number): Promise<{ due: Candidate[]; next?: number; read: number }> {
+  const due: Candidate[] = [];
+  let next: number | undefined;
+  let read = 0;
+  const input = {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    FilterExpression: '#status = :up',
+    ProjectionExpression: 'nodeId, expiresAt, revision',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP' },
+  };
+  await queryPages(deps, input, (page) => {
+    read += page.ScannedCount ?? 0;
+    for (const item of page.Items ?? []) {
+      const expiresAt = Number(item.expiresAt);
+      if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision) });
+      else next = next === undefined ? expiresAt : Math.min(next, expiresAt);
+    }
+  });
+  return { due, next, read };
+}
+
+/** The clusters this sweep reads: every one on a full sweep, else those due by schedule or announcement. */
+async function clustersToRead(deps: Deps, state: SweeperState, now: number, full: boolean): Promise<string[]> {
+  if (full) {
+    state.schedule.clear();
+    return allClusters(deps);
+  }
+  const due = [...state.schedule].filter(([, at]) => at <= now).map(([clusterId]) => clusterId);
+  return [...new Set([...due, ...(await announcedClusters(deps, state, now))])];
 }
 
 /**
@@ -104,16 +206,17 @@ async function expiredCandidates(deps: Deps, now: number): Promise<Candidate[]> 
  */
 async function extendLease(deps: Deps, node: Candidate, now: number): Promise<void> {
   const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
+  const ttl = renewedTtl(deps, now);
   await deps.db.send(
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: nodeItemKey(node.clusterId, node.nodeId),
-      UpdateExpression: 'SET expiresAt = leaseMs + :now, #ttl = leaseSeconds + :ttlBase, revision = :revision REMOVE ev',
+      UpdateExpression: `SET expiresAt = leaseMs + :now, ${ttl.set}, revision = :revision REMOVE ev`,
       ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt <= :now',
-      ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+      ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
       ExpressionAttributeValues: {
         ':now': now,
-        ':ttlBase': Math.ceil(now / 1000) + deps.config.downRetentionSeconds,
+        ...ttl.values,
         ':rev': node.revision,
         ':revision': revision,
         ':up': 'UP',
@@ -136,34 +239,83 @@ async function needsAmnesty(deps: Deps, state: SweeperState, now: number): Promi
   return Number.isFinite(last) && (deps.config.sweeperAmnestyOnStart || now - last > window);
 }
 
+/**
+ * Marks one due node DOWN, or on an amnesty sweep gives it one more lease; a
+ * lost race is counted, not thrown. Returns whether the node is still UP with
+ * a deadline this sweep did not see (extended, or changed by the winner of the race).
+ */
+async function settle(deps: Deps, node: Candidate, result: SweepResult): Promise<boolean> {
+  const now = deps.now();
+  try {
+    if (result.amnesty) {
+      await extendLease(deps, node, now);
+      result.extended++;
+      metrics.count('LeasesExtended');
+      return true;
+    }
+    const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
+    const reason = await markDown(deps, node, revision, now, 'expired');
+    result.down++;
+    metrics.count('NodesDown', { reason });
+    return false;
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+    result.raced++;
+    return true;
+  }
+}
+
+/** Reads the due clusters, settles their due nodes, and schedules each cluster's next read. */
+async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResult, started: number): Promise<void> {
+  const clusters = await clustersToRead(deps, state, started, result.full);
+  result.clustersRead = clusters.length;
+  const reads = await mapLimit(clusters, CLUSTER_READS_IN_FLIGHT, (clusterId) => readCluster(deps, clusterId, started));
+  for (const [i, clusterId] of clusters.entries()) {
+    const { due, next, read } = reads[i] as { due: Candidate[]; next?: number; read: number };
+    result.itemsRead += read;
+    let unseen = false;
+    for (const node of due) if (await settle(deps, node, result)) unseen = true;
+    // A node whose new deadline this sweep did not see (extended, or a race lost to a renewal or a
+    // re-registration) has its cluster read again at the next sweep; otherwise the cluster is read at
+    // its earliest deadline, or, with no UP node left, not until an announcement or the next full sweep.
+    if (unseen) state.schedule.set(clusterId, started + deps.config.sweepIntervalSeconds * 1000);
+    else if (next !== undefined) state.schedule.set(clusterId, next);
+    else state.schedule.delete(clusterId);
+  }
+}
+
+/** `deps` whose store requests report how long each took. */
+function timingRequests(deps: Deps, took: (ms: number) => void): Deps {
+  const send = deps.db.send.bind(deps.db) as (command: never) => Promise<unknown>;
+  const timed = async (command: never): Promise<unknown> => {
+    const start = deps.now();
+    try {
+      return await send(command);
+    } finally {
+      took(deps.now() - start);
+    }
+  };
+  return { ...deps, db: Object.create(deps.db, { send: { value: timed } }) as Deps['db'] };
+}
+
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
-export async function sweep(deps: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
+export async function sweep(untimed: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
+  let slowest = 0;
+  const deps = timingRequests(untimed, (ms) => (slowest = Math.max(slowest, ms)));
   const started = deps.now();
-  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, durationMs: 0 };
+  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, durationMs: 0 };
   try {
     result.amnesty = started < (state.amnestyUntil ?? 0);
     if (!result.amnesty && (await needsAmnesty(deps, state, started))) {
       result.amnesty = true;
       state.amnestyUntil = started + AMNESTY_PERIOD_MS;
     }
-    const candidates = await expiredCandidates(deps, started);
-    for (const node of candidates) {
-      const now = deps.now();
-      try {
-        if (result.amnesty) {
-          await extendLease(deps, node, now);
-          result.extended++;
-          metrics.count('LeasesExtended');
-        } else {
-          const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
-          const reason = await markDown(deps, node, revision, now, 'expiry');
-          result.down++;
-          metrics.count('NodesDown', { reason });
-        }
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-        result.raced++;
-      }
+    result.full = result.amnesty || state.lastFullSweepAt === undefined || started - state.lastFullSweepAt >= FULL_SWEEP_EVERY_MS;
+    await sweepClusters(deps, state, result, started);
+    if (result.full) {
+      state.lastFullSweepAt = started;
+      // A full sweep saw everything up to now; announcements from here on are new.
+      state.announcedUpTo = started;
     }
     const finished = deps.now();
     if (state.lastHeartbeatAt === undefined || finished - state.lastHeartbeatAt >= HEARTBEAT_EVERY_MS || result.amnesty) {
@@ -171,7 +323,7 @@ export async function sweep(deps: Deps, state: SweeperState = newSweeperState())
       state.lastHeartbeatAt = finished;
     }
     state.lastSweepAt = finished;
-    state.sawStoreFailure = finished - started > SLOW_SWEEP_MS;
+    state.sawStoreFailure = slowest > SLOW_REQUEST_MS;
   } catch (err) {
     state.sawStoreFailure = true;
     throw err;

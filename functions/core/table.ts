@@ -13,10 +13,14 @@ export const TABLE_SHAPE = {
   expiryIndex: {
     name: EXPIRY_INDEX,
     partitionKey: 'sweepPk',
-    /** Number attribute: epoch milliseconds. */
-    sortKey: 'expiresAt',
-    /** What the sweeper needs to write the DOWN record without reading the node first. */
-    nonKeyAttributes: ['clusterId', 'nodeId', 'revision'],
+    /** Number attribute: the announced deadline, epoch milliseconds (never changed by a keepalive). */
+    sortKey: 'sweepAt',
+    /**
+     * Which cluster to read when a deadline comes. Only attributes a keepalive
+     * never changes: a changed projected attribute would cost an index write
+     * on every keepalive.
+     */
+    nonKeyAttributes: ['clusterId', 'nodeId'],
   },
 } as const;
 

@@ -10,11 +10,14 @@ const connectQuerySchema = z.object({
   clusterId: z.string().optional(),
   nodeId: z.string().optional(),
   incarnation: incarnationParamSchema.optional(),
+  // Opt-in batched messages (docs/running-nodes/wire-batching.md): exactly `true` or `false`.
+  batch: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
 });
 
 /**
  * `$connect` — `?clusterId=c1` subscribes, `&nodeId=n1` also binds the node
- * (404 if not registered), `&incarnation=N` binds only that incarnation (409 otherwise).
+ * (404 if not registered), `&incarnation=N` binds only that incarnation (409 otherwise),
+ * `&batch=true` asks for batched messages (several events of one cluster in one message).
  * With auth on, subscribing needs a token for the cluster (403 otherwise) and
  * binding a `node` or `admin` token: binding renews the node's lease, a write.
  */
@@ -25,6 +28,6 @@ export const handler = wsHandler('$connect', async (event: WsEvent) => {
   const nodeId = query.nodeId === undefined ? undefined : parseId(query.nodeId, 'nodeId');
   // Without a cluster the connection subscribes to nothing yet; each later subscribe is checked.
   if (claims && clusterId !== undefined) authorize(nodeId === undefined ? 'read' : 'write', claims, clusterId);
-  await connect(defaultDeps(), event.requestContext.connectionId, { clusterId, nodeId, incarnation: query.incarnation });
+  await connect(defaultDeps(), event.requestContext.connectionId, { clusterId, nodeId, incarnation: query.incarnation, batch: query.batch === 'true' });
   return { statusCode: 200 };
 });

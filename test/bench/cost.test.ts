@@ -1,12 +1,16 @@
 /**
  * The cost model (`roster cost`): its arithmetic follows the per-operation
- * counts the README states, every price carries a source and a date, and the
- * command prints the table and the comparison.
+ * counts docs/operating/cost.md states with the measured units (bench/units.ts), every
+ * price carries a source and a date, and the command prints the table and the comparison.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { cloudMapCost, defaults, etcdCost, RECONNECTS_PER_CONNECTION, rosterCost } from '../../bench/cost.ts';
-import { PRICES, SECONDS_PER_MONTH } from '../../bench/prices.ts';
+import { cloudMapCost, defaults, etcdCost, fanoutPerEvent, RECONNECTS_PER_CONNECTION, rosterCost, sweeperReads } from '../../bench/cost.ts';
+import { PRICES, SECONDS_PER_MONTH, tieredUsd } from '../../bench/prices.ts';
+import { MEASURED_UNITS } from '../../bench/units.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
 
 const line = (estimate: ReturnType<typeof rosterCost>, component: string): number => {
@@ -16,24 +20,52 @@ const line = (estimate: ReturnType<typeof rosterCost>, component: string): numbe
 };
 
 describe('cost model', () => {
-  test('keepalives: one HTTP request and 3 WRU each; a refresh reads one item, only a reconnect reads the whole cluster', () => {
+  test('keepalives: one HTTP request and the measured write unit each; a refresh reads one item, only a reconnect reads the whole cluster', () => {
     const input = { ...defaults(100), churnPerHour: 0, refreshSeconds: 30, pingSeconds: 30 };
     const estimate = rosterCost(input);
     const keepalives = (100 * SECONDS_PER_MONTH) / 5;
     const refreshes = (100 * SECONDS_PER_MONTH) / 30;
     const fullLists = 100 * RECONNECTS_PER_CONNECTION;
+    // Under 300 million requests a month: the first tier's price.
     expect(line(estimate, 'HTTP API requests')).toBeCloseTo((keepalives + refreshes + fullLists) * PRICES.httpApiRequest.usd, 6);
-    // Writes: 3 WRU per keepalive plus the (smaller) reconnect and sweeper heartbeat writes.
-    expect(line(estimate, 'DynamoDB writes')).toBeGreaterThan(keepalives * 3 * PRICES.dynamodbWriteUnit.usd);
-    expect(line(estimate, 'DynamoDB writes')).toBeLessThan(keepalives * 3.2 * PRICES.dynamodbWriteUnit.usd);
-    // A refresh answered 304 reads the revision counter (1 RRU); a full list of 100 items of 1 KB reads 26.
-    const reads = refreshes * 1 + fullLists * 26;
+    // Writes: one measured unit per keepalive plus the (smaller) reconnect and sweeper heartbeat writes.
+    expect(MEASURED_UNITS.writes.keepalive).toBe(1);
+    expect(line(estimate, 'DynamoDB writes')).toBeGreaterThan(keepalives * 1 * PRICES.dynamodbWriteUnit.usd);
+    expect(line(estimate, 'DynamoDB writes')).toBeLessThan(keepalives * 1.1 * PRICES.dynamodbWriteUnit.usd);
+    // A refresh answered 304 reads the revision counter (1 RRU); a full list of 100 measured-size items reads the rest.
+    const listRru = 1 + Math.ceil((100 * input.itemKb) / 4);
+    const reads = refreshes * 1 + fullLists * listRru;
     expect(line(estimate, 'DynamoDB reads')).toBeGreaterThan(reads * PRICES.dynamodbReadUnit.usd);
-    expect(line(estimate, 'DynamoDB reads')).toBeLessThan((reads + SECONDS_PER_MONTH * 2.1 + 50_000) * PRICES.dynamodbReadUnit.usd);
+    expect(line(estimate, 'DynamoDB reads')).toBeLessThan((reads + 50_000) * PRICES.dynamodbReadUnit.usd);
     expect(estimate.total).toBeCloseTo(estimate.lines.reduce((sum, l) => sum + l.usd, 0), 9);
   });
 
-  test('the sweeper costs what the README says when nothing else happens', () => {
+  test('HTTP API requests and WebSocket messages are priced tier by tier', () => {
+    expect(tieredUsd(PRICES.httpApiRequest, 100e6)).toBeCloseTo(100, 6);
+    expect(tieredUsd(PRICES.httpApiRequest, 600e6)).toBeCloseTo(300 + 300 * 0.9, 6);
+    expect(tieredUsd(PRICES.httpApiRequest, 2e9)).toBeCloseTo(300 + 700 * 0.9 + 1000 * 0.8, 6);
+    expect(tieredUsd(PRICES.websocketMessage, 1.5e9)).toBeCloseTo(1000 + 500 * 0.8, 6);
+  });
+
+  test('the sweeper reads each cluster about once per (lease − keepalive interval), plus a full sweep a minute', () => {
+    const base = { ...defaults(1000), clusters: 10 };
+    const reads = (keepaliveSeconds: number) => sweeperReads({ ...base, keepaliveSeconds }, MEASURED_UNITS, 0);
+    // Lease 15 s, keepalive 5 s: every 10 s; lease 60 s, keepalive 20 s: every 40 s.
+    const perClusterRead = 0.5 * Math.ceil((100 * base.itemKb) / 4);
+    const queries = SECONDS_PER_MONTH * 4 * 0.5;
+    expect(reads(5)).toBeCloseTo(10 * (1 / 10 + 1 / 60) * SECONDS_PER_MONTH * perClusterRead + queries, 0);
+    expect(reads(20)).toBeLessThan(reads(5));
+  });
+
+  test('the fan-out: one invocation up to a page of subscribers, one more per page beyond', () => {
+    expect(fanoutPerEvent(500, MEASURED_UNITS).invocations).toBe(1);
+    expect(fanoutPerEvent(10_000, MEASURED_UNITS).invocations).toBe(1 + 20);
+    expect(fanoutPerEvent(100_000, MEASURED_UNITS).invocations).toBe(1 + 200);
+    // Pages run in parallel: the event takes about one page's time, however many pages.
+    expect(fanoutPerEvent(100_000, MEASURED_UNITS).ms).toBeCloseTo(fanoutPerEvent(10_000, MEASURED_UNITS).ms, 6);
+  });
+
+  test('the sweeper costs what docs/operating/cost.md says when nothing else happens', () => {
     const estimate = rosterCost({ ...defaults(1), churnPerHour: 0 });
     expect(line(estimate, 'sweeper Lambda')).toBeCloseTo(4.39, 2);
   });
@@ -70,4 +102,34 @@ test('roster cost --nodes 1000 --clusters 10 prints the components, the total an
   const bad = spawnSync(process.execPath, ['bin/roster.js', 'cost'], { cwd: REPO_ROOT, encoding: 'utf8' });
   expect(bad.status).toBe(2);
   expect(bad.stderr).toContain('--nodes is required');
+});
+
+test('roster cost --units takes the measured units from a bench report, and refuses one without them', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'roster-cost-'));
+  try {
+    const units = (keepalive: number) => ({ writeUnits: keepalive, indexWriteUnits: 0, readUnits: 0, count: 10 });
+    const report = {
+      startedAt: '2026-11-30T00:00:00.000Z',
+      capacity: {
+        operations: { registerNew: units(4), keepalive: units(3), reRegisterChanged: units(4), deregister: units(3), connectBound: units(3), disconnectBound: units(5) },
+        sweepLoad: {},
+        fullSweeps: [{ nodes: 100, clusters: 1, clustersRead: 1, itemsRead: 100, readUnits: 4, readUnitsPerItem: 0.04, durationMs: 10 }],
+      },
+      poster: { posts: 100, cpuUsPerPost: 80, messageBytes: 400 },
+    };
+    const file = path.join(dir, 'bench.json');
+    await writeFile(file, JSON.stringify(report));
+    const cost = (...extra: string[]) => spawnSync(process.execPath, ['bin/roster.js', 'cost', '--nodes', '100', '--json', ...extra], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const measured = JSON.parse(cost().stdout) as { total: number; units: string };
+    const theirs = JSON.parse(cost('--units', file).stdout) as { total: number; units: string; lines: { component: string; quantity: string }[] };
+    expect(theirs.units).toContain(file);
+    expect(theirs.lines.find((l) => l.component === 'DynamoDB writes')?.quantity).toContain('keepalive 3 WRU');
+    expect(theirs.total).toBeGreaterThan(measured.total);
+    await writeFile(file, JSON.stringify({ startedAt: 'x' }));
+    const refused = cost('--units', file);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('no capacity section');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

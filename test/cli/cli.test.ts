@@ -8,7 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { eventually } from '../support/wait.ts';
 import { startAuthRuntime, type AuthRuntime } from '../auth/support.ts';
 import { REPO_ROOT, runtimeArgs } from '../support/runtime.ts';
 
@@ -136,19 +137,19 @@ describe('npm start', () => {
     createInterface({ input: npm.stderr }).on('line', (line) => lines.push(line));
     const exited = new Promise<void>((resolve) => npm.once('exit', () => resolve()));
     let url = '';
-    await vi.waitFor(
+    await eventually(
       () => {
         const ready = lines.find((l) => l.startsWith('HTTP API'));
         expect(ready, lines.join('\n')).toBeDefined();
         url = (ready as string).split(/\s+/)[2] as string;
       },
-      { timeout: 30_000 },
+      30_000,
     );
     expect((await fetch(`${url}/v1/health`)).status).toBe(200);
 
     npm.kill('SIGTERM');
     await exited;
     // The server went with it: its port stops answering (no orphan left running).
-    await vi.waitFor(() => expect(fetch(`${url}/v1/health`)).rejects.toThrow(), { timeout: 20_000 });
+    await eventually(() => expect(fetch(`${url}/v1/health`)).rejects.toThrow(), 20_000);
   }, 60_000);
 });

@@ -3,7 +3,8 @@
  * agent's cache follows the cluster when a member is killed, restarted or
  * stopped.
  */
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually } from '../support/wait.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { killAgent, serverList, ids, startAgent, uniqueCluster, type AgentProcess } from './helpers.ts';
 
@@ -38,11 +39,11 @@ describe('a cluster of agent processes', () => {
 
   it('every agent sees the whole cluster', async () => {
     for (const id of members) start(id);
-    await vi.waitFor(
+    await eventually(
       () => {
         for (const agent of agents.values()) expect(agent.view(), describeViews()).toEqual(members);
       },
-      { timeout: 45_000, interval: 200 },
+      45_000,
     );
     expect(ids((await serverList(runtime.httpUrl, clusterId)).nodes)).toEqual(members);
   });
@@ -53,11 +54,11 @@ describe('a cluster of agent processes', () => {
     await killAgent(victim!, 'SIGKILL');
     const survivors = members.filter((id) => id !== 'a2');
 
-    await vi.waitFor(
+    await eventually(
       () => {
         for (const agent of others('a2')) expect(agent.view(), describeViews()).toEqual(survivors);
       },
-      { timeout: DETECTION_DEADLINE_MS, interval: 200 },
+      DETECTION_DEADLINE_MS,
     );
     // The bound connection dropped, so the server knew why it went down.
     for (const agent of others('a2')) {
@@ -65,11 +66,11 @@ describe('a cluster of agent processes', () => {
     }
 
     start('a2');
-    await vi.waitFor(
+    await eventually(
       () => {
         for (const agent of agents.values()) expect(agent.view(), describeViews()).toEqual(members);
       },
-      { timeout: 45_000, interval: 200 },
+      45_000,
     );
     expect(ids((await serverList(runtime.httpUrl, clusterId)).nodes)).toEqual(members);
   });
@@ -80,11 +81,11 @@ describe('a cluster of agent processes', () => {
     expect(await killAgent(leaving!, 'SIGTERM')).toBe(0);
     agents.delete('a4');
 
-    await vi.waitFor(
+    await eventually(
       () => {
         for (const agent of agents.values()) expect(agent.view(), describeViews()).toEqual(['a1', 'a2', 'a3']);
       },
-      { timeout: 20_000, interval: 200 },
+      20_000,
     );
     for (const agent of agents.values()) {
       expect(agent.events()).toContainEqual(expect.objectContaining({ type: 'down', nodeId: 'a4', reason: 'deregistered' }));

@@ -2,10 +2,10 @@
  * The lease as a node client keeps it: 404 → re-register, 409 → superseded,
  * and `lost` only once the lease has certainly lapsed.
  */
-import { describe, expect, inject, it, vi } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { RegistryClient } from '@roster/client';
 import { runtimeFixture } from '../support/fixtures.ts';
-import { sleep } from '../support/wait.ts';
+import { sleep, eventually } from '../support/wait.ts';
 import { deregisterDirect, getNodeDirect, record, registerDirect, uniqueCluster } from './helpers.ts';
 
 describe('the lease', () => {
@@ -29,23 +29,23 @@ describe('the lease', () => {
 
     p.freeze();
     await deregisterDirect(runtime.httpUrl, clusterId, 'k1');
-    await vi.waitFor(() => expect(events.of('keepaliveFailed').map((e) => e.error.code)).toContain('NODE_NOT_FOUND'), { timeout: 10_000 });
-    await vi.waitFor(async () => {
+    await eventually(() => expect(events.of('keepaliveFailed').map((e) => e.error.code)).toContain('NODE_NOT_FOUND'), 10_000);
+    await eventually(async () => {
       const now = await getNodeDirect(runtime.httpUrl, clusterId, 'k1');
       expect(now.status).toBe('UP');
       expect(now.incarnation).toBe(client.incarnation);
       expect(now.revision).toBeGreaterThan(before.revision + 1); // DOWN, then registered again
-    });
+    }, 10_000);
     expect(events.of('lost')).toEqual([]); // a 404 is answered at once; the lease never lapsed
 
     p.restore();
-    await vi.waitFor(
+    await eventually(
       () => {
         expect(events.of('connected').filter((e) => e.bound && e.reconnect).length).toBeGreaterThan(0);
         expect(client.stale).toBe(false);
         expect(client.node('k1')?.status).toBe('UP');
       },
-      { timeout: 20_000 },
+      20_000,
     );
   });
 
@@ -61,7 +61,7 @@ describe('the lease', () => {
       leaseSeconds: 30,
       metadata: { owner: 'new' },
     });
-    await vi.waitFor(() => expect(events.of('lost')).toContainEqual(expect.objectContaining({ reason: 'superseded' })), { timeout: 10_000 });
+    await eventually(() => expect(events.of('lost')).toContainEqual(expect.objectContaining({ reason: 'superseded' })), 10_000);
     const failures = events.of('keepaliveFailed');
     expect(failures.map((e) => e.error.code)).toContain('STALE_INCARNATION');
     const lostAt = events.all.findIndex((r) => r.event.type === 'lost');
@@ -98,7 +98,7 @@ describe('the lease', () => {
 
     const cutAt = Date.now();
     p.cut();
-    await vi.waitFor(() => expect(events.of('lost')).toHaveLength(1), { timeout: 10_000 });
+    await eventually(() => expect(events.of('lost')).toHaveLength(1), 10_000);
     const lost = events.all.find((r) => r.event.type === 'lost');
     const firstFailure = events.all.find((r) => r.event.type === 'keepaliveFailed');
     expect(lost?.event).toMatchObject({ reason: 'expired' });
@@ -113,14 +113,14 @@ describe('the lease', () => {
     expect(events.of('lost')).toHaveLength(1);
 
     p.restore();
-    await vi.waitFor(
+    await eventually(
       async () => {
         const now = await getNodeDirect(runtime.httpUrl, clusterId, 'l1');
         expect(now.status).toBe('UP');
         expect(client.stale).toBe(false);
         expect(client.node('l1')?.revision).toBe(now.revision);
       },
-      { timeout: 20_000 },
+      20_000,
     );
   });
 });

@@ -4,7 +4,8 @@
  * (the runtime has no auth yet).
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually } from '../support/wait.ts';
 import { WebSocketServer } from 'ws';
 import { RegistryClient, type ClientEvent } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
@@ -76,9 +77,9 @@ describe('lifecycle', () => {
     client.on('down', (e) => downs.push(e.node.nodeId));
     await client.start();
     const registeredRevision = (await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).revision;
-    await vi.waitFor(() => expect(reasons.length).toBeGreaterThanOrEqual(3), { timeout: 15_000 });
+    await eventually(() => expect(reasons.length).toBeGreaterThanOrEqual(3), 15_000);
     expect(reasons.every((r) => r.includes('age limit'))).toBe(true);
-    await vi.waitFor(() => expect(client.stale).toBe(false));
+    await eventually(() => expect(client.stale).toBe(false), 10_000);
     // Rebinding happened within the disconnect grace: no NODE_DOWN, no re-registration.
     expect(downs).toEqual([]);
     expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'UP', revision: registeredRevision });

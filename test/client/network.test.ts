@@ -6,7 +6,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, inject, it, vi } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
+import { eventually } from '../support/wait.ts';
 import { RegistryClient } from '@roster/client';
 import { runtimeFixture } from '../support/fixtures.ts';
 import type { TcpProxy } from '../support/proxy.ts';
@@ -41,28 +42,28 @@ describe('network faults', () => {
     const events = record(watcher);
     await watcher.start();
     await self.start();
-    await vi.waitFor(() => expect(ids(watcher.nodes())).toEqual(['n1', 'n2', 'n3', 'self']));
+    await eventually(() => expect(ids(watcher.nodes())).toEqual(['n1', 'n2', 'n3', 'self']), 10_000);
 
     p.cut();
-    await vi.waitFor(() => expect(watcher.state).toBe('connecting'));
+    await eventually(() => expect(watcher.state).toBe('connecting'), 10_000);
     expect(watcher.stale).toBe(true);
     await registerDirect(runtime.httpUrl, clusterId, 'n4', { leaseSeconds: 60 });
     await registerDirect(runtime.httpUrl, clusterId, 'n5', { leaseSeconds: 60 });
     await deregisterDirect(runtime.httpUrl, clusterId, 'n2');
     await registerDirect(runtime.httpUrl, clusterId, 'n3', { leaseSeconds: 60, metadata: { role: 'changed' } });
     // `self` lost its bound connection: the server lets it go after the grace period.
-    await vi.waitFor(async () => expect((await getNodeDirect(runtime.httpUrl, clusterId, 'self')).status).toBe('DOWN'), { timeout: 15_000 });
+    await eventually(async () => expect((await getNodeDirect(runtime.httpUrl, clusterId, 'self')).status).toBe('DOWN'), 15_000);
     // Meanwhile the cut-off client keeps serving what it had.
     expect(ids(watcher.nodes())).toEqual(['n1', 'n2', 'n3', 'self']);
 
     p.restore();
-    await vi.waitFor(
+    await eventually(
       async () => {
         await expectConverged(watcher, clusterId);
         await expectConverged(self, clusterId);
         expect(ids(watcher.nodes())).toEqual(['n1', 'n3', 'n4', 'n5', 'self']);
       },
-      { timeout: 20_000, interval: 100 },
+      20_000,
     );
     expect(events.of('disconnected').length).toBeGreaterThan(0);
     expect(events.of('connected').some((e) => e.reconnect)).toBe(true);
@@ -82,17 +83,15 @@ describe('network faults', () => {
     await watcher.start();
 
     p.freeze(); // nothing flows, nothing closes: only the missing PONG tells
-    await vi.waitFor(() => expect(events.of('disconnected').map((e) => e.reason)).toContainEqual(expect.stringMatching(/PONG/)), {
-      timeout: 10_000,
-    });
+    await eventually(() => expect(events.of('disconnected').map((e) => e.reason)).toContainEqual(expect.stringMatching(/PONG/)), 10_000);
     await registerDirect(runtime.httpUrl, clusterId, 'late', { leaseSeconds: 60 });
     p.restore();
-    await vi.waitFor(
+    await eventually(
       async () => {
         await expectConverged(watcher, clusterId);
         expect(ids(watcher.nodes())).toEqual(['late']);
       },
-      { timeout: 20_000 },
+      20_000,
     );
   });
 
@@ -125,18 +124,18 @@ describe('network faults', () => {
     expect(events.of('warning').some((e) => e.message.includes(file))).toBe(true);
 
     p.restore();
-    await vi.waitFor(
+    await eventually(
       async () => {
         await expectConverged(second, clusterId);
         expect(ids(second.nodes())).toEqual(['n2', 'n3', 'n4']); // registered in the background, too
       },
-      { timeout: 20_000 },
+      20_000,
     );
     expect(second.lastSyncedAt!.getTime()).toBeGreaterThan(Date.parse(saved.savedAt));
-    await vi.waitFor(async () => {
+    await eventually(async () => {
       const rewritten = JSON.parse(await readFile(file, 'utf8')) as { nodes: { nodeId: string }[] };
       expect(rewritten.nodes.map((n) => n.nodeId)).toEqual(['n2', 'n3', 'n4']);
-    });
+    }, 10_000);
   });
 
   it('without a cache file, start() rejects when the information center is unreachable, and the client is closed', async () => {

@@ -13,7 +13,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { eventually } from '../support/wait.ts';
 import { REPO_ROOT, spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { getNodeDirect, registerDirect, uniqueCluster } from './helpers.ts';
 
@@ -157,7 +158,7 @@ describe('the packed SDK in a fresh app', () => {
     await writeFile(join(app, 'watch.cjs'), WATCHER);
     const child = spawn(process.execPath, ['watch.cjs', runtime.httpUrl, runtime.wsUrl, clusterId], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = collect(child);
-    await vi.waitFor(() => expect(lines()).toContain('watching'), { timeout: 20_000 });
+    await eventually(() => expect(lines()).toContain('watching'), 20_000);
     await registerDirect(runtime.httpUrl, clusterId, 'from-outside');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(await exited).toBe(0);
@@ -169,7 +170,7 @@ describe('the packed SDK in a fresh app', () => {
     await writeFile(join(app, 'node.mjs'), NODE_ON_SIGNALS);
     const child = spawn(process.execPath, ['node.mjs', runtime.httpUrl, runtime.wsUrl, clusterId, 'n1'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = collect(child);
-    await vi.waitFor(() => expect(lines()).toContain('registered'), { timeout: 20_000 });
+    await eventually(() => expect(lines()).toContain('registered'), 20_000);
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     child.kill('SIGINT');
     expect(await exited).toBe('SIGINT');

@@ -6,7 +6,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../support/wait.ts';
 import { RegistryClient } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime, type SpawnRuntimeOptions } from '../support/runtime.ts';
 import { ids, record, serverList, summary, uniqueCluster } from './helpers.ts';
@@ -57,7 +58,7 @@ describe('the information center restarts', () => {
     // A short lease: the outage outlasts it, so nodes must register again.
     const all = clients(first, clusterId, ['n1', 'n2', 'n3'], 3);
     await Promise.all(all.map((c) => c.start()));
-    await vi.waitFor(() => expectAllConverged(first, all, clusterId, ['n1', 'n2', 'n3']), { timeout: 15_000 });
+    await eventually(() => expectAllConverged(first, all, clusterId, ['n1', 'n2', 'n3']), 15_000);
 
     await first.stop('SIGTERM');
     // n3 leaves while the information center is down: its deregistration cannot land, so it must expire.
@@ -66,7 +67,7 @@ describe('the information center restarts', () => {
     const rest = all.filter((c) => c !== n3);
 
     const second = await runtimeOn({ dataDir, port: first.port });
-    await vi.waitFor(() => expectAllConverged(second, rest, clusterId, ['n1', 'n2']), { timeout: 40_000, interval: 200 });
+    await eventually(() => expectAllConverged(second, rest, clusterId, ['n1', 'n2']), 40_000);
   }, RESTART_TEST_TIMEOUT_MS);
 
   it('in memory: the server forgets its revisions, and the clients notice instead of keeping stale entries', async () => {
@@ -85,12 +86,12 @@ describe('the information center restarts', () => {
       });
     }
     await fetch(`${first.httpUrl}/v1/clusters/${clusterId}/nodes/extra`, { method: 'DELETE' });
-    await vi.waitFor(() => expectAllConverged(first, all, clusterId, ['n1', 'n2']), { timeout: 15_000 });
+    await eventually(() => expectAllConverged(first, all, clusterId, ['n1', 'n2']), 15_000);
     const oldRevision = watcher.revision;
 
     await first.stop('SIGTERM');
     const second = await runtimeOn({ port: first.port });
-    await vi.waitFor(() => expectAllConverged(second, all, clusterId, ['n1', 'n2']), { timeout: 40_000, interval: 200 });
+    await eventually(() => expectAllConverged(second, all, clusterId, ['n1', 'n2']), 40_000);
     expect(watcher.revision).toBeLessThan(oldRevision);
     expect(events.of('resynced').some((e) => e.reset)).toBe(true);
   }, RESTART_TEST_TIMEOUT_MS);

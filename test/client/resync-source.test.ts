@@ -7,7 +7,8 @@ import { RegistryClient } from '@roster/client';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually } from '../support/wait.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { deregisterDirect, record, registerDirect, uniqueCluster } from './helpers.ts';
 
@@ -31,7 +32,7 @@ describe('changes found at start against the cache file', () => {
 
     const before = new RegistryClient(options);
     await before.start();
-    await vi.waitFor(() => expect(before.nodes().map((n) => n.nodeId)).toEqual(['me', 'peer']));
+    await eventually(() => expect(before.nodes().map((n) => n.nodeId)).toEqual(['me', 'peer']), 10_000);
     await before.stop();
 
     // While `me` is not running, its peer leaves and another node arrives.
@@ -46,7 +47,7 @@ describe('changes found at start against the cache file', () => {
 
     // From now on: live.
     await registerDirect(runtime.httpUrl, clusterId, 'later', { leaseSeconds: 60 });
-    await vi.waitFor(() => expect(events.of('registered').map((e) => `${e.node.nodeId}:${e.source}`)).toContain('later:event'), { timeout: 10_000 });
+    await eventually(() => expect(events.of('registered').map((e) => `${e.node.nodeId}:${e.source}`)).toContain('later:event'), 10_000);
     await after.stop();
   });
 });

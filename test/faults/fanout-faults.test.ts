@@ -1,7 +1,7 @@
 /**
  * Fault: the fan-out cannot reach some subscribers. End to end through the
  * real parts — DynamoDB Local's stream, the local poller (Lambda's event
- * source mapping), the fan-out core with the real `@connections` SDK client,
+ * source mapping), the fan-out core with its real signed `@connections` poster,
  * and the local `@connections` endpoint over HTTP — with the fault injected
  * where a real one happens: the endpoint answers 500 for chosen connections.
  *
@@ -19,6 +19,7 @@ import type { DynamoDBBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createManagementClient, localOverrides } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
+import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { register } from '../../functions/core/registry.ts';
 import { FANOUT_FILTER_PATTERNS } from '../../functions/core/stream-filter.ts';
@@ -60,7 +61,7 @@ beforeAll(async () => {
     },
     quiet,
   );
-  const deps: FanoutDeps = { ...table.deps, management: createManagementClient(management.url, true) };
+  const deps: FanoutDeps = { ...table.deps, connections: connectionsApiFor(createManagementClient(management.url, true), management.url) };
   dynamodb = new DynamoDBClient(localOverrides(table.endpoint));
   streams = new DynamoDBStreamsClient(localOverrides(table.endpoint));
   poller = new StreamPoller({

@@ -1,13 +1,14 @@
 /**
  * The fan-out's failure paths, on real stream records from DynamoDB Local.
  * PostToConnection is stubbed here only to produce what a real endpoint cannot
- * be made to produce on demand: a 410 for a chosen connection, and a throttle.
+ * be made to produce on demand: a 410 for a chosen connection, and a post
+ * that still fails after its retries (a throttle). The poster itself, against
+ * a real HTTP endpoint, is tested in test/handlers/connections-api.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { GoneException, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { ThrottlingException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectionsApi } from '../../functions/core/connections-api.ts';
 import { fanOut, YOUNG_CONNECTION_MS, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { connectionPk, nodeItemKey, subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
 import { invokeHttp, wsConnect } from '../support/events.ts';
@@ -23,19 +24,20 @@ beforeAll(async () => {
 });
 afterAll(() => stream.close());
 
-/** A PostToConnection stand-in that answers per connection id. */
-function stubManagement(answer: (connectionId: string) => 'ok' | 'gone' | 'throttle') {
+/** A PostToConnection stand-in that answers per connection id ('throttle': still throttled after the retries). */
+function stubConnections(answer: (connectionId: string) => 'ok' | 'gone' | 'throttle') {
   const posts: { connectionId: string; data: unknown }[] = [];
-  const client = {
-    async send(command: { input: { ConnectionId: string; Data: Uint8Array } }) {
-      const outcome = answer(command.input.ConnectionId);
-      if (outcome === 'gone') throw new GoneException({ message: 'Gone', $metadata: { httpStatusCode: 410 } });
-      if (outcome === 'throttle') throw new ThrottlingException({ message: 'slow down', $metadata: { httpStatusCode: 429 } });
-      posts.push({ connectionId: command.input.ConnectionId, data: JSON.parse(Buffer.from(command.input.Data).toString()) });
-      return {};
+  const client: ConnectionsApi = {
+    post(connectionId, payload) {
+      const outcome = answer(connectionId);
+      if (outcome === 'gone') return Promise.resolve('gone');
+      if (outcome === 'throttle') return Promise.resolve('failed');
+      posts.push({ connectionId, data: JSON.parse(payload.body.toString()) });
+      return Promise.resolve('delivered');
     },
+    close: () => undefined,
   };
-  return { client: client as unknown as ApiGatewayManagementApiClient, posts };
+  return { client, posts };
 }
 
 async function exists(key: { pk: string; sk: string }): Promise<boolean> {
@@ -55,8 +57,8 @@ describe('fan-out failures', () => {
 
     // Pretend the connection is old enough that a 410 means it is really gone.
     const later = Date.now() + YOUNG_CONNECTION_MS + 1;
-    const { client } = stubManagement(() => 'gone');
-    const deps: FanoutDeps = { ...table.deps, now: () => later, management: client };
+    const { client } = stubConnections(() => 'gone');
+    const deps: FanoutDeps = { ...table.deps, now: () => later, connections: client };
     const result = await fanOut(deps, records);
 
     expect(result.gone).toBe(1);
@@ -74,13 +76,13 @@ describe('fan-out failures', () => {
     await wsConnect(conn, { clusterId: c });
     await stream.mark();
     await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1` });
-    const { client } = stubManagement(() => 'gone');
-    const result = await fanOut({ ...table.deps, management: client }, await stream.next());
+    const { client } = stubConnections(() => 'gone');
+    const result = await fanOut({ ...table.deps, connections: client }, await stream.next());
     expect(result.gone).toBe(1);
     expect(await exists({ pk: subscriptionPk(c), sk: subscriptionSk(conn) })).toBe(true);
   });
 
-  it('reports the first undeliverable record as a batch item failure and stops there, keeping order', async () => {
+  it('reports the first record of a cluster it could not deliver as a batch item failure and retries from there, keeping order', async () => {
     const c = `c-${randomUUID().slice(0, 8)}`;
     const ok = `ok-${randomUUID()}`;
     const slow = `slow-${randomUUID()}`;
@@ -94,18 +96,21 @@ describe('fan-out failures', () => {
     expect(eventRecords).toHaveLength(2);
 
     let throttled = true;
-    const { client, posts } = stubManagement((id) => (id === slow && throttled ? 'throttle' : 'ok'));
-    const first = await fanOut({ ...table.deps, management: client }, records);
+    const { client, posts } = stubConnections((id) => (id === slow && throttled ? 'throttle' : 'ok'));
+    const nodesTo = (id: string) => posts.filter((p) => p.connectionId === id).map((p) => (p.data as { node: { nodeId: string } }).node.nodeId);
+    const first = await fanOut({ ...table.deps, connections: client }, records);
+    // Both events are one cluster's: the group fails as a whole, from its first record.
     expect(first.batchItemFailures).toEqual([{ itemIdentifier: eventRecords[0]?.dynamodb?.SequenceNumber }]);
-    expect(posts.map((p) => p.connectionId)).toEqual([ok]); // n2 was not attempted
+    expect(nodesTo(ok)).toEqual(['n1', 'n2']);
+    expect(nodesTo(slow)).toEqual([]); // n2 was not posted after n1 failed: never out of order
 
-    // Lambda retries from the failed record on; once the fault clears, everything is delivered in order.
+    // Lambda retries from the failed record on; once the fault clears, everything is delivered in order (at least once).
     throttled = false;
     const failedAt = records.findIndex((r) => r.dynamodb?.SequenceNumber === first.batchItemFailures[0]?.itemIdentifier);
-    const retry = await fanOut({ ...table.deps, management: client }, records.slice(failedAt));
+    const retry = await fanOut({ ...table.deps, connections: client }, records.slice(failedAt));
     expect(retry.batchItemFailures).toEqual([]);
-    const toSlow = posts.filter((p) => p.connectionId === slow).map((p) => (p.data as { node: { nodeId: string } }).node.nodeId);
-    expect(toSlow).toEqual(['n1', 'n2']);
+    expect(nodesTo(slow)).toEqual(['n1', 'n2']);
+    expect(nodesTo(ok)).toEqual(['n1', 'n2', 'n1', 'n2']);
   });
 
   it('ignores records that do not pass the filter even if a trigger delivers them', async () => {
@@ -117,8 +122,8 @@ describe('fan-out failures', () => {
     await invokeHttp({ method: 'POST', path: `/v1/clusters/${c}/nodes/n1/keepalive` });
     const records = await stream.next();
     expect(records.length).toBeGreaterThan(0);
-    const { client, posts } = stubManagement(() => 'ok');
-    await fanOut({ ...table.deps, management: client }, records);
+    const { client, posts } = stubConnections(() => 'ok');
+    await fanOut({ ...table.deps, connections: client }, records);
     expect(posts).toEqual([]);
   });
 });

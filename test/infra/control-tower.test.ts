@@ -3,7 +3,7 @@
  * @cdklabs/cdk-validator-cfnguard) run on every synth, as `infra/app.ts`
  * registers them: they pass on each configuration that changes which apply,
  * every control set aside is set aside with a reason written in the code
- * and in docs/control-tower.md, and a template that breaks a control fails
+ * and in docs/operating/control-tower.md, and a template that breaks a control fails
  * the synth (so the rules really run).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -87,8 +87,8 @@ describe('Control Tower proactive controls at synth', () => {
     expect(found.sort()).toEqual(['CT.CLOUDWATCH.PR.1 Roster/Unheard/Resource', 'CT.CLOUDWATCH.PR.2 Roster/Forgotten/Resource']);
   });
 
-  it('set aside and acknowledge controls only with a reason, each listed in docs/control-tower.md', () => {
-    const docs = readFileSync(path.join(PROJECT_ROOT, 'docs', 'control-tower.md'), 'utf8');
+  it('set aside and acknowledge controls only with a reason, each listed in docs/operating/control-tower.md', () => {
+    const docs = readFileSync(path.join(PROJECT_ROOT, 'docs', 'operating', 'control-tower.md'), 'utf8');
     const everyDisabled = [
       ...disabledControls({ customerManagedKey: false, logRetentionDays: 30 }),
       ...disabledControls({ customerManagedKey: true, logRetentionDays: 365 }),

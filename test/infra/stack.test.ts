@@ -15,7 +15,7 @@ import { FANOUT_FILTER_PATTERNS, matchesFilter } from '../../functions/core/stre
 import { createTableInput, TABLE_SHAPE } from '../../functions/core/table.ts';
 import type { RosterFunction, TableAccess } from '../../infra/function.ts';
 import { addRoster } from '../../infra/roster-app.ts';
-import { DETECTION_DEFAULTS } from '../../infra/roster-stack.ts';
+import { DETECTION_DEFAULTS, FANOUT_MEMORY_MB } from '../../infra/roster-stack.ts';
 import { FANOUT_TABLE_ACCESS, HTTP_TABLE_ACCESS, SWEEPER_TABLE_ACCESS, WS_TABLE_ACCESS } from '../../infra/table-access.ts';
 import {
   actionsOf,
@@ -82,21 +82,21 @@ describe('table', () => {
     });
   });
 
-  it('has the sparse expiry index with an INCLUDE projection of what the sweeper reads', () => {
+  it('has the sparse expiry index of announced deadlines, projecting nothing a keepalive changes', () => {
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
         {
           IndexName: 'byExpiry',
           KeySchema: [
             { AttributeName: 'sweepPk', KeyType: 'HASH' },
-            { AttributeName: 'expiresAt', KeyType: 'RANGE' },
+            { AttributeName: 'sweepAt', KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['clusterId', 'nodeId', 'revision'] },
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['clusterId', 'nodeId'] },
         },
       ],
       AttributeDefinitions: Match.arrayWith([
         { AttributeName: 'sweepPk', AttributeType: 'S' },
-        { AttributeName: 'expiresAt', AttributeType: 'N' },
+        { AttributeName: 'sweepAt', AttributeType: 'N' },
       ]),
     });
   });
@@ -108,9 +108,9 @@ describe('table', () => {
 });
 
 describe('functions', () => {
-  it('are exactly one per HTTP route handler, the HTTP $default, one per WebSocket route, the fan-out, the sweeper and the two authorizers', () => {
+  it('are exactly one per HTTP route handler, the HTTP $default, one per WebSocket route, the fan-out and its page function, the sweeper and the two authorizers', () => {
     const handlers = new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER]);
-    expect(resourcesOfType(s.json, 'AWS::Lambda::Function')).toHaveLength(handlers.size + WS_ROUTES.length + 4);
+    expect(resourcesOfType(s.json, 'AWS::Lambda::Function')).toHaveLength(handlers.size + WS_ROUTES.length + 5);
   });
 
   it('all run nodejs22.x on arm64 with an explicit log group kept for a year', () => {
@@ -277,9 +277,22 @@ describe('stream fan-out', () => {
     return props(esm);
   };
 
-  it('runs on a full vCPU (1,769 MB): posting to a thousand subscribers is CPU-bound', () => {
-    const fanout = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([id]) => id === s.logicalId(s.stack.fanout.function));
-    expect(fanout?.[1].Properties?.MemorySize).toBe(1769);
+  it('runs the fan-out and its page function with the memory sized from the measured CPU per post (docs/how-it-works/fanout-sizing.md)', () => {
+    for (const fn of [s.stack.fanout.function, s.stack.fanout.pages]) {
+      const found = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([id]) => id === s.logicalId(fn));
+      expect(found?.[1].Properties?.MemorySize, fn.node.id).toBe(FANOUT_MEMORY_MB);
+    }
+  });
+
+  it('may invoke the page function, which it knows by FANOUT_PAGE_FUNCTION, and no other function', () => {
+    const pagesArn = { 'Fn::GetAtt': [s.logicalId(s.stack.fanout.pages), 'Arn'] };
+    expect(envOf(s.stack.fanout.function).FANOUT_PAGE_FUNCTION).toEqual({ Ref: s.logicalId(s.stack.fanout.pages) });
+    const invoke = statementsOf(s.stack.fanout.function).filter((st) => actionsOf(st).includes('lambda:InvokeFunction'));
+    expect(invoke.flatMap(resourcesOf)).toEqual([pagesArn, { 'Fn::Join': ['', [pagesArn, ':*']] }]);
+    for (const fn of s.stack.functions.values()) {
+      if (fn === s.stack.fanout.function) continue;
+      expect(statementsOf(fn).flatMap(actionsOf).filter((a) => a.startsWith('lambda:')), fn.node.id).toEqual([]);
+    }
   });
 
   it('filters with exactly the shared FANOUT_FILTER_PATTERNS', () => {
@@ -454,9 +467,9 @@ describe('grants', () => {
     expect(sqs.flatMap(resourcesOf)).toEqual([{ 'Fn::GetAtt': [s.logicalId(s.stack.fanout.failures), 'Arn'] }]);
   });
 
-  it('give no other function the management API', () => {
+  it('give no other function than the fan-out and its page function the management API', () => {
     for (const fn of s.stack.functions.values()) {
-      if (fn === s.stack.fanout.function) continue;
+      if (fn === s.stack.fanout.function || fn === s.stack.fanout.pages) continue;
       expect(statementsOf(fn).flatMap(actionsOf).filter((a) => a.startsWith('execute-api:')), fn.node.id).toEqual([]);
       expect(envOf(fn).WEBSOCKET_CALLBACK_URL, fn.node.id).toBeUndefined();
     }
@@ -681,10 +694,12 @@ describe('cdk-nag AwsSolutions', () => {
     const publicRoutes = HTTP_ROUTES.filter((r) => r.access === 'public').map((r) => `http ${r.method} ${r.path}`);
     const wsRoutes = WS_ROUTES.filter((r) => r.routeKey !== '$connect').map((r) => `ws ${r.routeKey}`);
     expect(apig4).toEqual([...publicRoutes, 'http $default', ...wsRoutes].sort());
-    // IAM5 only for the two fan-out grants that cannot be narrower.
-    expect(acknowledged.filter((a) => a.id.startsWith('AwsSolutions-IAM5')).map((a) => `${a.path} ${a.id}`)).toEqual([
-      expect.stringMatching(/^Roster\/Fanout\/FunctionRole AwsSolutions-IAM5\[Resource::arn:.*\/live\/\*\/@connections\/\*\]$/),
+    // IAM5 only for the fan-out grants that cannot be narrower.
+    expect(acknowledged.filter((a) => a.id.startsWith('AwsSolutions-IAM5')).map((a) => `${a.path} ${a.id}`).sort()).toEqual([
       'Roster/Fanout/FunctionRole AwsSolutions-IAM5[Resource::*]',
+      expect.stringMatching(/^Roster\/Fanout\/FunctionRole AwsSolutions-IAM5\[Resource::<FanoutPageFunction[0-9A-F]+\.Arn>:\*\]$/),
+      expect.stringMatching(/^Roster\/Fanout\/FunctionRole AwsSolutions-IAM5\[Resource::arn:.*\/live\/\*\/@connections\/\*\]$/),
+      expect.stringMatching(/^Roster\/Fanout\/PageFunctionRole AwsSolutions-IAM5\[Resource::arn:.*\/live\/\*\/@connections\/\*\]$/),
     ]);
   });
 

@@ -100,8 +100,8 @@ describe('npx cdk synth', () => {
   });
 
   it('bundles every handler as one ES module with a source map, and no AWS SDK left external', () => {
-    // One per handler module, plus the fan-out, the sweeper and the two authorizers.
-    expect(functions()).toHaveLength(new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER]).size + WS_ROUTES.length + 4);
+    // One per handler module, plus the fan-out and its page function, the sweeper and the two authorizers.
+    expect(functions()).toHaveLength(new Set([...HTTP_ROUTES.map((r) => r.handler), HTTP_DEFAULT_HANDLER]).size + WS_ROUTES.length + 5);
     for (const [id, fn] of functions()) {
       expect(fn.Metadata?.['aws:asset:is-bundled'], id).toBe(true);
       const dir = path.join(outDir, String(fn.Metadata?.['aws:asset:path']));

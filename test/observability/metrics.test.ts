@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
+import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut } from '../../functions/core/fanout.ts';
 import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
 import { register } from '../../functions/core/registry.ts';
@@ -73,7 +74,13 @@ describe('GET /metrics of the local runtime', () => {
     await eventually(() => events.includes('NODE_DOWN'), 30_000, () => `NODE_DOWN; got ${events.join(', ')}`);
     expect(events).toEqual(['NODE_REGISTERED', 'NODE_REGISTERED', 'NODE_DOWN']);
     watcher.close();
-    const after = await scrape();
+    // The fan-out counts its deliveries when its batch is done, which may be just after the
+    // subscriber has the message: wait for the count rather than racing it.
+    let after = await scrape();
+    await eventually(async () => {
+      after = await scrape();
+      return delta(after, before, 'roster_events_fanned_out_total') >= 3 && delta(after, before, 'roster_gone_connections_total') >= 1;
+    }, 10_000, 'the fan-out to count its three deliveries and the 410');
 
     expect(delta(after, before, 'roster_registrations_total{event="NODE_REGISTERED"}')).toBe(2);
     expect(delta(after, before, 'roster_keepalives_total')).toBe(3);
@@ -107,7 +114,9 @@ describe('a fan-out failure', () => {
       await stream.mark();
       await register(table.deps, 'c1', 'n1', {});
       const records = await stream.next();
-      const result = await scope.run(() => fanOut({ ...table.deps, management: createManagementClient(management.url, true) }, records));
+      const connections = connectionsApiFor(createManagementClient(management.url, true), management.url);
+      const result = await scope.run(() => fanOut({ ...table.deps, connections }, records));
+      connections.close();
       expect(result.batchItemFailures).toHaveLength(1);
       const samples = parseSamples(await sink.text());
       expect(samples.get('roster_fanout_failures_total')).toBe(1);

@@ -1,7 +1,7 @@
 /**
  * The short robustness profile `npm test` runs: fixed seeds, a quarter of a
  * minute of operations and faults each, every invariant checked
- * (robustness/, docs/robustness.md). Between them the two schedules hold every
+ * (robustness/, docs/measured/robustness.md). Between them the two schedules hold every
  * kind of operation and fault but a killed store, which the regression run
  * (regressions.test.ts) has. The bounds come from the configuration with a
  * margin for a busy machine; a failure prints the report, and the history is

@@ -2,7 +2,7 @@
  * What `roster robustness` found, each as the few steps of the schedule that
  * produced it, in one run (one set-up for all). Three nodes with 3 s leases,
  * a watcher, and a second watcher that joins late; the invariants are those
- * of every run. Each finding and its fix is described in docs/robustness.md.
+ * of every run. Each finding and its fix is described in docs/measured/robustness.md.
  */
 import { expect, test } from 'vitest';
 import { renderReport } from '../../robustness/report.ts';
@@ -11,7 +11,7 @@ import type { Step } from '../../robustness/schedule.ts';
 
 const STEPS: Step[] = [
   // 1. Found by a hand-made schedule (store paused past the lease): every sweep hung on the store, none failed,
-  //    so there was no amnesty and every node went NODE_DOWN once it answered. Fix: a slow sweep is a store
+  //    so there was no amnesty and every node went NODE_DOWN once it answered. Fix: a sweep that met a slow store request saw a store
   //    failure, amnesty lasts a few seconds of sweeps. The reads right after the pause also showed the nodes
   //    lapsed, and an SDK whose refresh landed then reported them down — the README's known residue. Fix:
   //    a lapse reads DOWN without a reason, and the SDK keeps such a node until the sweeper decides.

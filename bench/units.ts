@@ -1,0 +1,70 @@
+/**
+ * What Roster's operations consume, as measured by `roster bench --scenarios
+ * capacity` (DynamoDB's own ConsumedCapacity, on DynamoDB Local, which
+ * applies DynamoDB's rules: 1 write unit per KB of item, and an index write
+ * only when an index key or projected attribute changes) and by the fan-out
+ * scenario (CPU time per post). `roster cost` prices these figures; `roster
+ * cost --units bench.json` takes them from a report of your own instead.
+ *
+ * The items the bench writes carry no metadata (a node item is about 0.3 KB);
+ * `roster cost --item-kb` scales the per-item figures for larger ones.
+ */
+import { readFile } from 'node:fs/promises';
+import type { CapacityResult } from './capacity.ts';
+
+export interface Units {
+  /** Where the figures come from. */
+  source: string;
+  /** Write units per operation (item ≤ 1 KB), table and index together. */
+  writes: {
+    keepalive: number;
+    registerNew: number;
+    /** A registration that produces an event on an existing item (a restart's new incarnation). */
+    reRegister: number;
+    /** The sweeper's DOWN write (as a deregistration: revision, item, index entry removed). */
+    markDown: number;
+    connectBound: number;
+    disconnectBound: number;
+  };
+  /** Read units one sweep spends per node of a cluster it reads (eventually consistent, whole pages). */
+  sweepReadPerNode: number;
+  /** CPU time of one PostToConnection on the poster's side (µs, one core of the dev box). */
+  postCpuUs: number;
+}
+
+/**
+ * Measured on 2026-11-30 on the dev box (2 cores, AMD EPYC, x86-64) with
+ * `npx roster bench --scenarios capacity,fanout --json bench.json` while
+ * other work loaded it. Capacity units do not depend on the load; CPU time
+ * depends on it less than wall time, but a loaded core is slower, so the CPU
+ * per post is if anything high (and Lambda's arm64 cores are another CPU).
+ */
+export const MEASURED_UNITS: Units = {
+  source: 'roster bench --scenarios capacity,fanout, 2026-11-30 (DynamoDB Local ConsumedCapacity; CPU per post on one core of the dev box)',
+  writes: { keepalive: 1, registerNew: 4, reRegister: 4, markDown: 3, connectBound: 3, disconnectBound: 5 },
+  // 799 RCU for 21,100 node items in the 10,000-node full sweep (0.31 KB an item, no metadata).
+  sweepReadPerNode: 0.038,
+  // 93-98 µs in three runs of 20,000 posts of a 364-byte event (1-minute load average 2.5-3).
+  postCpuUs: 95,
+};
+
+/** The units of a `roster bench --json` report that ran the capacity scenario (and, for the CPU per post, the fan-out). */
+export async function unitsFromReport(file: string): Promise<Units> {
+  const report = JSON.parse(await readFile(file, 'utf8')) as { startedAt?: string; capacity?: CapacityResult; poster?: { cpuUsPerPost: number } };
+  const c = report.capacity;
+  if (!c) throw new Error(`${file} has no capacity section: run roster bench with --scenarios capacity`);
+  const biggest = [...c.fullSweeps].sort((a, b) => b.nodes - a.nodes)[0];
+  return {
+    source: `${file} (roster bench, ${report.startedAt ?? 'undated'})`,
+    writes: {
+      keepalive: c.operations.keepalive.writeUnits,
+      registerNew: c.operations.registerNew.writeUnits,
+      reRegister: c.operations.reRegisterChanged.writeUnits,
+      markDown: c.operations.deregister.writeUnits,
+      connectBound: c.operations.connectBound.writeUnits,
+      disconnectBound: c.operations.disconnectBound.writeUnits,
+    },
+    sweepReadPerNode: biggest ? biggest.readUnitsPerItem : MEASURED_UNITS.sweepReadPerNode,
+    postCpuUs: report.poster?.cpuUsPerPost ?? MEASURED_UNITS.postCpuUs,
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Batched delivery (docs/running-nodes/wire-batching.md): a connection opened with
+ * `batch=true` may get several events of one cluster in one `EVENTS`
+ * message; every other connection keeps one event per message. Through the
+ * real parts: `$connect`, DynamoDB Local's stream, the fan-out with its
+ * signed poster, and the local `@connections` endpoint over HTTP, whose
+ * backend records what each connection was sent.
+ */
+import { randomUUID } from 'node:crypto';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createManagementClient } from '../../functions/core/aws.ts';
+import { connectionsApiFor } from '../../functions/core/connections-api.ts';
+import { BATCH_MESSAGE_LIMIT_BYTES, batchMessages, fanOut, type FanoutDeps } from '../../functions/core/fanout.ts';
+import { connectionPk } from '../../functions/core/model.ts';
+import { startManagementApi, type ManagementApi } from '../../local/management-api.ts';
+import { invokeHttp, wsConnect, wsMessage } from '../support/events.ts';
+import { StreamReader } from '../support/stream.ts';
+import { createTestTable, type TestTable } from '../support/table.ts';
+
+let table: TestTable;
+let stream: StreamReader;
+let management: ManagementApi;
+let deps: FanoutDeps;
+/** Messages each connection was sent, parsed, in order. */
+const sent = new Map<string, Record<string, unknown>[]>();
+
+beforeAll(async () => {
+  table = await createTestTable();
+  stream = new StreamReader(table.endpoint, table.tableName);
+  management = await startManagementApi(
+    {
+      post: (connectionId, data) => {
+        sent.set(connectionId, [...(sent.get(connectionId) ?? []), JSON.parse(data.toString()) as Record<string, unknown>]);
+        return Promise.resolve('delivered');
+      },
+      info: () => undefined,
+      disconnect: () => false,
+    },
+    { debug() {}, info() {}, warn() {}, error() {} },
+  );
+  deps = { ...table.deps, connections: connectionsApiFor(createManagementClient(management.url, true), management.url) };
+});
+
+afterAll(async () => {
+  deps.connections.close();
+  stream.close();
+  await management.close();
+});
+
+const cluster = () => `c-${randomUUID().slice(0, 8)}`;
+const messagesTo = (id: string) => sent.get(id) ?? [];
+
+describe('$connect with batch', () => {
+  it.each(['maybe', 'TRUE', '1', ''])('refuses batch=%j with 400 VALIDATION_FAILED and stores nothing', async (value) => {
+    const id = `bad-${randomUUID()}`;
+    const result = await wsConnect(id, { clusterId: cluster(), batch: value });
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(result.body ?? '{}')).toMatchObject({ type: 'ERROR', error: { code: 'VALIDATION_FAILED' } });
+    expect(result.body).toContain('batch');
+    const record = await table.db.send(new GetCommand({ TableName: table.tableName, Key: { pk: connectionPk(id), sk: 'WS' }, ConsistentRead: true }));
+    expect(record.Item).toBeUndefined();
+  });
+
+  it('accepts batch=true and batch=false', async () => {
+    expect((await wsConnect(`t-${randomUUID()}`, { clusterId: cluster(), batch: 'true' })).statusCode).toBe(200);
+    expect((await wsConnect(`f-${randomUUID()}`, { clusterId: cluster(), batch: 'false' })).statusCode).toBe(200);
+  });
+});
+
+describe('the fan-out', () => {
+  it('sends a batched connection the events of one cluster as one EVENTS message, in revision order; a plain one gets one message per event', async () => {
+    const c = cluster();
+    const plain = `plain-${randomUUID()}`;
+    const batched = `batched-${randomUUID()}`;
+    const declined = `declined-${randomUUID()}`;
+    await wsConnect(plain, { clusterId: c });
+    await wsConnect(batched, { clusterId: c, batch: 'true' });
+    await wsConnect(declined, { clusterId: c, batch: 'false' });
+    await stream.mark();
+    for (const n of ['n1', 'n2', 'n3']) await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/${n}` });
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1`, body: { metadata: { v: '2' } } });
+    const result = await fanOut(deps, await stream.next());
+    expect(result.batchItemFailures).toEqual([]);
+
+    const singles = messagesTo(plain);
+    expect(singles.map((m) => `${m.type}/${(m.node as { nodeId: string }).nodeId}`)).toEqual([
+      'NODE_REGISTERED/n1',
+      'NODE_REGISTERED/n2',
+      'NODE_REGISTERED/n3',
+      'NODE_UPDATED/n1',
+    ]);
+    expect(messagesTo(declined)).toEqual(singles);
+    // One message, carrying exactly the single-event messages, in revision order.
+    expect(messagesTo(batched)).toEqual([{ type: 'EVENTS', clusterId: c, events: singles }]);
+    const revisions = singles.map((m) => m.revision as number);
+    expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
+  });
+
+  it('sends a lone event to a batched connection as the plain single-event message', async () => {
+    const c = cluster();
+    const batched = `lone-${randomUUID()}`;
+    await wsConnect(batched, { clusterId: c, batch: 'true' });
+    await stream.mark();
+    await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1` });
+    await fanOut(deps, await stream.next());
+    expect(messagesTo(batched)).toHaveLength(1);
+    expect(messagesTo(batched)[0]).toMatchObject({ type: 'NODE_REGISTERED', clusterId: c, node: { nodeId: 'n1' } });
+  });
+
+  it('never mixes clusters in one message, and a later subscribe is batched too', async () => {
+    const [a, b] = [cluster(), cluster()];
+    const id = `both-${randomUUID()}`;
+    await wsConnect(id, { clusterId: a, batch: 'true' });
+    expect((await wsMessage(id, JSON.stringify({ action: 'subscribe', clusterId: b }))).statusCode).toBe(200);
+    await stream.mark();
+    for (const c of [a, b, a, b]) await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/${randomUUID().slice(0, 6)}` });
+    await fanOut(deps, await stream.next());
+    const got = messagesTo(id);
+    expect(got.map((m) => [m.type, m.clusterId])).toEqual([
+      ['EVENTS', a],
+      ['EVENTS', b],
+    ]);
+    for (const m of got) {
+      const events = m.events as { clusterId: string }[];
+      expect(events).toHaveLength(2);
+      expect(events.every((e) => e.clusterId === m.clusterId)).toBe(true);
+    }
+  });
+});
+
+describe('batchMessages', () => {
+  it('splits a long run of events into messages under the PostToConnection limit, in order', () => {
+    const event = (i: number) => JSON.stringify({ type: 'NODE_REGISTERED', clusterId: 'c', revision: i, pad: 'x'.repeat(4000) });
+    const events = Array.from({ length: 100 }, (_, i) => event(i + 1));
+    const messages = batchMessages('c', events);
+    expect(messages.length).toBeGreaterThan(1);
+    for (const m of messages) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(BATCH_MESSAGE_LIMIT_BYTES);
+    const all = messages.flatMap((m) => (JSON.parse(m) as { events: { revision: number }[] }).events.map((e) => e.revision));
+    expect(all).toEqual(events.map((_, i) => i + 1));
+  });
+});

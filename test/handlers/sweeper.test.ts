@@ -1,0 +1,141 @@
+/**
+ * The sweeper's schedule and what the hot paths cost, on DynamoDB Local.
+ *
+ * A keepalive never writes the expiry index, so the sweeper learns renewed
+ * deadlines by reading clusters: on schedule (the earliest deadline it saw),
+ * when a registration or a lease cut announces an earlier one, and in a full
+ * sweep every minute. Time is injected (`deps.now`), so each case steps the
+ * clock to just before and just after a deadline instead of sleeping.
+ * Capacity units are DynamoDB's own figures (`ReturnConsumedCapacity: INDEXES`).
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CapacityMeter } from '../../bench/capacity.ts';
+import { createDocumentClient } from '../../functions/core/aws.ts';
+import { connect, disconnect } from '../../functions/core/connections.ts';
+import type { Deps } from '../../functions/core/deps.ts';
+import { getNode, keepalive, register } from '../../functions/core/registry.ts';
+import { FULL_SWEEP_EVERY_MS, newSweeperState, sweep, type SweeperState } from '../../functions/core/sweeper.ts';
+import { createTestTable, type TestTable } from '../support/table.ts';
+
+let table: TestTable;
+let deps: Deps;
+let meter: CapacityMeter;
+/** The injected clock. */
+let clock = Date.now();
+
+beforeAll(async () => {
+  table = await createTestTable({ DISCONNECT_GRACE_SECONDS: '2', SWEEPER_AMNESTY_SECONDS: '86400' });
+  const db = createDocumentClient(table.config);
+  meter = new CapacityMeter().attach(db);
+  deps = { db, config: table.config, now: () => clock };
+});
+
+afterAll(() => deps.db.destroy());
+
+const cluster = () => `c-${randomUUID().slice(0, 8)}`;
+const status = async (c: string, n: string) => (await getNode(deps, c, n)).status;
+
+/**
+ * Moves the clock two hours on, past every lease an earlier case left behind
+ * (the next full sweep marks those DOWN), so each case sees only its own deadlines.
+ */
+const freshHour = () => (clock += 2 * 3_600_000);
+
+/** A sweeper that has just read everything, as a long-running one has. */
+async function settledSweeper(): Promise<SweeperState> {
+  const state = newSweeperState();
+  await sweep(deps, state);
+  return state;
+}
+
+describe('what the hot paths write (DynamoDB ConsumedCapacity)', () => {
+  it('a keepalive is one write unit and writes no index entry', async () => {
+    const c = cluster();
+    await register(deps, c, 'n1', { leaseSeconds: 30 });
+    meter.take();
+    for (let i = 0; i < 5; i++) await keepalive(deps, c, 'n1');
+    const used = meter.take();
+    expect(used).toMatchObject({ requests: 5, tableWrites: 5, indexWrites: 0 });
+  });
+
+  it('binding a node renews its lease for one write unit; the lease cut announces its deadline (an index write)', async () => {
+    const c = cluster();
+    await register(deps, c, 'n1', { leaseSeconds: 30 });
+    meter.take();
+    const conn = `conn-${randomUUID()}`;
+    await connect(deps, conn, { clusterId: c, nodeId: 'n1' });
+    // The renewal, the connection record and the subscription record: one unit each, no index entry.
+    expect(meter.take()).toMatchObject({ tableWrites: 3, indexWrites: 0 });
+    await disconnect(deps, conn);
+    const cut = meter.take();
+    expect(cut.indexWrites).toBe(2); // the index entry moves: a delete and a put
+  });
+});
+
+describe('the schedule', () => {
+  it('a sweep with nothing due reads no cluster; a renewed lease is learnt when the old deadline comes', async () => {
+    freshHour();
+    const c = cluster();
+    await register(deps, c, 'n1', { leaseSeconds: 10 });
+    const state = await settledSweeper();
+
+    clock += 5_000;
+    await keepalive(deps, c, 'n1'); // the deadline moves from +10 s to +15 s; the index is not told
+    expect((await sweep(deps, state)).clustersRead).toBe(0);
+
+    clock += 5_001; // past the old deadline: the cluster is read, the node is found renewed and stays UP
+    const atOldDeadline = await sweep(deps, state);
+    expect(atOldDeadline).toMatchObject({ down: 0 });
+    expect(atOldDeadline.clustersRead).toBeGreaterThan(0);
+    expect(await status(c, 'n1')).toBe('UP');
+
+    clock += 5_000; // past the renewed deadline: DOWN
+    expect((await sweep(deps, state)).down).toBeGreaterThanOrEqual(1);
+    expect(await getNode(deps, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+  });
+
+  it('finds a node registered after the last full sweep by its announced deadline', async () => {
+    freshHour();
+    const state = await settledSweeper();
+    const c = cluster();
+    clock += 1_000;
+    await register(deps, c, 'late', { leaseSeconds: 2 });
+    clock += 1_999;
+    await sweep(deps, state);
+    expect(await status(c, 'late')).toBe('UP');
+    clock += 2;
+    await sweep(deps, state);
+    expect(await getNode(deps, c, 'late')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+  });
+
+  it('finds a lease cut by a dropped connection at the end of the grace, long before the old deadline', async () => {
+    freshHour();
+    const c = cluster();
+    await register(deps, c, 'n1', { leaseSeconds: 600 });
+    const conn = `conn-${randomUUID()}`;
+    await connect(deps, conn, { clusterId: c, nodeId: 'n1' });
+    const state = await settledSweeper();
+    clock += 1_000;
+    await disconnect(deps, conn); // grace 2 s
+    clock += 1_999;
+    await sweep(deps, state);
+    expect(await status(c, 'n1')).toBe('UP');
+    clock += 2;
+    await sweep(deps, state);
+    expect(await getNode(deps, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+  });
+
+  it('reads every cluster again once a minute, whatever the schedule', async () => {
+    freshHour();
+    const c = cluster();
+    await register(deps, c, 'n1', { leaseSeconds: 3600 });
+    const state = await settledSweeper();
+    clock += 1_000;
+    expect((await sweep(deps, state)).full).toBe(false);
+    clock += FULL_SWEEP_EVERY_MS;
+    const full = await sweep(deps, state);
+    expect(full.full).toBe(true);
+    expect(full.clustersRead).toBeGreaterThan(0);
+  });
+});
