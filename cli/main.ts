@@ -15,6 +15,7 @@ import { listNodes, RegistryClient, RosterClientError, type ClientEvent } from '
 import rootPackage from '../package.json' with { type: 'json' };
 import { benchCommand } from './bench-command.ts';
 import { costCommand } from './cost-command.ts';
+import { robustnessCommand } from '../robustness/command.ts';
 import { tokenCommand } from './token-command.ts';
 import {
   CliError,
@@ -272,6 +273,7 @@ const COMMANDS: Record<string, Command> = {
   agent: agentCommand,
   bench: benchCommand,
   cost: costCommand,
+  robustness: robustnessCommand,
   token: tokenCommand,
 };
 

@@ -70,7 +70,12 @@ export interface Node {
   expiresAt: string;
   /** The cluster revision of the node's last event-producing change. */
   revision: number;
-  /** Set on DOWN nodes. */
+  /**
+   * Set on DOWN nodes the information center has declared down (the reason its
+   * NODE_DOWN carried). A node read as DOWN only because its lease ran out has
+   * none until the sweeper decides: within a sweep, or one more lease after an
+   * outage of the information center.
+   */
   downReason?: DownReason;
 }
 

@@ -34,6 +34,8 @@ Flags:
   --auth-cache-ttl S       seconds the HTTP authorizer's results are cached, as on AWS (default ${DEFAULTS.authCacheTtlSeconds})
   -v, --verbose            log every request and the handlers' INFO lines, and a metrics summary a minute
   --no-metrics             do not collect metrics (GET /metrics is then empty); for measuring their cost
+  --fault-injection        accept stalls and failures from a loopback control endpoint (roster robustness
+                           only; prints "Faults    URL"); never use it for anything else
   -h, --help               show this help
 
 DynamoDB Local needs Java 17 or newer.
@@ -78,6 +80,7 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
         'auth-cache-ttl': { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         'no-metrics': { type: 'boolean' },
+        'fault-injection': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -107,6 +110,7 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
     authCacheTtlSeconds: number('auth-cache-ttl', values['auth-cache-ttl'], { integer: true, min: 0, max: 3600 }),
     verbose: values.verbose ?? false,
     metrics: !(values['no-metrics'] ?? false),
+    faultInjection: values['fault-injection'] ?? false,
   };
 }
 
@@ -166,7 +170,8 @@ export async function serve(argv: string[]): Promise<void> {
       // One write, so whoever waits for the ready lines also has the token line (the one place a
       // token is printed: it is the operator's own credential, asked for with --auth).
       const tokenLine = runtime.adminToken ? `Admin token ${runtime.adminToken}\n` : '';
-      process.stdout.write(`HTTP API  ${runtime.httpUrl}\nWebSocket ${runtime.wsUrl}\n${tokenLine}`);
+      const faultsLine = runtime.faultsUrl ? `Faults    ${runtime.faultsUrl}\n` : '';
+      process.stdout.write(`HTTP API  ${runtime.httpUrl}\nWebSocket ${runtime.wsUrl}\n${tokenLine}${faultsLine}`);
       if (!runtime.adminToken) {
         process.stderr.write(
           `roster serve: auth is OFF: anything that can reach 127.0.0.1:${runtime.port} may register, deregister and read every cluster ` +

@@ -55,6 +55,8 @@ export interface RuntimeOptions {
   authSecretFile?: string;
   /** Seconds the HTTP authorizer's results are cached, as on the stack; 0 also drops its identity source. @default 300 */
   authCacheTtlSeconds?: number;
+  /** Accept fault injection on a loopback control endpoint (local/faults.ts); for robustness runs only. @default false */
+  faultInjection?: boolean;
 }
 
 export type ResolvedOptions = Required<Omit<RuntimeOptions, 'dataDir' | 'dynamodbEndpoint' | 'log' | 'authSecretFile'>> &
@@ -83,6 +85,8 @@ export function handlerSettings(o: ResolvedOptions): Partial<Config> {
     defaultLeaseSeconds: o.defaultLeaseSeconds,
     // The runtime's timer is the schedule: each invocation sweeps once.
     sweepLoopSeconds: 0,
+    // The sweeper lives in this process with the API: when the runtime was down, nodes could not keep alive.
+    sweeperAmnestyOnStart: true,
   };
 }
 
@@ -103,6 +107,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
     auth: options.auth ?? false,
     authSecretFile: options.authSecretFile === undefined ? undefined : resolvePath(options.authSecretFile),
     authCacheTtlSeconds: options.authCacheTtlSeconds ?? DEFAULTS.authCacheTtlSeconds,
+    faultInjection: options.faultInjection ?? false,
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port must be a whole number from 0 to 65535, not ${o.port}`);
   check(TABLE_NAME.test(o.tableName), 'table name must be 3-255 characters of A-Z a-z 0-9 _ . -');

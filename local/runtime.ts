@@ -25,6 +25,7 @@ import { Cleanups, startedTogether } from './cleanups.ts';
 import { consoleEnvironment, prepareLocalConsole, type LocalConsole } from './console.ts';
 import { RuntimeStartError } from './errors.ts';
 import { FailureDestination } from './failure-destination.ts';
+import { startFaultControl } from './faults.ts';
 import { bindHandlers, FANOUT_PAGE_FUNCTION, loadHandlers, pageFunctionUrl, type HandlerSet } from './handlers.ts';
 import { createHttpApi } from './http-api.ts';
 import { startLambdaApi, type LambdaApi } from './lambda-api.ts';
@@ -52,6 +53,8 @@ export interface Runtime {
   callbackUrl: string;
   /** With `auth`: a token for role `admin`, cluster `*`, valid for `ADMIN_TOKEN_TTL_SECONDS`. */
   adminToken: string | undefined;
+  /** With `faultInjection`: the fault control endpoint (loopback only). */
+  faultsUrl: string | undefined;
   /** Stream records discarded after their retries, most recent last (also in `{dataDir}/stream-failures.jsonl`). */
   streamFailures(): StreamFailure[];
   /** Stops everything this runtime started; idempotent. */
@@ -145,11 +148,13 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups): P
   cleanups.add(async () => (await consoleBuild)?.remove());
   // The public port first: a taken port fails at once, before anything was started.
   const server = await cleanups.started(startPublicServer(o.port), (s) => s.close());
+  // Robustness runs only: stalls and failures on demand (local/faults.ts); never on by default.
+  const faults = o.faultInjection ? await cleanups.started(startFaultControl(log), (f) => f.close()) : undefined;
   const connections = new ConnectionsRelay();
   const [engine, loaded, management] = await startedTogether<[Engine, HandlerSet, ManagementApi]>([
     cleanups.started(startEngine({ endpoint: o.dynamodbEndpoint, dataDir: o.dataDir }), (e) => e.stop()),
     loadHandlers(),
-    cleanups.started(startManagementApi(connections, log), (m) => m.close()),
+    cleanups.started(startManagementApi(faults ? faults.injector.failingPosts(connections) : connections, log), (m) => m.close()),
   ]);
   const store = await cleanups.started(openStore(engine.endpoint, o.tableName, log), (s) => s.close());
   const auth = await startAuth(o);
@@ -172,20 +177,22 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups): P
   cleanups.add(() => apis.ws.closeAll());
 
   const failures = new FailureDestination(o.dataDir, log);
-  const triggers = await cleanups.started(startTriggers({ ...o, store, fanout: handlers.fanout, sweeper: handlers.sweeper, failures, log }), (t) => t.stop());
+  const gate = faults ? (part: 'sweeper' | 'poller') => faults.injector.gate(part) : undefined;
+  const triggers = await cleanups.started(startTriggers({ ...o, store, fanout: handlers.fanout, sweeper: handlers.sweeper, failures, log, gate }), (t) => t.stop());
   if (o.verbose) cleanups.add(await startSummary(metrics, (line) => process.stdout.write(`${line}\n`)));
 
   server.serve(apis);
   const stop = async () => {
     // Stop taking connections, close WebSockets (1001), stop the poller and the sweeper,
     // let requests under way finish, and stop DynamoDB Local last.
+    faults?.injector.clear();
     const serverClosed = server.close();
     await apis.ws.closeAll();
     await triggers.stop();
     await serverClosed;
     await cleanups.run();
   };
-  return runtimeOf(o, { server, engine, management, adminToken: auth?.adminToken, failures, stop, log });
+  return runtimeOf(o, { server, engine, management, adminToken: auth?.adminToken, faultsUrl: faults?.url, failures, stop, log });
 }
 
 interface RuntimeParts {
@@ -193,6 +200,7 @@ interface RuntimeParts {
   engine: Engine;
   management: ManagementApi;
   adminToken: string | undefined;
+  faultsUrl: string | undefined;
   failures: FailureDestination;
   stop: () => Promise<void>;
   log: RuntimeLog;
@@ -219,6 +227,7 @@ function runtimeOf(o: ResolvedOptions, parts: RuntimeParts): Runtime {
     dynamodbEndpoint: parts.engine.endpoint,
     callbackUrl: parts.management.url,
     adminToken: parts.adminToken,
+    faultsUrl: parts.faultsUrl,
     streamFailures: () => parts.failures.recent(),
     stop,
     failed,

@@ -30,6 +30,8 @@ export interface TriggerOptions {
   sweepIntervalSeconds: number;
   failures: FailureDestination;
   log: RuntimeLog;
+  /** Robustness runs only (local/faults.ts): resolves when the part may run; a stall holds it. */
+  gate?: (part: 'sweeper' | 'poller') => Promise<void>;
 }
 
 export interface Triggers {
@@ -55,7 +57,10 @@ export async function startTriggers(options: TriggerOptions): Promise<Triggers> 
   const poller = new StreamPoller({
     tableName: options.tableName,
     api: sdkStreamsApi(options.store.dynamodb, options.store.streams),
-    handler: async (event) => (await invokeHandler(fanout, event, 'fanout', FANOUT_TIMEOUT_MS)) as DynamoDBBatchResponse,
+    handler: async (event) => {
+      await options.gate?.('poller');
+      return (await invokeHandler(fanout, event, 'fanout', FANOUT_TIMEOUT_MS)) as DynamoDBBatchResponse;
+    },
     filterPatterns: FANOUT_FILTER_PATTERNS,
     pollIntervalMs: options.pollIntervalMs,
     maxRetryAttempts: options.streamRetryAttempts,
@@ -64,7 +69,11 @@ export async function startTriggers(options: TriggerOptions): Promise<Triggers> 
   });
   await poller.start();
   // The handler logs the sweeps that changed something.
-  const schedule = startTicker('sweeper', options.sweepIntervalSeconds * 1000, () => invokeHandler(sweeper, scheduledEvent(), 'sweeper', SWEEPER_TIMEOUT_MS), log);
+  const sweep = async () => {
+    await options.gate?.('sweeper');
+    return invokeHandler(sweeper, scheduledEvent(), 'sweeper', SWEEPER_TIMEOUT_MS);
+  };
+  const schedule = startTicker('sweeper', options.sweepIntervalSeconds * 1000, sweep, log);
   return {
     stop: async () => {
       await Promise.all([poller.stop(), schedule.stop()]);

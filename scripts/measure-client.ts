@@ -19,7 +19,7 @@ import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { RegistryClient, type Node } from '@roster/client';
-import { startProxy, type TcpProxy } from '../test/support/proxy.ts';
+import { startProxy, type TcpProxy } from '../robustness/proxy.ts';
 import { spawnRuntime } from '../test/support/runtime.ts';
 
 const NODES = 10_000;

@@ -46,8 +46,28 @@ function classify({ previous, current }: Omit<RecordChange, 'nodeId'>): NodeChan
   if (!prev || !next || prev.revision === next.revision) return undefined;
   // A new incarnation, or a registration after a DOWN this cache never saw, is a new registration.
   const type = prev.incarnation !== next.incarnation || prev.registeredAt !== next.registeredAt ? 'registered' : 'updated';
+  // A lease the sweeper extended (an amnesty) takes a revision but changes nothing a user sees.
+  if (type === 'updated' && prev.leaseSeconds === next.leaseSeconds && sameMetadata(prev.metadata, next.metadata)) return undefined;
   return { type, node: next, previous: prev, revision: next.revision };
 }
+
+function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
+/**
+ * A node the list shows DOWN *without a reason* has not been declared down:
+ * its lease ran out by the server's clock (reads filter on expiry) and the
+ * sweeper has not decided yet. It decides within a sweep — a NODE_DOWN (a
+ * DOWN record with its reason, at a higher revision) or, after an outage of
+ * the information center, when the lease ran out because keepalives could not
+ * arrive, one more lease. Until then the cache lists the node as it was at
+ * that revision: reporting it down from a read would tell a false DOWN
+ * whenever the sweeper grants that lease. So the healthy list holds every
+ * node the information center has not declared down.
+ */
+const undeclared = (node: Node): Node => (node.status === 'DOWN' && node.downReason === undefined ? { ...node, status: 'UP' } : node);
 
 export class ClusterCache {
   private readonly records: RevisionedMap;
@@ -64,6 +84,11 @@ export class ClusterCache {
   /** Healthy nodes. */
   get size(): number {
     return this.records.counts().up;
+  }
+
+  /** Whether the cache holds a whole list (the server's or a cache file's), not only events that came before one. */
+  get viewed(): boolean {
+    return this.records.hasView;
   }
 
   /** The healthy nodes, sorted by node id. The array is shared until the next change: do not mutate it. */
@@ -101,7 +126,7 @@ export class ClusterCache {
 
   /** Replaces the cache with `list` plus the events received since beginSnapshot. */
   applySnapshot(list: NodeList): SnapshotOutcome {
-    const { reset, first, changes } = this.records.applySnapshot(list);
+    const { reset, first, changes } = this.records.applySnapshot({ ...list, nodes: list.nodes.map(undeclared) });
     if (first) return { changes: [], changed: true, reset };
     const healthyChanges = changes.map(classify).filter((c): c is NodeChange => c !== undefined);
     return { changes: healthyChanges, changed: healthyChanges.length > 0, reset };

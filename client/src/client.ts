@@ -158,7 +158,7 @@ export class RegistryClient implements AsyncDisposable {
     const { leaseSeconds, metadata = {} } = options;
     const lease = new Lease({
       transport: {
-        register: (signal) => http.register(clusterId, nodeId, { metadata, incarnation, ...(leaseSeconds === undefined ? {} : { leaseSeconds }) }, { signal }),
+        register: () => http.register(clusterId, nodeId, { metadata, incarnation, ...(leaseSeconds === undefined ? {} : { leaseSeconds }) }),
         keepalive: (signal) => http.keepalive(clusterId, nodeId, incarnation, { signal }),
       },
       leaseSeconds,

@@ -27,7 +27,12 @@ import type { KeepaliveFailedEvent, LostEvent, Node } from './types.ts';
 
 /** The two requests a lease makes; both answer with the node as the server now has it. */
 export interface LeaseTransport {
-  register(signal: AbortSignal): Promise<Node>;
+  /**
+   * Takes no abort signal on purpose: an abandoned registration still reaches
+   * the server and may land after the deregistration that follows it (only
+   * the request's own timeout ends it).
+   */
+  register(): Promise<Node>;
   keepalive(signal: AbortSignal): Promise<Node>;
 }
 
@@ -65,7 +70,7 @@ export class Lease extends EventEmitter<LeaseEvents> {
   private lapseTimer: NodeJS.Timeout | undefined;
   private supersededBy: RosterClientError | undefined;
   private supersededReported = false;
-  /** Aborts requests in flight when the lease stops. */
+  /** Aborts keepalives in flight when the lease stops (registrations are waited for). */
   private readonly aborter = new AbortController();
 
   constructor(private readonly options: LeaseOptions) {
@@ -155,7 +160,7 @@ export class Lease extends EventEmitter<LeaseEvents> {
   private async register(): Promise<void> {
     let node: Node;
     try {
-      node = await this.options.transport.register(this.aborter.signal);
+      node = await this.options.transport.register();
     } catch (err) {
       const error = toClientError(err);
       if (error.code === 'STALE_INCARNATION') this.supersede(error);

@@ -143,8 +143,9 @@ export class Sync {
     // Unless a gap says an event below the highest revision seen is missing, the cache is exactly the
     // server's state at that revision: ask for the list only if the cluster moved past it. Anything
     // missed while disconnected has a higher revision, so this holds after a reconnect too; the server
-    // answers 304 from one read of its revision counter instead of reading the whole cluster.
-    const unless = gaps === this.gapsResolved && cache.revision > 0 ? cache.revision : undefined;
+    // answers 304 from one read of its revision counter instead of reading the whole cluster. Before the
+    // first list the cache holds only the events that came before it, whatever their revision: read it all.
+    const unless = gaps === this.gapsResolved && cache.viewed && cache.revision > 0 ? cache.revision : undefined;
     cache.beginSnapshot();
     let outcome: SnapshotOutcome | undefined;
     try {

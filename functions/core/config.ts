@@ -31,6 +31,14 @@ export interface Config {
    * @default 120
    */
   sweeperAmnestySeconds: number;
+  /**
+   * Whether a sweeper process's first sweep grants amnesty (when the table has
+   * a heartbeat). The local runtime sets it: there the sweeper and the API are
+   * one process, so a sweeper that starts means the API was down until now.
+   * On AWS they are not, and a cold start says nothing about the API.
+   * @default false
+   */
+  sweeperAmnestyOnStart: boolean;
   /** How long one sweeper invocation keeps sweeping (Lambda loops inside one invocation). @default 0 (one sweep) */
   sweepLoopSeconds: number;
   /** `@connections` endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
@@ -69,6 +77,11 @@ const NUMBER_RULES = {
 export type SettingName = keyof typeof NUMBER_RULES;
 export type Settings = Pick<Config, SettingName>;
 
+/** The switches (true or false). */
+const BOOLEAN_VARIABLES = {
+  sweeperAmnestyOnStart: 'SWEEPER_AMNESTY_ON_START',
+} as const;
+
 /** Where each resource setting lives in the environment. */
 const STRING_VARIABLES = {
   tableName: 'TABLE_NAME',
@@ -76,7 +89,7 @@ const STRING_VARIABLES = {
   websocketCallbackUrl: 'WEBSOCKET_CALLBACK_URL',
   fanoutPageFunction: 'FANOUT_PAGE_FUNCTION',
   lambdaEndpoint: 'LAMBDA_ENDPOINT',
-} as const satisfies Record<Exclude<keyof Config, SettingName>, string>;
+} as const satisfies Record<Exclude<keyof Config, SettingName | keyof typeof BOOLEAN_VARIABLES>, string>;
 
 const SETTING_NAMES = Object.keys(NUMBER_RULES) as SettingName[];
 
@@ -99,6 +112,13 @@ function checked(name: SettingName, value: number, shown: string = String(value)
   return value;
 }
 
+function booleanFromEnv(env: NodeJS.ProcessEnv, variable: string): boolean {
+  const raw = env[variable];
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new Error(`Configuration error: ${variable}=${raw} must be true or false`);
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const tableName = env[STRING_VARIABLES.tableName];
   if (!tableName) throw new Error(`Configuration error: ${STRING_VARIABLES.tableName} is not set`);
@@ -111,6 +131,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tableName,
     dynamodbEndpoint: env[STRING_VARIABLES.dynamodbEndpoint] || undefined,
     ...settings,
+    sweeperAmnestyOnStart: booleanFromEnv(env, BOOLEAN_VARIABLES.sweeperAmnestyOnStart),
     websocketCallbackUrl: env[STRING_VARIABLES.websocketCallbackUrl] || undefined,
     fanoutPageFunction: env[STRING_VARIABLES.fanoutPageFunction] || undefined,
     lambdaEndpoint: env[STRING_VARIABLES.lambdaEndpoint] || undefined,
@@ -130,6 +151,10 @@ export function toEnvironment(config: Partial<Config>): Record<string, string> {
   for (const name of SETTING_NAMES) {
     const value = config[name];
     if (value !== undefined) env[NUMBER_RULES[name].variable] = String(checked(name, value));
+  }
+  for (const [key, variable] of Object.entries(BOOLEAN_VARIABLES) as [keyof typeof BOOLEAN_VARIABLES, string][]) {
+    const value = config[key];
+    if (value !== undefined) env[variable] = String(value);
   }
   for (const [key, variable] of Object.entries(STRING_VARIABLES) as [keyof typeof STRING_VARIABLES, string][]) {
     const value = config[key];

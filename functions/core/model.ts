@@ -84,10 +84,17 @@ export function sweepPartition(clusterId: string, nodeId: string, shards: number
 
 export const sweepPartitions = (shards: number): string[] => Array.from({ length: shards }, (_, i) => `UP#${i}`);
 
-/** The status a reader sees: an UP node past its lease is DOWN even before the sweeper marks it. */
+/**
+ * The status a reader sees: an UP node past its lease is DOWN even before the
+ * sweeper marks it — but without a `downReason` until it is declared: the
+ * sweeper decides within a sweep, and after an outage of the information
+ * center it grants such a node one more lease instead (self-preservation).
+ * The reason is what tells a reader that the information center has decided
+ * (a NODE_DOWN was sent), which a cache must not anticipate.
+ */
 export function effectiveStatus(item: NodeItem, now: number): { status: NodeStatus; downReason?: DownReason } {
   if (item.status === 'DOWN') return { status: 'DOWN', downReason: item.downReason };
-  if (item.expiresAt <= now) return { status: 'DOWN', downReason: item.cutReason ?? 'expired' };
+  if (item.expiresAt <= now) return { status: 'DOWN' };
   return { status: 'UP' };
 }
 

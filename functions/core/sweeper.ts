@@ -31,6 +31,15 @@
  * expired UP node one more lease instead of declaring it down. Nodes that are
  * alive keep alive within it; dead ones go DOWN one lease later. This avoids
  * the mass `NODE_DOWN` storm without Eureka's open-ended freeze.
+ *
+ * Amnesty lasts `AMNESTY_PERIOD_MS` of sweeps, not one: a lease can run out
+ * just after the store is back (a keepalive stuck in the outage was granted
+ * a lease that was mostly over when it landed), and its node needs a moment
+ * to renew. A store that stops answering without failing — every request
+ * hangs, then succeeds — counts as a failure too: a sweep one of whose
+ * requests took longer than `SLOW_REQUEST_MS` met it, and keepalives were
+ * stuck as well. (One request, not the whole sweep: a full sweep of a large
+ * table takes its time without anything being wrong.)
  */
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from './concurrency.ts';
@@ -74,6 +83,8 @@ export interface SweeperState {
   lastSweepAt?: number;
   /** When this process last wrote the heartbeat item. */
   lastHeartbeatAt?: number;
+  /** Sweeps that start before this grant amnesty (the period after an outage). */
+  amnestyUntil?: number;
   /** When this process last read every cluster. */
   lastFullSweepAt?: number;
   /** Per cluster, when to read it next: the earliest deadline of its UP nodes at the last read. */
@@ -92,6 +103,13 @@ export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false, sc
  * of the sweeper's DynamoDB bill.
  */
 export const HEARTBEAT_EVERY_MS = 10_000;
+
+/** A store request slower than this met a store that was not answering (they take milliseconds): a store failure. */
+export const SLOW_REQUEST_MS = 2_000;
+
+/** How long sweeps keep granting amnesty once an outage is over: time for nodes whose leases ran out to renew. */
+export const AMNESTY_PERIOD_MS = 5_000;
+
 /** Every cluster is read at least this often, whatever the schedule says. */
 export const FULL_SWEEP_EVERY_MS = 60_000;
 /**
@@ -216,8 +234,9 @@ async function needsAmnesty(deps: Deps, state: SweeperState, now: number): Promi
     new GetCommand({ TableName: deps.config.tableName, Key: SWEEPER_KEY, ConsistentRead: true }),
   );
   const last = Number(out.Item?.lastSweepAt ?? NaN);
-  // No heartbeat at all means a fresh table: nothing was missed.
-  return Number.isFinite(last) && now - last > window;
+  // No heartbeat at all means a fresh table: nothing was missed. Where the sweeper shares a process with
+  // the API (the local runtime), a process that starts means the API was down until now.
+  return Number.isFinite(last) && (deps.config.sweeperAmnestyOnStart || now - last > window);
 }
 
 /**
@@ -265,12 +284,32 @@ async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResul
   }
 }
 
+/** `deps` whose store requests report how long each took. */
+function timingRequests(deps: Deps, took: (ms: number) => void): Deps {
+  const send = deps.db.send.bind(deps.db) as (command: never) => Promise<unknown>;
+  const timed = async (command: never): Promise<unknown> => {
+    const start = deps.now();
+    try {
+      return await send(command);
+    } finally {
+      took(deps.now() - start);
+    }
+  };
+  return { ...deps, db: Object.create(deps.db, { send: { value: timed } }) as Deps['db'] };
+}
+
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
-export async function sweep(deps: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
+export async function sweep(untimed: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
+  let slowest = 0;
+  const deps = timingRequests(untimed, (ms) => (slowest = Math.max(slowest, ms)));
   const started = deps.now();
   const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, durationMs: 0 };
   try {
-    result.amnesty = await needsAmnesty(deps, state, started);
+    result.amnesty = started < (state.amnestyUntil ?? 0);
+    if (!result.amnesty && (await needsAmnesty(deps, state, started))) {
+      result.amnesty = true;
+      state.amnestyUntil = started + AMNESTY_PERIOD_MS;
+    }
     result.full = result.amnesty || state.lastFullSweepAt === undefined || started - state.lastFullSweepAt >= FULL_SWEEP_EVERY_MS;
     await sweepClusters(deps, state, result, started);
     if (result.full) {
@@ -284,7 +323,7 @@ export async function sweep(deps: Deps, state: SweeperState = newSweeperState())
       state.lastHeartbeatAt = finished;
     }
     state.lastSweepAt = finished;
-    state.sawStoreFailure = false;
+    state.sawStoreFailure = slowest > SLOW_REQUEST_MS;
   } catch (err) {
     state.sawStoreFailure = true;
     throw err;

@@ -89,6 +89,33 @@ describe('ClusterCache', () => {
     expect(healthy(cache)).toEqual(['late@8']);
   });
 
+  it('keeps a node the list shows DOWN without a reason: its lease ran out, nobody declared it down (rule 5)', () => {
+    // The store was out longer than b's lease: reads show b DOWN, without a reason, until the sweeper's
+    // amnesty gives it one more lease (a higher revision, and no event) or declares it down.
+    const lapsed = (id: string, rev: number, extra: Partial<Node> = {}): Node => {
+      const record = node(id, rev, { status: 'DOWN', ...extra });
+      delete record.downReason;
+      return record;
+    };
+    const cache = seeded(5, [node('a', 2), node('b', 5)]);
+    cache.beginSnapshot();
+    const outcome = cache.applySnapshot(list(6, [node('a', 2), lapsed('b', 5), node('c', 6)]));
+    expect(healthy(cache)).toEqual(['a@2', 'b@5', 'c@6']);
+    expect(outcome.changes.map((c) => `${c.type}:${c.node.nodeId}`)).toEqual(['registered:c']);
+    // The extension takes a revision but changes nothing a user sees: no event either.
+    cache.beginSnapshot();
+    expect(cache.applySnapshot(list(7, [node('a', 2), node('b', 7), node('c', 6)])).changes).toEqual([]);
+    expect(healthy(cache)).toEqual(['a@2', 'b@7', 'c@6']);
+    // A change missed meanwhile is still seen: the lapsed record is that node's state at its revision.
+    cache.beginSnapshot();
+    const missed = cache.applySnapshot(list(9, [node('a', 2), lapsed('b', 9, { metadata: { v: '2' } }), node('c', 6)]));
+    expect(missed.changes.map((c) => `${c.type}:${c.node.nodeId}`)).toEqual(['updated:b']);
+    // The sweeper's verdict is a DOWN record with its reason, at a higher revision: that one is told.
+    expect(cache.applyEvent(down('b', 10)).change).toMatchObject({ type: 'down', reason: 'expired', revision: 10 });
+    // A cache seeing the node for the first time lists it too: it has not been declared down.
+    expect(healthy(seeded(5, [node('a', 2), lapsed('b', 5)]))).toEqual(['a@2', 'b@5']);
+  });
+
   it('drops a node that vanished from the server when its last event came before the fetch began', () => {
     const cache = seeded(3, [node('a', 3)]);
     cache.beginSnapshot();

@@ -15,7 +15,7 @@ import { createDocumentClient } from '../../functions/core/aws.ts';
 import { connect, disconnect } from '../../functions/core/connections.ts';
 import type { Deps } from '../../functions/core/deps.ts';
 import { getNode, keepalive, register } from '../../functions/core/registry.ts';
-import { FULL_SWEEP_EVERY_MS, newSweeperState, sweep, type SweeperState } from '../../functions/core/sweeper.ts';
+import { FULL_SWEEP_EVERY_MS, SLOW_REQUEST_MS, newSweeperState, sweep, type SweeperState } from '../../functions/core/sweeper.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';
 
 let table: TestTable;
@@ -137,5 +137,35 @@ describe('the schedule', () => {
     const full = await sweep(deps, state);
     expect(full.full).toBe(true);
     expect(full.clustersRead).toBeGreaterThan(0);
+  });
+});
+
+describe('a store that does not answer (self-preservation)', () => {
+  /** Deps whose clock moves `step` ms at every reading: each store request then takes about `step` ms. */
+  const slowing = (step: number): Deps => ({ ...deps, now: () => (clock += step) });
+
+  it('is a store request slower than 2 s: the sweeps after it extend leases that ran out', async () => {
+    freshHour();
+    const c = cluster();
+    const state = await settledSweeper();
+    await sweep(slowing(SLOW_REQUEST_MS + 500), state); // every request hung for 2.5 s, then answered
+    await register(deps, c, 'n1', { leaseSeconds: 2 }); // a keepalive stuck in the outage lands late
+    clock += 3_000; // and n1's lease runs out before it renews
+    const after = await sweep(deps, state);
+    expect(after).toMatchObject({ amnesty: true, down: 0 });
+    expect(await status(c, 'n1')).toBe('UP');
+  });
+
+  it('is not a long sweep of quick requests: a full sweep of a large table leaves the next sweeps free to declare nodes down', async () => {
+    freshHour();
+    const c = cluster();
+    const state = newSweeperState();
+    const long = await sweep(slowing(100), state); // a full sweep: every cluster the earlier cases made
+    expect(long.durationMs).toBeGreaterThan(SLOW_REQUEST_MS);
+    await register(deps, c, 'n1', { leaseSeconds: 2 });
+    clock += 3_000;
+    const after = await sweep(deps, state);
+    expect(after).toMatchObject({ amnesty: false, down: 1 });
+    expect(await status(c, 'n1')).toBe('DOWN');
   });
 });

@@ -20,6 +20,7 @@ const full: Config = {
   downRetentionSeconds: 3600,
   sweepShards: 16,
   sweeperAmnestySeconds: 90.5,
+  sweeperAmnestyOnStart: true,
   sweepLoopSeconds: 60,
   websocketCallbackUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com/live',
   fanoutPageFunction: 'roster-fanout-page',
@@ -40,7 +41,7 @@ const edges: Partial<Record<SettingName, number[]>> = {
 describe('toEnvironment', () => {
   it('is the inverse of readConfig: readConfig(toEnvironment(c)) equals c', () => {
     expect(readConfig(toEnvironment(full))).toEqual(full);
-    const defaults: Config = { ...CONFIG_DEFAULTS, tableName: 't', dynamodbEndpoint: undefined, websocketCallbackUrl: undefined, fanoutPageFunction: undefined, lambdaEndpoint: undefined };
+    const defaults: Config = { ...CONFIG_DEFAULTS, sweeperAmnestyOnStart: false, tableName: 't', dynamodbEndpoint: undefined, websocketCallbackUrl: undefined, fanoutPageFunction: undefined, lambdaEndpoint: undefined };
     expect(readConfig(toEnvironment(defaults))).toEqual(defaults);
     for (const [name, values] of Object.entries(edges) as [SettingName, number[]][]) {
       for (const value of values) {
@@ -54,7 +55,7 @@ describe('toEnvironment', () => {
     expect(toEnvironment({ sweepLoopSeconds: 60 })).toEqual({ SWEEP_LOOP_SECONDS: '60' });
     expect(toEnvironment({ tableName: 'x', websocketCallbackUrl: undefined })).toEqual({ TABLE_NAME: 'x' });
     expect(Object.keys(toEnvironment(full)).sort()).toEqual(
-      ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WEBSOCKET_CALLBACK_URL', 'FANOUT_PAGE_FUNCTION', 'LAMBDA_ENDPOINT', ...(Object.keys(edges) as SettingName[]).map(variableOf)].sort(),
+      ['TABLE_NAME', 'DYNAMODB_ENDPOINT', 'WEBSOCKET_CALLBACK_URL', 'SWEEPER_AMNESTY_ON_START', 'FANOUT_PAGE_FUNCTION', 'LAMBDA_ENDPOINT', ...(Object.keys(edges) as SettingName[]).map(variableOf)].sort(),
     );
   });
 

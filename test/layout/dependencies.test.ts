@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 import { REPO_ROOT } from '../support/runtime.ts';
 
 /** The production folders (tests may import anything: they stand outside the layout). */
-const FOLDERS = ['bin', 'cli', 'client', 'contract', 'console', 'functions', 'infra', 'local', 'bench', 'scripts'];
+const FOLDERS = ['bin', 'cli', 'client', 'contract', 'console', 'functions', 'infra', 'local', 'bench', 'robustness', 'scripts'];
 /** The workspace packages, imported by name. */
 const PACKAGES: Record<string, string> = { '@roster/client': 'client', '@roster/contract': 'contract' };
 
@@ -94,7 +94,7 @@ describe('the layout of the repository', () => {
 
   test('the CLI stands on top: only its launcher (bin/) imports it', () => {
     expect(dependents('cli')).toEqual(['bin']);
-    expect([...(graph.get('cli')?.keys() ?? [])].sort()).toEqual(expect.arrayContaining(['bench', 'client', 'local']));
+    expect([...(graph.get('cli')?.keys() ?? [])].sort()).toEqual(expect.arrayContaining(['bench', 'client', 'local', 'robustness']));
   });
 
   test('the server code (functions), the console and the bench import the SDK by its package name only', () => {
