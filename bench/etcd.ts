@@ -1,6 +1,6 @@
 /**
- * The etcd side of the bench: the registry users would otherwise run, on the
- * same machine, with the same lease. The bench only *detects* etcd (`etcd
+ * The etcd side of the bench: the store users would otherwise run for membership,
+ * on the same machine, with the same lease. The bench only *detects* etcd (`etcd
  * --version` on PATH, or ETCD_BIN); it never installs it. When present it is
  * started on loopback ports with a temporary data directory and stopped (and
  * the directory removed) afterwards.

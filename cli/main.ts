@@ -11,7 +11,7 @@
  * COMMANDS prints the usage and exits 2.
  * Errors are one line on stderr: a usage error exits 2, anything else 1.
  */
-import { listNodes, RegistryClient, RosterClientError, type ClientEvent } from '@roster/client';
+import { listNodes, RosterClient, RosterClientError, type ClientEvent } from '@roster/client';
 import rootPackage from '../package.json' with { type: 'json' };
 import { benchCommand } from './bench-command.ts';
 import { costCommand } from './cost-command.ts';
@@ -125,7 +125,7 @@ ${TARGET_HELP}
 };
 
 /** Runs `client` until SIGINT/SIGTERM (or `until` settles), printing its events; stops it cleanly. */
-async function runClient(name: string, client: RegistryClient, json: boolean, until?: Promise<number>): Promise<number> {
+async function runClient(name: string, client: RosterClient, json: boolean, until?: Promise<number>): Promise<number> {
   const print = (event: ClientEvent) => {
     if (json) out(JSON.stringify(eventJson(event)));
     else {
@@ -191,7 +191,7 @@ ${TARGET_HELP}
     if (parsed.help) return help(this);
     const clusterId = checkId('cluster', parsed.args[0] as string);
     const target = await resolveTarget(parsed.values);
-    const client = new RegistryClient({ httpUrl: target.httpUrl, wsUrl: target.wsUrl, token: target.token, clusterId });
+    const client = new RosterClient({ httpUrl: target.httpUrl, wsUrl: target.wsUrl, token: target.token, clusterId });
     return runClient('watch', client, parsed.values.json ?? false);
   },
 };
@@ -232,7 +232,7 @@ ${TARGET_HELP}
     const clusterId = checkId('cluster', parsed.args[0] as string);
     const nodeId = checkId('node', parsed.args[1] as string);
     const target = await resolveTarget(parsed.values);
-    const client = new RegistryClient({
+    const client = new RosterClient({
       httpUrl: target.httpUrl,
       wsUrl: target.wsUrl,
       token: target.token,

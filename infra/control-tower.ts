@@ -68,7 +68,7 @@ export function disabledControls(options: ControlTowerOptions): DisabledControl[
     {
       control: CONTROLS.lambdaInVpc,
       reason:
-        'Roster is a public, VPC-less registry: its functions reach only DynamoDB, Secrets Manager and API Gateway over AWS endpoints; a VPC would add NAT or endpoint costs and protect nothing.',
+        'Roster is a public, VPC-less information center: its functions reach only DynamoDB, Secrets Manager and API Gateway over AWS endpoints; a VPC would add NAT or endpoint costs and protect nothing.',
     },
   ];
   if (!options.customerManagedKey) {

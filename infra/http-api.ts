@@ -63,7 +63,7 @@ export class RosterHttpApi extends Construct {
     // 'Default' leaves the construct's own id out of the API's logical id: it stays what it was before
     // this construct existed, so an update keeps the API and its URL.
     this.api = new HttpApi(this, 'Default', {
-      description: 'Roster membership and health registry (v1)',
+      description: 'Roster HTTP API (v1): the information center for cluster membership and node health',
       // The stage is created below, with throttling and access logs.
       createDefaultStage: false,
       defaultIntegration: new HttpLambdaIntegration('NotFoundIntegration', notFound),

@@ -160,7 +160,7 @@ export function addRoster(app: App, props: RosterStackProps = {}): RosterStack {
 /** The stack alone, from context and `props` (which win). */
 export function buildRoster(app: App, props: RosterStackProps = {}): RosterStack {
   return new RosterStack(app, stackNameFrom(app.node), {
-    description: 'Roster: serverless membership and health registry',
+    description: 'Roster: serverless information center for cluster membership and node health',
     ...stackPropsFromContext(app.node),
     ...props,
   });

@@ -15,7 +15,7 @@
  * Run as: node --import tsx robustness/client-process.ts '<config JSON>'
  */
 import { createInterface } from 'node:readline';
-import { RegistryClient, type ClientEvent } from '@roster/client';
+import { RosterClient, type ClientEvent } from '@roster/client';
 import type { ClientRecord } from './history.ts';
 import { recordingFetch, snap } from './recording.ts';
 
@@ -78,7 +78,7 @@ async function main(config: ClientConfig): Promise<void> {
     metadata: config.metadata,
     refreshIntervalMs: config.refreshIntervalMs,
   };
-  let client: RegistryClient | undefined;
+  let client: RosterClient | undefined;
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -95,7 +95,7 @@ async function main(config: ClientConfig): Promise<void> {
   });
   // A start during an outage of the information center fails; a real process would retry, so this one does.
   for (;;) {
-    client = new RegistryClient(options);
+    client = new RosterClient(options);
     client.on('registered', onEvent).on('updated', onEvent).on('down', onEvent).on('change', onEvent);
     client.on('connected', onEvent).on('disconnected', onEvent).on('resynced', onEvent);
     client.on('keepaliveFailed', onEvent).on('lost', onEvent).on('warning', onEvent);

@@ -6,7 +6,7 @@
  * heap      Heap retained by a watcher caching 10,000 nodes (goal ≤ 20 MB).
  *           The list comes from a stand-in server in a child process (so its
  *           copy of the list is not on this heap) through the real code path:
- *           RegistryClient.start() → WebSocket → GET ?status=all → cache.
+ *           RosterClient.start() → WebSocket → GET ?status=all → cache.
  * converge  Time for 100 clients to converge after a 10-second network cut
  *           (goal ≤ 2 s after restore), through TCP proxies, against the local
  *           runtime (spawned here). Two scenarios: 100 watchers while the
@@ -18,7 +18,7 @@
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
-import { RegistryClient, type Node } from '@roster/client';
+import { RosterClient, type Node } from '@roster/client';
 import { startProxy, type TcpProxy } from '../robustness/proxy.ts';
 import { spawnRuntime } from '../test/support/runtime.ts';
 
@@ -80,7 +80,7 @@ async function measureHeap(): Promise<void> {
   const child = fork(process.argv[1] ?? '', ['--fake-server'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
   try {
-    const client = new RegistryClient({
+    const client = new RosterClient({
       httpUrl: `http://127.0.0.1:${port}`,
       wsUrl: `ws://127.0.0.1:${port}/ws`,
       clusterId: 'big',
@@ -129,7 +129,7 @@ async function cutAndConverge(
   httpUrl: string,
   cluster: string,
   proxies: TcpProxy[],
-  clients: RegistryClient[],
+  clients: RosterClient[],
   duringCut: () => Promise<void>,
   done: (truth: Node[]) => boolean = () => true,
 ): Promise<{ allMs: number; medianMs: number; lastChangeMs: number }> {
@@ -139,7 +139,7 @@ async function cutAndConverge(
   await sleep(CUT_MS - (Date.now() - cutAt));
   for (const p of proxies) p.restore();
   const restoredAt = Date.now();
-  const firstConverged = new Map<RegistryClient, number>();
+  const firstConverged = new Map<RosterClient, number>();
   for (;;) {
     const truth = await list(httpUrl, cluster);
     const expected = summaryOf(truth);
@@ -166,7 +166,7 @@ async function cutAndConverge(
 async function measureConvergence(): Promise<void> {
   const runtime = await spawnRuntime({}); // the runtime's defaults: lease 15 s, grace 2 s, sweep 1 s
   const proxies: TcpProxy[] = [];
-  const clients: RegistryClient[] = [];
+  const clients: RosterClient[] = [];
   try {
     for (let i = 0; i < CLIENTS / CLIENTS_PER_PROXY; i++) proxies.push(await startProxy({ targetPort: runtime.port }));
     const via = (i: number) => proxies[Math.floor(i / CLIENTS_PER_PROXY)] as TcpProxy;
@@ -176,7 +176,7 @@ async function measureConvergence(): Promise<void> {
     for (let i = 0; i < 20; i++) await put(runtime.httpUrl, watched, `w${i}`, { leaseSeconds: 120 });
     for (let i = 0; i < CLIENTS; i++) {
       const p = via(i);
-      clients.push(new RegistryClient({ httpUrl: p.via(runtime.httpUrl), wsUrl: p.via(runtime.wsUrl), clusterId: watched }));
+      clients.push(new RosterClient({ httpUrl: p.via(runtime.httpUrl), wsUrl: p.via(runtime.wsUrl), clusterId: watched }));
     }
     await Promise.all(clients.map((c) => c.start()));
     const watchers = await cutAndConverge(runtime.httpUrl, watched, proxies, clients, async () => {
@@ -197,7 +197,7 @@ async function measureConvergence(): Promise<void> {
     for (let i = 0; i < CLIENTS; i++) {
       const p = via(i);
       const nodeId = `n${String(i).padStart(3, '0')}`;
-      clients.push(new RegistryClient({ httpUrl: p.via(runtime.httpUrl), wsUrl: p.via(runtime.wsUrl), clusterId: cluster, nodeId }));
+      clients.push(new RosterClient({ httpUrl: p.via(runtime.httpUrl), wsUrl: p.via(runtime.wsUrl), clusterId: cluster, nodeId }));
     }
     await Promise.all(clients.map((c) => c.start()));
     const nodes = await cutAndConverge(runtime.httpUrl, cluster, proxies, clients, () => Promise.resolve(), (truth) => truth.length === CLIENTS);

@@ -4,7 +4,7 @@
  *
  *   node --conditions=@roster/source --import tsx scripts/measure-outage.ts [--seconds 30]
  *
- * A real RegistryClient (a node, with a cache file) runs against the local
+ * A real RosterClient (a node, with a cache file) runs against the local
  * runtime (spawned here, with its own DynamoDB Local: Java 17+), then the
  * runtime is stopped and its port taken over by a counter that sees every
  * TCP connection the client opens: every HTTP request and every WebSocket
@@ -19,7 +19,7 @@
  * cache file during the outage and has never registered (the case of the
  * old 10 ms retry). Each is counted over a fixed window.
  */
-import { RegistryClient } from '@roster/client';
+import { RosterClient } from '@roster/client';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -50,7 +50,7 @@ async function counter(port: number, mode: Mode): Promise<{ perSecond: number[];
   return { perSecond, server, startedAt };
 }
 
-async function window(port: number, mode: Mode, seconds: number, client: () => Promise<RegistryClient>): Promise<string> {
+async function window(port: number, mode: Mode, seconds: number, client: () => Promise<RosterClient>): Promise<string> {
   const { perSecond, server } = await counter(port, mode);
   const c = await client();
   await new Promise((r) => setTimeout(r, seconds * 1000));
@@ -72,13 +72,13 @@ try {
     // A node that runs, then loses the information center.
     const runtime = await spawnRuntime({});
     const options = { httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId: 'outage', cacheFile, leaseSeconds: 30 };
-    const running = new RegistryClient({ ...options, nodeId: `running-${mode}` });
+    const running = new RosterClient({ ...options, nodeId: `running-${mode}` });
     await running.start();
     await runtime.stop();
     results.push(`${mode}, running node (lease 30 s):      ${await window(runtime.port, mode, seconds, () => Promise.resolve(running))}`);
     // A node that starts from its cache file while the information center is down.
     const fresh = () => {
-      const c = new RegistryClient({ ...options, nodeId: `fresh-${mode}` });
+      const c = new RosterClient({ ...options, nodeId: `fresh-${mode}` });
       return c.start().then(() => c);
     };
     results.push(`${mode}, started from cache file:     ${await window(runtime.port, mode, seconds, fresh)}`);

@@ -1,5 +1,5 @@
 /**
- * RegistryClient: a node's (or a watcher's) view of one cluster — the front
+ * RosterClient: a node's (or a watcher's) view of one cluster — the front
  * that composes four parts:
  * - the connection (connection.ts) keeps one WebSocket open, subscribed to
  *   the cluster and, for a node, bound to it;
@@ -27,7 +27,7 @@ import { closedError, RosterClientError, toClientError, type ClientErrorCode } f
 import { EventHub } from './events.ts';
 import { errorOfAnswer, HttpApi } from './http.ts';
 import { Lease } from './lease.ts';
-import { checkOptions, type RegistryClientOptions } from './options.ts';
+import { checkOptions, type RosterClientOptions } from './options.ts';
 import { stopOnSignals } from './signals.ts';
 import { Sync } from './sync.ts';
 import type {
@@ -51,7 +51,7 @@ import type {
   WarningEvent,
 } from './types.ts';
 
-export type { RegistryClientOptions };
+export type { RosterClientOptions };
 
 type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -70,12 +70,12 @@ class Deferred<T> {
   }
 }
 
-export class RegistryClient implements AsyncDisposable {
+export class RosterClient implements AsyncDisposable {
   readonly clusterId: string;
   readonly nodeId: string | undefined;
   readonly incarnation: number;
 
-  private readonly options: RegistryClientOptions;
+  private readonly options: RosterClientOptions;
   private readonly requestTimeoutMs: number;
   private readonly backoff: Backoff;
   private readonly http: HttpApi;
@@ -104,7 +104,7 @@ export class RegistryClient implements AsyncDisposable {
   private fromFile = false;
   private removeSignalHandlers: (() => void) | undefined;
 
-  constructor(options: RegistryClientOptions) {
+  constructor(options: RosterClientOptions) {
     checkOptions(options);
     this.options = { ...options, metadata: { ...options.metadata } };
     this.clusterId = options.clusterId;

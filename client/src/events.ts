@@ -70,7 +70,7 @@ export class EventHub {
   private readonly queues = new Set<EventQueue>();
   private ended = false;
 
-  /** Listeners are typed by the caller (RegistryClient's `on` overloads); here any listener fits. */
+  /** Listeners are typed by the caller (RosterClient's `on` overloads); here any listener fits. */
   on(type: ClientEventType, listener: Listener): void {
     let set = this.listeners.get(type);
     if (!set) this.listeners.set(type, (set = new Set()));

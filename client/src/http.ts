@@ -204,7 +204,7 @@ export interface ListNodesOptions {
 /**
  * One read of a cluster's list, without a client (no registration, no
  * WebSocket): for scripts and tools that need it once. A program that
- * needs the list as it changes uses a RegistryClient.
+ * needs the list as it changes uses a RosterClient.
  */
 export function listNodes(options: ListNodesOptions): Promise<NodeList> {
   const http = new HttpApi({ baseUrl: options.httpUrl, token: options.token, timeoutMs: options.timeoutMs ?? 10_000 });

@@ -3,9 +3,9 @@
  * event-driven view of its cluster's healthy nodes.
  *
  * ```ts
- * import { RegistryClient } from '@roster/client';
+ * import { RosterClient } from '@roster/client';
  *
- * await using client = new RegistryClient({
+ * await using client = new RosterClient({
  *   httpUrl: 'http://127.0.0.1:4000',
  *   wsUrl: 'ws://127.0.0.1:4000/ws',
  *   clusterId: 'backup',
@@ -18,7 +18,8 @@
  * console.log(client.nodes().map((n) => n.nodeId));
  * ```
  */
-export { RegistryClient, type RegistryClientOptions } from './client.ts';
+export { RosterClient, type RosterClientOptions } from './client.ts';
+export { RegistryClient, type RegistryClientOptions } from './deprecated.ts';
 export { exponentialBackoff, type Backoff, type BackoffOption, type ExponentialBackoffOptions } from './backoff.ts';
 export { RosterClientError, type ClientErrorCode } from './errors.ts';
 export { listNodes, type ListNodesOptions } from './http.ts';

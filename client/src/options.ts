@@ -1,5 +1,5 @@
 /**
- * The options of a RegistryClient, each with its default, and their check at
+ * The options of a RosterClient, each with its default, and their check at
  * construction: a mistake is a `VALIDATION_FAILED` error then, not a
  * surprise later.
  */
@@ -7,7 +7,7 @@ import { ID_RULE, isValidId, isValidLease, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS 
 import type { BackoffOption } from './backoff.ts';
 import { RosterClientError } from './errors.ts';
 
-export interface RegistryClientOptions {
+export interface RosterClientOptions {
   /** Base URL of the HTTP API: the `HttpApiUrl` stack output, or `http://127.0.0.1:4000` locally. */
   httpUrl: string;
   /** URL of the WebSocket API: the `WebSocketUrl` stack output, or `ws://127.0.0.1:4000/ws` locally. */
@@ -85,7 +85,7 @@ function checkUrl(value: string, name: string, schemes: string[]): void {
   }
 }
 
-export function checkOptions(options: RegistryClientOptions): void {
+export function checkOptions(options: RosterClientOptions): void {
   const { clusterId, nodeId, leaseSeconds, metadata = {} } = options;
   if (!isValidId(clusterId)) throw invalid(`invalid clusterId "${clusterId}": ${ID_RULE}`);
   if (nodeId !== undefined && !isValidId(nodeId)) throw invalid(`invalid nodeId "${nodeId}": ${ID_RULE}`);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { RegistryClient, RosterClientError } from '@roster/client';
+import { RosterClient, RosterClientError } from '@roster/client';
 import { record } from '../client/helpers.ts';
 import { runCli, type Finished } from '../support/processes.ts';
 import { call, startAuthRuntime, wronglySigned, type AuthRuntime } from './support.ts';
@@ -22,7 +22,7 @@ afterAll(async () => {
 const cluster = () => `cl-${randomUUID().slice(0, 8)}`;
 const fastBackoff = { delay: () => 50 };
 
-async function startError(client: RegistryClient): Promise<RosterClientError> {
+async function startError(client: RosterClient): Promise<RosterClientError> {
   const started = Date.now();
   try {
     await client.start();
@@ -35,10 +35,10 @@ async function startError(client: RegistryClient): Promise<RosterClientError> {
   throw new Error('start() resolved');
 }
 
-describe('RegistryClient', () => {
+describe('RosterClient', () => {
   test('with a good node token: registers, binds, syncs, and deregisters on stop', async () => {
     const c = cluster();
-    const client = new RegistryClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, nodeId: 'n1', token: await rt.mint(c, 'node'), backoff: fastBackoff });
+    const client = new RosterClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, nodeId: 'n1', token: await rt.mint(c, 'node'), backoff: fastBackoff });
     await client.start();
     expect(client.nodes().map((n) => n.nodeId)).toEqual(['n1']);
     await client.stop();
@@ -48,7 +48,7 @@ describe('RegistryClient', () => {
 
   test('a watcher whose token is wrongly signed: start() rejects with UNAUTHORIZED (the handshake\'s 401) and the client is closed', async () => {
     const c = cluster();
-    const client = new RegistryClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, token: await wronglySigned(c, 'reader'), backoff: fastBackoff });
+    const client = new RosterClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, token: await wronglySigned(c, 'reader'), backoff: fastBackoff });
     const error = await startError(client);
     expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
     expect(client.state).toBe('closed');
@@ -56,16 +56,16 @@ describe('RegistryClient', () => {
 
   test('a node with a reader token: start() rejects with FORBIDDEN; without a token, with UNAUTHORIZED (API Gateway\'s own 401)', async () => {
     const c = cluster();
-    const reader = new RegistryClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, nodeId: 'n1', token: await rt.mint(c, 'reader'), backoff: fastBackoff });
+    const reader = new RosterClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, nodeId: 'n1', token: await rt.mint(c, 'reader'), backoff: fastBackoff });
     expect(await startError(reader)).toMatchObject({ code: 'FORBIDDEN', status: 403 });
-    const anonymous = new RegistryClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, nodeId: 'n1', backoff: fastBackoff });
+    const anonymous = new RosterClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId: c, nodeId: 'n1', backoff: fastBackoff });
     expect(await startError(anonymous)).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
     expect((await call(rt.httpUrl, 'GET', `/v1/clusters/${c}/nodes?status=all`, { token: await rt.mint(c, 'reader') })).body).toMatchObject({ nodes: [] });
   });
 
   test('a running node whose token expires: the next refused keepalive is terminal — lost (unauthorized), then closed with the error', async () => {
     const c = cluster();
-    const client = new RegistryClient({
+    const client = new RosterClient({
       httpUrl: rt.httpUrl,
       wsUrl: rt.wsUrl,
       clusterId: c,

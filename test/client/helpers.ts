@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import type { RegistryClient, ClientEvent, ClientEventType, Node, NodeList } from '@roster/client';
+import type { RosterClient, ClientEvent, ClientEventType, Node, NodeList } from '@roster/client';
 import { REPO_ROOT } from '../support/runtime.ts';
 
 export const uniqueCluster = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
@@ -57,7 +57,7 @@ export const ids = (nodes: readonly Node[]): string[] => nodes.map((n) => n.node
 export const summary = (nodes: readonly Node[]): string[] => nodes.map((n) => `${n.nodeId}@${n.revision}`);
 
 /** Records every event of a client with the time it arrived. */
-export function record(client: RegistryClient): {
+export function record(client: RosterClient): {
   all: { at: number; event: ClientEvent }[];
   of<T extends ClientEventType>(type: T): Extract<ClientEvent, { type: T }>[];
 } {

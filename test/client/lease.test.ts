@@ -3,7 +3,7 @@
  * and `lost` only once the lease has certainly lapsed.
  */
 import { describe, expect, inject, it } from 'vitest';
-import { RegistryClient } from '@roster/client';
+import { RosterClient } from '@roster/client';
 import { runtimeFixture } from '../support/fixtures.ts';
 import { sleep, eventually } from '../support/wait.ts';
 import { deregisterDirect, getNodeDirect, record, registerDirect, uniqueCluster } from './helpers.ts';
@@ -11,8 +11,8 @@ import { deregisterDirect, getNodeDirect, record, registerDirect, uniqueCluster 
 describe('the lease', () => {
   const { runtime, cleanup, proxy } = runtimeFixture({ dynamodbEndpoint: inject('dynamodbEndpoint'), sweepInterval: 0.5, disconnectGrace: 1 });
 
-  function node(options: Partial<ConstructorParameters<typeof RegistryClient>[0]> & { clusterId: string; nodeId: string }): RegistryClient {
-    const c = new RegistryClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, ...options });
+  function node(options: Partial<ConstructorParameters<typeof RosterClient>[0]> & { clusterId: string; nodeId: string }): RosterClient {
+    const c = new RosterClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, ...options });
     cleanup.push(() => c.stop());
     return c;
   }

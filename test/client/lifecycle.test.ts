@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/wait.ts';
 import { WebSocketServer } from 'ws';
-import { RegistryClient, type ClientEvent } from '@roster/client';
+import { RosterClient, type ClientEvent } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { getNodeDirect, uniqueCluster } from './helpers.ts';
 
@@ -24,7 +24,7 @@ describe('lifecycle', () => {
 
   it('stop() deregisters once, may be called twice, and ends every event iterator after `closed`', async () => {
     const clusterId = uniqueCluster('life');
-    const client = new RegistryClient(options(clusterId, 'n1'));
+    const client = new RosterClient(options(clusterId, 'n1'));
     const seen: ClientEvent['type'][] = [];
     const iterating = (async () => {
       for await (const event of client.events()) seen.push(event.type);
@@ -45,9 +45,9 @@ describe('lifecycle', () => {
 
   it('`await using` stops the client at the end of the scope', async () => {
     const clusterId = uniqueCluster('dispose');
-    let inScope: RegistryClient | undefined;
+    let inScope: RosterClient | undefined;
     {
-      await using client = new RegistryClient(options(clusterId, 'n1'));
+      await using client = new RosterClient(options(clusterId, 'n1'));
       inScope = client;
       await client.start();
       expect(client.state).toBe('connected');
@@ -58,7 +58,7 @@ describe('lifecycle', () => {
 
   it('stop() during start() makes start() reject with CLOSED and leaves the node deregistered', async () => {
     const clusterId = uniqueCluster('early');
-    const client = new RegistryClient(options(clusterId, 'n1'));
+    const client = new RosterClient(options(clusterId, 'n1'));
     const starting = client.start();
     const stopping = client.stop();
     await expect(starting).rejects.toMatchObject({ code: 'CLOSED' });
@@ -70,7 +70,7 @@ describe('lifecycle', () => {
 
   it('replaces its connection at the age limit without the bound node ever going down', async () => {
     const clusterId = uniqueCluster('rotate');
-    const client = new RegistryClient({ ...options(clusterId, 'n1'), maxConnectionAgeMs: 400, refreshIntervalMs: 0 });
+    const client = new RosterClient({ ...options(clusterId, 'n1'), maxConnectionAgeMs: 400, refreshIntervalMs: 0 });
     const reasons: string[] = [];
     const downs: string[] = [];
     client.on('disconnected', (e) => reasons.push(e.reason));
@@ -87,9 +87,9 @@ describe('lifecycle', () => {
   });
 
   it('rejects invalid options at construction', () => {
-    expect(() => new RegistryClient(options('bad cluster'))).toThrow(/clusterId/);
-    expect(() => new RegistryClient({ ...options('c1', 'n1'), leaseSeconds: 1 })).toThrow(/leaseSeconds/);
-    expect(() => new RegistryClient({ ...options('c1'), wsUrl: 'http://127.0.0.1:1/ws' })).toThrow(/wsUrl/);
+    expect(() => new RosterClient(options('bad cluster'))).toThrow(/clusterId/);
+    expect(() => new RosterClient({ ...options('c1', 'n1'), leaseSeconds: 1 })).toThrow(/leaseSeconds/);
+    expect(() => new RosterClient({ ...options('c1'), wsUrl: 'http://127.0.0.1:1/ws' })).toThrow(/wsUrl/);
   });
 });
 
@@ -107,7 +107,7 @@ describe('token', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     try {
-      const client = new RegistryClient({
+      const client = new RosterClient({
         httpUrl: `http://127.0.0.1:${port}`,
         wsUrl: `ws://127.0.0.1:${port}/ws`,
         clusterId: 'c1',

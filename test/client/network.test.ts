@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/wait.ts';
-import { RegistryClient } from '@roster/client';
+import { RosterClient } from '@roster/client';
 import { runtimeFixture } from '../support/fixtures.ts';
 import type { TcpProxy } from '../support/proxy.ts';
 import { deregisterDirect, getNodeDirect, ids, record, registerDirect, serverList, summary, uniqueCluster } from './helpers.ts';
@@ -16,8 +16,8 @@ import { deregisterDirect, getNodeDirect, ids, record, registerDirect, serverLis
 describe('network faults', () => {
   const { runtime, cleanup, proxy } = runtimeFixture({ dynamodbEndpoint: inject('dynamodbEndpoint'), sweepInterval: 0.5, disconnectGrace: 1 });
 
-  function client(options: Partial<ConstructorParameters<typeof RegistryClient>[0]> & { clusterId: string }, via?: TcpProxy): RegistryClient {
-    const c = new RegistryClient({
+  function client(options: Partial<ConstructorParameters<typeof RosterClient>[0]> & { clusterId: string }, via?: TcpProxy): RosterClient {
+    const c = new RosterClient({
       httpUrl: via ? via.via(runtime.httpUrl) : runtime.httpUrl,
       wsUrl: via ? via.via(runtime.wsUrl) : runtime.wsUrl,
       ...options,
@@ -27,7 +27,7 @@ describe('network faults', () => {
   }
 
   /** The client's cache holds exactly the server's healthy list, confirmed. */
-  async function expectConverged(c: RegistryClient, clusterId: string): Promise<void> {
+  async function expectConverged(c: RosterClient, clusterId: string): Promise<void> {
     expect(c.stale).toBe(false);
     expect(summary(c.nodes())).toEqual(summary((await serverList(runtime.httpUrl, clusterId)).nodes));
   }
@@ -103,7 +103,7 @@ describe('network faults', () => {
     await registerDirect(runtime.httpUrl, clusterId, 'n1', { leaseSeconds: 60 });
     await registerDirect(runtime.httpUrl, clusterId, 'n2', { leaseSeconds: 60 });
 
-    const first = new RegistryClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, cacheFile: file });
+    const first = new RosterClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, cacheFile: file });
     await first.start();
     await first.stop(); // waits for the file write
     const saved = JSON.parse(await readFile(file, 'utf8')) as { savedAt: string; nodes: { nodeId: string }[] };

@@ -41,13 +41,13 @@ function pack(dir: string, destination: string): { filename: string; size: numbe
 }
 
 const CONSUMER = `
-import { exponentialBackoff, listNodes, RegistryClient, RosterClientError, type ClientEvent, type DownEvent, type Node } from '@roster/client';
+import { exponentialBackoff, listNodes, RosterClient, RosterClientError, type ClientEvent, type DownEvent, type Node } from '@roster/client';
 
 export async function use(httpUrl: string, wsUrl: string): Promise<string[]> {
-  const client = new RegistryClient({ httpUrl, wsUrl, clusterId: 'c1', nodeId: 'n1', backoff: exponentialBackoff({ maxMs: 5000 }), stopOnSignals: true });
+  const client = new RosterClient({ httpUrl, wsUrl, clusterId: 'c1', nodeId: 'n1', backoff: exponentialBackoff({ maxMs: 5000 }), stopOnSignals: true });
   client.on('down', (e: DownEvent) => console.log(e.reason ?? 'unknown', e.source));
   // @ts-expect-error: an option that does not exist (this line proves the types are not \`any\`)
-  new RegistryClient({ httpUrl, wsUrl, clusterId: 'c1', leaseMinutes: 1 });
+  new RosterClient({ httpUrl, wsUrl, clusterId: 'c1', leaseMinutes: 1 });
   // @ts-expect-error: no such event
   client.on('vanished', () => undefined);
   try {
@@ -67,9 +67,9 @@ export async function use(httpUrl: string, wsUrl: string): Promise<string[]> {
 `;
 
 const WATCHER = `
-const { RegistryClient } = require('@roster/client');
+const { RosterClient } = require('@roster/client');
 const [httpUrl, wsUrl, clusterId] = process.argv.slice(2);
-const client = new RegistryClient({ httpUrl, wsUrl, clusterId });
+const client = new RosterClient({ httpUrl, wsUrl, clusterId });
 client.on('registered', (e) => {
   console.log(JSON.stringify({ registered: e.node.nodeId, source: e.source }));
   client.stop().then(() => process.exit(0));
@@ -78,9 +78,9 @@ client.start().then(() => console.log('watching'));
 `;
 
 const NODE_ON_SIGNALS = `
-import { RegistryClient } from '@roster/client';
+import { RosterClient } from '@roster/client';
 const [httpUrl, wsUrl, clusterId, nodeId] = process.argv.slice(2);
-const client = new RegistryClient({ httpUrl, wsUrl, clusterId, nodeId, stopOnSignals: true });
+const client = new RosterClient({ httpUrl, wsUrl, clusterId, nodeId, stopOnSignals: true });
 await client.start();
 console.log('registered');
 `;
@@ -124,7 +124,7 @@ describe('the packed SDK in a fresh app', () => {
   test('plain node imports it from ES modules and requires it from CommonJS', () => {
     const esm = run(process.execPath, ['--input-type=module', '-e', "import * as sdk from '@roster/client'; console.log(Object.keys(sdk).sort().join(','))"], app);
     const cjs = run(process.execPath, ['-e', "const sdk = require('@roster/client'); console.log(Object.keys(sdk).sort().join(','))"], app);
-    expect(esm.trim()).toBe('RegistryClient,RosterClientError,exponentialBackoff,listNodes');
+    expect(esm.trim()).toBe('RegistryClient,RosterClient,RosterClientError,exponentialBackoff,listNodes');
     expect(cjs.trim()).toBe(esm.trim());
   });
 

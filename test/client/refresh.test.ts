@@ -4,7 +4,7 @@
  * the cache; a cache that missed a change fetches the whole list.
  */
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { RegistryClient } from '@roster/client';
+import { RosterClient } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { eventually } from '../support/wait.ts';
 import { registerDirect, uniqueCluster } from './helpers.ts';
@@ -21,7 +21,7 @@ it('refreshes with If-None-Match: confirmed without a full fetch while nothing c
   const clusterId = uniqueCluster('refresh');
   await registerDirect(runtime.httpUrl, clusterId, 'n1', { leaseSeconds: 3600 });
   const refreshIntervalMs = 200;
-  const watcher = new RegistryClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, refreshIntervalMs });
+  const watcher = new RosterClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, refreshIntervalMs });
   /** Waits until refreshes have kept confirming the cache for five intervals: five refreshes, give or take the jitter. */
   const confirmedForFiveRefreshes = (since: number) =>
     eventually(() => (watcher.lastSyncedAt?.getTime() ?? 0) >= since + 5 * refreshIntervalMs, 10_000, 'five refresh intervals of confirmations');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/wait.ts';
-import { RegistryClient } from '@roster/client';
+import { RosterClient } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime, type SpawnRuntimeOptions } from '../support/runtime.ts';
 import { ids, record, serverList, summary, uniqueCluster } from './helpers.ts';
 
@@ -32,16 +32,16 @@ describe('the information center restarts', () => {
     return runtime;
   }
 
-  function clients(runtime: SpawnedRuntime, clusterId: string, nodeIds: string[], leaseSeconds: number): RegistryClient[] {
+  function clients(runtime: SpawnedRuntime, clusterId: string, nodeIds: string[], leaseSeconds: number): RosterClient[] {
     const made = [...nodeIds.map((nodeId) => ({ nodeId })), {}].map(
       (extra) =>
-        new RegistryClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, leaseSeconds, refreshIntervalMs: 0, ...extra }),
+        new RosterClient({ httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, leaseSeconds, refreshIntervalMs: 0, ...extra }),
     );
     for (const c of made) cleanup.push(() => c.stop());
     return made;
   }
 
-  async function expectAllConverged(runtime: SpawnedRuntime, all: RegistryClient[], clusterId: string, expected: string[]): Promise<void> {
+  async function expectAllConverged(runtime: SpawnedRuntime, all: RosterClient[], clusterId: string, expected: string[]): Promise<void> {
     const truth = (await serverList(runtime.httpUrl, clusterId)).nodes;
     expect(ids(truth)).toEqual(expected);
     for (const c of all) {
@@ -74,7 +74,7 @@ describe('the information center restarts', () => {
     const clusterId = uniqueCluster('amnesia');
     const first = await runtimeOn({});
     const all = clients(first, clusterId, ['n1', 'n2'], 5);
-    const watcher = all[all.length - 1] as RegistryClient;
+    const watcher = all[all.length - 1] as RosterClient;
     const events = record(watcher);
     await Promise.all(all.map((c) => c.start()));
     // Push the old revisions well above what the new server will reach soon.

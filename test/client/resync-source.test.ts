@@ -3,7 +3,7 @@
  * changed while it was not running. Those changes are reported with
  * `source: 'resync'`, so a user can tell them from live events (`event`).
  */
-import { RegistryClient } from '@roster/client';
+import { RosterClient } from '@roster/client';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ describe('changes found at start against the cache file', () => {
     const options = { httpUrl: runtime.httpUrl, wsUrl: runtime.wsUrl, clusterId, cacheFile, nodeId: 'me', leaseSeconds: 30 };
     await registerDirect(runtime.httpUrl, clusterId, 'peer', { leaseSeconds: 60 });
 
-    const before = new RegistryClient(options);
+    const before = new RosterClient(options);
     await before.start();
     await eventually(() => expect(before.nodes().map((n) => n.nodeId)).toEqual(['me', 'peer']), 10_000);
     await before.stop();
@@ -39,7 +39,7 @@ describe('changes found at start against the cache file', () => {
     await deregisterDirect(runtime.httpUrl, clusterId, 'peer');
     await registerDirect(runtime.httpUrl, clusterId, 'newcomer', { leaseSeconds: 60 });
 
-    const after = new RegistryClient(options);
+    const after = new RosterClient(options);
     const events = record(after);
     await after.start();
     expect(events.of('down')).toEqual([expect.objectContaining({ node: expect.objectContaining({ nodeId: 'peer' }), reason: 'deregistered', source: 'resync' })]);

@@ -14,7 +14,7 @@
  * after the recovery is delivered — so "no NODE_DOWN" cannot pass just
  * because nothing is delivered any more.
  *
- * Two kinds of node keep trying: SDK clients (RegistryClient), which retry a
+ * Two kinds of node keep trying: SDK clients (RosterClient), which retry a
  * failed keepalive within 1.5 s and re-register as soon as the store answers,
  * and plain loops that keep alive every lease/3 and nothing more, like a
  * minimal agent. The SDK clients alone would often win the race against the
@@ -26,7 +26,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { RegistryClient, type Node } from '@roster/client';
+import { RosterClient, type Node } from '@roster/client';
 import { freePort, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.ts';
 import { Subscriber } from '../../bench/subscriber.ts';
 import { registerDirect, serverList, uniqueCluster } from '../client/helpers.ts';
@@ -44,7 +44,7 @@ let dataDir: string;
 let port: number;
 let ddb: DynamoDbLocal | undefined;
 let runtime: SpawnedRuntime | undefined;
-const clients: RegistryClient[] = [];
+const clients: RosterClient[] = [];
 let loopsRunning = false;
 const loopsDone: Promise<void>[] = [];
 const subscribers: Subscriber[] = [];
@@ -71,12 +71,12 @@ test('an outage of the store longer than the lease: no NODE_DOWN storm, clients 
   const clusterId = uniqueCluster('outage');
   const plain = await Subscriber.open(rt.wsUrl, clusterId, { keepAll: true });
   subscribers.push(plain);
-  const watcher = new RegistryClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId, refreshIntervalMs: 5000 });
+  const watcher = new RosterClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId, refreshIntervalMs: 5000 });
   clients.push(watcher);
   // A short refresh interval: a client whose periodic refresh read the list in the moment between the
   // store's return and the amnesty sweep (when expired nodes read as DOWN) corrects itself quickly.
   const nodes = NODES.map(
-    (nodeId) => new RegistryClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId, nodeId, leaseSeconds: LEASE_SECONDS, refreshIntervalMs: 5000 }),
+    (nodeId) => new RosterClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId, nodeId, leaseSeconds: LEASE_SECONDS, refreshIntervalMs: 5000 }),
   );
   clients.push(...nodes);
   await Promise.all([watcher, ...nodes].map((c) => c.start()));
@@ -114,12 +114,12 @@ test('an outage of the store longer than the lease: no NODE_DOWN storm, clients 
   // The plain loops never register again (a 404 right after the recovery, before the amnesty sweep,
   // is simply retried), so their being UP is the amnesty's doing.
   for (const nodeId of LOOPS) expect((truth.nodes.find((n) => n.nodeId === nodeId) as Node).status).toBe('UP');
-  const listed = (c: RegistryClient) => JSON.stringify(c.nodes().map((n) => n.nodeId).sort());
+  const listed = (c: RosterClient) => JSON.stringify(c.nodes().map((n) => n.nodeId).sort());
   await eventually(() => [watcher, ...nodes].every((c) => listed(c) === JSON.stringify(ALL)), 15_000, 'every client lists the ten nodes again');
   expect(Object.values(keptAlive).every((n) => n > 0)).toBe(true);
 
   // The stream delivers again: a real departure after the recovery reaches everyone, and only it.
-  const leaving = nodes[4] as RegistryClient;
+  const leaving = nodes[4] as RosterClient;
   await leaving.stop();
   await plain.waitFor('NODE_DOWN', 'n4', 10_000);
   const remaining = JSON.stringify(ALL.filter((id) => id !== 'n4'));

@@ -5,7 +5,7 @@
  * each registration took exactly one revision, none was lost to a retry.
  */
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
-import { RegistryClient, type Node } from '@roster/client';
+import { RosterClient, type Node } from '@roster/client';
 import { Subscriber } from '../../bench/subscriber.ts';
 import { serverList, uniqueCluster } from '../client/helpers.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
@@ -15,7 +15,7 @@ const FLOOD = 500;
 
 let runtime: SpawnedRuntime | undefined;
 let subscriber: Subscriber | undefined;
-let watcher: RegistryClient | undefined;
+let watcher: RosterClient | undefined;
 
 beforeAll(async () => {
   runtime = await spawnRuntime({ dynamodbEndpoint: inject('dynamodbEndpoint') });
@@ -31,7 +31,7 @@ test(`${FLOOD} simultaneous registrations in one cluster: all recorded, all deli
   const rt = runtime as SpawnedRuntime;
   const clusterId = uniqueCluster('flood');
   subscriber = await Subscriber.open(rt.wsUrl, clusterId, { keepAll: true });
-  watcher = new RegistryClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId });
+  watcher = new RosterClient({ httpUrl: rt.httpUrl, wsUrl: rt.wsUrl, clusterId });
   await watcher.start();
 
   const ids = Array.from({ length: FLOOD }, (_, i) => `node-${String(i).padStart(3, '0')}`);

@@ -156,6 +156,15 @@ describe('functions', () => {
   });
 });
 
+describe('names', () => {
+  it('describe the stack and both APIs with the glossary\'s words: Roster and the information center, never a registry', () => {
+    const apis = resourcesOfType(s.json, 'AWS::ApiGatewayV2::Api').map(([, r]) => String(props(r).Description));
+    expect(s.stack.templateOptions.description).toBe('Roster: serverless information center for cluster membership and node health');
+    expect(apis.sort()).toEqual(['Roster HTTP API (v1): the information center for cluster membership and node health', 'Roster membership events']);
+    for (const description of [s.stack.templateOptions.description, ...apis]) expect(description).not.toMatch(/registry/i);
+  });
+});
+
 describe('HTTP API', () => {
   const httpRoutes = () =>
     resourcesOfType(s.json, 'AWS::ApiGatewayV2::Route').filter(
