@@ -18,7 +18,7 @@
  *   invocation (plus one per page of 500 subscribers when there is more than
  *   one page), 1 consistent Query of the cluster's subscriptions, 1 message per subscriber.
  * - each WebSocket connection: connection minutes; `{"action":"ping"}` every
- *   30 s (SDK default) = 2 messages (ping and PONG) and 1 Lambda invocation;
+ *   60 s (SDK default) = 2 messages (ping and PONG) and 1 Lambda invocation;
  *   a reconnect every ~107 min ahead of API Gateway's 2-hour limit =
  *   `$connect` + `$disconnect` (2 invocations and their measured writes: for
  *   a bound node the lease cut and the bind).
@@ -48,7 +48,7 @@ export interface CostInput {
   clusters: number;
   /** Seconds between each client's list refresh (SDK `refreshIntervalMs`). @default 30 */
   refreshSeconds: number;
-  /** Seconds between each connection's ping (SDK `pingIntervalMs`). @default 30 */
+  /** Seconds between each connection's ping (SDK `pingIntervalMs`). @default 60 */
   pingSeconds: number;
   /** Billed duration of a keepalive invocation (one UpdateItem). @default 10 */
   keepaliveLambdaMs: number;
@@ -103,7 +103,7 @@ const millions = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` 
 export const measuredItemKb = (units: Units): number => Number((units.sweepReadPerNode * 2 * 4).toFixed(2));
 
 export function defaults(nodes: number, units: Units = MEASURED_UNITS): CostInput {
-  return { nodes, keepaliveSeconds: 5, subscribers: 0, churnPerHour: nodes / 24, clusters: 1, refreshSeconds: 30, pingSeconds: 30, keepaliveLambdaMs: 10, itemKb: measuredItemKb(units) };
+  return { nodes, keepaliveSeconds: 5, subscribers: 0, churnPerHour: nodes / 24, clusters: 1, refreshSeconds: 30, pingSeconds: 60, keepaliveLambdaMs: 10, itemKb: measuredItemKb(units) };
 }
 
 /** The fan-out per event: invocations and GB-s, from the measured CPU per post. */

@@ -23,7 +23,7 @@ CPU per post are measured ones: bench/units.ts, or --units from your own run.
   --churn R          node restarts per hour (default: nodes / 24, once a day each)
   --clusters C       clusters the nodes are spread over (default 1)
   --refresh S        seconds between each client's list refresh (default 30, the SDK's)
-  --ping S           seconds between each connection's ping (default 30, the SDK's)
+  --ping S           seconds between each connection's ping (default 60, the SDK's)
   --lambda-ms MS     billed duration of a keepalive invocation (default 10)
   --item-kb KB       size of a node item (default: the bench's, about 0.3 KB)
   --units FILE       take the measured units from a roster bench --json report

@@ -27,7 +27,7 @@ import { closedError, RosterClientError, toClientError, type ClientErrorCode } f
 import { EventHub } from './events.ts';
 import { errorOfAnswer, HttpApi } from './http.ts';
 import { Lease } from './lease.ts';
-import { checkOptions, type RosterClientOptions } from './options.ts';
+import { checkOptions, DEFAULT_PING_INTERVAL_MS, type RosterClientOptions } from './options.ts';
 import { stopOnSignals } from './signals.ts';
 import { Sync } from './sync.ts';
 import type {
@@ -127,7 +127,7 @@ export class RosterClient implements AsyncDisposable {
     return new Connection(
       {
         backoff: this.backoff,
-        pingIntervalMs: options.pingIntervalMs ?? 30_000,
+        pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
         pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
         handshakeTimeoutMs: this.requestTimeoutMs,
         maxAgeMs: options.maxConnectionAgeMs ?? 6_000_000,

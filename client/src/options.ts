@@ -7,6 +7,9 @@ import { ID_RULE, isValidId, isValidLease, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS 
 import type { BackoffOption } from './backoff.ts';
 import { RosterClientError } from './errors.ts';
 
+/** The ping's default period: twice a minute would cost a deployment of 1,000 nodes about $97 a month more (docs/operating/cost.md). */
+export const DEFAULT_PING_INTERVAL_MS = 60_000;
+
 export interface RosterClientOptions {
   /** Base URL of the HTTP API: the `HttpApiUrl` stack output, or `http://127.0.0.1:4000` locally. */
   httpUrl: string;
@@ -39,7 +42,13 @@ export interface RosterClientOptions {
   cacheFile?: string;
   /** Delays between retries (reconnecting, keepalive retries, failed syncs). @default exponentialBackoff(): 200 ms doubling to 1.5 s, jittered */
   backoff?: BackoffOption;
-  /** Time between `{"action":"ping"}` messages; API Gateway drops connections idle for 10 minutes. @default 30000 */
+  /**
+   * Time between `{"action":"ping"}` messages. API Gateway drops connections
+   * idle for 10 minutes; the ping also finds a connection that died silently
+   * (within this + `pongTimeoutMs`; events missed meanwhile come back with the
+   * next periodic sync). Each ping is two WebSocket messages and one Lambda
+   * invocation on AWS. @default 60000
+   */
   pingIntervalMs?: number;
   /** A PONG not received within this marks the connection dead. @default 10000 */
   pongTimeoutMs?: number;

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { cloudMapCost, defaults, etcdCost, fanoutPerEvent, RECONNECTS_PER_CONNECTION, rosterCost, sweeperReads } from '../../bench/cost.ts';
+import { cloudMapCost, defaults, etcdCost, fanoutPerEvent, RECONNECTS_PER_CONNECTION, rosterCost, rosterDetection, sweeperReads } from '../../bench/cost.ts';
 import { PRICES, SECONDS_PER_MONTH, tieredUsd } from '../../bench/prices.ts';
 import { MEASURED_UNITS } from '../../bench/units.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
@@ -75,6 +75,14 @@ describe('cost model', () => {
     const slow = rosterCost({ ...defaults(1000), keepaliveSeconds: 20 });
     expect(line(slow, 'DynamoDB writes')).toBeLessThan(line(fast, 'DynamoDB writes') / 3);
     expect(slow.total).toBeLessThan(fast.total);
+  });
+
+  test("meets its goals at 1,000 nodes in 10 clusters: SDK defaults ≤ $1,200, the tuned profile ≤ $300, crash detection the same", () => {
+    const sdk = rosterCost({ ...defaults(1000), clusters: 10 });
+    const tuned = rosterCost({ ...defaults(1000), clusters: 10, keepaliveSeconds: 20, refreshSeconds: 300, pingSeconds: 480 });
+    expect(sdk.total).toBeLessThanOrEqual(1200);
+    expect(tuned.total).toBeLessThanOrEqual(300);
+    expect(rosterDetection({ ...defaults(1000), keepaliveSeconds: 20 }).crash).toBe(rosterDetection(defaults(1000)).crash);
   });
 
   test('Cloud Map and etcd: per-instance charges and a flat three-instance floor', () => {
