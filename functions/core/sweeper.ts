@@ -67,12 +67,16 @@ export interface SweepResult {
   /** Node items DynamoDB read for it (UP and retained DOWN alike): what its read units are paid for. */
   itemsRead: number;
   durationMs: number;
+  /** The slowest store request of this sweep: over `SLOW_REQUEST_MS`, the next sweeps grant amnesty. */
+  slowestRequestMs: number;
 }
 
 interface Candidate {
   clusterId: string;
   nodeId: string;
   revision: number;
+  /** Its lease was cut to the disconnect grace when its bound connection dropped. */
+  cut: boolean;
 }
 
 /** State a long-running sweeper keeps between sweeps (one per process). */
@@ -173,7 +177,7 @@ async function readCluster(deps: Deps, clusterId: string, now: number): Promise<
     TableName: deps.config.tableName,
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
     FilterExpression: '#status = :up',
-    ProjectionExpression: 'nodeId, expiresAt, revision',
+    ProjectionExpression: 'nodeId, expiresAt, revision, cutReason',
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP' },
   };
@@ -181,7 +185,7 @@ async function readCluster(deps: Deps, clusterId: string, now: number): Promise<
     read += page.ScannedCount ?? 0;
     for (const item of page.Items ?? []) {
       const expiresAt = Number(item.expiresAt);
-      if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision) });
+      if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision), cut: item.cutReason !== undefined });
       else next = next === undefined ? expiresAt : Math.min(next, expiresAt);
     }
   });
@@ -203,15 +207,21 @@ async function clustersToRead(deps: Deps, state: SweeperState, now: number, full
  * never went DOWN. But it takes a new revision: a reader that listed the
  * cluster meanwhile saw the node as expired, and the new revision is what
  * tells its next refresh (and, as a gap, a subscriber) to read the list again.
+ *
+ * A node whose bound connection dropped gets one more disconnect grace, not
+ * its whole lease: a live one reconnects within a second or two of the
+ * information center's return, and a dead one — whose lease may be minutes
+ * long — is still declared down within the amnesty period and a grace.
  */
 async function extendLease(deps: Deps, node: Candidate, now: number): Promise<void> {
   const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
   const ttl = renewedTtl(deps, now);
+  const extension = node.cut ? ':grace + :now' : 'leaseMs + :now';
   await deps.db.send(
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: nodeItemKey(node.clusterId, node.nodeId),
-      UpdateExpression: `SET expiresAt = leaseMs + :now, ${ttl.set}, revision = :revision REMOVE ev`,
+      UpdateExpression: `SET expiresAt = ${extension}, ${ttl.set}, revision = :revision REMOVE ev`,
       ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt <= :now',
       ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
       ExpressionAttributeValues: {
@@ -220,6 +230,7 @@ async function extendLease(deps: Deps, node: Candidate, now: number): Promise<vo
         ':rev': node.revision,
         ':revision': revision,
         ':up': 'UP',
+        ...(node.cut ? { ':grace': deps.config.disconnectGraceSeconds * 1000 } : {}),
       },
     }),
   );
@@ -303,7 +314,7 @@ export async function sweep(untimed: Deps, state: SweeperState = newSweeperState
   let slowest = 0;
   const deps = timingRequests(untimed, (ms) => (slowest = Math.max(slowest, ms)));
   const started = deps.now();
-  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, durationMs: 0 };
+  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, durationMs: 0, slowestRequestMs: 0 };
   try {
     result.amnesty = started < (state.amnestyUntil ?? 0);
     if (!result.amnesty && (await needsAmnesty(deps, state, started))) {
@@ -323,6 +334,7 @@ export async function sweep(untimed: Deps, state: SweeperState = newSweeperState
       state.lastHeartbeatAt = finished;
     }
     state.lastSweepAt = finished;
+    result.slowestRequestMs = slowest;
     state.sawStoreFailure = slowest > SLOW_REQUEST_MS;
   } catch (err) {
     state.sawStoreFailure = true;

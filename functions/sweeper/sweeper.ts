@@ -2,7 +2,7 @@ import { defaultDeps } from '../core/deps.ts';
 import { logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import { perScope } from '../core/scope.ts';
-import { newSweeperState, sweep } from '../core/sweeper.ts';
+import { newSweeperState, SLOW_REQUEST_MS, sweep } from '../core/sweeper.ts';
 
 /** Kept between invocations of one execution environment (one per local runtime). */
 const sweeperState = perScope(newSweeperState);
@@ -26,7 +26,10 @@ export const handler = async (): Promise<{ sweeps: number; down: number; failure
       const result = await sweep(deps, state);
       totals.sweeps++;
       totals.down += result.down;
-      if (result.down > 0 || result.extended > 0 || result.raced > 0) logger.info('sweep', { ...result });
+      // An amnesty that extended leases means the information center was (or looked) unreachable: an operator wants to know.
+      if (result.slowestRequestMs > SLOW_REQUEST_MS) logger.warn('the store answered slowly: the next sweeps grant amnesty', { ...result });
+      if (result.amnesty && result.extended > 0) logger.warn('amnesty sweep: expired leases extended, not declared down', { ...result });
+      else if (result.down > 0 || result.extended > 0 || result.raced > 0) logger.info('sweep', { ...result });
     } catch (err) {
       totals.failures++;
       logger.error('sweep failed', { error: err as Error });

@@ -168,4 +168,24 @@ describe('a store that does not answer (self-preservation)', () => {
     expect(after).toMatchObject({ amnesty: false, down: 1 });
     expect(await status(c, 'n1')).toBe('DOWN');
   });
+
+  it('gives a node whose bound connection dropped one more grace, not its whole lease, and then declares it down', async () => {
+    freshHour();
+    const c = cluster();
+    await register(deps, c, 'n1', { leaseSeconds: 600 });
+    const conn = `conn-${randomUUID()}`;
+    await connect(deps, conn, { clusterId: c, nodeId: 'n1' });
+    const state = await settledSweeper();
+    await disconnect(deps, conn); // the lease is cut to the grace, 2 s
+    state.sawStoreFailure = true; // what a sweep that met a failing store leaves behind
+    clock += 2_001;
+    expect(await sweep(deps, state)).toMatchObject({ amnesty: true, extended: 1 });
+    const extended = await getNode(deps, c, 'n1');
+    expect(extended.status).toBe('UP');
+    expect(Date.parse(extended.expiresAt) - clock).toBe(2_000); // the grace again, not 600 s
+    clock += 2_001; // the grace ran out, and so did the amnesty period (5 s)
+    clock += 3_000;
+    await sweep(deps, state);
+    expect(await getNode(deps, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+  });
 });
