@@ -488,6 +488,82 @@ export interface SoakResult {
   dynamodbLocalRssMiB: { start: number; max: number; end: number };
 }
 
+/** What the soak's nodes counted between them. */
+interface SoakTally {
+  histogram: Histogram;
+  errors: number;
+  reRegistrations: number;
+}
+
+/**
+ * One soak node, behaving like the SDK's keepalive loop: keep alive `keepaliveMs` after the
+ * previous keepalive finished (the first one at a random phase), and register again on 404.
+ * Kept apart from `soak` so the node's loop reads on its own.
+ */
+async function keepAliveUntil(http: BenchHttp, clusterId: string, nodeId: string, leaseSeconds: number, keepaliveMs: number, deadline: number, tally: SoakTally): Promise<void> {
+  let wait = Math.random() * keepaliveMs;
+  for (;;) {
+    if (performance.now() + wait >= deadline) return;
+    await sleep(wait);
+    wait = keepaliveMs;
+    const t0 = performance.now();
+    try {
+      const reply = await http.keepalive(clusterId, nodeId);
+      if (reply.status === 200) {
+        tally.histogram.record(performance.now() - t0);
+        continue;
+      }
+      tally.errors++;
+      if (reply.status === 404) {
+        tally.reRegistrations++;
+        await mustRegister(http, clusterId, nodeId, leaseSeconds);
+      }
+    } catch {
+      tally.errors++;
+    }
+  }
+}
+
+/** Runs each call when fewer than `limit` are in flight: the soak's fleet starts up spread out, each node keeping alive as soon as its own registration is done. */
+function inFlightLimit(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    while (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** Resident memory of the runtime and of DynamoDB Local, sampled every second until `stop`: a leak shows as max and end well above start. */
+function watchMemory(target: RosterTarget): { stop(): Pick<SoakResult, 'runtimeRssMiB' | 'dynamodbLocalRssMiB'> } {
+  const read = () => ({ runtime: rssBytes(target.runtimePid), dynamodb: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid) });
+  const start = read();
+  const max = { runtime: 0, dynamodb: 0 };
+  const sample = () => {
+    const now = read();
+    if (now.runtime !== undefined) max.runtime = Math.max(max.runtime, now.runtime);
+    if (now.dynamodb !== undefined) max.dynamodb = Math.max(max.dynamodb, now.dynamodb);
+    return now;
+  };
+  const sampler = setInterval(sample, 1000);
+  return {
+    stop() {
+      clearInterval(sampler);
+      const end = sample();
+      return {
+        runtimeRssMiB: { start: mib(start.runtime), max: mib(max.runtime), end: mib(end.runtime) },
+        dynamodbLocalRssMiB: { start: mib(start.dynamodb), max: mib(max.dynamodb), end: mib(end.dynamodb) },
+      };
+    },
+  };
+}
+
 export async function soak(
   target: RosterTarget,
   options: { nodes: number; leaseSeconds: number; keepaliveMs: number; durationMs: number },
@@ -498,80 +574,33 @@ export async function soak(
   const http = new BenchHttp(target.httpUrl, 128);
   const watcher = await Subscriber.open(target.wsUrl, clusterId, { keepAll: true });
   const ids = Array.from({ length: nodes }, (_, i) => `s${i}`);
-  const histogram = new Histogram();
-  let errors = 0;
-  let reRegistrations = 0;
-  const rss = { start: rssBytes(target.runtimePid), max: 0, end: 0 as number | undefined };
-  const ddbRss = { start: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid), max: 0, end: 0 as number | undefined };
-  const sample = () => {
-    const r = rssBytes(target.runtimePid);
-    if (r !== undefined) rss.max = Math.max(rss.max, r);
-    const d = target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid);
-    if (d !== undefined) ddbRss.max = Math.max(ddbRss.max, d);
-  };
+  const tally: SoakTally = { histogram: new Histogram(), errors: 0, reRegistrations: 0 };
+  const memory = watchMemory(target);
   try {
     const started = performance.now();
     const deadline = started + durationMs;
     progress(`soak: ${nodes} nodes register (32 at a time), then each keeps alive every ${keepaliveMs / 1000} s, for ${durationMs / 1000} s in all`);
-    const sampler = setInterval(sample, 1000);
     let lastReport = started;
     const reporter = setInterval(() => {
       const now = performance.now();
       if (now - lastReport < 30_000) return;
       lastReport = now;
-      progress(`soak: ${Math.round((now - started) / 1000)} s, ${histogram.count} keepalives, ${errors} errors, ${watcher.count('NODE_DOWN')} NODE_DOWN`);
+      progress(`soak: ${Math.round((now - started) / 1000)} s, ${tally.histogram.count} keepalives, ${tally.errors} errors, ${watcher.count('NODE_DOWN')} NODE_DOWN`);
     }, 1000);
     // At most 32 registrations in flight, as a fleet starting up would spread them.
-    let registering = 0;
-    const waiting: (() => void)[] = [];
-    const registerSlot = async (nodeId: string) => {
-      while (registering >= 32) await new Promise<void>((resolve) => waiting.push(resolve));
-      registering++;
-      try {
-        await mustRegister(http, clusterId, nodeId, leaseSeconds);
-      } finally {
-        registering--;
-        waiting.shift()?.();
-      }
-    };
+    const registering = inFlightLimit(32);
     try {
-      // Each node behaves like the SDK's keepalive loop: register, then keep alive
-      // `keepaliveMs` after the previous keepalive finished (the first one at a
-      // random phase), and register again on 404.
       await Promise.all(
         ids.map(async (nodeId) => {
-          await registerSlot(nodeId);
-          let wait = Math.random() * keepaliveMs;
-          for (;;) {
-            if (performance.now() + wait >= deadline) return;
-            await sleep(wait);
-            wait = keepaliveMs;
-            const t0 = performance.now();
-            try {
-              const reply = await http.keepalive(clusterId, nodeId);
-              if (reply.status === 200) {
-                histogram.record(performance.now() - t0);
-                continue;
-              }
-              errors++;
-              if (reply.status === 404) {
-                reRegistrations++;
-                await mustRegister(http, clusterId, nodeId, leaseSeconds);
-              }
-            } catch {
-              errors++;
-            }
-          }
+          await registering(() => mustRegister(http, clusterId, nodeId, leaseSeconds));
+          await keepAliveUntil(http, clusterId, nodeId, leaseSeconds, keepaliveMs, deadline, tally);
         }),
       );
     } finally {
-      clearInterval(sampler);
       clearInterval(reporter);
     }
     const elapsed = (performance.now() - started) / 1000;
-    sample();
-    rss.end = rssBytes(target.runtimePid);
-    ddbRss.end = target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid);
+    const rss = memory.stop();
     const list = await http.send('GET', `/v1/clusters/${clusterId}/nodes`);
     const healthyAtEnd = (JSON.parse(list.body) as { nodes?: unknown[] }).nodes?.length ?? 0;
     // Events still in flight for the last second of the run are counted too.
@@ -581,17 +610,17 @@ export async function soak(
       leaseSeconds,
       keepaliveSeconds: keepaliveMs / 1000,
       durationSeconds: durationMs / 1000,
-      keepalives: histogram.count,
-      keepaliveErrors: errors,
-      reRegistrations,
+      keepalives: tally.histogram.count,
+      keepaliveErrors: tally.errors,
+      reRegistrations: tally.reRegistrations,
       falseDowns: watcher.received.filter((e) => e.type === 'NODE_DOWN').length,
       healthyAtEnd,
-      keepaliveLatencyMs: histogram.summary(1),
-      keepalivesPerSecond: Math.round(histogram.count / elapsed),
-      runtimeRssMiB: { start: mib(rss.start), max: mib(rss.max), end: mib(rss.end) },
-      dynamodbLocalRssMiB: { start: mib(ddbRss.start), max: mib(ddbRss.max), end: mib(ddbRss.end) },
+      keepaliveLatencyMs: tally.histogram.summary(1),
+      keepalivesPerSecond: Math.round(tally.histogram.count / elapsed),
+      ...rss,
     };
   } finally {
+    memory.stop();
     await watcher.close();
     http.close();
   }
