@@ -16,7 +16,7 @@ import { keepalive as coreKeepalive } from '../functions/core/registry.ts';
 import { BenchHttp, mustRegister } from './http.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, timeStorm, type CpuPerMessage, type FanoutResult, type StormGroupTimed, type WaitAll } from './fanout.ts';
-import { ROSTER_BIN, cpuMicros, rssBytes, sleep, startChild, treeCpuMicros, type Child } from './procs.ts';
+import { ROSTER_BIN, cpuMicros, failEach, rssBytes, sleep, startChild, treeCpuMicros, type Child } from './procs.ts';
 import { Histogram, summarize, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
 
@@ -410,40 +410,29 @@ export async function agentDetection(
     await Promise.all(agents.map((_, i) => Promise.all(observers.map((o) => o.waitFor('NODE_REGISTERED', `a${i}`, 10_000)))));
 
     progress(`${kind}: ${kind === 'crash' ? 'SIGKILL' : 'SIGSTOP'} each agent at a random moment; waiting for NODE_DOWN at ${observers.length} observers`);
-    const signal: NodeJS.Signals = kind === 'crash' ? 'SIGKILL' : 'SIGSTOP';
-    const detections: Promise<{ fromSignal?: number; fromKeepalive?: number; reasons: string[] }>[] = [];
-    for (let i = 0; i < trials; i++) {
-      // A random phase against the sweeper's tick and the agent's keepalive timer, as a real failure would have.
-      await sleep(200 + Math.random() * 1000);
+    const results = await failEach(agents, kind, async (i, t0): Promise<{ fromSignal?: number; fromKeepalive?: number; reasons: string[] }> => {
       const agent = agents[i] as Child;
       const nodeId = `a${i}`;
-      const t0 = performance.now();
-      agent.signal(signal);
-      detections.push(
-        (async () => {
-          let lastKeepaliveAt: number | undefined;
-          if (kind === 'hang') {
-            // A keepalive already on the wire when the process stopped may still land; read the record just after.
-            await sleep(200);
-            const reply = await http.send('GET', `/v1/clusters/${clusterId}/nodes/${nodeId}`);
-            const node = (JSON.parse(reply.body) as { node?: { lastKeepaliveAt?: string } }).node;
-            lastKeepaliveAt = node?.lastKeepaliveAt === undefined ? undefined : Date.parse(node.lastKeepaliveAt);
-          }
-          const arrivals = await Promise.all(observers.map((o) => o.waitFor('NODE_DOWN', nodeId, options.timeoutMs)));
-          const reasons = arrivals.map((a) => a?.reason ?? 'missing');
-          if (arrivals.some((a) => a === undefined)) return { reasons };
-          const last = Math.max(...arrivals.map((a) => (a as { at: number }).at));
-          const lastWall = Math.max(...arrivals.map((a) => (a as { wallAt: number }).wallAt));
-          agent.signal('SIGKILL');
-          return {
-            fromSignal: last - t0,
-            fromKeepalive: lastKeepaliveAt === undefined ? undefined : lastWall - lastKeepaliveAt,
-            reasons,
-          };
-        })(),
-      );
-    }
-    const results = await Promise.all(detections);
+      let lastKeepaliveAt: number | undefined;
+      if (kind === 'hang') {
+        // A keepalive already on the wire when the process stopped may still land; read the record just after.
+        await sleep(200);
+        const reply = await http.send('GET', `/v1/clusters/${clusterId}/nodes/${nodeId}`);
+        const node = (JSON.parse(reply.body) as { node?: { lastKeepaliveAt?: string } }).node;
+        lastKeepaliveAt = node?.lastKeepaliveAt === undefined ? undefined : Date.parse(node.lastKeepaliveAt);
+      }
+      const arrivals = await Promise.all(observers.map((o) => o.waitFor('NODE_DOWN', nodeId, options.timeoutMs)));
+      const reasons = arrivals.map((a) => a?.reason ?? 'missing');
+      if (arrivals.some((a) => a === undefined)) return { reasons };
+      const last = Math.max(...arrivals.map((a) => (a as { at: number }).at));
+      const lastWall = Math.max(...arrivals.map((a) => (a as { wallAt: number }).wallAt));
+      agent.signal('SIGKILL');
+      return {
+        fromSignal: last - t0,
+        fromKeepalive: lastKeepaliveAt === undefined ? undefined : lastWall - lastKeepaliveAt,
+        reasons,
+      };
+    });
     const reasons: Record<string, number> = {};
     for (const r of results) for (const reason of r.reasons) reasons[reason] = (reasons[reason] ?? 0) + 1;
     const fromSignal = results.flatMap((r) => (r.fromSignal === undefined ? [] : [r.fromSignal]));

@@ -192,6 +192,15 @@ export function positiveNumber(flag: string, raw: string | undefined, integer: b
   return value;
 }
 
+export function wholeNumber(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
+  }
+  return value;
+}
+
 export function metadataOf(pairs: string[] | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const pair of pairs ?? []) {
@@ -203,6 +212,12 @@ export function metadataOf(pairs: string[] | undefined): Record<string, string> 
 }
 
 // ─── Output ────────────────────────────────────────────────────────────────
+
+/** `--help`: the command's help on stdout, exit 0 — every command answers it the same way. */
+export function showHelp(command: Command): number {
+  process.stdout.write(command.help);
+  return 0;
+}
 
 export const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
