@@ -26,8 +26,7 @@ import { freePort } from '../local/dynamodb-local.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, type FanoutResult, type WaitAll } from './fanout.ts';
 import { cpuMicros, failEach, sleep, startChild, type Child } from './procs.ts';
-import type { DetectionResult, Progress } from './roster.ts';
-import { summarize } from './stats.ts';
+import { detectionResult, type DetectionOptions, type DetectionResult, type Progress } from './roster.ts';
 
 export const ETCD_INSTALL_HINT = 'install etcd to compare: `sudo apt-get install -y etcd-server` (Debian/Ubuntu; needs `npm install` for the etcd3 dev dependency), or put an `etcd` binary on PATH / in ETCD_BIN';
 
@@ -220,7 +219,7 @@ const ETCD_NODE = fileURLToPath(new URL('./etcd-node.ts', import.meta.url));
 /** `trials` node processes on etcd; SIGKILL (crash) or SIGSTOP (hang) each; time until every watcher has the DELETE. */
 export async function etcdDetection(
   server: EtcdServer,
-  options: { kind: 'crash' | 'hang'; trials: number; observers: number; leaseSeconds: number; timeoutMs: number },
+  options: DetectionOptions,
   progress: Progress,
 ): Promise<DetectionResult> {
   const { kind, trials, leaseSeconds } = options;
@@ -243,15 +242,7 @@ export async function etcdDetection(
       return Math.max(...(arrivals as number[])) - t0;
     });
     const times = results.filter((r) => r !== undefined);
-    return {
-      kind,
-      trials,
-      observers: observers.length,
-      leaseSeconds,
-      allObserved: times.length === trials,
-      detectionMs: summarize(times, 0),
-      reasons: { 'lease expired (DELETE)': times.length * observers.length },
-    };
+    return detectionResult(options, observers.length, times, { 'lease expired (DELETE)': times.length * observers.length });
   } finally {
     await Promise.all(nodes.map((n) => n.kill()));
     await closeWatchers(observers);

@@ -353,6 +353,15 @@ export async function storm(
 
 // ─── 3–4. Crash and hang detection with real agent processes ───────────────
 
+/** A detection scenario's size, the same for Roster's agents and etcd's nodes so the two compare. */
+export interface DetectionOptions {
+  kind: 'crash' | 'hang';
+  trials: number;
+  observers: number;
+  leaseSeconds: number;
+  timeoutMs: number;
+}
+
 export interface DetectionResult {
   kind: 'crash' | 'hang';
   /** Agents killed (crash) or stopped (hang). */
@@ -387,6 +396,26 @@ function startAgent(target: RosterTarget, clusterId: string, nodeId: string, lea
 
 const isBoundConnected = (line: string): boolean => line.includes('"type":"connected"') && line.includes('"bound":true');
 
+/** A detection scenario's result from the times observed; Roster's and etcd's are summed up alike so they compare. */
+export function detectionResult(
+  options: DetectionOptions,
+  observers: number,
+  times: number[],
+  reasons: Record<string, number>,
+  fromKeepalive?: number[],
+): DetectionResult {
+  return {
+    kind: options.kind,
+    trials: options.trials,
+    observers,
+    leaseSeconds: options.leaseSeconds,
+    allObserved: times.length === options.trials,
+    detectionMs: summarize(times, 0),
+    ...(fromKeepalive === undefined ? {} : { fromLastKeepaliveMs: summarize(fromKeepalive, 0) }),
+    reasons,
+  };
+}
+
 /**
  * Starts `trials` agents (real `roster agent` processes, bound connections),
  * waits until every observer has seen them register, then sends `signal` to
@@ -395,7 +424,7 @@ const isBoundConnected = (line: string): boolean => line.includes('"type":"conne
  */
 export async function agentDetection(
   target: RosterTarget,
-  options: { kind: 'crash' | 'hang'; trials: number; observers: number; leaseSeconds: number; timeoutMs: number },
+  options: DetectionOptions,
   progress: Progress,
 ): Promise<DetectionResult> {
   const { kind, trials, leaseSeconds } = options;
@@ -437,16 +466,7 @@ export async function agentDetection(
     for (const r of results) for (const reason of r.reasons) reasons[reason] = (reasons[reason] ?? 0) + 1;
     const fromSignal = results.flatMap((r) => (r.fromSignal === undefined ? [] : [r.fromSignal]));
     const fromKeepalive = results.flatMap((r) => (r.fromKeepalive === undefined ? [] : [r.fromKeepalive]));
-    return {
-      kind,
-      trials,
-      observers: observers.length,
-      leaseSeconds,
-      allObserved: fromSignal.length === trials,
-      detectionMs: summarize(fromSignal, 0),
-      ...(kind === 'hang' ? { fromLastKeepaliveMs: summarize(fromKeepalive, 0) } : {}),
-      reasons,
-    };
+    return detectionResult(options, observers.length, fromSignal, reasons, kind === 'hang' ? fromKeepalive : undefined);
   } finally {
     await Promise.all(agents.map((a) => a.kill()));
     await closeAll(observers);

@@ -57,7 +57,6 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
         json: { type: 'string' },
         scenarios: { type: 'string' },
         'soak-seconds': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       [],
     );

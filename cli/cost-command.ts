@@ -46,7 +46,6 @@ CPU per post are measured ones: bench/units.ts, or --units from your own run.
         'item-kb': { type: 'string' },
         units: { type: 'string' },
         json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       [],
     );

@@ -53,7 +53,6 @@ export const TARGET_OPTIONS = {
   outputs: { type: 'string' },
   stack: { type: 'string' },
   token: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export interface TargetFlags {
@@ -158,7 +157,11 @@ function joinNegativeNumbers(argv: string[], options: OptionSpec): string[] {
   return joined;
 }
 
-export function parse<O extends OptionSpec>(argv: string[], options: O, positionals: string[]) {
+/** Every command takes `-h`/`--help`; `parse` adds it to the command's own options. */
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+export function parse<O extends OptionSpec>(argv: string[], commandOptions: O, positionals: string[]) {
+  const options = { ...commandOptions, ...HELP_OPTION };
   let parsed;
   try {
     parsed = parseArgs({ args: joinNegativeNumbers(argv, options), options, allowPositionals: true, strict: true });

@@ -63,7 +63,6 @@ function parseFlags(argv: string[]): Parsed | undefined {
       json: { type: 'string' },
       history: { type: 'string' },
       check: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
     [],
   );

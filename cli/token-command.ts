@@ -85,7 +85,6 @@ Secret source (exactly one):
         'secret-arn': { type: 'string' },
         'data-dir': { type: 'string' },
         'secret-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       ['action'],
     );
