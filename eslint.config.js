@@ -25,6 +25,25 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
   },
   {
+    // Production code: no function over ~80 lines (issue 14). Tests are exempt: a describe block is
+    // a list of cases, not a function to read top to bottom.
+    files: [
+      'functions/**/*.ts',
+      'infra/**/*.ts',
+      'local/**/*.ts',
+      'client/src/**/*.ts',
+      'cli/**/*.ts',
+      'bench/**/*.ts',
+      'robustness/**/*.ts',
+      'contract/**/*.ts',
+      'console/src/**/*.ts',
+      'scripts/**/*.ts',
+    ],
+    rules: {
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       // Tests may assert on values they know are present.

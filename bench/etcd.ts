@@ -25,9 +25,8 @@ import type { Etcd3, IOptions, Watcher } from 'etcd3';
 import { freePort } from '../local/dynamodb-local.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, type FanoutResult, type WaitAll } from './fanout.ts';
-import { cpuMicros, sleep, startChild, type Child } from './procs.ts';
-import type { DetectionResult, Progress } from './roster.ts';
-import { summarize } from './stats.ts';
+import { cpuMicros, failEach, sleep, startChild, type Child } from './procs.ts';
+import { detectionResult, type DetectionOptions, type DetectionResult, type Progress } from './roster.ts';
 
 export const ETCD_INSTALL_HINT = 'install etcd to compare: `sudo apt-get install -y etcd-server` (Debian/Ubuntu; needs `npm install` for the etcd3 dev dependency), or put an `etcd` binary on PATH / in ETCD_BIN';
 
@@ -220,7 +219,7 @@ const ETCD_NODE = fileURLToPath(new URL('./etcd-node.ts', import.meta.url));
 /** `trials` node processes on etcd; SIGKILL (crash) or SIGSTOP (hang) each; time until every watcher has the DELETE. */
 export async function etcdDetection(
   server: EtcdServer,
-  options: { kind: 'crash' | 'hang'; trials: number; observers: number; leaseSeconds: number; timeoutMs: number },
+  options: DetectionOptions,
   progress: Progress,
 ): Promise<DetectionResult> {
   const { kind, trials, leaseSeconds } = options;
@@ -236,34 +235,14 @@ export async function etcdDetection(
     await Promise.all(nodes.map((_, i) => Promise.all(observers.map((o) => o.waitFor('put', `${prefix}a${i}`, 10_000)))));
 
     progress(`etcd ${kind}: ${kind === 'crash' ? 'SIGKILL' : 'SIGSTOP'} each node at a random moment; waiting for the key's DELETE at ${observers.length} watchers`);
-    const signal: NodeJS.Signals = kind === 'crash' ? 'SIGKILL' : 'SIGSTOP';
-    const detections: Promise<number | undefined>[] = [];
-    for (let i = 0; i < trials; i++) {
-      await sleep(200 + Math.random() * 1000);
-      const node = nodes[i] as Child;
-      const key = `${prefix}a${i}`;
-      const t0 = performance.now();
-      node.signal(signal);
-      detections.push(
-        (async () => {
-          const arrivals = await Promise.all(observers.map((o) => o.waitFor('delete', key, options.timeoutMs)));
-          node.signal('SIGKILL');
-          if (arrivals.some((a) => a === undefined)) return undefined;
-          return Math.max(...(arrivals as number[])) - t0;
-        })(),
-      );
-    }
-    const results = await Promise.all(detections);
+    const results = await failEach(nodes, kind, async (i, t0) => {
+      const arrivals = await Promise.all(observers.map((o) => o.waitFor('delete', `${prefix}a${i}`, options.timeoutMs)));
+      (nodes[i] as Child).signal('SIGKILL');
+      if (arrivals.some((a) => a === undefined)) return undefined;
+      return Math.max(...(arrivals as number[])) - t0;
+    });
     const times = results.filter((r) => r !== undefined);
-    return {
-      kind,
-      trials,
-      observers: observers.length,
-      leaseSeconds,
-      allObserved: times.length === trials,
-      detectionMs: summarize(times, 0),
-      reasons: { 'lease expired (DELETE)': times.length * observers.length },
-    };
+    return detectionResult(options, observers.length, times, { 'lease expired (DELETE)': times.length * observers.length });
   } finally {
     await Promise.all(nodes.map((n) => n.kill()));
     await closeWatchers(observers);

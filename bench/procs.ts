@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../local/spawn.ts';
 
@@ -170,4 +171,21 @@ export function treeCpuMicros(pid: number): number | undefined {
     queue.push(...(children.get(child) ?? []));
   }
   return total;
+}
+
+/**
+ * Sends each process the failure of `kind` (crash: SIGKILL, hang: SIGSTOP) in turn, after a random pause (a real
+ * failure has a random phase against the sweeper's tick and the keepalive timer), and starts `detect(i, t0)` for
+ * it, `t0` being the moment of its signal. Shared by Roster's and etcd's detection scenarios so both are timed alike.
+ */
+export async function failEach<R>(processes: readonly Child[], kind: 'crash' | 'hang', detect: (i: number, t0: number) => Promise<R>): Promise<R[]> {
+  const signal: NodeJS.Signals = kind === 'crash' ? 'SIGKILL' : 'SIGSTOP';
+  const detections: Promise<R>[] = [];
+  for (const [i, child] of processes.entries()) {
+    await sleep(200 + Math.random() * 1000);
+    const t0 = performance.now();
+    child.signal(signal);
+    detections.push(detect(i, t0));
+  }
+  return Promise.all(detections);
 }

@@ -16,7 +16,7 @@ import { keepalive as coreKeepalive } from '../functions/core/registry.ts';
 import { BenchHttp, mustRegister } from './http.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, timeStorm, type CpuPerMessage, type FanoutResult, type StormGroupTimed, type WaitAll } from './fanout.ts';
-import { ROSTER_BIN, cpuMicros, rssBytes, sleep, startChild, treeCpuMicros, type Child } from './procs.ts';
+import { ROSTER_BIN, cpuMicros, failEach, rssBytes, sleep, startChild, treeCpuMicros, type Child } from './procs.ts';
 import { Histogram, summarize, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
 
@@ -353,6 +353,15 @@ export async function storm(
 
 // ─── 3–4. Crash and hang detection with real agent processes ───────────────
 
+/** A detection scenario's size, the same for Roster's agents and etcd's nodes so the two compare. */
+export interface DetectionOptions {
+  kind: 'crash' | 'hang';
+  trials: number;
+  observers: number;
+  leaseSeconds: number;
+  timeoutMs: number;
+}
+
 export interface DetectionResult {
   kind: 'crash' | 'hang';
   /** Agents killed (crash) or stopped (hang). */
@@ -387,6 +396,26 @@ function startAgent(target: RosterTarget, clusterId: string, nodeId: string, lea
 
 const isBoundConnected = (line: string): boolean => line.includes('"type":"connected"') && line.includes('"bound":true');
 
+/** A detection scenario's result from the times observed; Roster's and etcd's are summed up alike so they compare. */
+export function detectionResult(
+  options: DetectionOptions,
+  observers: number,
+  times: number[],
+  reasons: Record<string, number>,
+  fromKeepalive?: number[],
+): DetectionResult {
+  return {
+    kind: options.kind,
+    trials: options.trials,
+    observers,
+    leaseSeconds: options.leaseSeconds,
+    allObserved: times.length === options.trials,
+    detectionMs: summarize(times, 0),
+    ...(fromKeepalive === undefined ? {} : { fromLastKeepaliveMs: summarize(fromKeepalive, 0) }),
+    reasons,
+  };
+}
+
 /**
  * Starts `trials` agents (real `roster agent` processes, bound connections),
  * waits until every observer has seen them register, then sends `signal` to
@@ -395,7 +424,7 @@ const isBoundConnected = (line: string): boolean => line.includes('"type":"conne
  */
 export async function agentDetection(
   target: RosterTarget,
-  options: { kind: 'crash' | 'hang'; trials: number; observers: number; leaseSeconds: number; timeoutMs: number },
+  options: DetectionOptions,
   progress: Progress,
 ): Promise<DetectionResult> {
   const { kind, trials, leaseSeconds } = options;
@@ -410,54 +439,34 @@ export async function agentDetection(
     await Promise.all(agents.map((_, i) => Promise.all(observers.map((o) => o.waitFor('NODE_REGISTERED', `a${i}`, 10_000)))));
 
     progress(`${kind}: ${kind === 'crash' ? 'SIGKILL' : 'SIGSTOP'} each agent at a random moment; waiting for NODE_DOWN at ${observers.length} observers`);
-    const signal: NodeJS.Signals = kind === 'crash' ? 'SIGKILL' : 'SIGSTOP';
-    const detections: Promise<{ fromSignal?: number; fromKeepalive?: number; reasons: string[] }>[] = [];
-    for (let i = 0; i < trials; i++) {
-      // A random phase against the sweeper's tick and the agent's keepalive timer, as a real failure would have.
-      await sleep(200 + Math.random() * 1000);
+    const results = await failEach(agents, kind, async (i, t0): Promise<{ fromSignal?: number; fromKeepalive?: number; reasons: string[] }> => {
       const agent = agents[i] as Child;
       const nodeId = `a${i}`;
-      const t0 = performance.now();
-      agent.signal(signal);
-      detections.push(
-        (async () => {
-          let lastKeepaliveAt: number | undefined;
-          if (kind === 'hang') {
-            // A keepalive already on the wire when the process stopped may still land; read the record just after.
-            await sleep(200);
-            const reply = await http.send('GET', `/v1/clusters/${clusterId}/nodes/${nodeId}`);
-            const node = (JSON.parse(reply.body) as { node?: { lastKeepaliveAt?: string } }).node;
-            lastKeepaliveAt = node?.lastKeepaliveAt === undefined ? undefined : Date.parse(node.lastKeepaliveAt);
-          }
-          const arrivals = await Promise.all(observers.map((o) => o.waitFor('NODE_DOWN', nodeId, options.timeoutMs)));
-          const reasons = arrivals.map((a) => a?.reason ?? 'missing');
-          if (arrivals.some((a) => a === undefined)) return { reasons };
-          const last = Math.max(...arrivals.map((a) => (a as { at: number }).at));
-          const lastWall = Math.max(...arrivals.map((a) => (a as { wallAt: number }).wallAt));
-          agent.signal('SIGKILL');
-          return {
-            fromSignal: last - t0,
-            fromKeepalive: lastKeepaliveAt === undefined ? undefined : lastWall - lastKeepaliveAt,
-            reasons,
-          };
-        })(),
-      );
-    }
-    const results = await Promise.all(detections);
+      let lastKeepaliveAt: number | undefined;
+      if (kind === 'hang') {
+        // A keepalive already on the wire when the process stopped may still land; read the record just after.
+        await sleep(200);
+        const reply = await http.send('GET', `/v1/clusters/${clusterId}/nodes/${nodeId}`);
+        const node = (JSON.parse(reply.body) as { node?: { lastKeepaliveAt?: string } }).node;
+        lastKeepaliveAt = node?.lastKeepaliveAt === undefined ? undefined : Date.parse(node.lastKeepaliveAt);
+      }
+      const arrivals = await Promise.all(observers.map((o) => o.waitFor('NODE_DOWN', nodeId, options.timeoutMs)));
+      const reasons = arrivals.map((a) => a?.reason ?? 'missing');
+      if (arrivals.some((a) => a === undefined)) return { reasons };
+      const last = Math.max(...arrivals.map((a) => (a as { at: number }).at));
+      const lastWall = Math.max(...arrivals.map((a) => (a as { wallAt: number }).wallAt));
+      agent.signal('SIGKILL');
+      return {
+        fromSignal: last - t0,
+        fromKeepalive: lastKeepaliveAt === undefined ? undefined : lastWall - lastKeepaliveAt,
+        reasons,
+      };
+    });
     const reasons: Record<string, number> = {};
     for (const r of results) for (const reason of r.reasons) reasons[reason] = (reasons[reason] ?? 0) + 1;
     const fromSignal = results.flatMap((r) => (r.fromSignal === undefined ? [] : [r.fromSignal]));
     const fromKeepalive = results.flatMap((r) => (r.fromKeepalive === undefined ? [] : [r.fromKeepalive]));
-    return {
-      kind,
-      trials,
-      observers: observers.length,
-      leaseSeconds,
-      allObserved: fromSignal.length === trials,
-      detectionMs: summarize(fromSignal, 0),
-      ...(kind === 'hang' ? { fromLastKeepaliveMs: summarize(fromKeepalive, 0) } : {}),
-      reasons,
-    };
+    return detectionResult(options, observers.length, fromSignal, reasons, kind === 'hang' ? fromKeepalive : undefined);
   } finally {
     await Promise.all(agents.map((a) => a.kill()));
     await closeAll(observers);
@@ -488,6 +497,82 @@ export interface SoakResult {
   dynamodbLocalRssMiB: { start: number; max: number; end: number };
 }
 
+/** What the soak's nodes counted between them. */
+interface SoakTally {
+  histogram: Histogram;
+  errors: number;
+  reRegistrations: number;
+}
+
+/**
+ * One soak node, behaving like the SDK's keepalive loop: keep alive `keepaliveMs` after the
+ * previous keepalive finished (the first one at a random phase), and register again on 404.
+ * Kept apart from `soak` so the node's loop reads on its own.
+ */
+async function keepAliveUntil(http: BenchHttp, clusterId: string, nodeId: string, leaseSeconds: number, keepaliveMs: number, deadline: number, tally: SoakTally): Promise<void> {
+  let wait = Math.random() * keepaliveMs;
+  for (;;) {
+    if (performance.now() + wait >= deadline) return;
+    await sleep(wait);
+    wait = keepaliveMs;
+    const t0 = performance.now();
+    try {
+      const reply = await http.keepalive(clusterId, nodeId);
+      if (reply.status === 200) {
+        tally.histogram.record(performance.now() - t0);
+        continue;
+      }
+      tally.errors++;
+      if (reply.status === 404) {
+        tally.reRegistrations++;
+        await mustRegister(http, clusterId, nodeId, leaseSeconds);
+      }
+    } catch {
+      tally.errors++;
+    }
+  }
+}
+
+/** Runs each call when fewer than `limit` are in flight: the soak's fleet starts up spread out, each node keeping alive as soon as its own registration is done. */
+function inFlightLimit(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    while (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** Resident memory of the runtime and of DynamoDB Local, sampled every second until `stop`: a leak shows as max and end well above start. */
+function watchMemory(target: RosterTarget): { stop(): Pick<SoakResult, 'runtimeRssMiB' | 'dynamodbLocalRssMiB'> } {
+  const read = () => ({ runtime: rssBytes(target.runtimePid), dynamodb: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid) });
+  const start = read();
+  const max = { runtime: 0, dynamodb: 0 };
+  const sample = () => {
+    const now = read();
+    if (now.runtime !== undefined) max.runtime = Math.max(max.runtime, now.runtime);
+    if (now.dynamodb !== undefined) max.dynamodb = Math.max(max.dynamodb, now.dynamodb);
+    return now;
+  };
+  const sampler = setInterval(sample, 1000);
+  return {
+    stop() {
+      clearInterval(sampler);
+      const end = sample();
+      return {
+        runtimeRssMiB: { start: mib(start.runtime), max: mib(max.runtime), end: mib(end.runtime) },
+        dynamodbLocalRssMiB: { start: mib(start.dynamodb), max: mib(max.dynamodb), end: mib(end.dynamodb) },
+      };
+    },
+  };
+}
+
 export async function soak(
   target: RosterTarget,
   options: { nodes: number; leaseSeconds: number; keepaliveMs: number; durationMs: number },
@@ -498,80 +583,33 @@ export async function soak(
   const http = new BenchHttp(target.httpUrl, 128);
   const watcher = await Subscriber.open(target.wsUrl, clusterId, { keepAll: true });
   const ids = Array.from({ length: nodes }, (_, i) => `s${i}`);
-  const histogram = new Histogram();
-  let errors = 0;
-  let reRegistrations = 0;
-  const rss = { start: rssBytes(target.runtimePid), max: 0, end: 0 as number | undefined };
-  const ddbRss = { start: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid), max: 0, end: 0 as number | undefined };
-  const sample = () => {
-    const r = rssBytes(target.runtimePid);
-    if (r !== undefined) rss.max = Math.max(rss.max, r);
-    const d = target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid);
-    if (d !== undefined) ddbRss.max = Math.max(ddbRss.max, d);
-  };
+  const tally: SoakTally = { histogram: new Histogram(), errors: 0, reRegistrations: 0 };
+  const memory = watchMemory(target);
   try {
     const started = performance.now();
     const deadline = started + durationMs;
     progress(`soak: ${nodes} nodes register (32 at a time), then each keeps alive every ${keepaliveMs / 1000} s, for ${durationMs / 1000} s in all`);
-    const sampler = setInterval(sample, 1000);
     let lastReport = started;
     const reporter = setInterval(() => {
       const now = performance.now();
       if (now - lastReport < 30_000) return;
       lastReport = now;
-      progress(`soak: ${Math.round((now - started) / 1000)} s, ${histogram.count} keepalives, ${errors} errors, ${watcher.count('NODE_DOWN')} NODE_DOWN`);
+      progress(`soak: ${Math.round((now - started) / 1000)} s, ${tally.histogram.count} keepalives, ${tally.errors} errors, ${watcher.count('NODE_DOWN')} NODE_DOWN`);
     }, 1000);
     // At most 32 registrations in flight, as a fleet starting up would spread them.
-    let registering = 0;
-    const waiting: (() => void)[] = [];
-    const registerSlot = async (nodeId: string) => {
-      while (registering >= 32) await new Promise<void>((resolve) => waiting.push(resolve));
-      registering++;
-      try {
-        await mustRegister(http, clusterId, nodeId, leaseSeconds);
-      } finally {
-        registering--;
-        waiting.shift()?.();
-      }
-    };
+    const registering = inFlightLimit(32);
     try {
-      // Each node behaves like the SDK's keepalive loop: register, then keep alive
-      // `keepaliveMs` after the previous keepalive finished (the first one at a
-      // random phase), and register again on 404.
       await Promise.all(
         ids.map(async (nodeId) => {
-          await registerSlot(nodeId);
-          let wait = Math.random() * keepaliveMs;
-          for (;;) {
-            if (performance.now() + wait >= deadline) return;
-            await sleep(wait);
-            wait = keepaliveMs;
-            const t0 = performance.now();
-            try {
-              const reply = await http.keepalive(clusterId, nodeId);
-              if (reply.status === 200) {
-                histogram.record(performance.now() - t0);
-                continue;
-              }
-              errors++;
-              if (reply.status === 404) {
-                reRegistrations++;
-                await mustRegister(http, clusterId, nodeId, leaseSeconds);
-              }
-            } catch {
-              errors++;
-            }
-          }
+          await registering(() => mustRegister(http, clusterId, nodeId, leaseSeconds));
+          await keepAliveUntil(http, clusterId, nodeId, leaseSeconds, keepaliveMs, deadline, tally);
         }),
       );
     } finally {
-      clearInterval(sampler);
       clearInterval(reporter);
     }
     const elapsed = (performance.now() - started) / 1000;
-    sample();
-    rss.end = rssBytes(target.runtimePid);
-    ddbRss.end = target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid);
+    const rss = memory.stop();
     const list = await http.send('GET', `/v1/clusters/${clusterId}/nodes`);
     const healthyAtEnd = (JSON.parse(list.body) as { nodes?: unknown[] }).nodes?.length ?? 0;
     // Events still in flight for the last second of the run are counted too.
@@ -581,17 +619,17 @@ export async function soak(
       leaseSeconds,
       keepaliveSeconds: keepaliveMs / 1000,
       durationSeconds: durationMs / 1000,
-      keepalives: histogram.count,
-      keepaliveErrors: errors,
-      reRegistrations,
+      keepalives: tally.histogram.count,
+      keepaliveErrors: tally.errors,
+      reRegistrations: tally.reRegistrations,
       falseDowns: watcher.received.filter((e) => e.type === 'NODE_DOWN').length,
       healthyAtEnd,
-      keepaliveLatencyMs: histogram.summary(1),
-      keepalivesPerSecond: Math.round(histogram.count / elapsed),
-      runtimeRssMiB: { start: mib(rss.start), max: mib(rss.max), end: mib(rss.end) },
-      dynamodbLocalRssMiB: { start: mib(ddbRss.start), max: mib(ddbRss.max), end: mib(ddbRss.end) },
+      keepaliveLatencyMs: tally.histogram.summary(1),
+      keepalivesPerSecond: Math.round(tally.histogram.count / elapsed),
+      ...rss,
     };
   } finally {
+    memory.stop();
     await watcher.close();
     http.close();
   }

@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { JavaMissingError } from '../local/dynamodb-local.ts';
-import { CliError, UsageError, out, parse, positiveNumber, type Command } from './kit.ts';
+import { CliError, UsageError, out, parse, positiveNumber, showHelp, type Command } from './kit.ts';
 
 const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'];
 
@@ -57,14 +57,10 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
         json: { type: 'string' },
         scenarios: { type: 'string' },
         'soak-seconds': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       [],
     );
-    if (parsed.help) {
-      process.stdout.write(this.help);
-      return 0;
-    }
+    if (parsed.help) return showHelp(this);
     const { runBench, Cleanups, SCENARIOS } = await import('../bench/run.ts');
     const { renderReport } = await import('../bench/report.ts');
     let scenarios: (typeof SCENARIOS)[number][] | undefined;

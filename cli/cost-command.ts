@@ -4,7 +4,7 @@
 import { cloudMapCost, defaults, etcdCost, renderCost, rosterCost, rosterDetection, type CostInput } from '../bench/cost.ts';
 import { PRICES } from '../bench/prices.ts';
 import { MEASURED_UNITS, unitsFromReport } from '../bench/units.ts';
-import { UsageError, out, parse, positiveNumber, type Command } from './kit.ts';
+import { UsageError, out, parse, positiveNumber, showHelp, type Command } from './kit.ts';
 
 export const costCommand: Command = {
   summary: 'estimate the monthly AWS cost of a deployment, beside Cloud Map and etcd',
@@ -46,14 +46,10 @@ CPU per post are measured ones: bench/units.ts, or --units from your own run.
         'item-kb': { type: 'string' },
         units: { type: 'string' },
         json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
       [],
     );
-    if (parsed.help) {
-      process.stdout.write(this.help);
-      return 0;
-    }
+    if (parsed.help) return showHelp(this);
     const v = parsed.values;
     const nodes = positiveNumber('nodes', v.nodes, true);
     if (nodes === undefined) throw new UsageError('--nodes is required');

@@ -53,7 +53,6 @@ export const TARGET_OPTIONS = {
   outputs: { type: 'string' },
   stack: { type: 'string' },
   token: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export interface TargetFlags {
@@ -158,7 +157,11 @@ function joinNegativeNumbers(argv: string[], options: OptionSpec): string[] {
   return joined;
 }
 
-export function parse<O extends OptionSpec>(argv: string[], options: O, positionals: string[]) {
+/** Every command takes `-h`/`--help`; `parse` adds it to the command's own options. */
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+export function parse<O extends OptionSpec>(argv: string[], commandOptions: O, positionals: string[]) {
+  const options = { ...commandOptions, ...HELP_OPTION };
   let parsed;
   try {
     parsed = parseArgs({ args: joinNegativeNumbers(argv, options), options, allowPositionals: true, strict: true });
@@ -192,6 +195,15 @@ export function positiveNumber(flag: string, raw: string | undefined, integer: b
   return value;
 }
 
+export function wholeNumber(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
+  }
+  return value;
+}
+
 export function metadataOf(pairs: string[] | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const pair of pairs ?? []) {
@@ -203,6 +215,12 @@ export function metadataOf(pairs: string[] | undefined): Record<string, string> 
 }
 
 // ─── Output ────────────────────────────────────────────────────────────────
+
+/** `--help`: the command's help on stdout, exit 0 — every command answers it the same way. */
+export function showHelp(command: Command): number {
+  process.stdout.write(command.help);
+  return 0;
+}
 
 export const out = (line: string): void => {
   process.stdout.write(`${line}\n`);

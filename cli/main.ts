@@ -15,7 +15,7 @@ import { listNodes, RosterClient, RosterClientError, type ClientEvent } from '@r
 import rootPackage from '../package.json' with { type: 'json' };
 import { benchCommand } from './bench-command.ts';
 import { costCommand } from './cost-command.ts';
-import { robustnessCommand } from '../robustness/command.ts';
+import { robustnessCommand } from './robustness-command.ts';
 import { tokenCommand } from './token-command.ts';
 import {
   CliError,
@@ -31,6 +31,7 @@ import {
   parse,
   positiveNumber,
   resolveTarget,
+  showHelp,
   table,
 } from './kit.ts';
 
@@ -101,7 +102,7 @@ ${TARGET_HELP}
 `,
   async run(argv) {
     const parsed = parse(argv, { ...TARGET_OPTIONS, all: { type: 'boolean' }, json: { type: 'boolean' } }, ['cluster']);
-    if (parsed.help) return help(this);
+    if (parsed.help) return showHelp(this);
     const clusterId = checkId('cluster', parsed.args[0] as string);
     const target = await resolveTarget(parsed.values);
     const list = await listNodes({ httpUrl: target.httpUrl, token: target.token, clusterId, all: parsed.values.all ?? false });
@@ -188,7 +189,7 @@ ${TARGET_HELP}
 `,
   async run(argv) {
     const parsed = parse(argv, { ...TARGET_OPTIONS, json: { type: 'boolean' } }, ['cluster']);
-    if (parsed.help) return help(this);
+    if (parsed.help) return showHelp(this);
     const clusterId = checkId('cluster', parsed.args[0] as string);
     const target = await resolveTarget(parsed.values);
     const client = new RosterClient({ httpUrl: target.httpUrl, wsUrl: target.wsUrl, token: target.token, clusterId });
@@ -228,7 +229,7 @@ ${TARGET_HELP}
       },
       ['cluster', 'node'],
     );
-    if (parsed.help) return help(this);
+    if (parsed.help) return showHelp(this);
     const clusterId = checkId('cluster', parsed.args[0] as string);
     const nodeId = checkId('node', parsed.args[1] as string);
     const target = await resolveTarget(parsed.values);
@@ -290,11 +291,6 @@ Run "roster <command> --help" for a command's flags; "roster --version" for the 
 `;
 }
 
-function help(command: Command): number {
-  process.stdout.write(command.help);
-  return 0;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-v') {
@@ -303,7 +299,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
-    if (topic) return topic === serveCommand ? topic.run(['--help']) : help(topic);
+    if (topic) return topic === serveCommand ? topic.run(['--help']) : showHelp(topic);
     (name === undefined ? process.stderr : process.stdout).write(usage());
     return name === undefined ? 2 : 0;
   }

@@ -5,7 +5,7 @@
  * Prints the token alone on stdout, so `export ROSTER_TOKEN=$(roster token create …)` works.
  */
 import { MAX_TOKEN_TTL_SECONDS, ROLES, isRole, signToken } from '../functions/core/auth.ts';
-import { CliError, UsageError, out, parse, stackOutputs, type Command } from './kit.ts';
+import { CliError, UsageError, out, parse, showHelp, stackOutputs, type Command } from './kit.ts';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
@@ -85,14 +85,10 @@ Secret source (exactly one):
         'secret-arn': { type: 'string' },
         'data-dir': { type: 'string' },
         'secret-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       ['action'],
     );
-    if (parsed.help) {
-      process.stdout.write(this.help);
-      return 0;
-    }
+    if (parsed.help) return showHelp(this);
     const [action] = parsed.args as [string];
     if (action !== 'create') throw new UsageError(`unknown action "${action}"; the action is "create"`);
     const values = parsed.values;

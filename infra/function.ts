@@ -260,3 +260,29 @@ export class RosterFunction extends NodejsFunction {
     return grant;
   }
 }
+
+/** The function behind an API's authorizer (construct id `Authorizer`), the only one of its API that may read the token secret. */
+export function authorizerFunction(scope: Construct, defaults: FunctionDefaults, secret: ISecret, entry: string, description: string): RosterFunction {
+  const fn = new RosterFunction(scope, 'Authorizer', { ...defaults, entry, description });
+  fn.useTokenSecret(secret);
+  return fn;
+}
+
+/**
+ * The function of one API handler module, `functions/<folder>/<module>.ts` (construct id `<Module>Handler`),
+ * with the table access the module is granted, if any, and noted in `handlers` under its id: the HTTP and
+ * WebSocket APIs build their route handlers alike.
+ */
+export function handlerFunction(
+  scope: Construct,
+  api: { defaults: FunctionDefaults; table: ITable; folder: 'http' | 'ws'; handlers: Map<string, RosterFunction> },
+  module: string,
+  access: TableAccess | undefined,
+  props: Omit<RosterFunctionProps, keyof FunctionDefaults | 'entry'>,
+): RosterFunction {
+  const fnId = `${constructIdOf(module)}Handler`;
+  const fn = new RosterFunction(scope, fnId, { ...api.defaults, entry: `functions/${api.folder}/${module}.ts`, ...props });
+  if (access) fn.useTable(api.table, access);
+  api.handlers.set(fnId, fn);
+  return fn;
+}

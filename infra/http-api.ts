@@ -16,7 +16,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, type HttpRouteSpec } from '../functions/core/routes.ts';
 import { CONSOLE_FUNCTION_PROPS, CONSOLE_HANDLER } from './console.ts';
 import { acknowledgeControl, CONTROLS } from './control-tower.ts';
-import { constructIdOf, RosterFunction, rosterLogGroup, type FunctionDefaults } from './function.ts';
+import { authorizerFunction, constructIdOf, handlerFunction, type RosterFunction, rosterLogGroup, type FunctionDefaults } from './function.ts';
 import { HTTP_TABLE_ACCESS } from './table-access.ts';
 
 export interface RosterHttpApiProps {
@@ -45,12 +45,7 @@ export class RosterHttpApi extends Construct {
   constructor(scope: Construct, id: string, props: RosterHttpApiProps) {
     super(scope, id);
     if (props.authorizerCacheTtl.toSeconds() > 3600) throw new Error("authorizerCacheTtl must be at most one hour (API Gateway's limit)");
-    this.authorizer = new RosterFunction(this, 'Authorizer', {
-      ...props.functions,
-      entry: 'functions/auth/http-authorizer.ts',
-      description: 'Roster HTTP authorizer: verifies bearer tokens',
-    });
-    this.authorizer.useTokenSecret(props.tokenSecret);
+    this.authorizer = authorizerFunction(this, props.functions, props.tokenSecret, 'functions/auth/http-authorizer.ts', 'Roster HTTP authorizer: verifies bearer tokens');
     const cached = props.authorizerCacheTtl.toSeconds() > 0;
     const authorizer = new HttpLambdaAuthorizer('TokenAuthorizer', this.authorizer, {
       responseTypes: [HttpLambdaResponseType.SIMPLE],
@@ -104,18 +99,11 @@ export class RosterHttpApi extends Construct {
   }
 
   private handler(props: RosterHttpApiProps, module: string, description: string): RosterFunction {
-    const fnId = `${constructIdOf(module)}Handler`;
-    const fn = new RosterFunction(this, fnId, {
-      ...props.functions,
-      entry: `functions/http/${module}.ts`,
+    return handlerFunction(this, { defaults: props.functions, table: props.table, folder: 'http', handlers: this.handlers }, module, HTTP_TABLE_ACCESS[module], {
       description,
       // The console's page is written next to its bundle (infra/console.ts).
       ...(module === CONSOLE_HANDLER ? CONSOLE_FUNCTION_PROPS : {}),
     });
-    const access = HTTP_TABLE_ACCESS[module];
-    if (access) fn.useTable(props.table, access);
-    this.handlers.set(fnId, fn);
-    return fn;
   }
 
   private createStage(props: RosterHttpApiProps): HttpStage {

@@ -74,24 +74,38 @@ export class RosterObservability extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
-    const minute = Duration.minutes(1);
     this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
-    const alarm = (alarmId: string, description: string, metric: IMetric, extra: { threshold?: number; evaluationPeriods?: number; comparison?: ComparisonOperator; missing?: TreatMissingData } = {}) => {
-      const created = new Alarm(this, alarmId, {
-        alarmDescription: description,
-        metric,
-        threshold: extra.threshold ?? 0,
-        evaluationPeriods: extra.evaluationPeriods ?? 1,
-        comparisonOperator: extra.comparison ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: extra.missing ?? TreatMissingData.NOT_BREACHING,
-      });
-      // An alarm nobody hears is no alarm (Control Tower's CT.CLOUDWATCH.PR.1 says so too).
-      created.addAlarmAction(new SnsAction(this.alarmTopic));
-      created.addOkAction(new SnsAction(this.alarmTopic));
-      this.alarms.push(created);
-      return created;
-    };
+    this.createAlarms(props);
+    // After the alarms: the dashboard's first row shows their states.
+    this.dashboard = this.createDashboard(props);
+  }
 
+  /** One alarm that notifies the topic on ALARM and OK; kept apart so every alarm is declared the same way. */
+  private addAlarm(
+    alarmId: string,
+    description: string,
+    metric: IMetric,
+    extra: { threshold?: number; evaluationPeriods?: number; comparison?: ComparisonOperator; missing?: TreatMissingData } = {},
+  ): Alarm {
+    const created = new Alarm(this, alarmId, {
+      alarmDescription: description,
+      metric,
+      threshold: extra.threshold ?? 0,
+      evaluationPeriods: extra.evaluationPeriods ?? 1,
+      comparisonOperator: extra.comparison ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: extra.missing ?? TreatMissingData.NOT_BREACHING,
+    });
+    // An alarm nobody hears is no alarm (Control Tower's CT.CLOUDWATCH.PR.1 says so too).
+    created.addAlarmAction(new SnsAction(this.alarmTopic));
+    created.addOkAction(new SnsAction(this.alarmTopic));
+    this.alarms.push(created);
+    return created;
+  }
+
+  /** The alarms an operator is paged by: what they watch is the contract with the operator, the dashboard is not. */
+  private createAlarms(props: ObservabilityProps): void {
+    const minute = Duration.minutes(1);
+    const alarm = this.addAlarm.bind(this);
     alarm(
       'FanoutFailureQueueNotEmpty',
       'Membership events could not be delivered after all retries and were sent to the on-failure queue. Subscribers recover by resyncing, but inspect the queue.',
@@ -139,12 +153,16 @@ export class RosterObservability extends Construct {
         period: minute,
       }),
     );
+  }
 
-    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
-    this.dashboard.addWidgets(
+  /** The dashboard: alarm states, then the last hour's totals, then one row per moving part. */
+  private createDashboard(props: ObservabilityProps): Dashboard {
+    const minute = Duration.minutes(1);
+    const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
+    dashboard.addWidgets(
       new AlarmStatusWidget({ title: 'Roster alarms', alarms: this.alarms, width: 24, height: 3 }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new SingleValueWidget({
         title: 'Last hour',
         width: 24,
@@ -157,11 +175,11 @@ export class RosterObservability extends Construct {
         ],
       }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new GraphWidget({ title: 'Keepalives and failures', width: 12, left: [rosterMetric('Keepalives')], right: [searchAll('KeepaliveFailures', 'code', 'Sum')] }),
       new GraphWidget({ title: 'Nodes down, by reason', width: 12, left: [searchAll('NodesDown', 'reason', 'Sum')], right: [rosterMetric('LeasesExtended')] }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new GraphWidget({
         title: 'Fan-out',
         width: 12,
@@ -175,7 +193,7 @@ export class RosterObservability extends Construct {
         right: [rosterMetric('SweepDuration', { statistic: 'SampleCount', label: 'sweeps' }), rosterMetric('NodesSwept')],
       }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new GraphWidget({
         title: 'HTTP API',
         width: 12,
@@ -189,6 +207,7 @@ export class RosterObservability extends Construct {
         right: [searchAll('AuthorizerDenials', 'code', 'Sum'), rosterMetric('Requests', { dimensions: { status: '5xx' }, label: 'handler 5xx (both APIs)' })],
       }),
     );
+    return dashboard;
   }
 
   /** A topic for the alarms, for stacks deployed without `-c alarmTopicArn=`; its ARN is a stack output. */

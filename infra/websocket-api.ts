@@ -22,7 +22,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { WS_ROUTES, WS_ROUTE_SELECTION } from '../functions/core/routes.ts';
 import { acknowledgeControl, CONTROLS } from './control-tower.ts';
-import { constructIdOf, RosterFunction, rosterLogGroup, type FunctionDefaults } from './function.ts';
+import { authorizerFunction, constructIdOf, handlerFunction, type RosterFunction, rosterLogGroup, type FunctionDefaults } from './function.ts';
 import { WS_TABLE_ACCESS } from './table-access.ts';
 
 /** The WebSocket stage: clients connect to `wss://…/live`. */
@@ -57,21 +57,19 @@ export class RosterWebSocketApi extends Construct {
 
   constructor(scope: Construct, id: string, props: RosterWebSocketApiProps) {
     super(scope, id);
-    this.authorizer = new RosterFunction(this, 'Authorizer', {
-      ...props.functions,
-      entry: 'functions/auth/ws-authorizer.ts',
-      description: 'Roster WebSocket $connect authorizer: verifies the token query parameter',
-    });
-    this.authorizer.useTokenSecret(props.tokenSecret);
+    this.authorizer = authorizerFunction(
+      this,
+      props.functions,
+      props.tokenSecret,
+      'functions/auth/ws-authorizer.ts',
+      'Roster WebSocket $connect authorizer: verifies the token query parameter',
+    );
     // 'Default' keeps the API's logical id (and so its URL) from before this construct existed.
     this.api = new WebSocketApi(this, 'Default', { description: 'Roster membership events', routeSelectionExpression: WS_ROUTE_SELECTION });
+    const handlers = { defaults: props.functions, table: props.table, folder: 'ws' as const, handlers: this.handlers };
     for (const route of WS_ROUTES) {
       const name = constructIdOf(route.handler);
-      const fnId = `${name}Handler`;
-      const fn = new RosterFunction(this, fnId, { ...props.functions, entry: `functions/ws/${route.handler}.ts`, description: `Roster WebSocket ${route.routeKey}` });
-      const access = WS_TABLE_ACCESS[route.handler];
-      if (access) fn.useTable(props.table, access);
-      this.handlers.set(fnId, fn);
+      const fn = handlerFunction(this, handlers, route.handler, WS_TABLE_ACCESS[route.handler], { description: `Roster WebSocket ${route.routeKey}` });
       const wsRoute = this.api.addRoute(route.routeKey, {
         integration: new WebSocketLambdaIntegration(`Ws${name}Integration`, fn),
         returnResponse: WS_ROUTES_WITH_RESPONSE.has(route.routeKey),

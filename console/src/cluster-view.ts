@@ -17,16 +17,12 @@
  */
 import type { MembershipEvent, Node } from '@roster/contract';
 import { isNodeList } from '@roster/contract';
-import { isTransient } from './api.ts';
 import { ClusterTable } from './model.ts';
 import { describeLease } from './time.ts';
 import { Feed, ago, clockTime, describeEvent, fullTime, h, setText, timeElement } from './ui.ts';
-import { SingleFlight, type AppContext, type View } from './view.ts';
+import { RECONCILE_MS, RETRY_MS, ViewReads, type AppContext, type View } from './view.ts';
 
-const RECONCILE_MS = 30_000;
 const LEASE_RECHECK_MIN_MS = 5_000;
-/** A failed read is tried again this soon (the server may be starting up). */
-const RETRY_MS = 2_000;
 /** How long a changed row stays highlighted. */
 const HIGHLIGHT_MS = 2_500;
 
@@ -59,10 +55,9 @@ export class ClusterView implements View {
     h('option', { value: 'UP' }, 'UP only'),
     h('option', { value: 'DOWN' }, 'DOWN only'),
   );
-  private readonly sync: SingleFlight;
+  /** Its `behind`: the last read failed (or is under way), the table may be behind. */
+  private readonly sync: ViewReads;
   private lastSyncAt = 0;
-  /** The last read failed (or is under way): the table may be behind. */
-  private behind = true;
   private syncedAt: number | undefined;
   private destroyed = false;
 
@@ -72,14 +67,7 @@ export class ClusterView implements View {
   ) {
     this.table = new ClusterTable(clusterId);
     this.feed = new Feed(false, app.recentEvents(clusterId));
-    this.sync = new SingleFlight(
-      () => this.fetch(),
-      (err) => {
-        // Only a failure that may pass is retried soon; a refusal waits for the slow reconcile (or a token).
-        if (!isTransient(err)) this.behind = false;
-        app.failed(err, this);
-      },
-    );
+    this.sync = new ViewReads(app, this, () => this.fetch());
     this.heading = h('h1', { tabindex: -1 }, 'Cluster ', h('span', { class: 'id' }, clusterId));
     this.filterText.addEventListener('input', () => this.applyFilter());
     this.filterStatus.addEventListener('change', () => this.applyFilter());
@@ -179,7 +167,7 @@ export class ClusterView implements View {
       if (row.node.status === 'UP') earliestUpExpiry = Math.min(earliestUpExpiry, Date.parse(row.node.expiresAt));
     }
     const sinceSync = Date.now() - this.lastSyncAt;
-    if (sinceSync > RECONCILE_MS || (now > earliestUpExpiry && sinceSync > LEASE_RECHECK_MIN_MS) || (this.behind && sinceSync > RETRY_MS)) {
+    if (sinceSync > RECONCILE_MS || (now > earliestUpExpiry && sinceSync > LEASE_RECHECK_MIN_MS) || (this.sync.behind && sinceSync > RETRY_MS)) {
       this.sync.run();
     }
     this.renderSummary();
@@ -189,7 +177,7 @@ export class ClusterView implements View {
     // Only a fetch that began on a confirmed subscription is sure to miss nothing.
     const subscribed = this.app.live.allSubscribed();
     this.lastSyncAt = Date.now();
-    this.behind = true;
+    this.sync.behind = true;
     this.table.beginSnapshot();
     let list;
     try {
@@ -203,7 +191,7 @@ export class ClusterView implements View {
     // The first view has nothing to highlight against.
     const highlight = this.syncedAt === undefined ? new Set<string>() : new Set(changed);
     this.syncedAt = Date.now();
-    this.behind = false;
+    this.sync.behind = false;
     this.problem(undefined);
     this.renderAll(highlight);
     if (subscribed) this.app.synced();

@@ -9,18 +9,14 @@
  */
 import type { MembershipEvent } from '@roster/contract';
 import { isValidId } from '@roster/contract';
-import { isTransient } from './api.ts';
 import { MAX_SUBSCRIPTIONS } from './live.ts';
 import { ClusterDirectory, isClusterList, type ClusterSummary } from './model.ts';
 import { Feed, ago, clusterHref, describeEvent, h, setText, timeElement } from './ui.ts';
-import { SingleFlight, type AppContext, type View } from './view.ts';
+import { RECONCILE_MS, RETRY_MS, ViewReads, type AppContext, type View } from './view.ts';
 
-const RECONCILE_MS = 30_000;
 /** Events of a busy cluster arrive in bursts: one list read per second is plenty for counts. */
 const EVENT_REFRESH_MS = 1_000;
 const SUBSCRIBED_REFRESH_MS = 300;
-/** A failed read is tried again this soon (the server may be starting up). */
-const RETRY_MS = 2_000;
 /** A list older than an event seen is read again, but only this many times in a row. */
 const MAX_FOLLOWUPS = 3;
 
@@ -51,24 +47,16 @@ export class ClustersView implements View {
     h('code', {}, 'npx roster agent backup node-1'),
     '.',
   );
-  private readonly refresh: SingleFlight;
+  /** Its `behind`: the last read failed (or is under way), the counts may be behind. */
+  private readonly refresh: ViewReads;
   private refreshTimer: number | undefined;
   private lastFetchAt = 0;
   private followups = 0;
-  /** The last read failed (or is under way): the counts may be behind. */
-  private behind = true;
   private destroyed = false;
 
   constructor(private readonly app: AppContext) {
     this.feed = new Feed(true, app.recentEvents());
-    this.refresh = new SingleFlight(
-      () => this.fetch(),
-      (err) => {
-        // Only a failure that may pass is retried soon; a refusal waits for the slow reconcile (or a token).
-        if (!isTransient(err)) this.behind = false;
-        app.failed(err, this);
-      },
-    );
+    this.refresh = new ViewReads(app, this, () => this.fetch());
     const input = h('input', {
       id: 'open-cluster',
       name: 'clusterId',
@@ -160,7 +148,7 @@ export class ClustersView implements View {
     const now = this.app.clock.now();
     for (const row of this.rows.values()) this.renderLast(row, now);
     const since = Date.now() - this.lastFetchAt;
-    if (since > RECONCILE_MS || (this.behind && since > RETRY_MS)) this.refresh.run();
+    if (since > RECONCILE_MS || (this.refresh.behind && since > RETRY_MS)) this.refresh.run();
   }
 
   /** Reads the list after `ms`, unless a read is already scheduled sooner. */
@@ -176,10 +164,10 @@ export class ClustersView implements View {
   private async fetch(): Promise<void> {
     const subscribed = this.app.live.allSubscribed();
     this.lastFetchAt = Date.now();
-    this.behind = true;
+    this.refresh.behind = true;
     const { clusters } = await this.app.api.get('/v1/clusters', isClusterList);
     if (this.destroyed) return;
-    this.behind = false;
+    this.refresh.behind = false;
     const behind = this.directory.replace(clusters);
     const list = this.directory.list();
     this.app.live.follow(list.map((c) => c.clusterId));

@@ -1,9 +1,14 @@
 /** What a view gets from the app, and what the app asks of a view. */
 import type { MembershipEvent } from '@roster/contract';
-import type { Api } from './api.ts';
+import { isTransient, type Api } from './api.ts';
 import type { Live } from './live.ts';
 import type { ServerClock } from './time.ts';
 import type { Announcer } from './ui.ts';
+
+/** Every view reads its list again this often as a slow reconcile, like the SDK: it finds what no event told of. */
+export const RECONCILE_MS = 30_000;
+/** A failed read is tried again this soon (the server may be starting up). */
+export const RETRY_MS = 2_000;
 
 export interface AppContext {
   readonly api: Api;
@@ -62,5 +67,27 @@ export class SingleFlight {
           this.run();
         }
       });
+  }
+}
+
+/**
+ * A view's reads of the server, one at a time. Shared by both views so they treat a failed read alike:
+ * `behind` is set while a read is under way and stays set after a failure that may pass (the view's
+ * tick retries soon); a refusal clears it (the view waits for its slow reconcile, or a token), and
+ * every failure is shown by the app. The view clears `behind` once a read has succeeded.
+ */
+export class ViewReads {
+  behind = true;
+  private readonly flight: SingleFlight;
+
+  constructor(app: AppContext, view: View, read: () => Promise<void>) {
+    this.flight = new SingleFlight(read, (err) => {
+      if (!isTransient(err)) this.behind = false;
+      app.failed(err, view);
+    });
+  }
+
+  run(): void {
+    this.flight.run();
   }
 }

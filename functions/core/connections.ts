@@ -181,21 +181,40 @@ export async function takeAction(deps: Deps, connectionId: string, known?: Conne
   throw throttled();
 }
 
+/** Adds `clusterId` to, or deletes it from, the connection's set of clusters under `condition`: subscribe and unsubscribe change that one set alike. */
+async function changeClusterSet(
+  deps: Deps,
+  connectionId: string,
+  change: 'ADD' | 'DELETE',
+  clusterId: string,
+  condition: string,
+  values: Record<string, unknown> = {},
+): Promise<void> {
+  await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
+      // CLUSTERS is a DynamoDB reserved word: it must go through an expression attribute name.
+      UpdateExpression: `${change} #clusters :c`,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#clusters': 'clusters' },
+      ExpressionAttributeValues: { ':c': new Set([clusterId]), ...values },
+    }),
+  );
+}
+
 export async function subscribe(deps: Deps, connectionId: string, clusterId: string): Promise<void> {
   const conn = await getConnection(deps, connectionId);
   if (!conn) throw new ValidationError('unknown connection');
   await takeAction(deps, connectionId, conn);
   try {
-    await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.config.tableName,
-        Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
-        // CLUSTERS is a DynamoDB reserved word: it must go through an expression attribute name.
-        UpdateExpression: 'ADD #clusters :c',
-        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#clusters) OR size(#clusters) < :max OR contains(#clusters, :id))',
-        ExpressionAttributeNames: { '#clusters': 'clusters' },
-        ExpressionAttributeValues: { ':c': new Set([clusterId]), ':max': MAX_SUBSCRIPTIONS_PER_CONNECTION, ':id': clusterId },
-      }),
+    await changeClusterSet(
+      deps,
+      connectionId,
+      'ADD',
+      clusterId,
+      'attribute_exists(pk) AND (attribute_not_exists(#clusters) OR size(#clusters) < :max OR contains(#clusters, :id))',
+      { ':max': MAX_SUBSCRIPTIONS_PER_CONNECTION, ':id': clusterId },
     );
   } catch (err) {
     if (isConditionFailure(err)) {
@@ -208,16 +227,7 @@ export async function subscribe(deps: Deps, connectionId: string, clusterId: str
 
 export async function unsubscribe(deps: Deps, connectionId: string, clusterId: string): Promise<void> {
   await takeAction(deps, connectionId);
-  await deps.db.send(
-    new UpdateCommand({
-      TableName: deps.config.tableName,
-      Key: { pk: connectionPk(connectionId), sk: CONNECTION_SK },
-      UpdateExpression: 'DELETE #clusters :c',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#clusters': 'clusters' },
-      ExpressionAttributeValues: { ':c': new Set([clusterId]) },
-    }),
-  ).catch((err: unknown) => {
+  await changeClusterSet(deps, connectionId, 'DELETE', clusterId, 'attribute_exists(pk)').catch((err: unknown) => {
     if (!isConditionFailure(err)) throw err;
   });
   await deps.db.send(

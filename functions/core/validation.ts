@@ -98,23 +98,31 @@ export function parseId(value: unknown, name: 'clusterId' | 'nodeId'): string {
 }
 
 /**
+ * Decodes and parses a JSON object of at most `limitBytes`; `what` names it in the
+ * errors. HTTP request bodies and WebSocket messages are read by these same rules.
+ */
+export function parseJsonObject(raw: string, isBase64Encoded: boolean, limitBytes: number, what: string): object {
+  const text = isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  if (Buffer.byteLength(text, 'utf8') > limitBytes) throw new PayloadTooLargeError(limitBytes);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ValidationError(`${what} is not valid JSON`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ValidationError(`${what} must be a JSON object`);
+  }
+  return parsed;
+}
+
+/**
  * Parses a JSON request body. An absent or empty body is `{}`; anything that
  * is not a JSON object is a validation error; an oversized body is 413.
  */
 export function parseJsonBody(body: string | undefined | null, isBase64Encoded = false): unknown {
   if (body === undefined || body === null || body === '') return {};
-  const text = isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;
-  if (Buffer.byteLength(text, 'utf8') > BODY_LIMIT_BYTES) throw new PayloadTooLargeError(BODY_LIMIT_BYTES);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new ValidationError('request body is not valid JSON');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ValidationError('request body must be a JSON object');
-  }
-  return parsed;
+  return parseJsonObject(body, isBase64Encoded, BODY_LIMIT_BYTES, 'request body');
 }
 
 export const noQuerySchema = z.strictObject({});

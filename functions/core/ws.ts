@@ -9,8 +9,7 @@ import { toErrorBody } from './errors.ts';
 import { logger } from './log.ts';
 import { codeOf, recordRequest, subjectOf } from './observe.ts';
 import type { RouteAccess } from './routes.ts';
-import { PayloadTooLargeError, ValidationError } from './errors.ts';
-import { idSchema, parseWith } from './validation.ts';
+import { idSchema, parseJsonObject, parseWith } from './validation.ts';
 import { z } from 'zod';
 
 export interface WsEvent {
@@ -79,19 +78,7 @@ function clusterIdOfMessage(event: WsEvent): unknown {
 
 /** Parses a client message: a JSON object of at most WS_MESSAGE_LIMIT_BYTES. */
 export function messageOf(event: WsEvent): unknown {
-  const raw = event.body ?? '';
-  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (Buffer.byteLength(text, 'utf8') > WS_MESSAGE_LIMIT_BYTES) throw new PayloadTooLargeError(WS_MESSAGE_LIMIT_BYTES);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new ValidationError('message is not valid JSON');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ValidationError('message must be a JSON object');
-  }
-  return parsed;
+  return parseJsonObject(event.body ?? '', event.isBase64Encoded === true, WS_MESSAGE_LIMIT_BYTES, 'message');
 }
 
 const clusterMessage = (action: string) =>

@@ -1,11 +1,11 @@
 /**
  * `roster robustness`: the command. The harness (and the AWS SDK, DynamoDB
  * Local and the client processes it pulls in) loads only when it runs.
- * It is a plain `{ summary, help, run }` object, the shape of the CLI's
- * commands, so the CLI wires it in with one line.
+ * It lives with the other commands so it parses its flags and reports usage
+ * errors as they do (cli/kit.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parse, showHelp, wholeNumber, type Command } from './kit.ts';
 
 const HELP = `Usage: roster robustness [--seed N] [--duration S] [--clients N] [--runs K] [--json FILE] [--history FILE]
        roster robustness --check FILE
@@ -41,13 +41,6 @@ Exit code: 0 when every invariant held in every run, 1 otherwise, 2 for a
 usage error.
 `;
 
-function whole(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) throw new RangeError(`--${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
-  return value;
-}
-
 interface Parsed {
   seed: number;
   duration: number | undefined;
@@ -58,12 +51,11 @@ interface Parsed {
   check: string | undefined;
 }
 
-function parse(argv: string[]): Parsed | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+/** The flags, checked; undefined when --help was asked for. */
+function parseFlags(argv: string[]): Parsed | undefined {
+  const { help, values } = parse(
+    argv,
+    {
       seed: { type: 'string' },
       duration: { type: 'string' },
       clients: { type: 'string' },
@@ -71,45 +63,36 @@ function parse(argv: string[]): Parsed | 'help' {
       json: { type: 'string' },
       history: { type: 'string' },
       check: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) return 'help';
+    [],
+  );
+  if (help) return undefined;
   return {
-    seed: whole('seed', values.seed, 0, 2 ** 31 - 1) ?? Date.now() % 1_000_000,
-    duration: whole('duration', values.duration, 5, 24 * 3600),
-    clients: whole('clients', values.clients, 2, 32),
-    runs: whole('runs', values.runs, 1, 1000) ?? 1,
+    seed: wholeNumber('seed', values.seed, 0, 2 ** 31 - 1) ?? Date.now() % 1_000_000,
+    duration: wholeNumber('duration', values.duration, 5, 24 * 3600),
+    clients: wholeNumber('clients', values.clients, 2, 32),
+    runs: wholeNumber('runs', values.runs, 1, 1000) ?? 1,
     json: values.json,
     history: values.history,
     check: values.check,
   };
 }
 
-export const robustnessCommand = {
+export const robustnessCommand: Command = {
   summary: 'seeded fault runs against a local information center, checked for six invariants',
   help: HELP,
-  async run(argv: string[]): Promise<number> {
-    let parsed: Parsed | 'help';
-    try {
-      parsed = parse(argv);
-    } catch (err) {
-      process.stderr.write(`roster robustness: ${(err as Error).message.split('\n')[0]}\nRun "roster robustness --help" for usage.\n`);
-      return 2;
-    }
-    if (parsed === 'help') {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    const { runRobustness, checkHistory } = await import('./run.ts');
-    const { renderReport } = await import('./report.ts');
+  async run(argv) {
+    const parsed = parseFlags(argv);
+    if (parsed === undefined) return showHelp(this);
+    const { runRobustness, checkHistory } = await import('../robustness/run.ts');
+    const { renderReport } = await import('../robustness/report.ts');
     if (parsed.check !== undefined) {
-      const { parseHistory } = await import('./history.ts');
+      const { parseHistory } = await import('../robustness/history.ts');
       const report = checkHistory(parseHistory(await readFile(parsed.check, 'utf8')));
       process.stdout.write(`${renderReport(report).join('\n')}\n`);
       return report.result.ok ? 0 : 1;
     }
-    const { killAllChildren } = await import('./processes.ts');
+    const { killAllChildren } = await import('../robustness/processes.ts');
     // Ctrl-C: every process the run started dies with it (the exit hook kills them).
     const onSignal = () => {
       process.stderr.write('roster robustness: interrupted; stopping everything it started\n');
