@@ -271,6 +271,11 @@ function writesOf(tl: Timeline): { attempts: Write[]; registers: Write[]; deregs
     if (r.m === 'PUT' && (r.st === 200 || r.st === 201) && r.n) out.registers.push({ node, inc, t0: r.t0, t1: r.t, rev: r.n.rev, meta: r.n.meta });
     if (r.m === 'DELETE' && r.st === 204) out.deregs.push({ node, inc, t0: r.t0, t1: r.t });
   }
+  // A process killed with a registration in flight never records it, yet the request may land
+  // (seed 2003): such a process may have sent one at any time since it was spawned.
+  for (const p of tl.procs.values()) {
+    if (p.node !== undefined && p.inc !== undefined && p.deadAt !== undefined) out.attempts.push({ node: p.node, inc: p.inc, t0: p.spawnAt, t1: Infinity });
+  }
   return out;
 }
 

@@ -312,9 +312,17 @@ function timingRequests(deps: Deps, took: (ms: number) => void): Deps {
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
 export async function sweep(untimed: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
   let slowest = 0;
-  const deps = timingRequests(untimed, (ms) => (slowest = Math.max(slowest, ms)));
-  const started = deps.now();
   const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, durationMs: 0, slowestRequestMs: 0 };
+  const deps = timingRequests(untimed, (ms) => {
+    slowest = Math.max(slowest, ms);
+    // The store hung under this very sweep: what it reads now is what the outage left behind
+    // (leases that ran out while keepalives were stuck), so from here on it extends, not declares.
+    if (ms > SLOW_REQUEST_MS && !result.amnesty) {
+      result.amnesty = true;
+      state.amnestyUntil = untimed.now() + AMNESTY_PERIOD_MS;
+    }
+  });
+  const started = deps.now();
   try {
     result.amnesty = started < (state.amnestyUntil ?? 0);
     if (!result.amnesty && (await needsAmnesty(deps, state, started))) {

@@ -156,6 +156,18 @@ describe('a store that does not answer (self-preservation)', () => {
     expect(await status(c, 'n1')).toBe('UP');
   });
 
+  it('turns the very sweep that met it into an amnesty: the nodes it finds due after the store answers are extended', async () => {
+    freshHour();
+    const c = cluster();
+    await register(deps, c, 'n1', { leaseSeconds: 2 });
+    const state = await settledSweeper();
+    clock += 3_000; // n1's lease ran out while the store was not answering (its keepalives stuck)
+    const met = await sweep(slowing(SLOW_REQUEST_MS + 500), state);
+    expect(met).toMatchObject({ amnesty: true, down: 0 });
+    expect(met.extended).toBeGreaterThanOrEqual(1);
+    expect((await getNode(deps, c, 'n1')).downReason).toBeUndefined();
+  });
+
   it('is not a long sweep of quick requests: a full sweep of a large table leaves the next sweeps free to declare nodes down', async () => {
     freshHour();
     const c = cluster();
