@@ -164,6 +164,16 @@ describe('5. durability', () => {
     expect(result([...records, list(T + 3000, [up(1, T + 4900)], 1)], 5)?.first?.what).toMatch(/shows n0 UP after its deregistration/);
     expect(result([...records, list(T + 3000, [downSnap(2, T + 2400, 'deregistered')], 2)], 5)?.violations).toBe(0);
   });
+
+  test('a registration that a killed process may have had in flight counts, although it never recorded it (seed 2003)', () => {
+    const records = healthyRun(T + 2000);
+    records.push({ k: 'req', t: T + 2500, t0: T + 2400, c: 'n0.1', m: 'DELETE', p: '/v1/clusters/c/nodes/n0?incarnation=7', st: 204 });
+    records.push({ k: 'act', t: T + 2600, op: 'spawn', on: 'n0.2', node: 'n0', inc: 8, ms: LEASE });
+    const killed = { k: 'act', t: T + 2900, op: 'crash', on: 'n0.2' } as const;
+    expect(result([...records, killed, list(T + 3000, [up(3, T + 5500, 8)], 3)], 5)?.violations).toBe(0);
+    // Alive and silent, it would have recorded its registration: the read is then a violation.
+    expect(result([...records, list(T + 3000, [up(3, T + 5500, 8)], 3)], 5)?.violations).toBe(1);
+  });
 });
 
 describe('6. no 5xx', () => {
