@@ -104,6 +104,8 @@ export class Timeline {
   runtimeDown: [number, number][] = [];
   /** Outages: store or runtime out. */
   outages: [number, number][] = [];
+  /** The sweeper stalled (no sweep starts). */
+  readonly sweeperStalls: [number, number][] = [];
   /** Outages (with the sweeper's amnesty period after each), stalled sweeper or poller, failing posts. */
   degraded: [number, number][] = [];
   requests: RequestRecord[] = [];
@@ -199,8 +201,11 @@ export class Timeline {
         return runtime.start('runtime', r.t);
       case 'runtime-up':
         return runtime.end('runtime', r.t);
-      case 'posts-fail':
       case 'sweeper-stall':
+        this.sweeperStalls.push([r.t, r.t + (r.ms ?? 0)]);
+        soft.closed.push([r.t, r.t + (r.ms ?? 0)]);
+        return;
+      case 'posts-fail':
       case 'poller-stall':
         soft.closed.push([r.t, r.t + (r.ms ?? 0)]);
         return;
@@ -280,8 +285,22 @@ export class Timeline {
     if (!this.running(p, t) || this.superseded(p, t)) return false;
     const recovery = p.leaseMs + AMNESTY_PERIOD_MS + 2 * this.settings.sweepMs + 3000;
     return this.outages.some(
-      ([a, b]) => a <= t && t <= b + recovery && (this.protectedAt(p, a) || this.protectedAt(p, a - 1)) && !this.ownFault(p, a, t),
+      ([a, b]) =>
+        a <= t && t <= b + recovery && !this.unseenBySweeper([a, b]) && (this.protectedAt(p, a) || this.protectedAt(p, a - 1)) && !this.ownFault(p, a, t),
     );
+  }
+
+  /**
+   * A store outage the sweeper was stalled through: it made no request that
+   * could fail or hang, so no amnesty follows, and nodes that lapsed in it
+   * and did not renew before its first sweep are declared down (seed 2006;
+   * docs/measured/robustness.md, "No false DOWN"). A runtime outage is always
+   * seen: the restarted sweeper's first sweep is an amnesty sweep.
+   */
+  private unseenBySweeper([a, b]: [number, number]): boolean {
+    if (!this.storeDown.some(([c, d]) => c === a && d === b)) return false;
+    const s = this.settings.sweepMs;
+    return this.sweeperStalls.some(([s0, s1]) => s0 <= a + s && s1 >= b - s);
   }
 
   /** The 1-minute load average sampled last before t. */

@@ -80,6 +80,17 @@ describe('1. no false DOWN', () => {
     expect(told?.first?.what).toMatch(/cut off from the information center by an outage/);
   });
 
+  test('through a store outage the sweeper was stalled through, a DOWN is the documented exception (seed 2006)', () => {
+    const outage = (t: number) => (t > T + 2500 && t < T + 8000 ? 500 : 200);
+    const records = healthyRun(T + 12_000, { keepalive: (t) => outage(t) });
+    records.push({ k: 'act', t: T + 2500, op: 'store-pause', on: 'store' }, { k: 'act', t: T + 8000, op: 'store-resume', on: 'store' });
+    records.push({ k: 'ev', t: T + 8250, c: 'w0.1', type: 'down', src: 'event', n: downSnap(1, T + 5000) });
+    expect(result([...records], 1)?.violations).toBe(1);
+    // The sweeper stalled from before the outage to after it: it could not see the outage, no amnesty follows.
+    const stalled: HistoryRecord = { k: 'act', t: T + 2000, op: 'sweeper-stall', on: 'sweeper', ms: 6500 };
+    expect(result([...records, stalled], 1)?.violations).toBe(0);
+  });
+
   test('a cache that drops a protected node without a down event is a violation', () => {
     const records = healthyRun(T + 10_000);
     records.push({ k: 'cache', t: T + 5000, c: 'w0.1', rev: 2, nodes: [] });
