@@ -17,6 +17,7 @@ import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import type { Role } from '../../functions/core/auth.ts';
+import { ACTION_LIMIT } from '../../functions/core/connections.ts';
 import { expiredWith, startAuthRuntime, unsignedAdmin, wronglySigned, type AuthRuntime } from './support.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
@@ -422,10 +423,11 @@ async function wsSession(t: Tally, i: number): Promise<void> {
       look();
     });
 
-  // A flood of subscribe actions in some sessions.
+  // A flood of subscribe actions in some sessions: more than twice the limit, so that one fixed window
+  // overflows even when the flood straddles a window's end (a flood of 130 could split 70 + 60 and meet no limit).
   const frames = Array.from({ length: FRAMES_PER_SESSION }, () => frame(r));
   if (chance(r, 0.25)) {
-    frames.unshift(...Array.from({ length: 130 }, () => ({ data: JSON.stringify({ action: pick(r, ['subscribe', 'unsubscribe']), clusterId: pick(r, CLUSTERS) }), binary: false, tooBig: false })));
+    frames.unshift(...Array.from({ length: 2 * ACTION_LIMIT.actions + 1 }, () => ({ data: JSON.stringify({ action: pick(r, ['subscribe', 'unsubscribe']), clusterId: pick(r, CLUSTERS) }), binary: false, tooBig: false })));
   }
   for (const f of frames) {
     if (closed !== undefined) break;
