@@ -42,6 +42,16 @@ const status = async (c: string, n: string) => (await getNode(deps, c, n)).statu
  */
 const freshHour = () => (clock += 2 * 3_600_000);
 
+/** Sweeps 1 ms before a deadline `ms` from now (the node stays UP) and 1 ms after it (DOWN with `reason`). */
+async function downRightAfter(state: SweeperState, c: string, node: string, ms: number, reason: string): Promise<void> {
+  clock += ms - 1;
+  await sweep(deps, state);
+  expect(await status(c, node)).toBe('UP');
+  clock += 2;
+  await sweep(deps, state);
+  expect(await getNode(deps, c, node)).toMatchObject({ status: 'DOWN', downReason: reason });
+}
+
 /** A sweeper that has just read everything, as a long-running one has. */
 async function settledSweeper(): Promise<SweeperState> {
   const state = newSweeperState();
@@ -101,12 +111,7 @@ describe('the schedule', () => {
     const c = cluster();
     clock += 1_000;
     await register(deps, c, 'late', { leaseSeconds: 2 });
-    clock += 1_999;
-    await sweep(deps, state);
-    expect(await status(c, 'late')).toBe('UP');
-    clock += 2;
-    await sweep(deps, state);
-    expect(await getNode(deps, c, 'late')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+    await downRightAfter(state, c, 'late', 2_000, 'expired');
   });
 
   it('finds a lease cut by a dropped connection at the end of the grace, long before the old deadline', async () => {
@@ -118,12 +123,7 @@ describe('the schedule', () => {
     const state = await settledSweeper();
     clock += 1_000;
     await disconnect(deps, conn); // grace 2 s
-    clock += 1_999;
-    await sweep(deps, state);
-    expect(await status(c, 'n1')).toBe('UP');
-    clock += 2;
-    await sweep(deps, state);
-    expect(await getNode(deps, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+    await downRightAfter(state, c, 'n1', 2_000, 'disconnected');
   });
 
   it('reads every cluster again once a minute, whatever the schedule', async () => {
