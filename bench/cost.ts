@@ -16,7 +16,10 @@
  *   whole cluster (a consistent Query) only after a (re)connection.
  * - event (a node registering or going down): its measured writes, 1 fan-out
  *   invocation (plus one per page of 500 subscribers when there is more than
- *   one page), 1 consistent Query of the cluster's subscriptions, 1 message per subscriber.
+ *   one page), 1 consistent GetItem of the cluster's subscriptions version and
+ *   — when the list changed since the fan-out last read it, which at these
+ *   reconnect rates is nearly every event, so the model always counts it — 1
+ *   consistent Query of the subscriptions; 1 message per subscriber.
  * - each WebSocket connection: connection minutes; `{"action":"ping"}` every
  *   60 s (SDK default) = 2 messages (ping and PONG) and 1 Lambda invocation;
  *   a reconnect every ~107 min ahead of API Gateway's 2-hour limit =
@@ -176,12 +179,12 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
 
   // Writes, as measured: a keepalive; a restart = its connection's lease cut, the sweeper's DOWN write,
   // the new incarnation's registration and its bind; a periodic reconnect of a node = the cut and the bind,
-  // of a watcher = its connection and subscription items, written and deleted.
+  // of a watcher = its connection and subscription items, written and deleted, and its subscriptions version bumped twice.
   const boundShare = nodes / connections;
   const wru =
     keepalives * w.keepalive * itemWru +
     restarts * (w.disconnectBound + w.markDown + w.reRegister + w.connectBound) +
-    periodicReconnects * (boundShare * (w.disconnectBound + w.connectBound) + (1 - boundShare) * 4) +
+    periodicReconnects * (boundShare * (w.disconnectBound + w.connectBound) + (1 - boundShare) * 6) +
     SWEEPS_PER_MONTH / 10; // the sweeper's heartbeat, at most every 10 s
   // Each restart announces two deadlines (the cut, the registration), each periodic reconnect of a node one.
   const announcementsPerSecond = (2 * restarts + periodicReconnects * boundShare) / SECONDS_PER_MONTH;
@@ -191,7 +194,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
     refreshes * 1 +
     fullLists * listRru +
     registrations * Math.ceil(itemKb / 4) +
-    events * Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4) +
+    events * (1 + Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4)) +
     HOURS_PER_MONTH * 60;
   const sweeperGbSeconds = HOURS_PER_MONTH * 60 * 60 * SWEEPER_GB;
   const sweeperInvocations = HOURS_PER_MONTH * 60;

@@ -56,7 +56,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', onData);
     req.once('end', () => finish());
     req.once('error', (err) => finish(err));
-    req.once('close', () => finish(new Error('the client closed the request before sending its body')));
+    // 'close' also follows every complete request: the error is made only when the body was cut short.
+    req.once('close', () => {
+      if (!settled) finish(new Error('the client closed the request before sending its body'));
+    });
   });
 }
 

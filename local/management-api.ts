@@ -66,11 +66,11 @@ const PATH = /^(?:\/[^/]+)?\/@connections\/([^/?]+)$/;
 function send(res: ServerResponse, status: number, body?: unknown, errorType?: string): void {
   if (res.headersSent || res.destroyed) return;
   const text = body === undefined ? '' : JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('x-amzn-RequestId', gatewayId());
-  if (errorType) res.setHeader('x-amzn-ErrorType', errorType);
-  if (text) res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(text));
+  // One writeHead with every header: this runs once per delivered message.
+  const headers: Record<string, string | number> = { 'x-amzn-RequestId': gatewayId(), 'content-length': Buffer.byteLength(text) };
+  if (errorType) headers['x-amzn-ErrorType'] = errorType;
+  if (text) headers['content-type'] = 'application/json';
+  res.writeHead(status, headers);
   res.end(text);
 }
 

@@ -21,9 +21,8 @@
  *   jittered backoff, as the SDK's standard retry mode does, up to `maxAttempts`.
  */
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { Pool, type Dispatcher } from 'undici';
 import { PostSigner } from './post-signer.ts';
 
 export type PostOutcome = 'delivered' | 'gone' | 'failed';
@@ -75,16 +74,17 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
   const { config } = client;
   const endpoint = new URL(url);
   const signer = new PostSigner({ region: config.region, credentials: config.credentials, sha256: config.sha256 });
-  const secure = endpoint.protocol === 'https:';
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 128 };
-  const agent = secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
-  const send = secure ? httpsRequest : httpRequest;
-  const port = endpoint.port === '' ? (secure ? 443 : 80) : Number(endpoint.port);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const pool = new Pool(endpoint.origin, {
+    connections: options.maxSockets ?? 128,
+    // A post with no answer in time is a failed attempt (retried like a 5xx).
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
   const host = endpoint.host;
-  const hostname = endpoint.hostname.replace(/^\[|\]$/g, '');
   const base = endpoint.pathname.replace(/\/$/, '');
   const maxAttempts = options.maxAttempts ?? 2;
-  const timeoutMs = options.timeoutMs ?? 10_000;
 
   const once = async (connectionId: string, payload: Payload): Promise<number> => {
     // The SDK's encoding of the connection id: every reserved character percent-encoded.
@@ -92,14 +92,20 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
     const headers = await signer.headers(host, path, payload.sha256);
     headers['content-length'] = String(payload.body.length);
     return new Promise<number>((resolve, reject) => {
-      const req = send({ agent, method: 'POST', host: hostname, port, path, headers, timeout: timeoutMs }, (res: IncomingMessage) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
-        res.once('error', reject);
-      });
-      req.once('timeout', () => req.destroy(new Error(`PostToConnection: no answer within ${timeoutMs} ms`)));
-      req.once('error', reject);
-      req.end(payload.text, 'utf8');
+      let status = 0;
+      const handler: Dispatcher.DispatchHandler = {
+        // undici's mark of a handler of its current interface (it checks for this method).
+        onRequestStart: () => undefined,
+        onResponseStart: (_controller, statusCode) => {
+          status = statusCode;
+        },
+        // The answer's body (empty, or an error document) is read and dropped.
+        onResponseData: () => undefined,
+        onResponseEnd: () => resolve(status),
+        onResponseError: (_controller, err) => reject(err),
+      };
+      // undici sends the `host` header given (the signed value) instead of its own.
+      pool.dispatch({ method: 'POST', path, headers, body: payload.text }, handler);
     });
   };
 
@@ -118,6 +124,6 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
         await jitteredDelay(attempt);
       }
     },
-    close: () => agent.destroy(),
+    close: () => void pool.destroy().catch(() => undefined),
   };
 }

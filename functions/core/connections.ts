@@ -5,13 +5,20 @@
  * node it binds; a subscription record per cluster (`S#{clusterId}` /
  * `WS#{id}`) is what the fan-out queries. Both expire on their own shortly
  * after API Gateway's two-hour connection limit.
+ *
+ * Every change to a cluster's subscriptions is followed by a bump of the
+ * cluster's subscriptions version (`S#{clusterId}` / `VERSION`), so the
+ * fan-out can keep a cluster's list between events and read it again only
+ * when the version moved (`SubscriberCache`): one small consistent read per
+ * event instead of a query of every subscriber.
  */
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { queryPages } from './query.ts';
 import type { Deps } from './deps.ts';
 import { ThrottledError, ValidationError } from './errors.ts';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { CONNECTION_SK, connectionPk, nodeItemKey, subscriptionPk, subscriptionSk } from './model.ts';
+import { CONNECTION_SK, SUBSCRIPTION_SK_PREFIX, connectionPk, nodeItemKey, subscriptionPk, subscriptionSk, subscriptionsVersionKey } from './model.ts';
+import { mapLimit } from './concurrency.ts';
 import { isConditionFailure } from './conditions.ts';
 import { announcement, renewLease } from './lease.ts';
 
@@ -110,6 +117,26 @@ async function putSubscription(deps: Deps, connectionId: string, clusterId: stri
         batch,
         ttl: ttlFrom(connectedAt),
       },
+    }),
+  );
+  await bumpSubscriptions(deps, clusterId);
+}
+
+/**
+ * Counts a change to a cluster's subscriptions. It comes after the change, so
+ * a reader that sees the new version and then queries sees the change too;
+ * a writer that fails in between has not acknowledged its change (subscribe
+ * answers with an error), and a removal it left uncounted costs one post that
+ * answers 410, which removes the subscription again, counted.
+ */
+async function bumpSubscriptions(deps: Deps, clusterId: string): Promise<void> {
+  await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: subscriptionsVersionKey(clusterId),
+      UpdateExpression: 'ADD #version :one',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ExpressionAttributeValues: { ':one': 1 },
     }),
   );
 }
@@ -230,12 +257,7 @@ export async function unsubscribe(deps: Deps, connectionId: string, clusterId: s
   await changeClusterSet(deps, connectionId, 'DELETE', clusterId, 'attribute_exists(pk)').catch((err: unknown) => {
     if (!isConditionFailure(err)) throw err;
   });
-  await deps.db.send(
-    new DeleteCommand({
-      TableName: deps.config.tableName,
-      Key: { pk: subscriptionPk(clusterId), sk: subscriptionSk(connectionId) },
-    }),
-  );
+  await forgetSubscription(deps, clusterId, connectionId);
 }
 
 /**
@@ -262,6 +284,7 @@ export async function disconnect(deps: Deps, connectionId: string): Promise<{ cu
       requests = out.UnprocessedItems?.[deps.config.tableName] as Record<string, unknown>[] | undefined;
     }
   }
+  await mapLimit(clusters, 10, (clusterId) => bumpSubscriptions(deps, clusterId));
   if (conn.clusterId === undefined || conn.nodeId === undefined) return { cutLease: false };
   return { cutLease: await cutLease(deps, connectionId, conn.clusterId, conn.nodeId) };
 }
@@ -302,6 +325,7 @@ export async function forgetSubscription(deps: Deps, clusterId: string, connecti
   await deps.db.send(
     new DeleteCommand({ TableName: deps.config.tableName, Key: { pk: subscriptionPk(clusterId), sk: subscriptionSk(connectionId) } }),
   );
+  await bumpSubscriptions(deps, clusterId);
 }
 
 /** The connections subscribed to a cluster (strongly consistent: a subscriber that just joined must be seen). */
@@ -309,8 +333,8 @@ export async function subscribersOf(deps: Deps, clusterId: string): Promise<Subs
   const subscribers: Subscriber[] = [];
   const input = {
     TableName: deps.config.tableName,
-    KeyConditionExpression: 'pk = :pk',
-    ExpressionAttributeValues: { ':pk': subscriptionPk(clusterId) },
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :ws)',
+    ExpressionAttributeValues: { ':pk': subscriptionPk(clusterId), ':ws': SUBSCRIPTION_SK_PREFIX },
     // BATCH is a DynamoDB reserved word.
     ProjectionExpression: 'connectionId, connectedAt, #batch',
     ExpressionAttributeNames: { '#batch': 'batch' },
@@ -324,3 +348,45 @@ export async function subscribersOf(deps: Deps, clusterId: string): Promise<Subs
   return subscribers;
 }
 
+/** A cluster's subscriber list as read at a subscriptions version. */
+interface HeldList {
+  version: number;
+  subscribers: readonly Subscriber[];
+}
+
+/**
+ * The fan-out's subscriber lists, kept between events (once per execution
+ * environment) and trusted only at the version they were read at. At most
+ * `maxClusters` lists are kept; the one used least recently goes first.
+ */
+export class SubscriberCache {
+  private readonly lists = new Map<string, HeldList>();
+
+  constructor(private readonly maxClusters = 1000) {}
+
+  /** The cluster's subscribers now: the held list if the version has not moved, else a fresh query. */
+  async current(deps: Deps, clusterId: string): Promise<readonly Subscriber[]> {
+    const version = await subscriptionsVersion(deps, clusterId);
+    const held = this.lists.get(clusterId);
+    this.lists.delete(clusterId);
+    // Read after the version: every change counted up to `version` is in the list.
+    const list = held?.version === version ? held : { version, subscribers: await subscribersOf(deps, clusterId) };
+    this.lists.set(clusterId, list);
+    if (this.lists.size > this.maxClusters) this.lists.delete(this.lists.keys().next().value as string);
+    return list.subscribers;
+  }
+}
+
+/** The cluster's subscriptions version (strongly consistent); 0 before its first subscription. */
+async function subscriptionsVersion(deps: Deps, clusterId: string): Promise<number> {
+  const out = await deps.db.send(
+    new GetCommand({
+      TableName: deps.config.tableName,
+      Key: subscriptionsVersionKey(clusterId),
+      ProjectionExpression: '#version',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ConsistentRead: true,
+    }),
+  );
+  return Number(out.Item?.version ?? 0);
+}

@@ -27,7 +27,7 @@ import { mapLimit } from './concurrency.ts';
 import { PAGE_SIZE } from './fanout-sizing.ts';
 import { payloadOf, type ConnectionsApi, type Payload, type PostOutcome } from './connections-api.ts';
 import type { Deps } from './deps.ts';
-import { disconnect, forgetSubscription, subscribersOf, type Subscriber } from './connections.ts';
+import { disconnect, forgetSubscription, subscribersOf, type Subscriber, type SubscriberCache } from './connections.ts';
 import { toEvent, type MembershipEvent, type NodeItem } from './model.ts';
 import { logger } from './log.ts';
 import { metrics } from './metrics.ts';
@@ -60,6 +60,8 @@ export interface FanoutDeps extends Deps {
   connections: ConnectionsApi;
   /** Delivers one page elsewhere (on AWS, a parallel invocation); without it pages are delivered in this process. */
   dispatchPage?: (page: Page) => Promise<PageResult>;
+  /** Subscriber lists kept between events (read again when their version moves); without it every event queries them. */
+  subscriberCache?: SubscriberCache;
 }
 
 /**
@@ -167,7 +169,7 @@ function groupByCluster(records: DynamoDBRecord[]): Group[] {
 }
 
 /** Delivers one group to every subscriber of its cluster, its pages in parallel; throws if any subscriber could not be reached. */
-async function deliverGroup(deps: FanoutDeps, group: Group, subscribers: Subscriber[], result: FanoutResult): Promise<void> {
+async function deliverGroup(deps: FanoutDeps, group: Group, subscribers: readonly Subscriber[], result: FanoutResult): Promise<void> {
   const single = group.events.map((event) => JSON.stringify(event));
   const batched = batchMessages(group.clusterId, single);
   const now = deps.now();
@@ -191,7 +193,7 @@ export async function fanOut(deps: FanoutDeps, records: DynamoDBRecord[]): Promi
   if (oldest !== undefined) metrics.observe('StreamBatchAge', Math.max(0, deps.now() - oldest * 1000));
   for (const group of groupByCluster(records)) {
     try {
-      const subscribers = await subscribersOf(deps, group.clusterId);
+      const subscribers = deps.subscriberCache ? await deps.subscriberCache.current(deps, group.clusterId) : await subscribersOf(deps, group.clusterId);
       await deliverGroup(deps, group, subscribers, result);
     } catch (err) {
       logger.warn('fan-out failed; the records from here on will be retried', {

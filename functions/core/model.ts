@@ -69,6 +69,9 @@ export const connectionPk = (connectionId: string): string => `WS#${connectionId
 export const CONNECTION_SK = 'WS';
 export const subscriptionPk = (clusterId: string): string => `S#${clusterId}`;
 export const subscriptionSk = (connectionId: string): string => `WS#${connectionId}`;
+export const SUBSCRIPTION_SK_PREFIX = 'WS#';
+/** Beside a cluster's subscriptions, the item whose `version` counts their changes (functions/core/connections.ts). */
+export const subscriptionsVersionKey = (clusterId: string) => ({ pk: subscriptionPk(clusterId), sk: 'VERSION' });
 export const SWEEPER_KEY = { pk: 'SWEEPER', sk: 'SWEEPER' } as const;
 
 export const nodeKey = (clusterId: string, nodeId: string): string => `${clusterId}/${nodeId}`;

@@ -145,8 +145,8 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
         return { node: toNode(renewed, now), created: false };
       }
 
-      if (!old) await rememberCluster(deps, clusterId, nowIso);
-      const revision = await nextRevision(deps, clusterId, nowIso);
+      // A new node's cluster is remembered (for the sweeper) alongside taking the revision: two writes, one round trip.
+      const [revision] = await Promise.all([nextRevision(deps, clusterId, nowIso), old ? undefined : rememberCluster(deps, clusterId, nowIso)]);
       const sameIncarnation = old !== undefined && old.incarnation === incarnation;
       const item: NodeItem = {
         ...key,

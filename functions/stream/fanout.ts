@@ -2,6 +2,7 @@ import type { DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { createLambdaClient, createManagementClient } from '../core/aws.ts';
 import { connectionsApiFor } from '../core/connections-api.ts';
+import { SubscriberCache } from '../core/connections.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { fanOut, type FanoutDeps, type Page, type PageResult } from '../core/fanout.ts';
 import { logger } from '../core/log.ts';
@@ -33,7 +34,7 @@ export const fanoutDeps = perScope((scope): FanoutDeps => {
     management.destroy();
     lambda?.destroy();
   });
-  return { ...base, connections, ...(lambda && pages ? { dispatchPage: invokePages(lambda, pages) } : {}) };
+  return { ...base, connections, subscriberCache: new SubscriberCache(), ...(lambda && pages ? { dispatchPage: invokePages(lambda, pages) } : {}) };
 });
 
 /** Stream trigger (filtered to event records): posts each event to the cluster's subscribers. */

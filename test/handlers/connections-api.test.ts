@@ -157,4 +157,18 @@ describe('PostToConnection as one signed request', () => {
       down.close();
     }
   });
+
+  it('an endpoint that never answers is a failed attempt after timeoutMs, not a hang', async () => {
+    const silent = createServer(() => undefined); // takes the request, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/live`;
+    const slow = connectionsApiFor(createManagementClient(url, true), url, { maxAttempts: 1, timeoutMs: 300 });
+    try {
+      expect(await slow.post('abc', payloadOf('x'))).toBe('failed');
+    } finally {
+      slow.close();
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
 });
