@@ -77,12 +77,17 @@ function send(res: ServerResponse, status: number, body?: unknown, errorType?: s
 const gone = (res: ServerResponse) => send(res, 410, { message: 'Gone' }, 'GoneException');
 
 export function managementListener(backend: ConnectionsBackend, log: RuntimeLog) {
+  // Keep-alive sockets already found to come from a loopback address (the check runs once per socket, not per post).
+  const loopbackSockets = new WeakSet<IncomingMessage['socket']>();
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
-        send(res, 403, { message: 'Forbidden' }, 'ForbiddenException');
-        req.socket.destroy();
-        return;
+      if (!loopbackSockets.has(req.socket)) {
+        if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
+          send(res, 403, { message: 'Forbidden' }, 'ForbiddenException');
+          req.socket.destroy();
+          return;
+        }
+        loopbackSockets.add(req.socket);
       }
       const match = PATH.exec((req.url ?? '').split('?')[0] ?? '');
       let connectionId: string | undefined;

@@ -304,7 +304,7 @@ export class WebSocketApi {
     ws.on('message', (data, isBinary) => this.onMessage(conn, toBuffer(data), isBinary));
     ws.on('close', (code, reason) => this.finish(conn, code, reason.toString()));
     ws.on('error', (err) => this.options.log.debug('WebSocket error', { connectionId: conn.id, error: err }));
-    conn.idleTimer = setTimeout(() => ws.close(1001, 'Going away'), this.limits.idleTimeoutMs).unref();
+    this.armIdleTimer(conn, ws, this.limits.idleTimeoutMs);
     conn.ageTimer = setTimeout(() => ws.close(1001, 'Going away'), this.limits.maxConnectionMs).unref();
     // Posts that arrived while `$connect` ran, in their order.
     const pending = conn.pending.splice(0);
@@ -312,9 +312,18 @@ export class WebSocketApi {
     this.options.log.debug(`connected ${conn.id}`, { pendingPosts: pending.length });
   }
 
+  /** Activity: the idle timer looks at `lastActiveAt` when it fires (no timer work per message). */
   private touch(conn: Connection): void {
     conn.lastActiveAt = Date.now();
-    conn.idleTimer?.refresh();
+  }
+
+  /** Closes the connection once it has been idle for the idle timeout, measured from its last activity. */
+  private armIdleTimer(conn: Connection, ws: WebSocket, delayMs: number): void {
+    conn.idleTimer = setTimeout(() => {
+      const idleMs = Date.now() - conn.lastActiveAt;
+      if (idleMs >= this.limits.idleTimeoutMs) ws.close(1001, 'Going away');
+      else this.armIdleTimer(conn, ws, this.limits.idleTimeoutMs - idleMs);
+    }, delayMs).unref();
   }
 
   private requestContext(conn: Connection, routeKey: string, eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT', now: number) {
@@ -397,7 +406,11 @@ export class WebSocketApi {
     const ws = conn.ws;
     if (conn.state !== 'open' || !ws || ws.readyState !== WebSocket.OPEN) return Promise.resolve('gone');
     this.touch(conn);
-    return new Promise((resolve) => ws.send(data, { binary: false }, (err) => resolve(err ? 'gone' : 'delivered')));
+    // Accepted for the connection, as PostToConnection's 200 means: a write that fails later closes the
+    // connection ($disconnect runs) and the next post finds it gone. No per-message write callback: this
+    // runs once per delivered message.
+    ws.send(data, { binary: false });
+    return Promise.resolve('delivered');
   }
 
   /** `POST @connections/{id}`: sends `data` as one text message. */

@@ -12,6 +12,9 @@
  * `dispatchPage`, each by its own invocation of the page function (on AWS,
  * and in the local runtime through its Lambda Invoke API), a single page by
  * the fan-out itself, as is everything when no dispatcher is given (tests).
+ * A group's subscribers come from the `SubscriberCache` when one is given:
+ * the list held since the last event, unless the cluster's subscriptions
+ * version moved (functions/core/connections.ts).
  *
  * Failures. The first group that could not be delivered to every live
  * subscriber is reported as a batch item failure (its first record) and

@@ -366,3 +366,47 @@ describe('HTTP API', () => {
     expect(JSON.parse(res.text).error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 });
+
+describe('idle connections', () => {
+  test('a connection with no activity for the idle timeout is closed with 1001; messages keep it open', async () => {
+    const idleTimeoutMs = 1000;
+    const idle = new WebSocketApi({
+      log: silentLog,
+      apiId: 'local',
+      stage: 'local',
+      limits: { idleTimeoutMs },
+      handlers: new Map<string, LambdaHandler>([
+        ['$connect', async () => ({ statusCode: 200 })],
+        ['$disconnect', async () => ({ statusCode: 200 })],
+        ['$default', async () => ({ statusCode: 200 })],
+      ]),
+    });
+    const idleServer = createServer();
+    idleServer.on('upgrade', (req, socket, head) => void idle.handleUpgrade(req, socket, head));
+    await new Promise<void>((resolve) => idleServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${(idleServer.address() as AddressInfo).port}/ws`);
+      sockets.push(ws);
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      // Three idle timeouts' worth of messages, one every fifth of the timeout: still open.
+      let lastSent = 0;
+      for (let i = 0; i < 15; i++) {
+        ws.send('{"action":"anything"}');
+        lastSent = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, idleTimeoutMs / 5));
+      }
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+      // Then silence: closed as Going away, no sooner than the timeout after the last message.
+      expect(await closed).toBe(1001);
+      expect(Date.now() - lastSent).toBeGreaterThanOrEqual(idleTimeoutMs - 50);
+    } finally {
+      await idle.closeAll(500);
+      idleServer.closeAllConnections();
+      await new Promise((resolve) => idleServer.close(resolve));
+    }
+  });
+});
