@@ -89,7 +89,7 @@ const DURATION_MS = {
   notModified: 8,
   connect: 20,
   disconnect: 20,
-  /** The fan-out's own work per event: the subscriptions query, and the wait for its pages. */
+  /** The fan-out's own work per event: the subscriptions version read (and the list's Query when it changed), and the wait for its pages. */
   fanoutBase: 30,
 };
 /** Connections are replaced every 100–115 minutes, ahead of API Gateway's 2-hour limit. */

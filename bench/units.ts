@@ -34,18 +34,20 @@ export interface Units {
 
 /**
  * Measured on 2026-11-30 on the dev box (2 cores, AMD EPYC, x86-64) with
- * `npx roster bench --scenarios capacity,fanout --json bench.json` while
- * other work loaded it. Capacity units do not depend on the load; CPU time
- * depends on it less than wall time, but a loaded core is slower, so the CPU
- * per post is if anything high (and Lambda's arm64 cores are another CPU).
+ * `npx roster bench --json bench.json`, the box otherwise idle (the run of
+ * 06:29 UTC, docs/measured/bench.md). Capacity units do not depend on the
+ * load; CPU time depends on it less than wall time, and Lambda's arm64
+ * cores are another CPU.
  */
 export const MEASURED_UNITS: Units = {
-  source: 'roster bench --scenarios capacity,fanout, 2026-11-30 (DynamoDB Local ConsumedCapacity; CPU per post on one core of the dev box)',
-  writes: { keepalive: 1, registerNew: 4, reRegister: 4, markDown: 3, connectBound: 3, disconnectBound: 5 },
-  // 799 RCU for 21,100 node items in the 10,000-node full sweep (0.31 KB an item, no metadata).
+  source: 'roster bench, 2026-11-30 06:29 UTC (DynamoDB Local ConsumedCapacity; CPU per post on one core of the dev box)',
+  // A bound $connect: the renewal, the connection and subscription items, the subscriptions version; its
+  // $disconnect: the lease cut (index entry moved), the two items deleted, the version.
+  writes: { keepalive: 1, registerNew: 4, reRegister: 4, markDown: 3, connectBound: 4, disconnectBound: 6 },
+  // 883.5 RCU for 23,524 node items in the full sweep after 10,000 nodes in one cluster (0.31 KB an item, no metadata).
   sweepReadPerNode: 0.038,
-  // 93-98 µs in three runs of 20,000 posts of a 364-byte event (1-minute load average 2.5-3).
-  postCpuUs: 95,
+  // 57 µs in that run's 20,000 posts of a 364-byte event (48-63 µs in seven runs that day, undici's Pool).
+  postCpuUs: 57,
 };
 
 /** The units of a `roster bench --json` report that ran the capacity scenario (and, for the CPU per post, the fan-out). */
