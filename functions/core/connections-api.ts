@@ -29,9 +29,7 @@ export type PostOutcome = 'delivered' | 'gone' | 'failed';
 
 /** One message, ready to post to any number of connections. */
 export interface Payload {
-  /** The message as text: sent as a string, Node writes headers and body in one write. */
-  text: string;
-  /** Its UTF-8 bytes. */
+  /** The message's UTF-8 bytes, made once and sent as they are to every connection (undici writes headers and body in one write). */
   body: Buffer;
   /** Hex SHA-256 of `body`, the signature's payload hash. */
   sha256: string;
@@ -39,7 +37,7 @@ export interface Payload {
 
 export const payloadOf = (text: string): Payload => {
   const body = Buffer.from(text);
-  return { text, body, sha256: createHash('sha256').update(body).digest('hex') };
+  return { body, sha256: createHash('sha256').update(body).digest('hex') };
 };
 
 export interface ConnectionsApi {
@@ -89,8 +87,8 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
   const once = async (connectionId: string, payload: Payload): Promise<number> => {
     // The SDK's encoding of the connection id: every reserved character percent-encoded.
     const path = `${base}/@connections/${encodeURIComponent(connectionId)}`;
+    // undici sends `content-length` from the body itself; it is not among the signed headers.
     const headers = await signer.headers(host, path, payload.sha256);
-    headers['content-length'] = String(payload.body.length);
     return new Promise<number>((resolve, reject) => {
       let status = 0;
       const handler: Dispatcher.DispatchHandler = {
@@ -105,7 +103,7 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
         onResponseError: (_controller, err) => reject(err),
       };
       // undici sends the `host` header given (the signed value) instead of its own.
-      pool.dispatch({ method: 'POST', path, headers, body: payload.text }, handler);
+      pool.dispatch({ method: 'POST', path, headers, body: payload.body }, handler);
     });
   };
 

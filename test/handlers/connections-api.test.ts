@@ -122,7 +122,7 @@ describe('PostToConnection as one signed request', () => {
 
   it('a tampered body does not verify (the check above can fail)', async () => {
     const payload = payloadOf('{"a":1}');
-    await poster().post('abc', { text: '{"a":2}', body: Buffer.from('{"a":2}'), sha256: payload.sha256 });
+    await poster().post('abc', { body: Buffer.from('{"a":2}'), sha256: payload.sha256 });
     expect(received[0]?.signatureValid).toBe(false);
   });
 

@@ -6,12 +6,15 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page, PageResult } from '../../functions/core/fanout.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES } from '../../functions/core/routes.ts';
 import { PROJECT_ROOT } from '../../infra/function.ts';
 import { httpEvent, wsEvent } from '../support/events.ts';
@@ -187,6 +190,34 @@ describe('the bundles', () => {
     const ping = await loadHandler<ReturnType<typeof wsEvent>, { statusCode: number; body?: string }>('WebSocket ping');
     const pong = await ping(wsEvent('c-1', 'ping', 'MESSAGE', { body: '{"action":"ping"}' }));
     expect(JSON.parse(String(pong.body))).toMatchObject({ type: 'PONG' });
+  });
+
+  it('post a page through the bundled poster (undici): one signed PostToConnection per subscriber, a 410 reported gone', async () => {
+    await createTestTable();
+    const received: { method: string; path: string; authorization: string; body: string }[] = [];
+    const endpoint = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        received.push({ method: req.method ?? '', path: req.url ?? '', authorization: String(req.headers.authorization ?? ''), body });
+        res.writeHead(req.url?.endsWith('/gone') ? 410 : 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    try {
+      process.env.WEBSOCKET_CALLBACK_URL = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/live`;
+      const page = await loadHandler<Page, PageResult>('fan-out page');
+      const event = '{"type":"NODE_REGISTERED","clusterId":"c1","revision":1}';
+      const now = Date.now();
+      const subscribers = ['live', 'gone'].map((connectionId) => ({ connectionId, connectedAt: now, batch: false }));
+      // Young connections: the 410 is reported, and nothing is removed from the table.
+      expect(await page({ clusterId: 'c1', single: [event], batched: [event], subscribers, now })).toEqual({ delivered: 1, messages: 1, gone: ['gone'], failed: 0 });
+      expect(received.map((r) => `${r.method} ${r.path} ${r.body}`).sort()).toEqual([`POST /live/@connections/gone ${event}`, `POST /live/@connections/live ${event}`]);
+      for (const { authorization } of received) expect(authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/execute-api\/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$/);
+    } finally {
+      endpoint.closeAllConnections();
+      await new Promise((resolve) => endpoint.close(resolve));
+    }
   });
 
   it('serve the console page written next to the console bundle, gzipped, with the WebSocket URL and a CSP naming only it', async () => {
