@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, Stack, Validations, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Stack, Validations, type CfnElement, type CfnResource, type RemovalPolicy } from 'aws-cdk-lib';
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -21,6 +21,7 @@ import { NodejsFunction, OutputFormat, type ICommandHooks } from 'aws-cdk-lib/aw
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { toEnvironment, type Settings } from '../functions/core/config.ts';
+import { HANDLER_ENTRY_METADATA } from '../functions/core/routes.ts';
 
 /** The repository root: handler entries and the lock file are resolved from here, not from the caller's cwd. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -157,6 +158,9 @@ export class RosterFunction extends NodejsFunction {
       },
     });
     this.executionRole = role;
+    // Which module the function runs, for the local runtime that runs this template (local/template/deployment.ts);
+    // CloudFormation ignores resource metadata.
+    (this.node.defaultChild as CfnResource).addMetadata(HANDLER_ENTRY_METADATA, props.entry);
     logGroup.grantWrite(role);
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',

@@ -24,9 +24,10 @@
  *   JSON types (see `stringifiedContext`).
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { runUnsafeSimulation } from '@cloud-copilot/iam-simulate';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 
-/** API Gateway's timeout for an authorizer invocation. */
+/** API Gateway's timeout for an authorizer invocation (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: 10 seconds). */
 const AUTHORIZER_TIMEOUT_MS = 10_000;
 /** Bounds the cache's memory, whatever a client sends. */
 const MAX_CACHED_RESULTS = 10_000;
@@ -47,9 +48,28 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 export interface HttpAuthorizerOptions {
   handler: LambdaHandler;
-  /** Seconds a result is cached per Authorization header value; 0 disables caching and the identity source. */
+  /** The function's name, for the invocation's context. @default 'http-authorizer' */
+  functionName?: string;
+  /** Seconds a result is cached per identity source value (`AuthorizerResultTtlInSeconds`); 0 disables caching. */
   cacheTtlSeconds: number;
+  /**
+   * The authorizer's `IdentitySource` (`$request.header.Authorization`,
+   * `$request.querystring.token`): a request missing any of them is 401
+   * without invoking the authorizer. @default ['$request.header.Authorization'] when cached, else none
+   */
+  identitySource?: readonly string[];
+  /** The Region in the `routeArn` the authorizer gets. @default 'us-east-1' */
+  region?: string;
   now?: () => number;
+}
+
+/** The value of one identity source of an HTTP API request, as API Gateway reads it. */
+function identityValue(event: APIGatewayProxyEventV2, source: string): string | undefined {
+  const header = /^\$request\.header\.(.+)$/.exec(source)?.[1];
+  if (header) return event.headers[header.toLowerCase()];
+  const query = /^\$request\.querystring\.(.+)$/.exec(source)?.[1];
+  if (query) return event.queryStringParameters?.[query];
+  return undefined;
 }
 
 export class HttpAuthorizer {
@@ -63,10 +83,10 @@ export class HttpAuthorizer {
   /** Runs (or answers from the cache) the authorizer for a request about to reach a protected route. */
   async authorize(event: APIGatewayProxyEventV2, apiId: string): Promise<AuthorizerOutcome> {
     const { cacheTtlSeconds } = this.options;
-    const header = event.headers.authorization;
-    const identitySource = cacheTtlSeconds > 0 ? [header] : [];
-    if (cacheTtlSeconds > 0 && (header === undefined || header === '')) return { kind: 'refuse', reply: GATEWAY_UNAUTHORIZED };
-    const key = header ?? '';
+    const sources = this.options.identitySource ?? (cacheTtlSeconds > 0 ? ['$request.header.Authorization'] : []);
+    const identitySource = sources.map((source) => identityValue(event, source));
+    if (identitySource.some((value) => value === undefined || value === '')) return { kind: 'refuse', reply: GATEWAY_UNAUTHORIZED };
+    const key = identitySource.join('\0');
     if (cacheTtlSeconds > 0) {
       const hit = this.cache.get(key);
       if (hit && hit.until > this.now()) return hit.outcome;
@@ -76,7 +96,7 @@ export class HttpAuthorizer {
     const authorizerEvent = {
       version: '2.0',
       type: 'REQUEST',
-      routeArn: `arn:aws:execute-api:local:000000000000:${apiId}/${requestContext.stage}/${requestContext.http.method}${event.rawPath}`,
+      routeArn: `arn:aws:execute-api:${this.options.region ?? 'us-east-1'}:000000000000:${apiId}/${requestContext.stage}/${requestContext.http.method}${event.rawPath}`,
       identitySource,
       routeKey: event.routeKey,
       rawPath: event.rawPath,
@@ -90,7 +110,7 @@ export class HttpAuthorizer {
     };
     let result: unknown;
     try {
-      result = await invokeHandler(this.options.handler, authorizerEvent, 'http-authorizer', AUTHORIZER_TIMEOUT_MS);
+      result = await invokeHandler(this.options.handler, authorizerEvent, this.options.functionName ?? 'http-authorizer', AUTHORIZER_TIMEOUT_MS);
     } catch {
       return { kind: 'refuse', reply: GATEWAY_ERROR };
     }
@@ -109,34 +129,57 @@ export class HttpAuthorizer {
   }
 }
 
-/** Whether an IAM policy document allows `execute-api:Invoke` on `resource` (exact ARN or `*` wildcards), with no Deny. */
-function policyAllows(policy: unknown, resource: string): boolean {
+/**
+ * Whether the policy an authorizer returned allows `execute-api:Invoke` on
+ * `methodArn`, evaluated by the same IAM evaluator as the functions' calls
+ * (local/iam/gate.ts). Without resource validation: a WebSocket route ARN
+ * (`{api}/{stage}/$connect`) is not in the evaluator's execute-api formats.
+ */
+function policyAllows(policy: unknown, methodArn: string): boolean {
   if (!isRecord(policy) || !Array.isArray(policy.Statement)) return false;
-  const matches = (pattern: unknown) =>
-    typeof pattern === 'string' &&
-    new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(resource);
-  const applies = (statement: Record<string, unknown>) => {
-    const actions = [statement.Action].flat();
-    const resources = [statement.Resource].flat();
-    return actions.some((a) => a === 'execute-api:Invoke' || a === 'execute-api:*' || a === '*') && resources.some(matches);
-  };
-  const statements = policy.Statement.filter(isRecord);
-  if (statements.some((s) => s.Effect === 'Deny' && applies(s))) return false;
-  return statements.some((s) => s.Effect === 'Allow' && applies(s));
+  const account = methodArn.split(':')[4] ?? '000000000000';
+  const result = runUnsafeSimulation(
+    {
+      request: { principal: `arn:aws:iam::${account}:user/websocket-client`, action: 'execute-api:Invoke', resource: { resource: methodArn, accountId: account }, contextVariables: {} },
+      identityPolicies: [{ name: 'authorizer-policy', policy }],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    {},
+  );
+  return result === 'Allowed';
 }
 
 /**
  * The `$connect` authorizer. `event` is the `$connect` event (headers, query
  * string, request context); it becomes the authorizer's REQUEST event.
  */
-export async function authorizeConnect(handler: LambdaHandler, event: Record<string, unknown>, apiId: string, stage: string): Promise<AuthorizerOutcome> {
-  const query = isRecord(event.queryStringParameters) ? event.queryStringParameters : {};
-  const token = query.token;
-  if (typeof token !== 'string' || token === '') return { kind: 'refuse', reply: GATEWAY_UNAUTHORIZED };
-  const methodArn = `arn:aws:execute-api:local:000000000000:${apiId}/${stage}/$connect`;
+export interface ConnectAuthorizer {
+  handler: LambdaHandler;
+  functionName: string;
+  /** `route.request.querystring.token`, `route.request.header.X`: a `$connect` missing one is 401 without invoking the authorizer. */
+  identitySource: readonly string[];
+  region: string;
+}
+
+/** The value of one identity source of a `$connect` request. */
+function connectIdentity(event: Record<string, unknown>, source: string): unknown {
+  const query = /^route\.request\.querystring\.(.+)$/.exec(source)?.[1];
+  if (query) return isRecord(event.queryStringParameters) ? event.queryStringParameters[query] : undefined;
+  const header = /^route\.request\.header\.(.+)$/.exec(source)?.[1]?.toLowerCase();
+  if (header && isRecord(event.headers)) return Object.entries(event.headers).find(([name]) => name.toLowerCase() === header)?.[1];
+  return undefined;
+}
+
+export async function authorizeConnect(authorizer: ConnectAuthorizer, event: Record<string, unknown>, apiId: string, stage: string): Promise<AuthorizerOutcome> {
+  for (const source of authorizer.identitySource) {
+    const value = connectIdentity(event, source);
+    if (typeof value !== 'string' || value === '') return { kind: 'refuse', reply: GATEWAY_UNAUTHORIZED };
+  }
+  const methodArn = `arn:aws:execute-api:${authorizer.region}:000000000000:${apiId}/${stage}/$connect`;
   let result: unknown;
   try {
-    result = await invokeHandler(handler, { ...event, type: 'REQUEST', methodArn, stageVariables: {} }, 'ws-authorizer', AUTHORIZER_TIMEOUT_MS);
+    result = await invokeHandler(authorizer.handler, { ...event, type: 'REQUEST', methodArn, stageVariables: {} }, authorizer.functionName, AUTHORIZER_TIMEOUT_MS);
   } catch (err) {
     return { kind: 'refuse', reply: err instanceof Error && err.message === 'Unauthorized' ? GATEWAY_UNAUTHORIZED : GATEWAY_ERROR };
   }

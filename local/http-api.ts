@@ -11,14 +11,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { PayloadTooLargeError, toErrorBody } from '../functions/core/errors.ts';
-import { HTTP_DEFAULT_HANDLER, matchHttpRoute } from '../functions/core/routes.ts';
+import { matchPath } from '../functions/core/routes.ts';
 import type { HttpAuthorizer } from './authorizers.ts';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
+import { THROTTLED_BODY, type StageThrottle } from './throttle.ts';
 
-/** API Gateway's integration timeout for HTTP APIs. */
-export const HTTP_INTEGRATION_TIMEOUT_MS = 30_000;
 /** After a 413, how much more of the oversized body is read (and dropped) so the client can see the answer. */
 const DRAIN_LIMIT_BYTES = 1024 * 1024;
 
@@ -94,10 +93,12 @@ export interface HttpEventInput {
   requestId: string;
   now: number;
   apiId: string;
+  /** @default '$default' */
+  stage?: string;
 }
 
 /** The API Gateway HTTP API payload v2 event for a request. */
-export function buildHttpEvent({ req, body, routeKey, pathParameters, requestId, now, apiId }: HttpEventInput): APIGatewayProxyEventV2 {
+export function buildHttpEvent({ req, body, routeKey, pathParameters, requestId, now, apiId, stage = '$default' }: HttpEventInput): APIGatewayProxyEventV2 {
   const { rawPath, rawQueryString } = splitTarget(req.url);
   const headers: Record<string, string> = {};
   let cookies: string[] | undefined;
@@ -130,7 +131,7 @@ export function buildHttpEvent({ req, body, routeKey, pathParameters, requestId,
       },
       requestId,
       routeKey,
-      stage: '$default',
+      stage,
       time: gatewayTime(now),
       timeEpoch: now,
     },
@@ -213,14 +214,28 @@ export function writeReply(res: ServerResponse, reply: HttpReply, requestId: str
   }
 }
 
+/** One route of the HTTP API, as the template defines it. */
+export interface HttpRoute {
+  /** `PUT /v1/clusters/{clusterId}/nodes/{nodeId}`, or `$default`. */
+  routeKey: string;
+  handler: LambdaHandler;
+  /** The function's name, for the invocation's context. */
+  functionName: string;
+  /** API Gateway's wait for the integration (`TimeoutInMillis`, 30 s by default). */
+  timeoutMs: number;
+  /** The route's Lambda authorizer (`AuthorizationType: CUSTOM`), when auth is on. */
+  authorizer?: HttpAuthorizer;
+}
+
 export interface HttpApiOptions {
-  handlers: Map<string, LambdaHandler>;
+  routes: HttpRoute[];
   log: RuntimeLog;
   bodyLimitBytes: number;
   apiId: string;
-  timeoutMs?: number;
-  /** With auth on: the Lambda authorizer of every route whose access is not `public` (local/authorizers.ts). */
-  authorizer?: HttpAuthorizer;
+  /** The stage's name (`$default` serves at the API's root). @default '$default' */
+  stage?: string;
+  /** The stage's throttle (local/throttle.ts); a refused request is API Gateway's 429. @default none */
+  throttle?: StageThrottle;
   /** Served at `GET /metrics` to loopback clients (Prometheus text); not a route of the API on AWS. */
   metrics?: { text(): Promise<string>; contentType: string };
 }
@@ -247,10 +262,35 @@ function refuseOversized(req: IncomingMessage, res: ServerResponse, limit: numbe
   req.resume();
 }
 
+/**
+ * The route a request selects, as API Gateway picks it: the method and every
+ * path segment match (`{param}` one segment), `ANY`
+ * matches every method, and the most specific route wins (fewer parameters);
+ * else `$default`.
+ */
+export function selectRoute(routes: readonly HttpRoute[], method: string, path: string): { route: HttpRoute; params?: Record<string, string> } | undefined {
+  let best: { route: HttpRoute; params: Record<string, string>; score: number } | undefined;
+  for (const route of routes) {
+    const space = route.routeKey.indexOf(' ');
+    if (space < 0) continue;
+    const routeMethod = route.routeKey.slice(0, space);
+    if (routeMethod !== method && routeMethod !== 'ANY') continue;
+    const params = matchPath(route.routeKey.slice(space + 1), path);
+    if (!params) continue;
+    const score = Object.keys(params).length * 2 + (routeMethod === 'ANY' ? 1 : 0);
+    if (!best || score < best.score) best = { route, params, score };
+  }
+  if (best) return { route: best.route, params: best.params };
+  const fallback = routes.find((r) => r.routeKey === '$default');
+  return fallback ? { route: fallback } : undefined;
+}
+
+const NOT_FOUND_BODY = JSON.stringify({ message: 'Not Found' });
+
 /** The request listener of the HTTP API. */
 export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const { handlers, log, bodyLimitBytes, apiId } = options;
-  const timeoutMs = options.timeoutMs ?? HTTP_INTEGRATION_TIMEOUT_MS;
+  const { routes, log, bodyLimitBytes, apiId } = options;
+  const stage = options.stage ?? '$default';
   return async (req, res) => {
     const requestId = gatewayId();
     const now = Date.now();
@@ -262,6 +302,22 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
         writeReply(res, { statusCode: allowed ? 200 : 403, headers: { 'content-type': contentType }, cookies: [], body: Buffer.from(text) }, requestId);
         return;
       }
+      const method = req.method ?? 'GET';
+      const { rawPath } = splitTarget(req.url);
+      const selected = selectRoute(routes, method, rawPath);
+      if (!selected) {
+        // No route and no $default: API Gateway's own 404.
+        req.resume();
+        writeReply(res, { statusCode: 404, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(NOT_FOUND_BODY) }, requestId);
+        return;
+      }
+      const { route } = selected;
+      if (options.throttle && !options.throttle.admit(route.routeKey)) {
+        req.resume();
+        log.debug(`${method} ${rawPath.slice(0, 200)} -> 429 (throttled)`, { route: route.routeKey });
+        writeReply(res, { statusCode: 429, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(THROTTLED_BODY) }, requestId);
+        return;
+      }
       let body: Buffer;
       try {
         body = await readBody(req, bodyLimitBytes);
@@ -270,35 +326,20 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
         else res.destroy();
         return;
       }
-      const method = req.method ?? 'GET';
-      const { rawPath } = splitTarget(req.url);
-      const match = matchHttpRoute(method, rawPath);
-      const routeKey = match.kind === 'route' ? `${match.route.method} ${match.route.path}` : '$default';
-      const name = match.kind === 'route' ? match.route.handler : HTTP_DEFAULT_HANDLER;
-      const handler = handlers.get(name);
-      if (!handler) throw new Error(`no handler module loaded for ${name}`);
-      const event = buildHttpEvent({
-        req,
-        body,
-        routeKey,
-        pathParameters: match.kind === 'route' ? match.params : undefined,
-        requestId,
-        now,
-        apiId,
-      });
-      if (options.authorizer && match.kind === 'route' && match.route.access !== 'public') {
-        const outcome = await options.authorizer.authorize(event, apiId);
+      const event = buildHttpEvent({ req, body, routeKey: route.routeKey, pathParameters: selected.params, requestId, now, apiId, stage });
+      if (route.authorizer) {
+        const outcome = await route.authorizer.authorize(event, apiId);
         if (outcome.kind === 'refuse') {
-          log.debug(`${method} ${rawPath.slice(0, 200)} -> ${outcome.reply.statusCode} (authorizer)`, { route: routeKey, ms: Date.now() - now });
+          log.debug(`${method} ${rawPath.slice(0, 200)} -> ${outcome.reply.statusCode} (authorizer)`, { route: route.routeKey, ms: Date.now() - now });
           writeReply(res, { statusCode: outcome.reply.statusCode, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(outcome.reply.body) }, requestId);
           return;
         }
         // As on AWS (payload 2.0): the authorizer's context reaches the handler here.
         (event.requestContext as { authorizer?: unknown }).authorizer = { lambda: outcome.context };
       }
-      const result = await invokeHandler(handler, event, `http-${name}`, timeoutMs);
+      const result = await invokeHandler(route.handler, event, route.functionName, route.timeoutMs);
       const reply = toReply(result);
-      log.debug(`${method} ${rawPath.slice(0, 200)} -> ${reply.statusCode}`, { route: routeKey, ms: Date.now() - now });
+      log.debug(`${method} ${rawPath.slice(0, 200)} -> ${reply.statusCode}`, { route: route.routeKey, ms: Date.now() - now });
       writeReply(res, reply, requestId);
     } catch (err) {
       log.error('HTTP request failed inside the runtime; answered 500', { path: splitTarget(req.url).rawPath.slice(0, 200), error: err as Error });

@@ -23,6 +23,7 @@ import { BodyTooLargeError, readBody } from './http-api.ts';
 import { gatewayId } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
 import { listenOnLoopback } from './loopback.ts';
+import type { GateConfig } from './iam/gate.ts';
 
 /** Lambda's payload limit for a RequestResponse invocation. */
 export const INVOKE_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -32,6 +33,8 @@ export interface LocalFunction {
   moduleUrl: string;
   /** The function's environment (its configuration). */
   env: Record<string, string>;
+  /** IAM for the function's AWS calls, as in the runtime's own process (local/iam/gate.ts). @default none */
+  gate?: GateConfig;
   /** Execution environments. @default one per core but one, at least one */
   concurrency?: number;
   /** An invocation that runs longer ends its environment, as Lambda's timeout does. @default 60000 */
@@ -62,7 +65,7 @@ class Pool {
   private closed = false;
 
   constructor(
-    private readonly fn: Required<LocalFunction>,
+    private readonly fn: Required<Omit<LocalFunction, 'gate'>> & Pick<LocalFunction, 'gate'>,
     private readonly log: RuntimeLog,
   ) {}
 
@@ -75,7 +78,7 @@ class Pool {
 
   private spawn(): Environment {
     // Each environment loads TypeScript modules the way the runtime does, with only the function's environment.
-    const worker = fork(WORKER, [this.fn.moduleUrl], { execArgv: ['--import', 'tsx'], env: this.fn.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const worker = fork(WORKER, [this.fn.moduleUrl, JSON.stringify(this.fn.gate ?? null)], { execArgv: ['--import', 'tsx'], env: this.fn.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const env: Environment = {
       worker,
       ready: new Promise((resolve, reject) => {
@@ -156,9 +159,9 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 const PATH = /^\/2015-03-31\/functions\/([^/?]+)\/invocations$/;
 
-async function handle(pools: Map<string, Pool>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(poolOf: (name: string) => Pool | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const name = decodeURIComponent(PATH.exec((req.url ?? '').split('?')[0] ?? '')?.[1] ?? '');
-  const pool = req.method === 'POST' ? pools.get(name) : undefined;
+  const pool = req.method === 'POST' ? poolOf(name) : undefined;
   if (!pool) {
     req.resume();
     return send(res, 404, { Type: 'User', message: `Function not found: ${name}` }, { 'x-amzn-ErrorType': 'ResourceNotFoundException' });
@@ -183,16 +186,25 @@ async function handle(pools: Map<string, Pool>, req: IncomingMessage, res: Serve
   else send(res, 200, { errorType: outcome.errorType, errorMessage: outcome.errorMessage }, { 'X-Amz-Executed-Version': '$LATEST', 'X-Amz-Function-Error': 'Unhandled' });
 }
 
-/** Starts the Invoke API for `functions` (by name) on a random loopback port. */
-export async function startLambdaApi(functions: Record<string, LocalFunction>, log: RuntimeLog): Promise<LambdaApi> {
-  const pools = new Map(
-    Object.entries(functions).map(([name, fn]) => [
-      name,
-      new Pool({ concurrency: Math.max(1, availableParallelism() - 1), timeoutMs: 60_000, ...fn }, log),
-    ]),
-  );
+/**
+ * Starts the Invoke API for `functions` (by name) on a random loopback port.
+ * A map may be filled after the start; each function's execution
+ * environments start at its first invocation, as on Lambda.
+ */
+export async function startLambdaApi(functions: ReadonlyMap<string, LocalFunction> | Record<string, LocalFunction>, log: RuntimeLog): Promise<LambdaApi> {
+  const lookup = functions instanceof Map ? (name: string) => functions.get(name) : (name: string) => (functions as Record<string, LocalFunction>)[name];
+  const pools = new Map<string, Pool>();
+  const poolOf = (name: string): Pool | undefined => {
+    let pool = pools.get(name);
+    const fn = pool ? undefined : lookup(name);
+    if (!pool && fn) {
+      pool = new Pool({ concurrency: Math.max(1, availableParallelism() - 1), timeoutMs: 60_000, ...fn }, log);
+      pools.set(name, pool);
+    }
+    return pool;
+  };
   const server: Server = createServer((req, res) => {
-    handle(pools, req, res).catch((err: unknown) => {
+    handle(poolOf, req, res).catch((err: unknown) => {
       log.error('local Lambda: an invocation failed', { error: err as Error });
       send(res, 500, { Type: 'Service', message: 'Internal error' }, { 'x-amzn-ErrorType': 'ServiceException' });
     });

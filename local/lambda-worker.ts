@@ -4,8 +4,14 @@
  * the function's environment, as a Lambda cold start does, and runs one
  * invocation at a time. Spoken to over the IPC channel `fork` opens.
  *
- *   node --import tsx local/lambda-worker.ts <handler module file: URL>
+ *   node --import tsx local/lambda-worker.ts <handler module file: URL> <IAM gate config as JSON, or null>
+ *
+ * With a gate, the handler runs in a scope whose AWS SDK clients ask IAM
+ * before each call, as the runtime's own functions do (local/functions.ts).
  */
+import { Scope } from '../functions/core/scope.ts';
+import { IamGate, type GateConfig } from './iam/gate.ts';
+import { GatedRequestHandler } from './iam/request-handler.ts';
 
 interface Invocation {
   id: number;
@@ -20,8 +26,13 @@ if (!moduleUrl || !process.send) {
   process.stderr.write('usage: forked by local/lambda-api.ts with the handler module URL\n');
   process.exit(2);
 }
-const handler = ((await import(moduleUrl)) as { handler?: (event: unknown) => Promise<unknown> }).handler;
-if (typeof handler !== 'function') throw new Error(`${moduleUrl} does not export a handler function`);
+const gateConfig = JSON.parse(process.argv[3] ?? 'null') as GateConfig | null;
+const gate = gateConfig ? new IamGate(gateConfig) : undefined;
+const region = process.env.AWS_REGION ?? 'us-east-1';
+const scope = new Scope({ env: process.env, awsRequestHandler: gate ? (options) => new GatedRequestHandler(gate, region, options) : undefined });
+const loaded = ((await import(moduleUrl)) as { handler?: (event: unknown) => Promise<unknown> }).handler;
+if (typeof loaded !== 'function') throw new Error(`${moduleUrl} does not export a handler function`);
+const handler = scope.bind(loaded);
 
 process.on('message', ({ id, event }: Invocation) => {
   handler(event).then(

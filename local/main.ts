@@ -17,13 +17,20 @@ export const USAGE = `Usage: roster serve [flags]   (npm start -- [flags])
 
 Runs the whole Roster information center on this machine: the HTTP API, the
 WebSocket API, DynamoDB Local, the stream fan-out and the sweeper, with the
-same handlers as on AWS. Prints the URLs once ready; Ctrl-C stops everything.
+same handlers as on AWS, as the stack's synthesized template defines them:
+each function's IAM role, the stages' throttles, the event source mapping and
+the authorizers are the template's. Prints the URLs once ready; Ctrl-C stops
+everything.
 
 Flags:
   --port N                 port on 127.0.0.1; 0 picks a free one (default ${DEFAULTS.port})
   --data-dir DIR           persist DynamoDB Local's data in DIR (default: in memory)
   --dynamodb-endpoint URL  use a DynamoDB you already run instead of starting DynamoDB Local
   --table NAME             table name; created if missing (default ${DEFAULTS.tableName})
+  --template FILE          run this synthesized template (cdk synth writes cdk.out/Roster.template.json);
+                           default: this repository's CDK app, synthesized with the settings below
+  -c, --context KEY=VALUE  CDK context for that synthesis, as cdk deploy -c takes it (repeatable),
+                           e.g. -c httpRateLimit=2000 -c httpBurstLimit=4000
   --sweep-interval S       seconds between sweeps for expired nodes (default ${DEFAULTS.sweepIntervalSeconds})
   --disconnect-grace S     lease left to a node whose bound WebSocket dropped (default ${DEFAULTS.disconnectGraceSeconds})
   --default-lease S        lease of a registration that names none, ${LEASE_MIN_SECONDS}..${LEASE_MAX_SECONDS} (default ${DEFAULTS.defaultLeaseSeconds})
@@ -32,6 +39,9 @@ Flags:
   --auth-secret-file FILE  the token signing secret (created if missing; default DIR/auth-secret
                            with --data-dir, else a new one each run)
   --auth-cache-ttl S       seconds the HTTP authorizer's results are cached, as on AWS (default ${DEFAULTS.authCacheTtlSeconds})
+  --iam-log FILE           append every AWS call a function makes, and IAM's decision, to FILE (JSON lines)
+  --no-iam                 do not evaluate the functions' calls against their roles (on AWS they always are)
+  --no-throttle            do not apply the stages' throttles and the account's quota (on AWS they always apply)
   -v, --verbose            log every request and the handlers' INFO lines, and a metrics summary a minute
   --no-metrics             do not collect metrics (GET /metrics is then empty); for measuring their cost
   --fault-injection        accept stalls and failures from a loopback control endpoint (roster robustness
@@ -78,6 +88,11 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
         auth: { type: 'boolean' },
         'auth-secret-file': { type: 'string' },
         'auth-cache-ttl': { type: 'string' },
+        template: { type: 'string' },
+        context: { type: 'string', short: 'c', multiple: true },
+        'iam-log': { type: 'string' },
+        'no-iam': { type: 'boolean' },
+        'no-throttle': { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
         'no-metrics': { type: 'boolean' },
         'fault-injection': { type: 'boolean' },
@@ -96,6 +111,17 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
     throw new UsageError('--auth-secret-file and --auth-cache-ttl go with --auth');
   }
   if (values['auth-secret-file'] === '') throw new UsageError('--auth-secret-file needs a file');
+  const settingFlags = ['sweep-interval', 'disconnect-grace', 'default-lease', 'auth-cache-ttl', 'context'] as const;
+  const given = settingFlags.filter((flag) => values[flag] !== undefined);
+  if (values.template !== undefined && given.length > 0) {
+    throw new UsageError(`--template runs a synthesized template as it is; ${given.map((f) => `--${f}`).join(', ')} belong to its synthesis (cdk synth -c …)`);
+  }
+  const context: Record<string, string> = {};
+  for (const pair of values.context ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--context takes KEY=VALUE, not "${pair}"`);
+    context[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
   return {
     port: number('port', values.port, { integer: true, min: 0, max: 65535 }),
     dataDir: values['data-dir'],
@@ -108,6 +134,11 @@ export function parseServeArgs(argv: string[]): RuntimeOptions | 'help' {
     auth: values.auth ?? false,
     authSecretFile: values['auth-secret-file'],
     authCacheTtlSeconds: number('auth-cache-ttl', values['auth-cache-ttl'], { integer: true, min: 0, max: 3600 }),
+    templateFile: values.template,
+    context,
+    iamLogFile: values['iam-log'],
+    iam: !(values['no-iam'] ?? false),
+    throttle: !(values['no-throttle'] ?? false),
     verbose: values.verbose ?? false,
     metrics: !(values['no-metrics'] ?? false),
     faultInjection: values['fault-injection'] ?? false,

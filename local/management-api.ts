@@ -52,6 +52,36 @@ export class ConnectionsRelay implements ConnectionsBackend {
   }
 }
 
+/**
+ * What API Gateway checks before a `@connections` call reaches the connection:
+ * IAM (`execute-api:ManageConnections` for the caller's role) and the
+ * account's throttle, which every API and every `@connections` call share.
+ * Attached once the runtime has read the template (the endpoint starts first:
+ * its URL is part of the functions' environment).
+ */
+export interface CallGuard {
+  /** The refusal's message when IAM refuses the call, else undefined. */
+  authorize(req: IncomingMessage, method: string, stage: string | undefined, connectionId: string): Promise<string | undefined>;
+  /** False when the call is throttled. */
+  admit(): boolean;
+}
+
+export class CallGuards {
+  private guard: CallGuard | undefined;
+
+  attach(guard: CallGuard): void {
+    this.guard = guard;
+  }
+
+  authorize(req: IncomingMessage, method: string, stage: string | undefined, connectionId: string): Promise<string | undefined> {
+    return this.guard?.authorize(req, method, stage, connectionId) ?? Promise.resolve(undefined);
+  }
+
+  admit(): boolean {
+    return this.guard?.admit() ?? true;
+  }
+}
+
 export interface ManagementApi {
   /** The callback URL for `WEBSOCKET_CALLBACK_URL`. */
   url: string;
@@ -61,7 +91,7 @@ export interface ManagementApi {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 /** `/@connections/{id}`, optionally under a stage segment as on AWS (`/prod/@connections/{id}`). */
-const PATH = /^(?:\/[^/]+)?\/@connections\/([^/?]+)$/;
+const PATH = /^(?:\/([^/@][^/]*))?\/@connections\/([^/?]+)$/;
 
 function send(res: ServerResponse, status: number, body?: unknown, errorType?: string): void {
   if (res.headersSent || res.destroyed) return;
@@ -76,7 +106,7 @@ function send(res: ServerResponse, status: number, body?: unknown, errorType?: s
 
 const gone = (res: ServerResponse) => send(res, 410, { message: 'Gone' }, 'GoneException');
 
-export function managementListener(backend: ConnectionsBackend, log: RuntimeLog) {
+export function managementListener(backend: ConnectionsBackend, log: RuntimeLog, guards: CallGuards = new CallGuards()) {
   // Keep-alive sockets already found to come from a loopback address (the check runs once per socket, not per post).
   const loopbackSockets = new WeakSet<IncomingMessage['socket']>();
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -92,13 +122,24 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog)
       const match = PATH.exec((req.url ?? '').split('?')[0] ?? '');
       let connectionId: string | undefined;
       try {
-        connectionId = match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+        connectionId = match?.[2] === undefined ? undefined : decodeURIComponent(match[2]);
       } catch {
         connectionId = undefined;
       }
       if (connectionId === undefined) {
         req.resume();
         send(res, 404, { message: 'Not Found' }, 'NotFoundException');
+        return;
+      }
+      if (!guards.admit()) {
+        req.resume();
+        send(res, 429, { message: 'Too Many Requests' }, 'LimitExceededException');
+        return;
+      }
+      const refusal = await guards.authorize(req, req.method ?? 'GET', match?.[1], connectionId);
+      if (refusal !== undefined) {
+        req.resume();
+        send(res, 403, { Message: refusal }, 'AccessDeniedException');
         return;
       }
       switch (req.method) {
@@ -148,6 +189,6 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog)
 }
 
 /** Starts the management API on a random loopback port. */
-export async function startManagementApi(backend: ConnectionsBackend, log: RuntimeLog): Promise<ManagementApi> {
-  return listenOnLoopback(createServer(managementListener(backend, log)));
+export async function startManagementApi(backend: ConnectionsBackend, log: RuntimeLog, guards?: CallGuards): Promise<ManagementApi> {
+  return listenOnLoopback(createServer(managementListener(backend, log, guards)));
 }

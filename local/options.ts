@@ -1,13 +1,18 @@
 /**
- * The local runtime's options: their defaults and their checks. The handlers'
- * settings (lease, grace, sweep interval) are checked by
- * functions/core/config.ts (`toEnvironment`, the inverse of `readConfig`),
- * so a range is written down once.
+ * The local runtime's options: their defaults and their checks.
+ *
+ * What the deployment is made of comes from the stack's template: the
+ * runtime's settings that are stack settings (lease, grace, sweep interval,
+ * the authorizer's cache) become CDK context for the synthesized template
+ * (`contextOf`), exactly as `cdk deploy -c key=value` would pass them; the
+ * handlers' ranges are checked once more here by functions/core/config.ts
+ * (`toEnvironment`), so a bad value fails before anything starts.
  */
 import { resolve as resolvePath } from 'node:path';
 import { CONFIG_DEFAULTS, toEnvironment, type Config } from '../functions/core/config.ts';
 import { RuntimeStartError } from './errors.ts';
 import type { RuntimeLog } from './log.ts';
+import type { CdkContext } from './template/source.ts';
 
 export const DEFAULTS = {
   port: 4000,
@@ -16,7 +21,6 @@ export const DEFAULTS = {
   disconnectGraceSeconds: CONFIG_DEFAULTS.disconnectGraceSeconds,
   defaultLeaseSeconds: CONFIG_DEFAULTS.defaultLeaseSeconds,
   pollIntervalMs: 100,
-  streamRetryAttempts: 3,
   authCacheTtlSeconds: 300,
 } as const;
 
@@ -29,16 +33,27 @@ export interface RuntimeOptions {
   dynamodbEndpoint?: string;
   /** @default 'roster' */
   tableName?: string;
-  /** @default 1 */
+  /**
+   * A synthesized template to run (`cdk synth` writes `cdk.out/<stack>.template.json`).
+   * @default the template of this repository's CDK app, with the settings below as context
+   */
+  templateFile?: string;
+  /** More CDK context for the app's template (`-c key=value`), e.g. `{ httpRateLimit: '2000', httpBurstLimit: '4000' }`. */
+  context?: CdkContext;
+  /** Context `sweepIntervalSeconds`. @default the stack's (1) */
   sweepIntervalSeconds?: number;
-  /** @default 2 */
+  /** Context `disconnectGraceSeconds`. @default the stack's (2) */
   disconnectGraceSeconds?: number;
-  /** @default 15 */
+  /** Context `defaultLeaseSeconds`. @default the stack's (15) */
   defaultLeaseSeconds?: number;
   /** Wait between polls of an idle stream shard (Lambda: 250). @default 100 */
   pollIntervalMs?: number;
-  /** Retries of a failing stream record before it goes to the on-failure destination. @default 3 */
-  streamRetryAttempts?: number;
+  /** Evaluate every AWS call of every function against its role in the template. @default true */
+  iam?: boolean;
+  /** Append every evaluated call (function, action, resource, decision) to this file, one JSON line each. */
+  iamLogFile?: string;
+  /** Apply the stages' throttles and the account's API Gateway quota. @default true */
+  throttle?: boolean;
   /** Log every request and the handlers' INFO lines. @default false */
   verbose?: boolean;
   /** Collect the handlers' metrics for GET /metrics. @default true */
@@ -53,14 +68,14 @@ export interface RuntimeOptions {
   auth?: boolean;
   /** File holding the token signing secret (created if missing). @default `{dataDir}/auth-secret` */
   authSecretFile?: string;
-  /** Seconds the HTTP authorizer's results are cached, as on the stack; 0 also drops its identity source. @default 300 */
+  /** Context `authCacheSeconds`: seconds the HTTP authorizer's results are cached; 0 also drops its identity source. @default the stack's (300) */
   authCacheTtlSeconds?: number;
   /** Accept fault injection on a loopback control endpoint (local/faults.ts); for robustness runs only. @default false */
   faultInjection?: boolean;
 }
 
-export type ResolvedOptions = Required<Omit<RuntimeOptions, 'dataDir' | 'dynamodbEndpoint' | 'log' | 'authSecretFile'>> &
-  Pick<RuntimeOptions, 'dataDir' | 'dynamodbEndpoint' | 'authSecretFile'>;
+type Optional = 'dataDir' | 'dynamodbEndpoint' | 'log' | 'authSecretFile' | 'templateFile' | 'iamLogFile' | 'context' | 'sweepIntervalSeconds' | 'disconnectGraceSeconds' | 'defaultLeaseSeconds' | 'authCacheTtlSeconds';
+export type ResolvedOptions = Required<Omit<RuntimeOptions, Optional>> & Pick<RuntimeOptions, Exclude<Optional, 'log' | 'context'>> & { context: CdkContext };
 
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 
@@ -77,17 +92,21 @@ function isHttpUrl(text: string): boolean {
   }
 }
 
-/** The settings the handlers get from a runtime's options. */
-export function handlerSettings(o: ResolvedOptions): Partial<Config> {
-  return {
+/** The stack settings among the options, as the CDK context keys of infra/roster-app.ts. */
+export function contextOf(o: Pick<RuntimeOptions, 'sweepIntervalSeconds' | 'disconnectGraceSeconds' | 'defaultLeaseSeconds' | 'authCacheTtlSeconds' | 'context'>): CdkContext {
+  const settings: Record<string, number | undefined> = {
     sweepIntervalSeconds: o.sweepIntervalSeconds,
     disconnectGraceSeconds: o.disconnectGraceSeconds,
     defaultLeaseSeconds: o.defaultLeaseSeconds,
-    // The runtime's timer is the schedule: each invocation sweeps once.
-    sweepLoopSeconds: 0,
-    // The sweeper lives in this process with the API: when the runtime was down, nodes could not keep alive.
-    sweeperAmnestyOnStart: true,
+    authCacheSeconds: o.authCacheTtlSeconds,
   };
+  const set = Object.entries(settings).filter((e): e is [string, number] => e[1] !== undefined);
+  return { ...o.context, ...Object.fromEntries(set) };
+}
+
+/** The handler settings among the options, checked with the handlers' own rule (functions/core/config.ts). */
+function handlerSettings(o: RuntimeOptions): Partial<Config> {
+  return { sweepIntervalSeconds: o.sweepIntervalSeconds, disconnectGraceSeconds: o.disconnectGraceSeconds, defaultLeaseSeconds: o.defaultLeaseSeconds };
 }
 
 /** The options with their defaults filled in; throws `RuntimeStartError` for one that cannot work. */
@@ -95,31 +114,38 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
   const o: ResolvedOptions = {
     port: options.port ?? DEFAULTS.port,
     tableName: options.tableName ?? DEFAULTS.tableName,
-    sweepIntervalSeconds: options.sweepIntervalSeconds ?? DEFAULTS.sweepIntervalSeconds,
-    disconnectGraceSeconds: options.disconnectGraceSeconds ?? DEFAULTS.disconnectGraceSeconds,
-    defaultLeaseSeconds: options.defaultLeaseSeconds ?? DEFAULTS.defaultLeaseSeconds,
+    templateFile: options.templateFile === undefined ? undefined : resolvePath(options.templateFile),
+    context: contextOf(options),
+    sweepIntervalSeconds: options.sweepIntervalSeconds,
+    disconnectGraceSeconds: options.disconnectGraceSeconds,
+    defaultLeaseSeconds: options.defaultLeaseSeconds,
     pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
-    streamRetryAttempts: options.streamRetryAttempts ?? DEFAULTS.streamRetryAttempts,
+    iam: options.iam ?? true,
+    iamLogFile: options.iamLogFile === undefined ? undefined : resolvePath(options.iamLogFile),
+    throttle: options.throttle ?? true,
     verbose: options.verbose ?? false,
     metrics: options.metrics ?? true,
     dataDir: options.dataDir === undefined ? undefined : resolvePath(options.dataDir),
     dynamodbEndpoint: options.dynamodbEndpoint,
     auth: options.auth ?? false,
     authSecretFile: options.authSecretFile === undefined ? undefined : resolvePath(options.authSecretFile),
-    authCacheTtlSeconds: options.authCacheTtlSeconds ?? DEFAULTS.authCacheTtlSeconds,
+    authCacheTtlSeconds: options.authCacheTtlSeconds,
     faultInjection: options.faultInjection ?? false,
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port must be a whole number from 0 to 65535, not ${o.port}`);
   check(TABLE_NAME.test(o.tableName), 'table name must be 3-255 characters of A-Z a-z 0-9 _ . -');
   try {
     // The settings' one check (functions/core/config.ts), here so that a bad value fails before anything starts.
-    toEnvironment(handlerSettings(o));
+    toEnvironment(handlerSettings(options));
   } catch (err) {
     throw new RuntimeStartError((err as Error).message, { cause: err });
   }
   check(Number.isInteger(o.pollIntervalMs) && o.pollIntervalMs >= 10 && o.pollIntervalMs <= 60_000, 'poll interval must be 10 to 60000 ms');
-  check(Number.isInteger(o.streamRetryAttempts) && o.streamRetryAttempts >= 0 && o.streamRetryAttempts <= 10_000, 'stream retry attempts must be 0 to 10000');
-  check(Number.isInteger(o.authCacheTtlSeconds) && o.authCacheTtlSeconds >= 0 && o.authCacheTtlSeconds <= 3600, 'the authorizer cache TTL must be 0 to 3600 seconds');
+  check(o.authCacheTtlSeconds === undefined || (Number.isInteger(o.authCacheTtlSeconds) && o.authCacheTtlSeconds >= 0 && o.authCacheTtlSeconds <= 3600), 'the authorizer cache TTL must be 0 to 3600 seconds');
+  check(
+    o.templateFile === undefined || Object.keys(o.context).length === 0,
+    `a given template already holds its settings (${Object.keys(o.context).join(', ')}): pass them to cdk synth with -c instead`,
+  );
   check(o.authSecretFile === undefined || o.auth, '--auth-secret-file needs --auth');
   check(!(o.dataDir && o.dynamodbEndpoint), '--data-dir and --dynamodb-endpoint exclude each other: the data directory belongs to the DynamoDB Local the runtime starts');
   check(o.dynamodbEndpoint === undefined || isHttpUrl(o.dynamodbEndpoint), `DynamoDB endpoint must be an http(s) URL, not ${o.dynamodbEndpoint}`);

@@ -1,43 +1,53 @@
 /**
- * The whole information center on one machine, with the very handler modules
- * Lambda runs:
+ * The whole information center on one machine, running the stack's
+ * synthesized template with the very handler modules Lambda runs:
  *
+ * - the template: the CDK app's, synthesized with the runtime's settings as
+ *   context (local/template/source.ts), or the one `--template` names; its
+ *   functions, roles, routes, authorizers, throttles, event source mapping,
+ *   schedule and table are what runs (local/template/deployment.ts);
  * - one HTTP server on 127.0.0.1 serving the HTTP API (`/v1/...`) and the
- *   WebSocket API (`/ws`), shaped like API Gateway's events and responses;
+ *   WebSocket API (`/ws`), shaped like API Gateway's events and responses,
+ *   with each stage's throttles and the account's quota (local/throttle.ts);
+ * - every function in a scope of its own, with its role's credentials; every
+ *   AWS call it makes is allowed or refused by IAM as its role's policies
+ *   say (local/iam/);
  * - a `@connections` endpoint for the fan-out on a second, loopback-only port;
- * - DynamoDB Local (or an existing endpoint) with the table from `createTableInput`;
+ * - DynamoDB Local (or an existing endpoint) with the template's table;
  * - a DynamoDB Streams poller behaving like the Lambda event source mapping;
- * - Lambda's Invoke API for the fan-out's page function, in forked processes (local/lambda-api.ts);
+ * - Lambda's Invoke API for every function, in forked processes (local/lambda-api.ts);
+ * - Secrets Manager's GetSecretValue for the token secret, with `--auth`;
  * - the sweeper on a timer.
  *
- * A process may run several runtimes (tests, embedding): each runs its
- * handlers in a scope of its own (functions/core/scope.ts) holding its
- * settings, clients, metrics and token secret, and none of them touches
- * `process.env` or any other state of the process.
+ * A process may run several runtimes (tests, embedding): none of them
+ * touches `process.env` or any other state of the process.
  */
-import { toEnvironment } from '../functions/core/config.ts';
-import { NO_METRICS } from '../functions/core/metrics.ts';
-import { Scope } from '../functions/core/scope.ts';
+import { localRegion } from '../functions/core/aws.ts';
 import { BODY_LIMIT_BYTES } from '../functions/core/validation.ts';
 import { localAuth } from './auth-secret.ts';
-import { HttpAuthorizer } from './authorizers.ts';
+import { HttpAuthorizer, type ConnectAuthorizer } from './authorizers.ts';
 import { Cleanups, startedTogether } from './cleanups.ts';
-import { consoleEnvironment, prepareLocalConsole, type LocalConsole } from './console.ts';
+import { consoleEnvironment, prepareLocalConsole } from './console.ts';
 import { RuntimeStartError } from './errors.ts';
 import { FailureDestination } from './failure-destination.ts';
 import { startFaultControl } from './faults.ts';
-import { bindHandlers, FANOUT_PAGE_FUNCTION, loadHandlers, pageFunctionUrl, type HandlerSet } from './handlers.ts';
-import { createHttpApi } from './http-api.ts';
-import { startLambdaApi, type LambdaApi } from './lambda-api.ts';
+import { prepareFunctions, type LocalFunctions } from './functions.ts';
+import { createHttpApi, type HttpRoute } from './http-api.ts';
+import { accessKeyOf } from './iam/gate.ts';
+import { startLambdaApi, type LambdaApi, type LocalFunction as InvocableFunction } from './lambda-api.ts';
 import { createLog, type RuntimeLog } from './log.ts';
-import { ConnectionsRelay, startManagementApi, type ManagementApi } from './management-api.ts';
+import { CallGuards, ConnectionsRelay, startManagementApi, type ManagementApi } from './management-api.ts';
 import { PrometheusSink, startSummary } from './metrics.ts';
-import { handlerSettings, resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.ts';
+import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.ts';
 import { startPublicServer, type PublicServer } from './public-server.ts';
-import { openStore, startEngine, type Engine } from './store.ts';
+import { startSecretsManager } from './secrets-manager.ts';
+import { openStore, startEngine, tableShapeOf, type Engine } from './store.ts';
 import type { StreamFailure } from './stream-poller.ts';
+import { readDeployment, TemplateError, type ApiSpec, type Deployment } from './template/deployment.ts';
+import { loadTemplate } from './template/source.ts';
+import { ACCOUNT_THROTTLE, StageThrottle, TokenBucket, type Bucket } from './throttle.ts';
 import { startTriggers } from './triggers.ts';
-import { WebSocketApi } from './websocket-api.ts';
+import { WebSocketApi, type WsRoute } from './websocket-api.ts';
 
 export { ADMIN_TOKEN_TTL_SECONDS } from './auth-secret.ts';
 export { PortInUseError, RuntimeStartError } from './errors.ts';
@@ -66,49 +76,71 @@ export interface Runtime {
   failed: Promise<Error>;
 }
 
-/** The environment the handlers read (functions/core/config.ts), set before their first invocation. */
-export function handlerEnvironment(o: ResolvedOptions, dynamodbEndpoint: string, callbackUrl: string): Record<string, string> {
+/** The stack's name in the local ARNs (`-c stackName=`, else the app's default). */
+const stackNameOf = (o: ResolvedOptions): string => (typeof o.context.stackName === 'string' ? o.context.stackName : 'Roster');
+
+/** Reads the template (the given file, or the app's with the options as context) as the deployment to run. */
+async function deploymentOf(o: ResolvedOptions, log: RuntimeLog): Promise<Deployment> {
+  const started = performance.now();
+  const loaded = await loadTemplate({ file: o.templateFile, context: o.context });
+  log.debug(`template ${loaded.file} ${loaded.synthesized ? 'synthesized' : 'read'} in ${Math.round(performance.now() - started)} ms`);
+  try {
+    return readDeployment(loaded.template, { region: localRegion(), account: '000000000000', stackName: stackNameOf(o), partition: 'aws' }, o.tableName);
+  } catch (err) {
+    if (err instanceof TemplateError) throw new RuntimeStartError(`cannot run the template ${loaded.file}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** The HTTP API's routes: each route key of the template, its function, and with auth on its authorizer. */
+async function httpRoutes(api: ApiSpec, functions: LocalFunctions, o: ResolvedOptions, region: string): Promise<HttpRoute[]> {
+  const authorizers = new Map<string, HttpAuthorizer>();
+  const routes: HttpRoute[] = [];
+  for (const route of api.routes.values()) {
+    let authorizer: HttpAuthorizer | undefined;
+    const a = route.authorizer;
+    if (o.auth && a) {
+      authorizer = authorizers.get(a.logicalId);
+      if (!authorizer) {
+        const name = functions.byId.get(a.functionId)?.spec.name;
+        authorizer = new HttpAuthorizer({ handler: await functions.handler(a.functionId), functionName: name, cacheTtlSeconds: a.resultTtlSeconds, identitySource: a.identitySource, region });
+        authorizers.set(a.logicalId, authorizer);
+      }
+    }
+    const name = functions.byId.get(route.functionId)?.spec.name ?? route.functionId;
+    routes.push({ routeKey: route.routeKey, handler: await functions.handler(route.functionId), functionName: name, timeoutMs: route.timeoutMs, authorizer });
+  }
+  return routes;
+}
+
+/** The WebSocket API's routes, and with auth on the `$connect` authorizer. */
+async function wsRoutes(api: ApiSpec, functions: LocalFunctions, o: ResolvedOptions, region: string): Promise<{ routes: Map<string, WsRoute>; authorizer?: ConnectAuthorizer }> {
+  const routes = new Map<string, WsRoute>();
+  for (const route of api.routes.values()) {
+    const name = functions.byId.get(route.functionId)?.spec.name ?? route.functionId;
+    routes.set(route.routeKey, { handler: await functions.handler(route.functionId), functionName: name, timeoutMs: route.timeoutMs, respond: route.respond });
+  }
+  const a = api.routes.get('$connect')?.authorizer;
+  if (!o.auth || !a) return { routes };
+  const name = functions.byId.get(a.functionId)?.spec.name ?? a.functionId;
+  return { routes, authorizer: { handler: await functions.handler(a.functionId), functionName: name, identitySource: a.identitySource, region } };
+}
+
+/** IAM and the account's throttle for `@connections` calls (the management API starts before the template is read). */
+function connectionsGuard(deployment: Deployment, functions: LocalFunctions, account: Bucket) {
+  const { region } = deployment.placement;
   return {
-    ...toEnvironment({ ...handlerSettings(o), tableName: o.tableName, dynamodbEndpoint, websocketCallbackUrl: callbackUrl }),
-    // On AWS the handlers always require tokens (the default); locally only with --auth.
-    ROSTER_AUTH: o.auth ? 'required' : 'off',
-  };
-}
-
-interface ScopeParts {
-  dynamodbEndpoint: string;
-  callbackUrl: string;
-  /** The local Lambda Invoke API serving the fan-out's page function. */
-  lambdaUrl: string;
-  port: number;
-  console: LocalConsole | undefined;
-  metrics: PrometheusSink;
-  tokenSecret: string | undefined;
-}
-
-/** What a runtime's handlers see: everything a stack would give its functions, and nothing of the process. */
-function handlerScope(o: ResolvedOptions, parts: ScopeParts): Scope {
-  return new Scope({
-    env: {
-      ...handlerEnvironment(o, parts.dynamodbEndpoint, parts.callbackUrl),
-      ...toEnvironment({ fanoutPageFunction: FANOUT_PAGE_FUNCTION, lambdaEndpoint: parts.lambdaUrl }),
-      ...consoleEnvironment(parts.port, parts.console),
-      POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN',
+    admit: () => account.take(),
+    async authorize(req: { headers: Record<string, string | string[] | undefined> }, method: string, stage: string | undefined, connectionId: string) {
+      const gate = functions.gate;
+      if (!gate) return undefined;
+      const principal = gate.principalOfKey(accessKeyOf(req.headers.authorization));
+      const resource = `arn:aws:execute-api:${region}:${gate.account}:${deployment.webSocketApi.id}/${stage ?? deployment.webSocketApi.stage.name}/${method}/@connections/${connectionId}`;
+      if (!principal) return `Missing Authentication Token for ${resource}`;
+      const decision = await gate.check(principal, 'execute-api:ManageConnections', resource);
+      return decision.allowed ? undefined : decision.message;
     },
-    // The handlers' metrics go to a Prometheus registry served at GET /metrics (on Lambda: EMF).
-    metrics: o.metrics ? parts.metrics : NO_METRICS,
-    tokenSecret: parts.tokenSecret,
-  });
-}
-
-/**
- * The fan-out's page function behind the local Lambda Invoke API: forked
- * execution environments with the environment the stack gives that function
- * (the handlers' settings, the table, the `@connections` endpoint).
- */
-function startPageFunction(o: ResolvedOptions, dynamodbEndpoint: string, callbackUrl: string, log: RuntimeLog): Promise<LambdaApi> {
-  const env = { ...handlerEnvironment(o, dynamodbEndpoint, callbackUrl), POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN', ...(process.env.PATH ? { PATH: process.env.PATH } : {}) };
-  return startLambdaApi({ [FANOUT_PAGE_FUNCTION]: { moduleUrl: pageFunctionUrl(), env } }, log);
+  };
 }
 
 /** With `--auth`: the signing secret and the admin token. */
@@ -119,14 +151,6 @@ async function startAuth(o: ResolvedOptions): Promise<{ secret: string; adminTok
   } catch (err) {
     throw new RuntimeStartError((err as Error).message, { cause: err });
   }
-}
-
-/** The HTTP and WebSocket APIs in front of `handlers`, as API Gateway puts them, with the authorizers when auth is on. */
-function gatewayApis(o: ResolvedOptions, handlers: HandlerSet, metrics: PrometheusSink, log: RuntimeLog) {
-  const authorizer = o.auth ? new HttpAuthorizer({ handler: handlers.authorizers.http, cacheTtlSeconds: o.authCacheTtlSeconds }) : undefined;
-  const http = createHttpApi({ handlers: handlers.http, log, bodyLimitBytes: BODY_LIMIT_BYTES, apiId: 'local', authorizer, metrics });
-  const ws = new WebSocketApi({ handlers: handlers.ws, log, apiId: 'local', stage: 'local', authorizer: o.auth ? handlers.authorizers.ws : undefined });
-  return { http, ws };
 }
 
 /** Starts the runtime; resolves once it serves requests and every record written from now on will be delivered. */
@@ -151,43 +175,94 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups): P
   // Robustness runs only: stalls and failures on demand (local/faults.ts); never on by default.
   const faults = o.faultInjection ? await cleanups.started(startFaultControl(log), (f) => f.close()) : undefined;
   const connections = new ConnectionsRelay();
-  const [engine, loaded, management] = await startedTogether<[Engine, HandlerSet, ManagementApi]>([
+  const guards = new CallGuards();
+  // The Lambda Invoke API starts before the functions know its URL: it serves them once they exist.
+  const invocable = new Map<string, InvocableFunction>();
+  // The template is read (or synthesized) while DynamoDB Local starts.
+  const [engine, deployment, management, lambda] = await startedTogether<[Engine, Deployment, ManagementApi, LambdaApi]>([
     cleanups.started(startEngine({ endpoint: o.dynamodbEndpoint, dataDir: o.dataDir }), (e) => e.stop()),
-    loadHandlers(),
-    cleanups.started(startManagementApi(faults ? faults.injector.failingPosts(connections) : connections, log), (m) => m.close()),
+    deploymentOf(o, log),
+    cleanups.started(startManagementApi(faults ? faults.injector.failingPosts(connections) : connections, log, guards), (m) => m.close()),
+    cleanups.started(startLambdaApi(invocable, log), (l) => l.close()),
   ]);
-  const store = await cleanups.started(openStore(engine.endpoint, o.tableName, log), (s) => s.close());
+  const store = await cleanups.started(openStore(engine.endpoint, tableShapeOf(deployment.table), log), (s) => s.close());
   const auth = await startAuth(o);
-  const lambda = await cleanups.started(startPageFunction(o, engine.endpoint, management.url, log), (l) => l.close());
+  const secretsManager =
+    auth && deployment.secret ? await cleanups.started(startSecretsManager({ arn: deployment.secret.arn, value: auth.secret }, log), (sm) => sm.close()) : undefined;
 
   const metrics = new PrometheusSink();
-  const scope = handlerScope(o, {
-    dynamodbEndpoint: engine.endpoint,
-    callbackUrl: management.url,
-    lambdaUrl: lambda.url,
-    port: server.port,
-    console: await consoleBuild,
-    metrics,
-    tokenSecret: auth?.secret,
+  const functions = prepareFunctions(
+    deployment,
+    { dynamodb: engine.endpoint, callbackUrl: management.url, lambda: lambda.url, secretsManager: secretsManager?.url },
+    {
+      auth: o.auth,
+      verbose: o.verbose,
+      iam: o.iam,
+      iamLogFile: o.iamLogFile,
+      metrics: o.metrics ? metrics : undefined,
+      extraEnvironment: { 'functions/http/console.ts': consoleEnvironment(server.port, await consoleBuild) },
+    },
+  );
+  cleanups.add(() => functions.dispose());
+  for (const fn of functions.byId.values()) {
+    const env = { ...fn.env, ...(process.env.PATH ? { PATH: process.env.PATH } : {}) };
+    invocable.set(fn.spec.name, { moduleUrl: new URL(`../${fn.spec.entry}`, import.meta.url).href, env, gate: fn.gate, timeoutMs: fn.spec.timeoutMs });
+  }
+
+  const account: Bucket = o.throttle ? new TokenBucket(ACCOUNT_THROTTLE) : { take: () => true };
+  guards.attach(connectionsGuard(deployment, functions, account));
+  const region = deployment.placement.region;
+  const { httpApi: httpSpec, webSocketApi: wsSpec } = deployment;
+  const http = createHttpApi({
+    routes: await httpRoutes(httpSpec, functions, o, region),
+    log,
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    apiId: httpSpec.id,
+    stage: httpSpec.stage.name,
+    throttle: o.throttle ? new StageThrottle(httpSpec.stage, account) : undefined,
+    metrics: o.metrics ? metrics : undefined,
   });
-  cleanups.add(() => scope.dispose());
-  const handlers = bindHandlers(loaded, scope);
-  const apis = gatewayApis(o, handlers, metrics, log);
-  connections.attach(apis.ws);
-  cleanups.add(() => apis.ws.closeAll());
+  const ws = new WebSocketApi({
+    ...(await wsRoutes(wsSpec, functions, o, region)),
+    routeSelectionExpression: wsSpec.routeSelectionExpression ?? '$request.body.action',
+    log,
+    apiId: wsSpec.id,
+    stage: wsSpec.stage.name,
+    throttle: o.throttle ? new StageThrottle(wsSpec.stage, account) : undefined,
+  });
+  connections.attach(ws);
+  cleanups.add(() => ws.closeAll());
 
   const failures = new FailureDestination(o.dataDir, log);
-  const gate = faults ? (part: 'sweeper' | 'poller') => faults.injector.gate(part) : undefined;
-  const triggers = await cleanups.started(startTriggers({ ...o, store, fanout: handlers.fanout, sweeper: handlers.sweeper, failures, log, gate }), (t) => t.stop());
+  const pause = faults ? (part: 'sweeper' | 'poller') => faults.injector.gate(part) : undefined;
+  const fanout = functions.byId.get(deployment.streamMapping.functionId);
+  const sweeper = functions.byId.get(deployment.schedule.functionId);
+  if (!fanout || !sweeper) throw new RuntimeStartError('the template has no stream function or no scheduled function');
+  const triggers = await cleanups.started(
+    startTriggers({
+      tableName: o.tableName,
+      store,
+      mapping: deployment.streamMapping,
+      fanout: { spec: fanout.spec, principal: fanout.principal, handler: await functions.handler(fanout.spec.logicalId) },
+      sweeper: { spec: sweeper.spec, handler: await functions.handler(sweeper.spec.logicalId) },
+      region,
+      pollIntervalMs: o.pollIntervalMs,
+      failures,
+      gate: functions.gate,
+      log,
+      pause,
+    }),
+    (t) => t.stop(),
+  );
   if (o.verbose) cleanups.add(await startSummary(metrics, (line) => process.stdout.write(`${line}\n`)));
 
-  server.serve(apis);
+  server.serve({ http, ws });
   const stop = async () => {
     // Stop taking connections, close WebSockets (1001), stop the poller and the sweeper,
     // let requests under way finish, and stop DynamoDB Local last.
     faults?.injector.clear();
     const serverClosed = server.close();
-    await apis.ws.closeAll();
+    await ws.closeAll();
     await triggers.stop();
     await serverClosed;
     await cleanups.run();

@@ -1,11 +1,13 @@
 /**
  * The runtime's DynamoDB: the DynamoDB Local it starts (in memory, or
  * persisting to the data directory), or an endpoint the user already runs;
- * and in it the table, created from `createTableInput` as the stack creates it.
+ * and in it the table, created as the template's `AWS::DynamoDB::Table` says
+ * (`tableInputOf`): keys, indexes, stream and TTL attribute.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import {
+  type CreateTableCommandInput,
   CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
@@ -14,7 +16,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { localOverrides } from '../functions/core/aws.ts';
-import { TABLE_SHAPE, createTableInput } from '../functions/core/table.ts';
+import type { TableSpec } from './template/deployment.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { RuntimeStartError } from './errors.ts';
 import type { RuntimeLog } from './log.ts';
@@ -57,8 +59,40 @@ export interface Store {
   close(): void;
 }
 
-/** The runtime's own clients of `endpoint` (the handlers build theirs), with `tableName` ready in it. */
-export async function openStore(endpoint: string, tableName: string, log: RuntimeLog): Promise<Store> {
+/** What the table is made of: the creation input and the TTL attribute. */
+export interface TableShape {
+  input: CreateTableCommandInput;
+  ttlAttribute: string | undefined;
+}
+
+/**
+ * The table of the template, as `CreateTable` takes it: the properties
+ * CloudFormation passes on (keys, attribute definitions, global secondary
+ * indexes, billing mode, stream), under the runtime's table name.
+ */
+export function tableShapeOf(spec: TableSpec): TableShape {
+  const p = spec.properties as Record<string, unknown>;
+  const stream = p.StreamSpecification as { StreamViewType?: string } | undefined;
+  const ttl = p.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
+  const indexes = (p.GlobalSecondaryIndexes as Record<string, unknown>[] | undefined)?.map((i) => ({
+    IndexName: i.IndexName,
+    KeySchema: i.KeySchema,
+    Projection: i.Projection,
+  }));
+  const input = {
+    TableName: spec.name,
+    KeySchema: p.KeySchema,
+    AttributeDefinitions: p.AttributeDefinitions,
+    BillingMode: (p.BillingMode as string | undefined) ?? 'PROVISIONED',
+    ...(indexes ? { GlobalSecondaryIndexes: indexes } : {}),
+    ...(stream?.StreamViewType ? { StreamSpecification: { StreamEnabled: true, StreamViewType: stream.StreamViewType } } : {}),
+  } as CreateTableCommandInput;
+  return { input, ttlAttribute: ttl?.Enabled ? ttl.AttributeName : undefined };
+}
+
+/** The runtime's own clients of `endpoint` (the handlers build theirs), with the table ready in it. */
+export async function openStore(endpoint: string, shape: TableShape, log: RuntimeLog): Promise<Store> {
+  const tableName = shape.input.TableName as string;
   const dynamodb = new DynamoDBClient({ ...localOverrides(endpoint), maxAttempts: 3 });
   const streams = new DynamoDBStreamsClient({ ...localOverrides(endpoint), maxAttempts: 3 });
   const close = () => {
@@ -66,7 +100,7 @@ export async function openStore(endpoint: string, tableName: string, log: Runtim
     streams.destroy();
   };
   try {
-    await ensureTable(dynamodb, tableName, log);
+    await ensureTable(dynamodb, shape, log);
   } catch (err) {
     close();
     if (err instanceof RuntimeStartError) throw err;
@@ -84,9 +118,10 @@ async function describeTable(client: DynamoDBClient, tableName: string): Promise
   }
 }
 
-async function createTable(client: DynamoDBClient, tableName: string, log: RuntimeLog): Promise<TableDescription> {
+async function createTable(client: DynamoDBClient, shape: TableShape, log: RuntimeLog): Promise<TableDescription> {
+  const tableName = shape.input.TableName as string;
   try {
-    await client.send(new CreateTableCommand(createTableInput(tableName)));
+    await client.send(new CreateTableCommand(shape.input));
     log.info(`created table ${tableName}`);
   } catch (err) {
     if ((err as Error).name !== 'ResourceInUseException') throw err;
@@ -99,24 +134,28 @@ async function createTable(client: DynamoDBClient, tableName: string, log: Runti
     table = await describeTable(client, tableName);
   }
   // TTL is garbage collection only; an engine without TTL support is fine.
-  await client
-    .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TABLE_SHAPE.ttlAttribute, Enabled: true } }))
-    .catch((err: unknown) => log.debug('could not enable TTL (fine for a local engine)', { error: err as Error }));
+  if (shape.ttlAttribute) {
+    await client
+      .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: shape.ttlAttribute, Enabled: true } }))
+      .catch((err: unknown) => log.debug('could not enable TTL (fine for a local engine)', { error: err as Error }));
+  }
   return table;
 }
 
-/** Creates the table from `createTableInput` if it is missing, and checks an existing one has what Roster needs. */
-export async function ensureTable(client: DynamoDBClient, tableName: string, log: RuntimeLog): Promise<void> {
-  const table = (await describeTable(client, tableName)) ?? (await createTable(client, tableName, log));
+/** Creates the table if it is missing, and checks an existing one has the template's stream and indexes. */
+export async function ensureTable(client: DynamoDBClient, shape: TableShape, log: RuntimeLog): Promise<void> {
+  const tableName = shape.input.TableName as string;
+  const table = (await describeTable(client, tableName)) ?? (await createTable(client, shape, log));
   const problems: string[] = [];
+  const wantStream = shape.input.StreamSpecification?.StreamViewType;
   const stream = table.StreamSpecification;
-  if (!stream?.StreamEnabled || !table.LatestStreamArn) problems.push(`a ${TABLE_SHAPE.streamViewType} stream`);
-  else if (stream.StreamViewType !== TABLE_SHAPE.streamViewType) problems.push(`a ${TABLE_SHAPE.streamViewType} stream (it has ${stream.StreamViewType})`);
-  const index = table.GlobalSecondaryIndexes?.find((i) => i.IndexName === TABLE_SHAPE.expiryIndex.name);
-  if (!index) problems.push(`the ${TABLE_SHAPE.expiryIndex.name} index`);
-  // A table from before the index was keyed by the announced deadline (sweepAt) cannot be swept.
-  else if (!index.KeySchema?.some((k) => k.KeyType === 'RANGE' && k.AttributeName === TABLE_SHAPE.expiryIndex.sortKey)) {
-    problems.push(`the ${TABLE_SHAPE.expiryIndex.name} index sorted by ${TABLE_SHAPE.expiryIndex.sortKey}`);
+  if (wantStream && (!stream?.StreamEnabled || !table.LatestStreamArn)) problems.push(`a ${wantStream} stream`);
+  else if (wantStream && stream?.StreamViewType !== wantStream) problems.push(`a ${wantStream} stream (it has ${stream?.StreamViewType})`);
+  for (const want of shape.input.GlobalSecondaryIndexes ?? []) {
+    const index = table.GlobalSecondaryIndexes?.find((i) => i.IndexName === want.IndexName);
+    const keys = (k: { AttributeName?: string; KeyType?: string }[] | undefined) => JSON.stringify(k?.map((x) => [x.AttributeName, x.KeyType]));
+    if (!index) problems.push(`the ${want.IndexName} index`);
+    else if (keys(index.KeySchema) !== keys(want.KeySchema)) problems.push(`the ${want.IndexName} index keyed as the template says`);
   }
   if (problems.length > 0) {
     throw new RuntimeStartError(`table ${tableName} exists but lacks ${problems.join(' and ')}; delete it or choose another with --table`);

@@ -20,11 +20,11 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { toErrorBody } from '../functions/core/errors.ts';
-import { WS_ROUTE_SELECTION, WS_ROUTES } from '../functions/core/routes.ts';
-import { authorizeConnect } from './authorizers.ts';
+import { authorizeConnect, type ConnectAuthorizer } from './authorizers.ts';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
+import { THROTTLED_BODY, type StageThrottle } from './throttle.ts';
 
 /** API Gateway's limits for WebSocket APIs. */
 export const WS_LIMITS = {
@@ -72,9 +72,22 @@ interface Connection extends ConnectionInfo {
   ageTimer?: NodeJS.Timeout;
 }
 
+/** One route of the WebSocket API, as the template defines it. */
+export interface WsRoute {
+  handler: LambdaHandler;
+  /** The function's name, for the invocation's context. */
+  functionName: string;
+  /** API Gateway's wait for the integration (at most 29 s). */
+  timeoutMs: number;
+  /** Whether the route has a route response: only then is the integration's answer sent back to the client. */
+  respond: boolean;
+}
+
 export interface WebSocketApiOptions {
-  /** Handler by route key (`$connect`, `$disconnect`, `$default`, custom routes). */
-  handlers: Map<string, LambdaHandler>;
+  /** Routes by route key (`$connect`, `$disconnect`, `$default`, custom routes). */
+  routes: Map<string, WsRoute>;
+  /** `$request.body.action`, as the API's `RouteSelectionExpression`. */
+  routeSelectionExpression: string;
   log: RuntimeLog;
   apiId: string;
   stage: string;
@@ -82,7 +95,9 @@ export interface WebSocketApiOptions {
   path?: string;
   limits?: Partial<typeof WS_LIMITS>;
   /** With auth on: the `$connect` Lambda authorizer (local/authorizers.ts). */
-  authorizer?: LambdaHandler;
+  authorizer?: ConnectAuthorizer;
+  /** The stage's throttle: `$connect` and each message's route take a token (local/throttle.ts). @default none */
+  throttle?: StageThrottle;
 }
 
 /** The field of a client message that selects its route, from `$request.body.<field>`. */
@@ -179,8 +194,8 @@ export class WebSocketApi {
 
   constructor(private readonly options: WebSocketApiOptions) {
     this.limits = { ...WS_LIMITS, ...options.limits };
-    this.customRoutes = new Set(WS_ROUTES.map((r) => r.routeKey).filter((k) => !k.startsWith('$')));
-    this.selection = selectionPath(WS_ROUTE_SELECTION);
+    this.customRoutes = new Set([...options.routes.keys()].filter((k) => !k.startsWith('$')));
+    this.selection = selectionPath(options.routeSelectionExpression);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -205,6 +220,7 @@ export class WebSocketApi {
     const { pathname, query } = splitUrl(req.url ?? '/');
     const refusal = this.refusalOf(req, pathname);
     if (refusal) return refuseUpgrade(socket, refusal.status, refusal.body);
+    if (this.options.throttle && !this.options.throttle.admit('$connect')) return refuseUpgrade(socket, 429, THROTTLED_BODY);
     const now = Date.now();
     const conn = newConnection(req, now);
     // From here on, posts for this id are queued rather than answered 410.
@@ -256,7 +272,7 @@ export class WebSocketApi {
   }
 
   /** Runs the `$connect` authorizer; false when it refused (the upgrade is answered then). */
-  private async authorizeConnection(authorizer: LambdaHandler, conn: Connection, event: Record<string, unknown>, socket: Duplex): Promise<boolean> {
+  private async authorizeConnection(authorizer: ConnectAuthorizer, conn: Connection, event: Record<string, unknown>, socket: Duplex): Promise<boolean> {
     const outcome = await this.track(authorizeConnect(authorizer, event, this.options.apiId, this.options.stage));
     if (outcome.kind === 'refuse') {
       this.forget(conn);
@@ -347,9 +363,9 @@ export class WebSocketApi {
   }
 
   private invoke(routeKey: string, event: unknown): Promise<unknown> {
-    const handler = this.options.handlers.get(routeKey);
-    if (!handler) return Promise.reject(new Error(`no handler for WebSocket route ${routeKey}`));
-    return invokeHandler(handler, event, `ws-${routeKey.replace(/^\$/, '')}`, this.limits.integrationTimeoutMs);
+    const route = this.options.routes.get(routeKey);
+    if (!route) return Promise.reject(new Error(`no WebSocket route ${routeKey}`));
+    return invokeHandler(route.handler, event, route.functionName, Math.min(route.timeoutMs, this.limits.integrationTimeoutMs));
   }
 
   private track<T>(promise: Promise<T>): Promise<T> {
@@ -383,8 +399,15 @@ export class WebSocketApi {
       try {
         const text = isBinary ? undefined : data.toString('utf8');
         const routeKey = text === undefined ? '$default' : this.selectRoute(text);
+        const requestContext = { ...this.requestContext(conn, routeKey, 'MESSAGE', received), messageId: gatewayId() };
+        if (this.options.throttle && !this.options.throttle.admit(routeKey)) {
+          // API Gateway's own error frame, as for its other errors: the message, the connection and the request.
+          const frame = JSON.stringify({ ...(JSON.parse(THROTTLED_BODY) as object), connectionId: conn.id, requestId: requestContext.requestId });
+          if (conn.ws?.readyState === WebSocket.OPEN) conn.ws.send(frame);
+          return;
+        }
         const event = {
-          requestContext: { ...this.requestContext(conn, routeKey, 'MESSAGE', received), messageId: gatewayId() },
+          requestContext,
           body: text ?? data.toString('base64'),
           isBase64Encoded: text === undefined,
         };
@@ -395,7 +418,8 @@ export class WebSocketApi {
           this.options.log.error(`WebSocket route ${routeKey} failed inside the runtime`, { error: err as Error });
           body = JSON.stringify({ type: 'ERROR', ...toErrorBody(err).body });
         }
-        if (body !== undefined && conn.ws?.readyState === WebSocket.OPEN) conn.ws.send(body);
+        const respond = this.options.routes.get(routeKey)?.respond ?? false;
+        if (respond && body !== undefined && conn.ws?.readyState === WebSocket.OPEN) conn.ws.send(body);
       } finally {
         conn.queued--;
       }

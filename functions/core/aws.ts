@@ -7,30 +7,48 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 import type { Config } from './config.ts';
+import { currentScope, type Environment } from './scope.ts';
 
 /** The region of clients with an endpoint override: the environment's, else a placeholder. */
-export const localRegion = (): string => process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1';
+export const localRegion = (env: Environment = process.env): string => env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
 
 /**
- * With an endpoint override (DynamoDB Local, LocalStack) and no credentials in
- * the environment, use placeholder credentials and a default region: those
- * engines accept any, and a developer should not need an AWS profile to run Roster.
- * They are passed to the client, never put into `process.env`: a local runtime
- * embedded in another program must not change that program's AWS settings.
+ * With an endpoint override (DynamoDB Local, LocalStack), the scope's region
+ * and credentials: a local runtime gives each function the credentials of
+ * its own role in its scope's environment, as Lambda does in the process's
+ * (local/iam/gate.ts). Without any in the environment, placeholder
+ * credentials and a default region: those engines accept any, and a
+ * developer should not need an AWS profile to run Roster. They are passed to
+ * the client, never put into `process.env`: a local runtime embedded in
+ * another program must not change that program's AWS settings.
  */
 export function localOverrides(endpoint: string | undefined) {
   if (!endpoint) return {};
+  const { env } = currentScope();
+  const fromScope = env !== process.env && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY;
   return {
     endpoint,
-    region: localRegion(),
-    ...(process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+    region: localRegion(env),
+    ...(fromScope
+      ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID as string, secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string, sessionToken: env.AWS_SESSION_TOKEN } }
+      : process.env.AWS_ACCESS_KEY_ID
+        ? {}
+        : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
   };
+}
+
+/** What a client sends with: the scope's handler (the local runtime's IAM) when it has one, else the SDK's own, built from `options`. */
+export function requestHandlerFor(options: NodeHttpHandlerOptions = {}) {
+  const { awsRequestHandler } = currentScope();
+  return awsRequestHandler ? awsRequestHandler(options) : options;
 }
 
 export function createDocumentClient(cfg: Pick<Config, 'dynamodbEndpoint'>): DynamoDBDocumentClient {
   const client = new DynamoDBClient({
     ...localOverrides(cfg.dynamodbEndpoint),
+    requestHandler: requestHandlerFor(),
     // Adaptive retry spreads out retries when DynamoDB throttles instead of hammering it.
     retryMode: 'adaptive',
     maxAttempts: 4,
@@ -58,5 +76,6 @@ export function createManagementClient(endpoint: string, local = false): ApiGate
 export function createLambdaClient(cfg: Pick<Config, 'lambdaEndpoint'>): LambdaClient {
   // No retries of its own: a failed page fails the record, and the event source mapping retries it.
   // Every page of an event is invoked at once: the SDK's default of 50 sockets would queue them.
-  return new LambdaClient({ ...localOverrides(cfg.lambdaEndpoint), maxAttempts: 1, requestHandler: { httpsAgent: { maxSockets: 512, keepAlive: true } } });
+  const agent = { maxSockets: 512, keepAlive: true };
+  return new LambdaClient({ ...localOverrides(cfg.lambdaEndpoint), maxAttempts: 1, requestHandler: requestHandlerFor({ httpsAgent: agent, httpAgent: agent }) });
 }

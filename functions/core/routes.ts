@@ -4,6 +4,12 @@
  * `matchHttpRoute`; the `$default` route answers everything else.
  */
 
+/**
+ * The template metadata key that names a function's handler module (`functions/http/register.ts`):
+ * the CDK stack writes it on every function, the local runtime reads it to run the same module.
+ */
+export const HANDLER_ENTRY_METADATA = 'roster:entry';
+
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 /**
@@ -58,7 +64,8 @@ export const WS_ROUTES: readonly WsRouteSpec[] = [
 /** WebSocket route selection: the `action` field of each client message. */
 export const WS_ROUTE_SELECTION = '$request.body.action';
 
-function matchPath(template: string, path: string): Record<string, string> | undefined {
+/** The path parameters of `path` under a route path (`{param}` matches one non-empty segment), or undefined. */
+export function matchPath(template: string, path: string): Record<string, string> | undefined {
   const want = template.split('/');
   const got = path.split('/');
   if (want.length !== got.length) return undefined;

@@ -19,6 +19,8 @@
  * once a scope exists.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { HttpHandler } from '@smithy/core/protocols';
+import type { NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 import type { MetricsSink } from './metrics.ts';
 
 /** Environment variables, as Lambda hands them to a function. */
@@ -31,6 +33,12 @@ export interface ScopeOptions {
   metrics?: MetricsSink;
   /** The token signing secret itself, instead of reading `TOKEN_SECRET_ARN` from Secrets Manager. */
   tokenSecret?: string;
+  /**
+   * The HTTP handler the scope's AWS SDK clients send with, given the options
+   * a client would pass the SDK's own: the local runtime's, which asks IAM
+   * before a request leaves (local/iam/request-handler.ts). @default the SDK's
+   */
+  awsRequestHandler?: (options: NodeHttpHandlerOptions) => HttpHandler;
 }
 
 const storage = new AsyncLocalStorage<Scope>();
@@ -39,12 +47,14 @@ export class Scope {
   readonly env: Environment;
   readonly metrics: MetricsSink | undefined;
   readonly tokenSecret: string | undefined;
+  readonly awsRequestHandler: ScopeOptions['awsRequestHandler'];
   private readonly disposers: (() => void)[] = [];
 
   constructor(options: ScopeOptions) {
     this.env = options.env;
     this.metrics = options.metrics;
     this.tokenSecret = options.tokenSecret;
+    this.awsRequestHandler = options.awsRequestHandler;
   }
 
   /** Runs `fn` (and everything it awaits or schedules) in this scope. */

@@ -16,17 +16,18 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { keyOf } from './auth.ts';
+import { localOverrides, requestHandlerFor } from './aws.ts';
 import { logger } from './log.ts';
 import { perScope, type Environment, type Scope } from './scope.ts';
 
 /** How long a secret read from Secrets Manager is used before it is read again. */
 export const SECRET_CACHE_MS = 5 * 60_000;
 
-/** A Secrets Manager client for `arn`'s region, honouring `SECRETSMANAGER_ENDPOINT` (LocalStack). */
+/** A Secrets Manager client for `arn`'s region, honouring `SECRETSMANAGER_ENDPOINT` (LocalStack, the local runtime). */
 export function secretsManagerClient(arn?: string, env: Environment = process.env): SecretsManagerClient {
   const region = arn?.split(':')[3];
   const endpoint = env.SECRETSMANAGER_ENDPOINT || undefined;
-  return new SecretsManagerClient({ ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}), maxAttempts: 3 });
+  return new SecretsManagerClient({ ...localOverrides(endpoint), ...(region ? { region } : {}), requestHandler: requestHandlerFor(), maxAttempts: 3 });
 }
 
 /** The secret's current value and, when there is one, its previous value (newest first). */
