@@ -1,6 +1,8 @@
 /**
  * The fan-out's on-failure destination, locally: where the stream poller puts
- * a record it discarded after its retries (on AWS: an SQS queue). The last
+ * the invocation record of each batch it discarded, after its retries or
+ * because its records were too old (on AWS: an SQS queue). Each entry also
+ * carries the discarded records, which AWS's record only points to. The last
  * few stay in memory for `Runtime.streamFailures()`; with a data directory
  * every one is also appended to `{dataDir}/stream-failures.jsonl`.
  */
@@ -26,10 +28,15 @@ export class FailureDestination {
     this.kept.push(failure);
     if (this.kept.length > MAX_KEPT_FAILURES) this.kept.shift();
     if (this.file) await appendFile(this.file, `${JSON.stringify(failure)}\n`);
-    else this.log.warn('discarded stream record kept in memory (start with --data-dir to keep them in a file)', { sequenceNumber: failure.DDBStreamBatchInfo.startSequenceNumber });
+    else
+      this.log.warn('discarded stream batch kept in memory (start with --data-dir to keep them in a file)', {
+        condition: failure.requestContext.condition,
+        startSequenceNumber: failure.DDBStreamBatchInfo.startSequenceNumber,
+        batchSize: failure.DDBStreamBatchInfo.batchSize,
+      });
   }
 
-  /** The most recent discarded records, oldest first. */
+  /** The most recent discarded batches, oldest first. */
   recent(): StreamFailure[] {
     return [...this.kept];
   }

@@ -1,12 +1,15 @@
 /**
  * The stream poller against DynamoDB Local's real DynamoDB Streams API:
- * start position, filter criteria, batching, partial batch failures, bounded
- * retries with an on-failure destination, iterator expiry and a recreated
- * table. Faults DynamoDB Local cannot produce on demand are injected at the
+ * each setting of Lambda's event source mapping it applies (starting
+ * position, filter criteria, batch size and window, partial batch failures
+ * and their switch, retries with whole-batch discards to the on-failure
+ * destination, bisect on error, maximum record age), iterator expiry and a
+ * recreated table. Faults DynamoDB Local cannot produce on demand are injected at the
  * `StreamsApi` seam around the real client (an expired iterator), and a shard
  * rollover, which DynamoDB Local never does, uses a scripted stream.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, type _Record } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -87,6 +90,26 @@ function gate() {
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
   return { open, opened };
+}
+
+/**
+ * The real Streams API with GetRecords held until `release()`: the records
+ * written before then arrive in one read, so they form one batch. `alter`
+ * changes a record as read (a fault DynamoDB Local cannot produce, such as an old record).
+ */
+function heldReads(alter?: (record: _Record) => void) {
+  const real = sdkStreamsApi(dynamodb, streams);
+  const held = gate();
+  const api: StreamsApi = {
+    ...real,
+    async getRecords(iterator, limit) {
+      await held.opened;
+      const out = await real.getRecords(iterator, limit);
+      if (alter) out.records.forEach(alter);
+      return out;
+    },
+  };
+  return { api, release: held.open };
 }
 
 describe('stream poller', () => {
@@ -207,17 +230,57 @@ describe('stream poller', () => {
     expect(failures).toEqual([]);
   });
 
-  test('a poison record goes to the on-failure destination after the retries, and the stream moves on', async () => {
+  test('without bisect, a batch that keeps failing goes whole to the on-failure destination after the retries, and the stream moves on', async () => {
     const table = await newTable();
+    const reads = heldReads();
+    const seen: number[][] = [];
+    const failures: StreamFailure[] = [];
+    const poller = await startPoller({
+      tableName: table,
+      api: reads.api,
+      maxRetryAttempts: 2,
+      onFailure: (f) => void failures.push(f),
+      handler: async (event) => {
+        const ns = event.Records.map(nOf);
+        seen.push(ns);
+        if (ns.includes(2)) throw new Error('poison'); // record 2 fails its whole batch
+      },
+    });
+    for (let n = 0; n < 5; n++) await put(table, n);
+    reads.release(); // the five records arrive in one read, so they form one batch
+    await until(() => failures.length === 1, 15_000, 'the discarded batch');
+    await put(table, 5);
+    await until(() => seen.flat().includes(5), 10_000, 'the record after the discarded batch');
+
+    // The first attempt and two retries of the same batch, then the next record on its own.
+    expect(seen).toEqual([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [5]]);
+    const [failure] = failures as [StreamFailure];
+    expect(failure.records.map(nOf)).toEqual([0, 1, 2, 3, 4]);
+    expect(failure).toMatchObject({
+      version: '1.0',
+      requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      DDBStreamBatchInfo: {
+        batchSize: 5,
+        startSequenceNumber: seqOf(failure.records[0]!),
+        endSequenceNumber: seqOf(failure.records[4]!),
+        streamArn: poller.stats().streamArn,
+      },
+    });
+    expect(Date.parse(failure.DDBStreamBatchInfo.approximateArrivalOfFirstRecord ?? '')).not.toBeNaN();
+  });
+
+  test('a partial batch failure that keeps failing discards the rest of the batch from the failed record, not only that record', async () => {
+    const table = await newTable();
+    const reads = heldReads();
     const processed: number[] = [];
     const failures: StreamFailure[] = [];
     let poisonAttempts = 0;
-    const poller = await startPoller({
+    await startPoller({
       tableName: table,
+      api: reads.api,
       maxRetryAttempts: 2,
-      onFailure: (f) => {
-        failures.push(f);
-      },
+      onFailure: (f) => void failures.push(f),
       handler: async (event) => {
         for (const record of event.Records) {
           if (nOf(record) === 3) {
@@ -230,15 +293,169 @@ describe('stream poller', () => {
       },
     });
     for (let n = 0; n < 6; n++) await put(table, n);
-    await until(() => processed.length === 5, 15_000, 'the records after the poison one');
-    expect(processed).toEqual([0, 1, 2, 4, 5]);
+    reads.release();
+    await until(() => failures.length === 1, 15_000, 'the discarded rest of the batch');
+    await put(table, 6);
+    await until(() => processed.includes(6), 10_000, 'the record after the discarded batch');
+    expect(processed).toEqual([0, 1, 2, 6]);
     expect(poisonAttempts).toBe(3); // the first attempt and two retries
-    expect(failures).toHaveLength(1);
-    const failure = failures[0]!;
+    const [failure] = failures as [StreamFailure];
+    expect(failure.records.map(nOf)).toEqual([3, 4, 5]);
     expect(failure.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 });
-    expect(failure.DDBStreamBatchInfo).toMatchObject({ batchSize: 1, streamArn: poller.stats().streamArn });
-    expect(failure.DDBStreamBatchInfo.startSequenceNumber).toBe(seqOf(failure.record));
-    expect(nOf(failure.record)).toBe(3);
+    expect(failure.responseContext).toEqual({ statusCode: 200, executedVersion: '$LATEST' }); // a partial response is no function error
+    expect(failure.DDBStreamBatchInfo).toMatchObject({ batchSize: 3, startSequenceNumber: seqOf(failure.records[0]!), endSequenceNumber: seqOf(failure.records[2]!) });
+  });
+
+  test('bisect on error isolates a poison record: the rest of its batch is delivered and only its one-record batch is discarded', async () => {
+    const table = await newTable();
+    const reads = heldReads();
+    const seen: number[][] = [];
+    const failures: StreamFailure[] = [];
+    await startPoller({
+      tableName: table,
+      api: reads.api,
+      bisectOnError: true,
+      maxRetryAttempts: 1,
+      onFailure: (f) => void failures.push(f),
+      handler: async (event) => {
+        const ns = event.Records.map(nOf);
+        seen.push(ns);
+        if (ns.includes(5)) throw new Error('poison');
+      },
+    });
+    for (let n = 0; n < 8; n++) await put(table, n);
+    reads.release();
+    await until(() => seen.some((ns) => ns.includes(7) && !ns.includes(5)), 15_000, 'the records after the poison one');
+
+    // Halves in order, first half first; splits cost no retry, so only [5] is retried (once) before it is discarded.
+    expect(seen).toEqual([[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3], [4, 5, 6, 7], [4, 5], [4], [5], [5], [6, 7]]);
+    expect(failures).toHaveLength(1);
+    const [failure] = failures as [StreamFailure];
+    expect(failure.records.map(nOf)).toEqual([5]);
+    expect(failure.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: 5 }); // every invocation that carried record 5
+    expect(failure.DDBStreamBatchInfo).toMatchObject({ batchSize: 1, startSequenceNumber: seqOf(failure.records[0]!), endSequenceNumber: seqOf(failure.records[0]!) });
+  });
+
+  test('maxRetryAttempts -1 retries a failing batch until it succeeds', async () => {
+    const table = await newTable();
+    let attempts = 0;
+    const delivered: number[] = [];
+    const failures: StreamFailure[] = [];
+    await startPoller({
+      tableName: table,
+      maxRetryAttempts: -1,
+      retryMaxDelayMs: 40,
+      onFailure: (f) => void failures.push(f),
+      handler: async (event) => {
+        attempts++;
+        if (attempts <= 8) throw new Error('not yet');
+        delivered.push(...event.Records.map(nOf));
+      },
+    });
+    await put(table, 0);
+    await until(() => delivered.length > 0, 15_000, 'the record, once the function recovers');
+    expect(delivered).toEqual([0]);
+    expect(attempts).toBe(9); // well past the default 3 retries
+    expect(failures).toEqual([]);
+  });
+
+  test('records older than maxRecordAgeSeconds go to the on-failure destination without invoking the function for them', async () => {
+    const table = await newTable();
+    // DynamoDB Local cannot write an old record: the read makes record 0 an hour old.
+    const reads = heldReads((record) => {
+      if (record.dynamodb?.NewImage?.n?.N === '0' && record.dynamodb) record.dynamodb.ApproximateCreationDateTime = new Date(Date.now() - 3_600_000);
+    });
+    let skewMs = 0;
+    const seen: number[][] = [];
+    const failures: StreamFailure[] = [];
+    await startPoller({
+      tableName: table,
+      api: reads.api,
+      maxRecordAgeSeconds: 60,
+      now: () => Date.now() + skewMs,
+      onFailure: (f) => void failures.push(f),
+      handler: async (event) => void seen.push(event.Records.map(nOf)),
+    });
+    for (let n = 0; n < 3; n++) await put(table, n);
+    reads.release();
+    await until(() => seen.length === 1, 10_000, 'the batch without its old record');
+    expect(seen).toEqual([[1, 2]]);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.records.map(nOf)).toEqual([0]);
+    expect(failures[0]!.requestContext).toMatchObject({ condition: 'RecordAgeExceeded', approximateInvokeCount: 0 });
+    expect(failures[0]!.responseContext).toBeUndefined(); // never invoked
+    expect(failures[0]!.DDBStreamBatchInfo).toMatchObject({ batchSize: 1, startSequenceNumber: seqOf(failures[0]!.records[0]!) });
+
+    // The clock says two hours later: a record written now is already too old.
+    skewMs = 7_200_000;
+    await put(table, 3);
+    await until(() => failures.length === 2, 10_000, 'the aged record in the destination');
+    skewMs = 0;
+    await put(table, 4);
+    await until(() => seen.length === 2, 10_000, 'the next fresh record');
+    expect(seen).toEqual([[1, 2], [4]]);
+    expect(failures[1]!.records.map(nOf)).toEqual([3]);
+  });
+
+  test('with reportBatchItemFailures off, batchItemFailures in the response are ignored and the batch counts as a success', async () => {
+    const table = await newTable();
+    const seen: number[] = [];
+    const failures: StreamFailure[] = [];
+    await startPoller({
+      tableName: table,
+      reportBatchItemFailures: false,
+      onFailure: (f) => void failures.push(f),
+      handler: async (event) => {
+        seen.push(...event.Records.map(nOf));
+        return { batchItemFailures: [{ itemIdentifier: seqOf(event.Records[0]!) }] };
+      },
+    });
+    for (let n = 0; n < 3; n++) await put(table, n);
+    await until(() => seen.includes(2), 10_000, 'three records');
+    await put(table, 3); // once it arrives, any retry of the earlier records would have shown
+    await until(() => seen.includes(3), 10_000, 'the fourth record');
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(failures).toEqual([]);
+  });
+
+  test('startingPosition TRIM_HORIZON reads the records written before the poller started', async () => {
+    const table = await newTable();
+    await put(table, 0);
+    await put(table, 1);
+    const delivered: number[] = [];
+    await startPoller({ tableName: table, startingPosition: 'TRIM_HORIZON', handler: async (event) => void delivered.push(...event.Records.map(nOf)) });
+    await put(table, 2);
+    await until(() => delivered.includes(2), 10_000, 'the record written after start');
+    expect(delivered).toEqual([0, 1, 2]);
+  });
+
+  test('a batching window gathers the records written within it into one batch; a full batch goes at once', async () => {
+    const table = await newTable();
+    const batches: number[][] = [];
+    await startPoller({ tableName: table, batchingWindowMs: 3000, handler: async (event) => void batches.push(event.Records.map(nOf)) });
+    for (let n = 0; n < 5; n++) {
+      await put(table, n);
+      await sleep(100); // records arriving one by one, each on its own without a window
+    }
+    await until(() => batches.length > 0, 10_000, 'the batch');
+    expect(batches).toEqual([[0, 1, 2, 3, 4]]);
+
+    // A batch that is full does not wait for the window.
+    const other = await newTable();
+    const full: number[][] = [];
+    await startPoller({ tableName: other, batchSize: 3, batchingWindowMs: 300_000, handler: async (event) => void full.push(event.Records.map(nOf)) });
+    for (let n = 0; n < 4; n++) await put(other, n);
+    await until(() => full.length > 0, 10_000, 'the full batch, long before its five-minute window');
+    expect(full).toEqual([[0, 1, 2]]);
+  });
+
+  test('settings outside the ranges Lambda accepts are refused when the poller is made', () => {
+    const base = { tableName: 't', api: sdkStreamsApi(dynamodb, streams), handler: async () => undefined };
+    expect(() => new StreamPoller({ ...base, batchSize: 0 })).toThrow(/batchSize must be an integer from 1 to 10,000/);
+    expect(() => new StreamPoller({ ...base, batchingWindowMs: 300_001 })).toThrow(/batchingWindowMs/);
+    expect(() => new StreamPoller({ ...base, maxRetryAttempts: -2 })).toThrow(/maxRetryAttempts/);
+    expect(() => new StreamPoller({ ...base, maxRecordAgeSeconds: 1.5 })).toThrow(/maxRecordAgeSeconds/);
+    expect(() => new StreamPoller({ ...base, startingPosition: 'AT_TIMESTAMP' as 'LATEST' })).toThrow(/startingPosition/);
   });
 
   test('a thrown error or a malformed itemIdentifier fails the whole batch', async () => {
@@ -264,7 +481,7 @@ describe('stream poller', () => {
     expect(succeeded).toEqual([0, 1, 2]);
   });
 
-  test('an expired iterator is renewed from the checkpoint: nothing lost, nothing repeated', async () => {
+  test('an expired iterator is renewed after the last record read: nothing lost, nothing repeated', async () => {
     const table = await newTable();
     const real = sdkStreamsApi(dynamodb, streams);
     let expireNext = false;
