@@ -97,10 +97,16 @@ export async function startTriggers(options: TriggerOptions): Promise<Triggers> 
       await options.pause?.('poller');
       return (await invokeHandler(fanout.handler, event, fanout.spec.name, fanout.spec.timeoutMs)) as DynamoDBBatchResponse;
     },
+    functionArn: fanout.spec.arn,
     filterPatterns: mapping.filters,
     batchSize: mapping.batchSize,
+    batchingWindowMs: mapping.batchingWindowMs,
+    maxRetryAttempts: mapping.maxRetryAttempts,
+    bisectOnError: mapping.bisectOnError,
+    maxRecordAgeSeconds: mapping.maxRecordAgeSeconds,
+    reportBatchItemFailures: mapping.reportBatchItemFailures,
+    startingPosition: mapping.startingPosition === 'TRIM_HORIZON' ? 'TRIM_HORIZON' : 'LATEST',
     pollIntervalMs: options.pollIntervalMs,
-    maxRetryAttempts: mapping.maxRetryAttempts < 0 ? Number.MAX_SAFE_INTEGER : mapping.maxRetryAttempts,
     onFailure: (failure) => options.failures.write(failure),
     log,
   });
