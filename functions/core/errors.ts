@@ -1,6 +1,7 @@
 /**
  * One error hierarchy for the whole information center. Each subclass carries
- * the HTTP status and the stable `code` of the wire contract (design §2).
+ * the HTTP status and the stable `code` of the wire contract (`ERROR_STATUS` in
+ * contract/index.ts; docs/running-nodes/wire-protocol.md, "Errors").
  * `toErrorBody` is the only place an error becomes something a caller sees.
  */
 import type { ErrorBody, ErrorCode } from '@roster/contract';

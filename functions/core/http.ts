@@ -10,7 +10,7 @@ import { MethodNotAllowedError, toErrorBody } from './errors.ts';
 import { logger } from './log.ts';
 import { codeOf, recordRequest, subjectOf } from './observe.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, type RouteAccess } from './routes.ts';
-import { noQuerySchema, parseId, parseJsonBody, parseQuery } from './validation.ts';
+import { parseId, parseJsonBody, refuseUnknownQuery } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -40,6 +40,18 @@ export function accessOf(name: string): RouteAccess {
   return access;
 }
 
+/**
+ * The query parameters the handler module `name` takes, as `HTTP_ROUTES`
+ * declares them; undefined for the `$default` module, whose 404/405 says more
+ * than a 400 about the query would.
+ */
+export function queryParametersOf(name: string): readonly string[] | undefined {
+  if (name === HTTP_DEFAULT_HANDLER) return undefined;
+  const declared = new Set(HTTP_ROUTES.filter((r) => r.handler === name).map((r) => r.query.join('&')));
+  if (declared.size !== 1) throw new Error(`handler ${name} must serve routes that take the same query parameters`);
+  return HTTP_ROUTES.find((r) => r.handler === name)?.query;
+}
+
 /** What the HTTP API passes on from a Lambda authorizer (payload 2.0): `requestContext.authorizer.lambda`. */
 function authorizerContextOf(event: HttpEvent): unknown {
   const authorizer: unknown = (event.requestContext as { authorizer?: unknown }).authorizer;
@@ -49,17 +61,21 @@ function authorizerContextOf(event: HttpEvent): unknown {
 /**
  * Wraps a route's logic: first the access check of the route (401 who, 403
  * may they — before anything is read or written, so a denial changes
- * nothing), then the logic; every thrown error becomes the contract's error
+ * nothing), then the refusal of query parameters the route does not take
+ * (400), then the logic; every thrown error becomes the contract's error
  * response.
  */
 export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<HttpResult>) {
   const access = accessOf(route);
+  const query = queryParametersOf(route);
   return async (event: HttpEvent): Promise<HttpResult> => {
     const startedAt = Date.now();
     let result: HttpResult;
     let code: string | undefined;
     try {
       if (access !== 'public' && authRequired()) checkAccess(access, authorizerContextOf(event), event.pathParameters?.clusterId);
+      // Every route alike, before its logic: a parameter it does not take is a 400 that changes nothing.
+      if (query) refuseUnknownQuery(event.queryStringParameters, query);
       result = await fn(event);
     } catch (err) {
       code = codeOf(err);
@@ -88,11 +104,6 @@ export function pathIds(event: HttpEvent): { clusterId: string; nodeId: string }
 
 export function clusterIdOf(event: HttpEvent): string {
   return parseId(event.pathParameters?.clusterId, 'clusterId');
-}
-
-/** Refuses query parameters on a route that takes none: a typo'd flag should not be silently ignored. */
-export function noQuery(event: HttpEvent): void {
-  parseQuery(noQuerySchema, event.queryStringParameters);
 }
 
 export function bodyOf(event: HttpEvent): unknown {

@@ -103,7 +103,13 @@ async function renewUnchanged(deps: Deps, clusterId: string, nodeId: string, old
 
 export interface RegisterResult {
   node: Node;
-  /** True when no record of this node key existed before. */
+  /**
+   * True when the node was not UP before — never registered, DOWN, or past
+   * its lease — and this registration brought it UP (HTTP 201). It is then
+   * always a `NODE_REGISTERED`; so is a new incarnation of an UP node, which
+   * is not `created` (200): etcd and Consul users read "created" as "it was
+   * not there, now it is".
+   */
   created: boolean;
   /** The event this registration produced, if any (a renewal with nothing changed produces none). */
   event?: EventType;
@@ -113,7 +119,7 @@ export interface RegisterResult {
  * Registers a node: an idempotent upsert with PUT semantics (absent fields
  * take their defaults) that starts a new lease.
  *
- * - no live record, or a new incarnation → `NODE_REGISTERED`
+ * - no live record (201), or a new incarnation (200) → `NODE_REGISTERED`
  * - same incarnation, different metadata or lease → `NODE_UPDATED`
  * - same incarnation, nothing changed → lease renewed, no event
  * - an incarnation lower than the stored one → 409 `STALE_INCARNATION`
@@ -180,7 +186,7 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
         }),
       );
       metrics.count('Registrations', { event: ev ?? 'none' });
-      return { node: toNode(item, now), created: !old, event: ev };
+      return { node: toNode(item, now), created: !live, event: ev };
     } catch (err) {
       if (isConditionFailure(err)) continue; // a concurrent change won; read again
       throw err;

@@ -26,21 +26,28 @@ export interface HttpRouteSpec {
   path: string;
   /** Module under `functions/http/` whose `handler` serves the route. */
   handler: string;
+  /**
+   * The query parameters the route takes. Any other is refused with 400
+   * VALIDATION_FAILED before the route's logic runs (`httpHandler`): a
+   * misspelt flag (`?stauts=all`) must not be silently ignored. The OpenAPI
+   * document lists exactly these (test/contract/documents.test.ts).
+   */
+  query: readonly string[];
 }
 
 export const HTTP_ROUTES: readonly HttpRouteSpec[] = [
-  { method: 'PUT', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'register', access: 'write' },
-  { method: 'POST', path: '/v1/clusters/{clusterId}/nodes/{nodeId}/keepalive', handler: 'keepalive', access: 'write' },
-  { method: 'DELETE', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'deregister', access: 'write' },
-  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'get-node', access: 'read' },
-  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes', handler: 'list-nodes', access: 'read' },
-  { method: 'GET', path: '/v1/clusters', handler: 'list-clusters', access: 'admin' },
-  { method: 'GET', path: '/v1/health', handler: 'health', access: 'public' },
+  { method: 'PUT', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'register', access: 'write', query: [] },
+  { method: 'POST', path: '/v1/clusters/{clusterId}/nodes/{nodeId}/keepalive', handler: 'keepalive', access: 'write', query: [] },
+  { method: 'DELETE', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'deregister', access: 'write', query: ['incarnation'] },
+  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'get-node', access: 'read', query: [] },
+  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes', handler: 'list-nodes', access: 'read', query: ['status'] },
+  { method: 'GET', path: '/v1/clusters', handler: 'list-clusters', access: 'admin', query: [] },
+  { method: 'GET', path: '/v1/health', handler: 'health', access: 'public', query: [] },
   // The HTTP API's OpenAPI document (contract/openapi.json), for clients in any language.
-  { method: 'GET', path: '/v1/openapi.json', handler: 'openapi', access: 'public' },
+  { method: 'GET', path: '/v1/openapi.json', handler: 'openapi', access: 'public', query: [] },
   // The web console (console/). Public: the page holds no data; its API calls carry the token.
-  { method: 'GET', path: '/console', handler: 'console', access: 'public' },
-  { method: 'GET', path: '/', handler: 'console', access: 'public' },
+  { method: 'GET', path: '/console', handler: 'console', access: 'public', query: [] },
+  { method: 'GET', path: '/', handler: 'console', access: 'public', query: [] },
 ];
 
 /** The module that answers every request no route matched (404, or 405 with `Allow`). */

@@ -1,5 +1,6 @@
 /**
- * Input rules of the wire contract (design §2), as zod schemas, and the one
+ * Input rules of the wire contract (docs/running-nodes/wire-protocol.md,
+ * "Conventions"; contract/openapi.json), as zod schemas, and the one
  * function that turns a failed parse into a `VALIDATION_FAILED` error.
  */
 import {
@@ -125,8 +126,6 @@ export function parseJsonBody(body: string | undefined | null, isBase64Encoded =
   return parseJsonObject(body, isBase64Encoded, BODY_LIMIT_BYTES, 'request body');
 }
 
-export const noQuerySchema = z.strictObject({});
-
 export const listQuerySchema = z.strictObject({
   status: z.enum(['up', 'all'], { error: 'must be "up" or "all"' }).optional(),
 });
@@ -141,6 +140,22 @@ export const incarnationParamSchema = z
 export const deregisterQuerySchema = z.strictObject({
   incarnation: incarnationParamSchema.optional(),
 });
+
+/** Longest parameter name quoted back in an error: the name is the caller's input. */
+const QUOTED_NAME_MAX_CHARS = 64;
+
+/**
+ * Refuses query parameters outside `allowed` with 400 VALIDATION_FAILED,
+ * naming them and what the route takes. `allowed` comes from the route table
+ * (`HTTP_ROUTES[].query`), so every route refuses alike.
+ */
+export function refuseUnknownQuery(query: Record<string, string | undefined> | null | undefined, allowed: readonly string[]): void {
+  const unknown = Object.keys(query ?? {}).filter((name) => !allowed.includes(name));
+  if (unknown.length === 0) return;
+  const names = unknown.slice(0, 5).map((name) => JSON.stringify(name.slice(0, QUOTED_NAME_MAX_CHARS)));
+  const takes = allowed.length === 0 ? 'this route takes none' : `this route takes only ${allowed.join(', ')}`;
+  throw new ValidationError(`invalid query parameters: unknown parameter(s) ${names.join(', ')}; ${takes}`);
+}
 
 /** Parses query parameters (absent means none) with a strict schema: unknown parameters are rejected. */
 export function parseQuery<T>(schema: z.ZodType<T>, query: Record<string, string | undefined> | null | undefined): T {

@@ -1,5 +1,5 @@
 import openapi from '@roster/contract/openapi.json' with { type: 'json' };
-import { httpHandler, json, noQuery } from '../core/http.ts';
+import { httpHandler, json } from '../core/http.ts';
 
 /** The document is part of the bundle; it changes only with a deployment. */
 const BODY = openapi;
@@ -9,7 +9,6 @@ const BODY = openapi;
  * (contract/openapi.json), public, so that a client in any language can be
  * written (or generated) from it.
  */
-export const handler = httpHandler('openapi', async (event) => {
-  noQuery(event);
+export const handler = httpHandler('openapi', async () => {
   return json(200, BODY, { 'cache-control': 'public, max-age=300' });
 });

@@ -3,16 +3,23 @@ import { defaultDeps } from '../core/deps.ts';
 import { incarnationParamSchema, parseId, parseWith } from '../core/validation.ts';
 import { authorize } from '../core/auth.ts';
 import { wsClaims, wsHandler, type WsEvent } from '../core/ws.ts';
+import type { WS_CONNECT_PARAMETERS } from '@roster/contract';
 import { z } from 'zod';
 
-/** Query parameters of `$connect`; `token` is read by the authorizer, never here. */
-const connectQuerySchema = z.object({
+/**
+ * Query parameters of `$connect`: exactly `WS_CONNECT_PARAMETERS` (the AsyncAPI
+ * document's connect query, `additionalProperties: false`); any other refuses
+ * the upgrade with 400, as a misspelt `?nodeld=` must not quietly open an
+ * unbound connection. `token` is verified by the authorizer, never here.
+ */
+const connectQuerySchema = z.strictObject({
   clusterId: z.string().optional(),
   nodeId: z.string().optional(),
   incarnation: incarnationParamSchema.optional(),
+  token: z.string().optional(),
   // Opt-in batched messages (docs/running-nodes/wire-batching.md): exactly `true` or `false`.
   batch: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
-});
+} satisfies Record<(typeof WS_CONNECT_PARAMETERS)[number], z.ZodType>);
 
 /**
  * `$connect` — `?clusterId=c1` subscribes, `&nodeId=n1` also binds the node

@@ -1,7 +1,8 @@
 /**
  * A deliberately small black-box client for the conformance suite: global
  * fetch for the HTTP API and `ws` for the WebSocket API. It knows the wire
- * contract (design §2) and nothing of the implementation. Every answer and
+ * contract (contract/openapi.json, contract/asyncapi.json,
+ * docs/running-nodes/wire-protocol.md) and nothing of the implementation. Every answer and
  * every message it receives is checked against the contract documents
  * (documents.ts): an HTTP answer that does not match fails the request; a
  * WebSocket message that does not match fails the test it arrived in.

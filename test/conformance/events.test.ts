@@ -1,7 +1,8 @@
 /**
- * Conformance, membership events over the WebSocket API (design §1.2, §1.6,
- * "Events and ordering", §2): who receives what, in which order, with which
- * revisions. Black-box over HTTP and WebSocket only.
+ * Conformance, membership events over the WebSocket API (contract/asyncapi.json;
+ * docs/running-nodes/wire-protocol.md, "The WebSocket API" and "Keeping the
+ * list correct"; docs/running-nodes/wire-batching.md): who receives what, in
+ * which order, with which revisions. Black-box over HTTP and WebSocket only.
  *
  * "Nothing else arrived" is asserted with a marker: a later change whose
  * event, once received, proves that every earlier event would have arrived too.
@@ -133,6 +134,56 @@ describe('subscribe', () => {
     expect(JSON.stringify(sub.messages)).not.toMatch(/\n\s+at |\.ts:\d+/);
   });
 
+  test('a connection opened with ?clusterId= is subscribed when it opens, and gets no SUBSCRIBED for it', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c });
+    // The first message on the connection is the answer to our ping: nothing came for the connect.
+    expect(await sub.ask({ action: 'ping' }, 'PONG')).toMatchObject({ type: 'PONG' });
+    expect(sub.messages.map((m) => m.type)).toEqual(['PONG']);
+    await api.register(c, 'n1');
+    await sub.waitForEvent('NODE_REGISTERED', 'n1', deliveryDeadline);
+    expect(sub.messages.map((m) => m.type)).toEqual(['PONG', 'NODE_REGISTERED']);
+  });
+
+  test('a connect query parameter the AsyncAPI document does not list refuses the upgrade', async () => {
+    const c = uid('c');
+    const queries: Record<string, string>[] = [{ clusterId: c, foo: '1' }, { foo: '1' }, { clusterId: c, status: 'all' }];
+    for (const query of queries) {
+      const refused = await Subscriber.open(target.wsUrl, query).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused, JSON.stringify(query)).toBeInstanceOf(ConnectRefused);
+      if (target.local) {
+        expect((refused as ConnectRefused).status, JSON.stringify(query)).toBe(400);
+        expect((refused as ConnectRefused).body).toContain('VALIDATION_FAILED');
+      }
+    }
+    // Every parameter it lists is taken.
+    await api.register(c, 'n1', { incarnation: 7 });
+    const bound = await subscribe({ clusterId: c, nodeId: 'n1', incarnation: '7', batch: 'false' });
+    expect((await bound.ask({ action: 'ping' }, 'PONG')).type).toBe('PONG');
+    await api.deregister(c, 'n1');
+  });
+
+  test('a subscription past the limit of 100 per connection is ERROR VALIDATION_FAILED and changes nothing', async () => {
+    const prefix = uid('lim');
+    const sub = await subscribe({ clusterId: `${prefix}-0` });
+    // The connect's cluster is the first; 99 more fill the connection.
+    for (let i = 1; i < 100; i++) {
+      expect(await sub.ask({ action: 'subscribe', clusterId: `${prefix}-${i}` }, 'SUBSCRIBED')).toEqual({ type: 'SUBSCRIBED', clusterId: `${prefix}-${i}` });
+    }
+    const over = await sub.ask({ action: 'subscribe', clusterId: `${prefix}-100` }, 'SUBSCRIBED');
+    expect(over).toMatchObject({ type: 'ERROR', error: { code: 'VALIDATION_FAILED' } });
+    // Subscribing again to a cluster it holds is still fine at the limit.
+    expect(await sub.ask({ action: 'subscribe', clusterId: `${prefix}-1` }, 'SUBSCRIBED')).toEqual({ type: 'SUBSCRIBED', clusterId: `${prefix}-1` });
+    // The refused cluster's events do not arrive; the held ones' do.
+    await api.register(`${prefix}-100`, 'n1');
+    await api.register(`${prefix}-99`, 'marker');
+    await sub.waitForEvent('NODE_REGISTERED', 'marker', deliveryDeadline);
+    expect(sub.events(`${prefix}-100`)).toEqual([]);
+  });
+
   test('a connection with an invalid clusterId is refused', async () => {
     for (const clusterId of ['not valid!', '..', '.']) {
       const refused = await Subscriber.open(target.wsUrl, { clusterId }).then(
@@ -158,6 +209,18 @@ describe('subscribe', () => {
     expect(ofA.map((e) => e.type)).toEqual(['NODE_REGISTERED', 'NODE_DOWN']);
     expect(ofA[0]!.revision).toBeLessThan(ofA[1]!.revision);
     // Every message, batched or not, was checked against the AsyncAPI document as it arrived.
+  });
+
+  test('on a batch=true connection a lone event comes as the single-event message, never as an EVENTS of one', async () => {
+    const c = uid('c');
+    const sub = await subscribe({ clusterId: c, batch: 'true' });
+    // One change at a time, each awaited: every fan-out has exactly one event of the cluster.
+    for (const n of ['a', 'b', 'c']) {
+      await api.register(c, n);
+      await sub.waitForEvent('NODE_REGISTERED', n, deliveryDeadline);
+    }
+    expect(sub.batches).toBe(0);
+    expect(sub.events(c).map((e) => e.node.nodeId)).toEqual(['a', 'b', 'c']);
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * Conformance, HTTP API (design §1 and §2): register, query, keepalive,
+ * Conformance, HTTP API (contract/openapi.json; docs/running-nodes/wire-protocol.md,
+ * "What each call does" and "Errors"): register, query, keepalive,
  * deregister and the error contract, black-box over HTTP only.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -63,6 +64,35 @@ describe('register', () => {
     expect(reply.body.node.metadata).toEqual({});
   });
 
+  test('201 means the node was not UP before (new, DOWN or past its lease); 200 that it was UP', async () => {
+    const c = uid('c');
+    expect((await api.register(c, 'n1', { incarnation: 1 })).status).toBe(201);
+    // UP: a renewal, a change of metadata and a new incarnation are all 200.
+    expect((await api.register(c, 'n1', { incarnation: 1 })).status).toBe(200);
+    expect((await api.register(c, 'n1', { incarnation: 1, metadata: { v: '2' } })).status).toBe(200);
+    expect((await api.register(c, 'n1', { incarnation: 2 })).status).toBe(200);
+    // DOWN (deregistered): it comes back, 201, with or without a new incarnation.
+    await api.deregister(c, 'n1');
+    expect((await api.register(c, 'n1', { incarnation: 2 })).status).toBe(201);
+    await api.deregister(c, 'n1');
+    expect((await api.register(c, 'n1')).status).toBe(201);
+    // Past its lease, whether or not the sweeper has marked it yet: it comes back, 201.
+    await api.register(c, 'n2', { leaseSeconds: 2 });
+    await eventually(async () => expect((await api.get(c, 'n2')).body.node.status).toBe('DOWN'), 10_000);
+    expect((await api.register(c, 'n2', { leaseSeconds: 2 })).status).toBe(201);
+  });
+
+  test('without incarnation, an UP node keeps its incarnation and a new or DOWN one gets the next number', async () => {
+    const c = uid('c');
+    expect((await api.register(c, 'n1')).body.node.incarnation).toBe(1);
+    expect((await api.register(c, 'n1', { metadata: { v: '2' } })).body.node.incarnation).toBe(1);
+    await api.deregister(c, 'n1');
+    expect((await api.register(c, 'n1')).body.node.incarnation).toBe(2);
+    expect((await api.register(c, 'n2', { incarnation: 41 })).body.node.incarnation).toBe(41);
+    await api.deregister(c, 'n2');
+    expect((await api.register(c, 'n2')).body.node.incarnation).toBe(42);
+  });
+
   test('GET of one node returns it; an unknown one is 404 NODE_NOT_FOUND', async () => {
     const c = uid('c');
     await api.register(c, 'n1', { metadata: { role: 'primary' } });
@@ -111,6 +141,34 @@ describe('query', () => {
     const reply = await api.request<{ clusters: { clusterId: string; up: number; down: number }[] }>('GET', '/v1/clusters');
     expect(reply.status).toBe(200);
     expect(reply.body.clusters.find((x) => x.clusterId === c)).toMatchObject({ clusterId: c, up: 1, down: 1 });
+  });
+
+  test('If-None-Match: 304 only for the ETag of the revision the cluster is at; an older, a newer or another variant\'s tag gets the list', async () => {
+    const c = uid('c');
+    await api.register(c, 'n1');
+    const path = `/v1/clusters/${c}/nodes?status=all`;
+    const first = await api.request<{ revision: number; nodes: unknown[] }>('GET', path);
+    const revision = first.body.revision;
+    expect(first.headers.get('etag')).toBe(`W/"r${revision}-all"`);
+
+    const same = await api.request('GET', path, undefined, { 'if-none-match': `W/"r${revision}-all"` });
+    expect(same.status).toBe(304);
+    expect(same.text).toBe('');
+    expect(same.headers.get('etag')).toBe(`W/"r${revision}-all"`);
+
+    // A tag from a revision the server has not reached (it lost its data, say) must not be taken as current.
+    for (const tag of [`W/"r${revision + 1000}-all"`, `W/"r${revision - 1}-all"`, `W/"r${revision}-up"`]) {
+      const full = await api.request<{ revision: number; nodes: unknown[] }>('GET', path, undefined, { 'if-none-match': tag });
+      expect(full.status, tag).toBe(200);
+      expect(full.body.revision, tag).toBe(revision);
+      expect(full.body.nodes, tag).toHaveLength(1);
+    }
+
+    // Once the cluster moves, the old tag gets the new list.
+    await api.register(c, 'n2');
+    const moved = await api.request<{ revision: number; nodes: unknown[] }>('GET', path, undefined, { 'if-none-match': `W/"r${revision}-all"` });
+    expect(moved.status).toBe(200);
+    expect(moved.body.revision).toBeGreaterThan(revision);
   });
 
   test('GET /v1/health answers 200', async () => {
@@ -188,12 +246,12 @@ describe('deregister', () => {
     expect((await api.list(c)).body.nodes).toEqual([]);
   });
 
-  test('registering a deregistered node brings it back', async () => {
+  test('registering a deregistered node brings it back (201: it was not UP)', async () => {
     const c = uid('c');
     await api.register(c, 'n1');
     await api.deregister(c, 'n1');
     const back = await api.register(c, 'n1');
-    expect([200, 201]).toContain(back.status);
+    expect(back.status).toBe(201);
     expect(back.body.node.status).toBe('UP');
     expect((await api.list(c)).body.nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
@@ -216,6 +274,38 @@ describe('error contract', () => {
     expectError(await api.request('GET', `/v1/clusters/${c}/nodes?status=bogus`), 400, 'VALIDATION_FAILED');
     // None of these created anything.
     expect((await api.list(c, true)).body.nodes).toEqual([]);
+  });
+
+  test('every route refuses, with 400 VALIDATION_FAILED, a query parameter the OpenAPI document does not list for it, and changes nothing', async () => {
+    const c = uid('c');
+    const operations = Object.entries(openapi.paths as Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>).flatMap(
+      ([template, item]) =>
+        Object.entries(item)
+          .filter(([method]) => ['get', 'put', 'post', 'delete'].includes(method))
+          .map(([method, operation]) => ({
+            method: method.toUpperCase(),
+            path: template.replace('{clusterId}', c).replace('{nodeId}', 'n1'),
+            takes: (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+          })),
+    );
+    expect(operations.length).toBeGreaterThanOrEqual(10);
+    // Every query parameter some route takes: each is refused by every route that does not list it.
+    const known = [...new Set(operations.flatMap((o) => o.takes))];
+    expect(known.sort()).toEqual(['incarnation', 'status']);
+    const values: Record<string, string> = { status: 'all', incarnation: '1' };
+    for (const { method, path, takes } of operations) {
+      const body = method === 'PUT' || method === 'POST' ? {} : undefined;
+      for (const name of ['foo', ...known.filter((k) => !takes.includes(k))]) {
+        expectError(await api.request(method, `${path}?${name}=${values[name] ?? '1'}`, body), 400, 'VALIDATION_FAILED');
+      }
+      // Also beside a parameter the route does take.
+      if (takes.length > 0) expectError(await api.request(method, `${path}?${takes[0]}=${values[takes[0] as string]}&foo=1`, body), 400, 'VALIDATION_FAILED');
+    }
+    // Nothing was registered, deregistered or kept alive.
+    expect((await api.list(c, true)).body.nodes).toEqual([]);
+    // The parameters a route lists are taken.
+    expect((await api.request('GET', `/v1/clusters/${c}/nodes?status=all`)).status).toBe(200);
+    expect((await api.request('DELETE', `/v1/clusters/${c}/nodes/n1?incarnation=1`)).status).toBe(204);
   });
 
   test('ids "." and ".." are refused with 400 however they are spelled, and create nothing', async () => {

@@ -1,5 +1,6 @@
 /**
- * Conformance, liveness (design §1.5 and "Liveness, precisely"): lease expiry
+ * Conformance, liveness (docs/how-it-works/detection.md;
+ * docs/running-nodes/wire-protocol.md, "The WebSocket API"): lease expiry
  * and connection-bound crash detection, within generous multiples of the
  * documented bounds (never performance assertions). The slow cases run
  * concurrently, each in its own cluster.
@@ -98,6 +99,48 @@ describe.concurrent('liveness', () => {
     } finally {
       agent.kill('SIGKILL');
     }
+  });
+
+  test('a clean close of a bound connection (close frame 1000) starts the grace like a crash: NODE_DOWN disconnected', async ({ expect }) => {
+    const c = uid('c');
+    const watcher = await connect({ clusterId: c });
+    await api.register(c, 'n1', { leaseSeconds: 300 });
+    const bound = await connect({ clusterId: c, nodeId: 'n1' });
+    await watcher.waitForEvent('NODE_REGISTERED', 'n1', SLACK * target.deliveryMs + 5000);
+    await bound.close();
+    expect(bound.closeCode).toBe(1000);
+    const down = await watcher.waitForEvent('NODE_DOWN', 'n1', SLACK * crashBound());
+    expect(down.reason).toBe('disconnected');
+  });
+
+  test('a bound connection stays bound across re-registrations of the same incarnation', async ({ expect }) => {
+    const c = uid('c');
+    const watcher = await connect({ clusterId: c });
+    await api.register(c, 'n1', { leaseSeconds: 300, incarnation: 5 });
+    const bound = await connect({ clusterId: c, nodeId: 'n1', incarnation: '5' });
+    // A renewal (no event) and a change of metadata (NODE_UPDATED), each a new lease.
+    expect((await api.register(c, 'n1', { leaseSeconds: 300, incarnation: 5 })).status).toBe(200);
+    expect((await api.register(c, 'n1', { leaseSeconds: 300, incarnation: 5, metadata: { v: '2' } })).status).toBe(200);
+    await watcher.waitForEvent('NODE_UPDATED', 'n1', SLACK * target.deliveryMs + 5000);
+    bound.crash();
+    // Only the binding can take a node with a 300 s lease down this soon.
+    const down = await watcher.waitForEvent('NODE_DOWN', 'n1', SLACK * crashBound());
+    expect(down.reason).toBe('disconnected');
+  });
+
+  test('a registration with a new incarnation ends the binding of the previous run\'s connection', async ({ expect }) => {
+    const c = uid('c');
+    const watcher = await connect({ clusterId: c });
+    await api.register(c, 'n1', { leaseSeconds: 300, incarnation: 5 });
+    const old = await connect({ clusterId: c, nodeId: 'n1', incarnation: '5' });
+    expect((await api.register(c, 'n1', { leaseSeconds: 300, incarnation: 6 })).status).toBe(200);
+    old.crash();
+    // Well past grace + sweep + delivery: the old run's connection no longer speaks for the node.
+    await sleep(1.5 * crashBound());
+    expect((await api.get(c, 'n1')).body.node).toMatchObject({ status: 'UP', incarnation: 6 });
+    await api.deregister(c, 'n1');
+    await watcher.waitForEvent('NODE_DOWN', 'n1', SLACK * target.deliveryMs + 5000);
+    expect(watcher.events(c).map((e) => `${e.type}${e.reason ? `:${e.reason}` : ''}`)).toEqual(['NODE_REGISTERED', 'NODE_REGISTERED', 'NODE_DOWN:deregistered']);
   });
 
   test('a bound node that reconnects within the grace period stays UP', async ({ expect }) => {

@@ -24,6 +24,7 @@ import openapi from '@roster/contract/openapi.json' with { type: 'json' };
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { HTTP_ROUTES } from '../../functions/core/routes.ts';
+import { WEBSOCKET_STAGE_NAME } from '../../infra/websocket-api.ts';
 
 const file = (name: string): string => fileURLToPath(new URL(`../../contract/${name}`, import.meta.url));
 const schemas = openapi.components.schemas;
@@ -48,6 +49,26 @@ describe('the OpenAPI document', () => {
     for (const route of HTTP_ROUTES) {
       const operation = (openapi.paths as Record<string, Record<string, { security?: unknown[] }>>)[route.path]?.[route.method.toLowerCase()];
       expect(operation?.security, `${route.method} ${route.path}`).toEqual(route.access === 'public' ? [] : [{ bearerAuth: [] }]);
+    }
+  });
+
+  test('lists for each operation exactly the query parameters its route takes, and 400 for any other', () => {
+    type Parameter = { in?: string; name?: string; $ref?: string };
+    type Operation = { parameters?: Parameter[]; responses?: Record<string, unknown> };
+    const paths = openapi.paths as unknown as Record<string, Record<string, Operation> & { parameters?: Parameter[] }>;
+    const components = openapi.components.parameters as Record<string, Parameter>;
+    // `#/components/parameters/x` → the parameter itself.
+    const resolve = (p: Parameter): Parameter => (p.$ref ? (components[p.$ref.split('/').pop() ?? ''] ?? {}) : p);
+    for (const route of HTTP_ROUTES) {
+      const item = paths[route.path];
+      const operation = item?.[route.method.toLowerCase()];
+      const where = `${route.method} ${route.path}`;
+      const documented = [...(item?.parameters ?? []), ...(operation?.parameters ?? [])]
+        .map(resolve)
+        .filter((p) => p.in === 'query')
+        .map((p) => p.name);
+      expect(documented.sort(), where).toEqual([...route.query].sort());
+      expect(operation?.responses, where).toHaveProperty('400');
     }
   });
 
@@ -77,6 +98,10 @@ describe('the AsyncAPI document', () => {
 
   test('states the contract module\'s connect parameters, actions, event types and messages', () => {
     expect(Object.keys(asyncapi.channels.roster.bindings.ws.query.properties)).toEqual([...WS_CONNECT_PARAMETERS]);
+    // No others: the connect handler refuses any other parameter.
+    expect(asyncapi.channels.roster.bindings.ws.query.additionalProperties).toBe(false);
+    // The deployment's address: the stack's one stage.
+    expect(asyncapi.servers.aws.pathname).toBe(`/${WEBSOCKET_STAGE_NAME}`);
     const actions = [events.SubscribeMessage, events.UnsubscribeMessage, events.PingMessage].map((s) => s.properties.action.const);
     expect(actions).toEqual([...WS_ACTIONS]);
     expect(events.MembershipEvent.properties.type.enum).toEqual([...EVENT_TYPES]);

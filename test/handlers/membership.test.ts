@@ -1,5 +1,6 @@
 /**
- * Design §1 through the handler modules, with API Gateway-shaped events, on
+ * Membership as docs/running-nodes/wire-protocol.md ("What each call does")
+ * and docs/how-it-works/detection.md describe it, through the handler modules, with API Gateway-shaped events, on
  * DynamoDB Local. Events are observed on the table's real stream, filtered by
  * the fan-out's filter criteria.
  */
@@ -217,13 +218,13 @@ describe('deregister', () => {
     expect((await healthy(c)).nodes).toHaveLength(1);
   });
 
-  it('brings a deregistered node back with NODE_REGISTERED on re-register', async () => {
+  it('brings a deregistered node back with NODE_REGISTERED and 201 (it was not UP) on re-register', async () => {
     const c = cluster();
     await register(c, 'n1');
     await invokeHttp({ method: 'DELETE', path: nodePath(c, 'n1') });
     await stream.mark();
     const res = await register(c, 'n1');
-    expect(res.status).toBe(200);
+    expect(res.status).toBe(201);
     expect((await eventsOf(c)).map((e) => [e.type, e.revision])).toEqual([['NODE_REGISTERED', 3]]);
   });
 });
