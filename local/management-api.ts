@@ -59,9 +59,15 @@ export class ConnectionsRelay implements ConnectionsBackend {
  * Attached once the runtime has read the template (the endpoint starts first:
  * its URL is part of the functions' environment).
  */
+/** API Gateway's 403 for an unsigned call, or IAM's refusal of a signed one. */
+export interface CallRefusal {
+  errorType: 'MissingAuthenticationTokenException' | 'AccessDeniedException';
+  body: Record<string, string>;
+}
+
 export interface CallGuard {
-  /** The refusal's message when IAM refuses the call, else undefined. */
-  authorize(req: IncomingMessage, method: string, stage: string | undefined, connectionId: string): Promise<string | undefined>;
+  /** The refusal when the call is unsigned or IAM refuses it, else undefined. */
+  authorize(req: IncomingMessage, method: string, stage: string | undefined, connectionId: string): Promise<CallRefusal | undefined>;
   /** False when the call is throttled. */
   admit(): boolean;
 }
@@ -73,7 +79,7 @@ export class CallGuards {
     this.guard = guard;
   }
 
-  authorize(req: IncomingMessage, method: string, stage: string | undefined, connectionId: string): Promise<string | undefined> {
+  authorize(req: IncomingMessage, method: string, stage: string | undefined, connectionId: string): Promise<CallRefusal | undefined> {
     return this.guard?.authorize(req, method, stage, connectionId) ?? Promise.resolve(undefined);
   }
 
@@ -139,7 +145,7 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog,
       const refusal = await guards.authorize(req, req.method ?? 'GET', match?.[1], connectionId);
       if (refusal !== undefined) {
         req.resume();
-        send(res, 403, { Message: refusal }, 'AccessDeniedException');
+        send(res, 403, refusal.body, refusal.errorType);
         return;
       }
       switch (req.method) {

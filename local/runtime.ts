@@ -36,7 +36,7 @@ import { createHttpApi, type HttpRoute } from './http-api.ts';
 import { accessKeyOf } from './iam/gate.ts';
 import { startLambdaApi, type LambdaApi, type LocalFunction as InvocableFunction } from './lambda-api.ts';
 import { createLog, type RuntimeLog } from './log.ts';
-import { CallGuards, ConnectionsRelay, startManagementApi, type ManagementApi } from './management-api.ts';
+import { CallGuards, ConnectionsRelay, startManagementApi, type CallGuard, type CallRefusal, type ManagementApi } from './management-api.ts';
 import { PrometheusSink, startSummary } from './metrics.ts';
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.ts';
 import { startPublicServer, type PublicServer } from './public-server.ts';
@@ -127,18 +127,18 @@ async function wsRoutes(api: ApiSpec, functions: LocalFunctions, o: ResolvedOpti
 }
 
 /** IAM and the account's throttle for `@connections` calls (the management API starts before the template is read). */
-function connectionsGuard(deployment: Deployment, functions: LocalFunctions, account: Bucket) {
+function connectionsGuard(deployment: Deployment, functions: LocalFunctions, account: Bucket): CallGuard {
   const { region } = deployment.placement;
   return {
     admit: () => account.take(),
-    async authorize(req: { headers: Record<string, string | string[] | undefined> }, method: string, stage: string | undefined, connectionId: string) {
+    async authorize(req, method, stage, connectionId): Promise<CallRefusal | undefined> {
       const gate = functions.gate;
       if (!gate) return undefined;
       const principal = gate.principalOfKey(accessKeyOf(req.headers.authorization));
       const resource = `arn:aws:execute-api:${region}:${gate.account}:${deployment.webSocketApi.id}/${stage ?? deployment.webSocketApi.stage.name}/${method}/@connections/${connectionId}`;
-      if (!principal) return `Missing Authentication Token for ${resource}`;
+      if (!principal) return { errorType: 'MissingAuthenticationTokenException', body: { message: 'Missing Authentication Token' } };
       const decision = await gate.check(principal, 'execute-api:ManageConnections', resource);
-      return decision.allowed ? undefined : decision.message;
+      return decision.allowed ? undefined : { errorType: 'AccessDeniedException', body: { Message: decision.message } };
     },
   };
 }

@@ -92,7 +92,6 @@ export function tableShapeOf(spec: TableSpec): TableShape {
 
 /** The runtime's own clients of `endpoint` (the handlers build theirs), with the table ready in it. */
 export async function openStore(endpoint: string, shape: TableShape, log: RuntimeLog): Promise<Store> {
-  const tableName = shape.input.TableName as string;
   const dynamodb = new DynamoDBClient({ ...localOverrides(endpoint), maxAttempts: 3 });
   const streams = new DynamoDBStreamsClient({ ...localOverrides(endpoint), maxAttempts: 3 });
   const close = () => {

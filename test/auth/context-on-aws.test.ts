@@ -16,7 +16,7 @@ import { claimsFromContext, signToken } from '../../functions/core/auth.ts';
 import { UnauthorizedError } from '../../functions/core/errors.ts';
 import { Scope } from '../../functions/core/scope.ts';
 import { generateSecret } from '../../local/auth-secret.ts';
-import { authorizeConnect, GATEWAY_ERROR, stringifiedContext } from '../../local/authorizers.ts';
+import { authorizeConnect, GATEWAY_ERROR, stringifiedContext, type ConnectAuthorizer } from '../../local/authorizers.ts';
 import type { LambdaHandler } from '../../local/handlers.ts';
 
 const secret = generateSecret();
@@ -41,6 +41,9 @@ describe('claimsFromContext', () => {
   });
 });
 
+/** The stack's `$connect` authorizer settings (identity source: the token query parameter) around `handler`. */
+const connectAuthorizer = (handler: LambdaHandler): ConnectAuthorizer => ({ handler, functionName: 'ws-authorizer', identitySource: ['route.request.querystring.token'], region: 'us-east-1' });
+
 describe('the local runtime passes a WebSocket authorizer context as API Gateway does', () => {
   test('every value stringified, next to principalId', () => {
     expect(stringifiedContext({ stringKey: 'value', numberKey: 1, booleanKey: true })).toEqual({ stringKey: 'value', numberKey: '1', booleanKey: 'true' });
@@ -55,13 +58,13 @@ describe('the local runtime passes a WebSocket authorizer context as API Gateway
       policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: (event as { methodArn: string }).methodArn }] },
       context: { nested: { a: 1 } },
     });
-    const outcome = await authorizeConnect(badAuthorizer, { queryStringParameters: { token: 't' }, requestContext: {} }, 'api', 'live');
+    const outcome = await authorizeConnect(connectAuthorizer(badAuthorizer), { queryStringParameters: { token: 't' }, requestContext: {} }, 'api', 'live');
     expect(outcome).toEqual({ kind: 'refuse', reply: GATEWAY_ERROR });
   });
 
   test('the real authorizer\'s claims reach $connect stringified, and the handlers accept them', async () => {
     const token = await signToken(secret, { cluster: 'c1', role: 'node', sub: 'node-1', ttlSeconds: 600 });
-    const outcome = await authorizeConnect(wsAuthorizer as LambdaHandler, { queryStringParameters: { token, clusterId: 'c1' }, requestContext: {} }, 'api', 'live');
+    const outcome = await authorizeConnect(connectAuthorizer(wsAuthorizer as LambdaHandler), { queryStringParameters: { token, clusterId: 'c1' }, requestContext: {} }, 'api', 'live');
     if (outcome.kind !== 'allow') throw new Error(`refused: ${JSON.stringify(outcome)}`);
     expect(outcome.context).toEqual({ role: 'node', cluster: 'c1', sub: 'node-1', exp: expect.stringMatching(/^[1-9][0-9]+$/), principalId: 'node-1' });
     expect(claimsFromContext(outcome.context)).toMatchObject({ role: 'node', cluster: 'c1', sub: 'node-1', exp: expect.any(Number) });

@@ -18,10 +18,11 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import type { LambdaHandler } from '../../local/handlers.ts';
-import { createHttpApi } from '../../local/http-api.ts';
+import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES } from '../../functions/core/routes.ts';
+import { createHttpApi, type HttpRoute } from '../../local/http-api.ts';
 import { silentLog } from '../../local/log.ts';
 import { startManagementApi, type ManagementApi } from '../../local/management-api.ts';
-import { WebSocketApi } from '../../local/websocket-api.ts';
+import { WebSocketApi, type WsRoute } from '../../local/websocket-api.ts';
 import { eventually } from '../support/wait.ts';
 
 interface Recorded {
@@ -62,12 +63,27 @@ const httpHandlers = new Map<string, LambdaHandler>([
   ['not-found', async (event) => ({ statusCode: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ routeKey: (event as APIGatewayProxyEventV2).routeKey }) })],
 ]);
 
+/** The route table of the stack (functions/core/routes.ts), each route served by the test's handler of that module. */
+function httpRoutesOf(handlers: Map<string, LambdaHandler>): HttpRoute[] {
+  const route = (routeKey: string, name: string): HttpRoute[] => {
+    const handler = handlers.get(name);
+    return handler ? [{ routeKey, handler, functionName: name, timeoutMs: 30_000 }] : [];
+  };
+  return [...HTTP_ROUTES.flatMap((r) => route(`${r.method} ${r.path}`, r.handler)), ...route('$default', HTTP_DEFAULT_HANDLER)];
+}
+
+/** WebSocket routes by key; every route but $connect and $disconnect has a route response, as on the stack. */
+function wsRoutesOf(entries: [string, LambdaHandler][]): Map<string, WsRoute> {
+  return new Map(entries.map(([key, handler]) => [key, { handler, functionName: key, timeoutMs: 29_000, respond: !['$connect', '$disconnect'].includes(key) }]));
+}
+
 beforeAll(async () => {
   gateway = new WebSocketApi({
     log: silentLog,
     apiId: 'local',
     stage: 'local',
-    handlers: new Map<string, LambdaHandler>([
+    routeSelectionExpression: '$request.body.action',
+    routes: wsRoutesOf([
       ['$connect', recording('$connect', (e) => onConnect(e))],
       ['$disconnect', recording('$disconnect', async () => ({ statusCode: 200 }))],
       ['subscribe', recording('subscribe', async () => ({ statusCode: 200, body: JSON.stringify({ type: 'SUBSCRIBED' }) }))],
@@ -75,7 +91,7 @@ beforeAll(async () => {
       ['$default', recording('$default', async () => ({ statusCode: 404, body: JSON.stringify({ type: 'ERROR' }) }))],
     ]),
   });
-  const httpApi = createHttpApi({ handlers: httpHandlers, log: silentLog, bodyLimitBytes: 1024, apiId: 'local' });
+  const httpApi = createHttpApi({ routes: httpRoutesOf(httpHandlers), log: silentLog, bodyLimitBytes: 1024, apiId: 'local' });
   server = createServer((req, res) => void httpApi(req, res));
   server.on('upgrade', (req, socket, head) => void gateway.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -375,7 +391,8 @@ describe('idle connections', () => {
       apiId: 'local',
       stage: 'local',
       limits: { idleTimeoutMs },
-      handlers: new Map<string, LambdaHandler>([
+      routeSelectionExpression: '$request.body.action',
+      routes: wsRoutesOf([
         ['$connect', async () => ({ statusCode: 200 })],
         ['$disconnect', async () => ({ statusCode: 200 })],
         ['$default', async () => ({ statusCode: 200 })],

@@ -153,14 +153,16 @@ describe('two runtimes in one process', () => {
     expect(delta(afterB, beforeB, REGISTERED)).toBe(1);
   });
 
-  test('the public port does not serve @connections; the callback port does', async () => {
+  test('the public port does not serve @connections; the callback port does, to signed calls only', async () => {
     const { ws } = await connect(a, 'clusterId=c1');
     const onPublic = await fetch(`${a.httpUrl}/@connections/AAAAAAAAAAAAAAA=`, { method: 'POST', body: 'x' });
     expect(onPublic.status).toBe(404);
     expect(((await onPublic.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
-    const unknown = await fetch(`${a.callbackUrl}/@connections/AAAAAAAAAAAAAAA=`, { method: 'POST', body: 'x' });
-    expect(unknown.status).toBe(410);
-    expect(unknown.headers.get('x-amzn-errortype')).toBe('GoneException');
+    // As API Gateway answers a call without SigV4: the functions sign theirs with their role's credentials.
+    const unsigned = await fetch(`${a.callbackUrl}/@connections/AAAAAAAAAAAAAAA=`, { method: 'POST', body: 'x' });
+    expect(unsigned.status).toBe(403);
+    expect(unsigned.headers.get('x-amzn-errortype')).toBe('MissingAuthenticationTokenException');
+    expect(await unsigned.json()).toEqual({ message: 'Missing Authentication Token' });
     ws.terminate();
   });
 

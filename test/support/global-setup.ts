@@ -1,9 +1,13 @@
 /**
  * Starts one DynamoDB Local for the whole run; every test file creates its
- * own uniquely named table in it (see `table.ts`).
+ * own uniquely named table in it (see `table.ts`). Meanwhile the stack's
+ * template is synthesized once into the cache the local runtime reads
+ * (local/template/source.ts), so the runtimes the tests start do not each
+ * synthesize it on a fresh clone.
  */
 import type { TestProject } from 'vitest/node';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.ts';
+import { loadTemplate } from '../../local/template/source.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,7 +18,7 @@ declare module 'vitest' {
 let ddb: DynamoDbLocal | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  ddb = await startDynamoDbLocal();
+  [ddb] = await Promise.all([startDynamoDbLocal(), loadTemplate({})]);
   project.provide('dynamodbEndpoint', ddb.endpoint);
 }
 
