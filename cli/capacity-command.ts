@@ -55,7 +55,7 @@ ${workloadHelp("the stack's default lease / 3, as the SDK does")}
                      \`cdk deploy -c\` takes it (repeat for more)
   --concurrency N    the account's Lambda concurrency, if raised (default 1000)
   --api-rate N       the account's API Gateway throttle, if raised (default 10000)
-  --json             print the plan as JSON (breaksAtNodes: null = never)
+  --json             print the plan as JSON (breaksAtNodes: null = never, 0 = at any size)
   -h, --help         show this help
 `,
   async run(argv) {
