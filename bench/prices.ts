@@ -127,6 +127,22 @@ export const PRICES = {
     checked: CHECKED,
     how: 'secondary',
   },
+  cloudwatchLogsIngestGb: {
+    usd: 0.5,
+    unit: 'CloudWatch Logs data ingested, Standard log class, per GB (first tier)',
+    source: 'https://aws.amazon.com/cloudwatch/pricing/',
+    checked: '2026-12-07',
+    how: 'secondary',
+    note: 'lower prices for large monthly volumes (terabytes) are not modelled',
+  },
+  cloudwatchLogsStorageGbMonth: {
+    usd: 0.03,
+    unit: 'CloudWatch Logs archived (stored) data, per GB-month',
+    source: 'https://aws.amazon.com/cloudwatch/pricing/',
+    checked: '2026-12-07',
+    how: 'secondary',
+    note: 'AWS meters stored logs after its own compression, at a ratio it does not publish; the model counts the ingested bytes, an upper bound',
+  },
   ec2T4gSmallHour: {
     usd: 0.0168,
     unit: 'EC2 t4g.small (2 vCPU, 2 GiB, Arm), Linux, on-demand hour',

@@ -14,6 +14,7 @@
 import { listNodes, RosterClient, RosterClientError, type ClientEvent } from '@roster/client';
 import rootPackage from '../package.json' with { type: 'json' };
 import { benchCommand } from './bench-command.ts';
+import { capacityCommand } from './capacity-command.ts';
 import { costCommand } from './cost-command.ts';
 import { robustnessCommand } from './robustness-command.ts';
 import { tokenCommand } from './token-command.ts';
@@ -274,6 +275,7 @@ const COMMANDS: Record<string, Command> = {
   agent: agentCommand,
   bench: benchCommand,
   cost: costCommand,
+  capacity: capacityCommand,
   robustness: robustnessCommand,
   token: tokenCommand,
 };

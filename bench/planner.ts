@@ -1,0 +1,703 @@
+/**
+ * `roster capacity`: holds a workload (bench/workload.ts, the model `roster
+ * cost` prices) against every limit a Roster deployment meets on AWS — the
+ * stage throttles the stack sets, the account's API Gateway, WebSocket and
+ * Lambda quotas, DynamoDB's per-partition, per-item and per-table limits, the
+ * stream fan-out, the sweeper's time and the response size limits — and says
+ * for each the load, the limit, the utilization, at how many nodes it breaks
+ * and what lifts it: a stack setting, a quota increase (named, with the
+ * figure to ask for), or only a change of the design.
+ *
+ * Loads are the workload's steady state (no storm), spread evenly over the
+ * clusters; the busiest cluster is any of them. "Breaks at" scales the nodes,
+ * the watchers and the churn together with the clusters fixed (the clusters
+ * grow), and finds where the utilization reaches 100%. Every AWS figure is in
+ * bench/aws-limits.ts with its documentation page; the stack's settings come
+ * from its synthesized template (bench/stack-settings.ts).
+ */
+import { PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
+import { toNode, type NodeItem } from '../functions/core/model.ts';
+import { AWS_LIMITS, type AwsLimit } from './aws-limits.ts';
+import { httpRouteKeyOf, routeThrottle, type StackSettings } from './stack-settings.ts';
+import { table } from './table.ts';
+import { MEASURED_UNITS, type Units } from './units.ts';
+import { CLUSTER_READS_IN_FLIGHT, operationRates, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type Workload } from './workload.ts';
+
+/** The account the deployment runs in: AWS's defaults unless raised. */
+export interface Account {
+  lambdaConcurrency: number;
+  apiGatewayRate: number;
+  apiGatewayBurst: number;
+  webSocketNewConnections: number;
+  tableReads: number;
+  tableWrites: number;
+}
+
+export const DEFAULT_ACCOUNT: Account = {
+  lambdaConcurrency: AWS_LIMITS.lambdaConcurrency.value,
+  apiGatewayRate: AWS_LIMITS.apiGatewayAccountRate.value,
+  apiGatewayBurst: AWS_LIMITS.apiGatewayAccountBurst.value,
+  webSocketNewConnections: AWS_LIMITS.webSocketNewConnections.value,
+  tableReads: AWS_LIMITS.dynamodbTableReads.value,
+  tableWrites: AWS_LIMITS.dynamodbTableWrites.value,
+};
+
+/**
+ * Assumed DynamoDB latencies on AWS, for the sweep's duration: nothing here
+ * was measured on AWS. DynamoDB answers a small request in single-digit
+ * milliseconds (10 ms here: that and the network from Lambda); a Query page
+ * of 1 MB is assumed to take tens of milliseconds more
+ * (docs/how-it-works/sweep-cost.md). The sweep's rows are estimates.
+ */
+export const DYNAMODB_LATENCY = { requestMs: 10, perMbMs: 25 };
+/** DynamoDB's "single-digit millisecond performance at any scale"; a Query reads at most 1 MB a page (Query.Pagination.html). */
+const SWEEP_SOURCE = 'https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Introduction.html';
+
+/** How a limit is lifted. */
+export type Lift =
+  /** A setting of the stack (a `-c` context value), up to the account's quota. */
+  | { by: 'stack'; how: string }
+  /** A Service Quotas increase; `ask` keeps the load at 70% of it. */
+  | { by: 'quota'; service: string; name: string; code: string; ask: number }
+  /** Nothing but a change of Roster's design (the limit cannot be raised). */
+  | { by: 'design'; how: string };
+
+export interface LimitRow {
+  /** Stable identifier, e.g. `http-route:keepalive`. */
+  id: string;
+  /** What the limit is. */
+  limit: string;
+  /** Which route, item or partition it applies to. */
+  where: string;
+  load: number;
+  capacity: number;
+  unit: string;
+  utilization: number;
+  /** Nodes at which the utilization reaches 100% as the fleet grows (see the module comment); Infinity when it never does, 0 when it is over at any size (it depends on the clusters, not the nodes). */
+  breaksAtNodes: number;
+  lift: Lift;
+  /** The AWS documentation page of the limit (or, for the sweep, the page of the model). */
+  source: string;
+  note?: string;
+}
+
+export interface CapacityPlan {
+  workload: Workload;
+  /** Where the stack's settings came from. */
+  settings: string;
+  account: Account;
+  /** Every limit, in the order of the architecture. */
+  rows: LimitRow[];
+  /** The rows of a new account, whose Lambda concurrency is reduced (not counted for `firstToBreak`). */
+  newAccount: LimitRow[];
+  /** The limit that breaks at the fewest nodes. */
+  firstToBreak: LimitRow | undefined;
+}
+
+export interface PlanOptions {
+  units?: Units;
+  account?: Account;
+  /** Node metadata in KB: added to the item size and to each node of a list response. @default 0 */
+  metadataKb?: number;
+}
+
+interface Check {
+  id: string;
+  limit: string;
+  where: string;
+  load: number;
+  capacity: number;
+  unit: string;
+  lift: Omit<Extract<Lift, { by: 'quota' }>, 'ask'> | Exclude<Lift, { by: 'quota' }>;
+  source: string;
+  note?: string;
+  /** For a limit lifted by another quota: that quota's figure per unit of this capacity (Lambda's request rate: 1/10 of a concurrency). @default 1 */
+  quotaPerCapacity?: number;
+}
+
+const quotaOf = (limit: AwsLimit): Omit<Extract<Lift, { by: 'quota' }>, 'ask'> => {
+  if (!('quota' in limit) || !limit.quota) throw new Error('not a quota');
+  return { by: 'quota', ...limit.quota };
+};
+
+/** What the deployment's settings give the workload model. */
+export function deploymentOf(settings: StackSettings): Deployment {
+  const keepalive = settings.httpFunctions[httpRouteKeyOf('keepalive')];
+  return {
+    sweepIntervalSeconds: settings.detection.sweepIntervalSeconds,
+    sweepShards: settings.detection.sweepShards,
+    functionMemoryMb: keepalive?.memoryMb ?? 256,
+    fanoutMemoryMb: settings.fanout.memoryMb,
+    sweeperMemoryMb: settings.sweeper.memoryMb,
+  };
+}
+
+/** The lease nodes get when they name none is the stack's; the SDK keeps alive every third of it. */
+export const stackKeepaliveSeconds = (settings: StackSettings): number => settings.detection.defaultLeaseSeconds / 3;
+
+/** The bytes of one node in a list: in the HTTP body, and in Lambda's response (the body is a JSON string there, its quotes escaped). */
+export function listBytesPerNode(metadataKb: number): { body: number; lambda: number } {
+  const now = Date.parse('2026-12-01T00:00:00.000Z');
+  const metadata = metadataKb > 0 ? { m: 'x'.repeat(Math.max(1, Math.round(metadataKb * 1024) - 8)) } : undefined;
+  const item = {
+    pk: 'C#cluster-0001',
+    sk: 'N#node-000042',
+    clusterId: 'cluster-0001',
+    nodeId: 'node-000042',
+    status: 'UP',
+    metadata,
+    leaseSeconds: 15,
+    leaseMs: 15_000,
+    incarnation: now,
+    registeredAt: new Date(now).toISOString(),
+    lastKeepaliveAt: new Date(now).toISOString(),
+    expiresAt: now + 15_000,
+    revision: 123_456,
+    changedAt: new Date(now).toISOString(),
+    ttl: 0,
+  } as NodeItem;
+  const json = JSON.stringify(toNode(item, now));
+  // One node and its separating comma; in Lambda's response the body is JSON-encoded once more.
+  return { body: Buffer.byteLength(json) + 1, lambda: Buffer.byteLength(JSON.stringify(json)) - 2 + 1 };
+}
+
+/** What every group of checks reads. */
+interface Ctx {
+  w: Workload;
+  r: Rates;
+  settings: StackSettings;
+  account: Account;
+  metadataKb: number;
+}
+
+const perCluster = (c: Ctx, x: number): number => x / c.w.clusters;
+
+/** The stage throttles of the routes the SDK uses, the account's API Gateway quotas. */
+function gatewayChecks(c: Ctx): Check[] {
+  const { r, settings, account } = c;
+  const httpRoute = (id: string, route: string, load: number, what: string): Check => {
+    const t = routeThrottle(settings.http, route);
+    return {
+      id: `http-route:${id}`,
+      limit: `HTTP API stage throttle (${what})`,
+      where: route,
+      load,
+      capacity: t.rateLimit,
+      unit: 'requests/s',
+      lift: { by: 'stack', how: `-c httpRateLimit= (now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
+      source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html',
+      note: 'the stage throttle applies to each route separately (DefaultRouteSettings, or RouteSettings for that route)',
+    };
+  };
+  const wsRoute = (route: string, load: number, what: string): Check => {
+    const t = routeThrottle(settings.webSocket, route);
+    return {
+      id: `ws-route:${route}`,
+      limit: `WebSocket stage throttle (${what})`,
+      where: route,
+      load,
+      capacity: t.rateLimit,
+      unit: 'messages/s',
+      lift: { by: 'stack', how: `-c wsRateLimit= (now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
+      source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-protect.html',
+    };
+  };
+  return [
+    httpRoute('keepalive', httpRouteKeyOf('keepalive'), r.keepalives, 'keepalives'),
+    httpRoute('list', httpRouteKeyOf('list-nodes'), r.refreshes + r.fullLists, 'list refreshes and full lists'),
+    httpRoute('register', httpRouteKeyOf('register'), r.registrations, 'registrations'),
+    wsRoute('$connect', r.reconnects, 'connections'),
+    wsRoute('ping', r.pings, 'pings'),
+    {
+      id: 'apigw:account-rate',
+      limit: "API Gateway's account throttle",
+      where: 'the account, in the region',
+      load: r.httpRequests + r.pings + r.reconnects + r.eventMessages,
+      capacity: account.apiGatewayRate,
+      unit: 'requests/s',
+      lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
+      source: AWS_LIMITS.apiGatewayAccountRate.source,
+      note: 'shared by every API of the account and its @connections posts: HTTP requests, client messages ($connect, ping) and one post per subscriber per event',
+    },
+    {
+      id: 'apigw:event-burst',
+      limit: "API Gateway's account burst, one event's posts",
+      where: `one event, ${Math.round(r.recipients).toLocaleString('en-US')} subscribers`,
+      load: r.recipients,
+      capacity: account.apiGatewayBurst,
+      unit: 'posts at once',
+      lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
+      quotaPerCapacity: account.apiGatewayRate / account.apiGatewayBurst,
+      source: AWS_LIMITS.apiGatewayAccountBurst.source,
+      note: `an event's posts go out within ~${Math.round(r.fanout.ms)} ms, drawing on the account's token bucket; AWS sets the bucket from the rate quota, so raising the rate raises it`,
+    },
+    {
+      id: 'ws:new-connections',
+      limit: 'WebSocket new connections',
+      where: 'the account, in the region',
+      load: r.reconnects,
+      capacity: account.webSocketNewConnections,
+      unit: 'connections/s',
+      lift: quotaOf(AWS_LIMITS.webSocketNewConnections),
+      source: AWS_LIMITS.webSocketNewConnections.source,
+    },
+  ];
+}
+
+/** The account's Lambda concurrency and request rate. */
+function lambdaChecks(c: Ctx): Check[] {
+  const { r, account } = c;
+  const lambdaRate = account.lambdaConcurrency * AWS_LIMITS.lambdaRequestsPerConcurrency.value;
+  return [
+    {
+      id: 'lambda:concurrency',
+      limit: 'Lambda concurrency',
+      where: 'the account, in the region',
+      load: r.concurrency + 1,
+      capacity: account.lambdaConcurrency,
+      unit: 'concurrent executions',
+      lift: quotaOf(AWS_LIMITS.lambdaConcurrency),
+      source: AWS_LIMITS.lambdaConcurrency.source,
+      note: 'shared by every function of the account: invocations × assumed durations (bench/workload.ts), the sweeper always one',
+    },
+    {
+      id: 'lambda:request-rate',
+      limit: "Lambda's request rate (10 × concurrency)",
+      where: 'the account, in the region',
+      load: r.invocations + 1 / 60,
+      capacity: lambdaRate,
+      unit: 'invocations/s',
+      lift: quotaOf(AWS_LIMITS.lambdaRequestsPerConcurrency),
+      quotaPerCapacity: 1 / AWS_LIMITS.lambdaRequestsPerConcurrency.value,
+      source: AWS_LIMITS.lambdaRequestsPerConcurrency.source,
+    },
+  ];
+}
+
+const PARTITION_SOURCE = AWS_LIMITS.dynamodbPartitionWrites.source;
+const SHARD_KEYS = { by: 'design' as const, how: "spread the key's items over several partition keys (write sharding)" };
+const ONE_ITEM = { by: 'design' as const, how: 'fewer writes to this one item (batch, shard the counter, or reserve values in blocks)' };
+
+/** A cluster's partition key `C#{clusterId}` and its `META` item (functions/core/model.ts has the key layout). */
+function clusterKeyChecks(c: Ctx): Check[] {
+  const { w, r } = c;
+  const clusterReadUnits = 0.5 * Math.ceil((r.nodesPerCluster * w.itemKb) / 4);
+  const metaReads = perCluster(c, r.refreshes + r.fullLists);
+  const clusterPartitionReads =
+    perCluster(c, r.refreshes + r.fullLists * r.listRru + r.registrations * Math.ceil(w.itemKb / 4)) + perCluster(c, r.sweeperClusterReads) * clusterReadUnits;
+  return [
+    {
+      id: 'ddb:cluster-partition-writes',
+      limit: 'DynamoDB partition key writes',
+      where: 'C#{clusterId}',
+      load: perCluster(c, r.writesAt.node + r.writesAt.meta),
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: SHARD_KEYS,
+      source: PARTITION_SOURCE,
+      note: "a cluster's node items and its META item; keepalives are most of it; DynamoDB may split a hot key's items by sort key, but not reliably under a steady load",
+    },
+    {
+      id: 'ddb:cluster-partition-reads',
+      limit: 'DynamoDB partition key reads',
+      where: 'C#{clusterId}',
+      load: clusterPartitionReads,
+      capacity: AWS_LIMITS.dynamodbPartitionReads.value,
+      unit: 'read units/s',
+      lift: { by: 'design', how: 'fewer full lists (conditional, paginated, compressed) or a sharded cluster key' },
+      source: PARTITION_SOURCE,
+      note: 'refreshes (the META item), full lists (consistent), registrations, the sweeper\'s cluster reads',
+    },
+    {
+      id: 'ddb:meta-item-writes',
+      limit: 'DynamoDB item writes',
+      where: 'C#{clusterId} META',
+      load: perCluster(c, r.writesAt.meta),
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: ONE_ITEM,
+      source: PARTITION_SOURCE,
+      note: "the cluster's revision counter: one write per event; an item never splits",
+    },
+    {
+      id: 'ddb:meta-item-reads',
+      limit: 'DynamoDB item reads',
+      where: 'C#{clusterId} META',
+      load: metaReads,
+      capacity: AWS_LIMITS.dynamodbPartitionReads.value,
+      unit: 'read units/s',
+      lift: { by: 'design', how: 'answer refreshes without a consistent read of the one item (cache it, or read eventually consistent)' },
+      source: PARTITION_SOURCE,
+      note: 'read (consistent, 1 unit) by every list refresh answered 304 and every full list',
+    },
+  ];
+}
+
+/** A cluster's subscriptions `S#{clusterId}` and their `VERSION` item, the `CLUSTERS` partition, the expiry index. */
+function otherKeyChecks(c: Ctx): Check[] {
+  const { w, r, settings } = c;
+  const clusters = w.clusters;
+  const subscriptionReads = perCluster(c, r.events) * (1 + Math.ceil((r.recipients * SUBSCRIPTION_ITEM_KB) / 4));
+  return [
+    {
+      id: 'ddb:subscriptions-partition-writes',
+      limit: 'DynamoDB partition key writes',
+      where: 'S#{clusterId}',
+      load: perCluster(c, r.writesAt.subscription + r.writesAt.version),
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: SHARD_KEYS,
+      source: PARTITION_SOURCE,
+      note: "the cluster's subscriptions and their version item: written by every $connect and $disconnect",
+    },
+    {
+      id: 'ddb:subscriptions-partition-reads',
+      limit: 'DynamoDB partition key reads',
+      where: 'S#{clusterId}',
+      load: subscriptionReads,
+      capacity: AWS_LIMITS.dynamodbPartitionReads.value,
+      unit: 'read units/s',
+      lift: SHARD_KEYS,
+      source: PARTITION_SOURCE,
+      note: 'per event, the version read and (counted always) the subscriptions Query',
+    },
+    {
+      id: 'ddb:version-item-writes',
+      limit: 'DynamoDB item writes',
+      where: 'S#{clusterId} VERSION',
+      load: perCluster(c, r.writesAt.version),
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: ONE_ITEM,
+      source: PARTITION_SOURCE,
+      note: 'the subscriptions version: bumped by every subscription change, 2 per reconnect',
+    },
+    {
+      id: 'ddb:clusters-partition-reads',
+      limit: 'DynamoDB partition key reads',
+      where: 'CLUSTERS',
+      load: (0.5 * Math.ceil((clusters * SUBSCRIPTION_ITEM_KB) / 4)) / 60,
+      capacity: AWS_LIMITS.dynamodbPartitionReads.value,
+      unit: 'read units/s',
+      lift: SHARD_KEYS,
+      source: PARTITION_SOURCE,
+      note: 'one item per cluster, read by every full sweep (once a minute); written when a cluster gets its first node',
+    },
+    {
+      id: 'ddb:index-partition-writes',
+      limit: 'DynamoDB index partition key writes',
+      where: `UP#0..${settings.detection.sweepShards - 1} (each)`,
+      load: r.writesAt.index / settings.detection.sweepShards,
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: { by: 'stack', how: '-c sweepShards= (more index partitions)' },
+      source: PARTITION_SOURCE,
+      note: 'the expiry index: registrations, lease cuts and DOWN writes move entries',
+    },
+  ];
+}
+
+/** The table's quotas and a new table's warm throughput. */
+function tableChecks(c: Ctx): Check[] {
+  const { r, account } = c;
+  const heartbeatWrites = 0.1;
+  const tableWrites = Object.values(r.writesAt).reduce((a, b) => a + b, 0) + heartbeatWrites;
+  const tableReads = r.readUnits + r.sweeperReadUnits;
+  return [
+    {
+      id: 'ddb:table-writes',
+      limit: 'DynamoDB table writes (on-demand, with its index)',
+      where: 'the table',
+      load: tableWrites,
+      capacity: account.tableWrites,
+      unit: 'write units/s',
+      lift: quotaOf(AWS_LIMITS.dynamodbTableWrites),
+      source: AWS_LIMITS.dynamodbTableWrites.source,
+    },
+    {
+      id: 'ddb:table-reads',
+      limit: 'DynamoDB table reads (on-demand, with its index)',
+      where: 'the table',
+      load: tableReads,
+      capacity: account.tableReads,
+      unit: 'read units/s',
+      lift: quotaOf(AWS_LIMITS.dynamodbTableReads),
+      source: AWS_LIMITS.dynamodbTableReads.source,
+    },
+    {
+      id: 'ddb:warm-writes',
+      limit: "DynamoDB warm throughput of a new table (writes)",
+      where: 'the table',
+      load: tableWrites,
+      capacity: AWS_LIMITS.dynamodbNewTableWarmWrites.value,
+      unit: 'write units/s',
+      lift: { by: 'design', how: "pre-warm the table to the peak (its WarmThroughput setting) before the fleet moves in" },
+      source: AWS_LIMITS.dynamodbNewTableWarmWrites.source,
+      note: 'DynamoDB raises it as traffic grows; a fleet that arrives at once meets the new table\'s figure',
+    },
+    {
+      id: 'ddb:warm-reads',
+      limit: "DynamoDB warm throughput of a new table (reads)",
+      where: 'the table',
+      load: tableReads,
+      capacity: AWS_LIMITS.dynamodbNewTableWarmReads.value,
+      unit: 'read units/s',
+      lift: { by: 'design', how: "pre-warm the table to the peak (its WarmThroughput setting) before the fleet moves in" },
+      source: AWS_LIMITS.dynamodbNewTableWarmReads.source,
+      note: 'DynamoDB raises it as traffic grows; a fleet that arrives at once meets the new table\'s figure',
+    },
+  ];
+}
+
+/** A cluster's stream shard and the sweeper's time (one sweep's requests, at the assumed latencies). */
+function fanoutAndSweepChecks(c: Ctx): Check[] {
+  const { w, r, settings } = c;
+  const clusters = w.clusters;
+  const mapping = settings.fanoutMapping;
+  const { requestMs, perMbMs } = DYNAMODB_LATENCY;
+  const interval = settings.detection.sweepIntervalSeconds;
+  const clusterMb = (r.nodesPerCluster * w.itemKb) / 1024;
+  const clusterReadMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
+  const downsPerSweep = r.restarts * interval;
+  const scheduledClusters = (r.sweeperClusterReads - clusters * (1 / 60)) * interval;
+  const sweepMs = (clustersRead: number) =>
+    settings.detection.sweepShards * requestMs + Math.ceil(clustersRead / CLUSTER_READS_IN_FLIGHT) * clusterReadMs + Math.ceil(downsPerSweep) * 2 * requestMs + requestMs;
+  return [
+    {
+      id: 'stream:shard',
+      limit: "Stream shard: the fan-out's time per second",
+      where: "a cluster's shard",
+      load: perCluster(c, r.events) * (r.fanout.ms / 1000),
+      capacity: AWS_LIMITS.streamBatchesPerShard.value * mapping.parallelizationFactor,
+      unit: 'fan-out seconds/s',
+      lift: { by: 'design', how: 'batch events per message, or faster pages; a ParallelizationFactor above 1 loses the revision order' },
+      source: AWS_LIMITS.streamBatchesPerShard.source,
+      note: `a cluster's events are one partition key's, so one shard's, read ${mapping.parallelizationFactor} batch at a time; each event in its own batch (the worst case), ${r.fanout.pages} page${r.fanout.pages === 1 ? '' : 's'} of ${PAGE_SIZE} subscribers`,
+    },
+    {
+      id: 'sweep:scheduled',
+      limit: 'A sweep within its interval',
+      where: `every ${interval} s, ${Math.max(0, scheduledClusters).toFixed(1)} clusters`,
+      load: sweepMs(Math.max(0, scheduledClusters)) / 1000,
+      capacity: interval,
+      unit: 's',
+      lift: { by: 'design', how: 'more cluster reads in flight, concurrent DOWN writes' },
+      source: SWEEP_SOURCE,
+      note: `the clusters due, the announcement queries, the DOWN writes one after another; assumed DynamoDB latencies: ${requestMs} ms a request, ${perMbMs} ms more per MB read (${CLUSTER_READS_IN_FLIGHT} cluster reads in flight, 1 MB pages)`,
+    },
+    {
+      id: 'sweep:full',
+      limit: 'A full sweep within the interval',
+      where: `once a minute, ${clusters.toLocaleString('en-US')} clusters`,
+      load: sweepMs(clusters) / 1000,
+      capacity: interval,
+      unit: 's',
+      lift: { by: 'design', how: 'more cluster reads in flight, or a full sweep spread over several sweeps' },
+      source: SWEEP_SOURCE,
+      note: 'every cluster read; a sweep that takes longer than the interval delays the next (and the detections it makes); the same assumed latencies',
+    },
+  ];
+}
+
+/** A full list of one cluster against the response size limits. */
+function listChecks(c: Ctx): Check[] {
+  const { r, metadataKb } = c;
+  const perNode = listBytesPerNode(metadataKb);
+  const listOverhead = 200;
+  return [
+    {
+      id: 'list:lambda-response',
+      limit: "Lambda's response size (a full list)",
+      where: `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes × ${perNode.lambda} B`,
+      load: r.nodesPerCluster * perNode.lambda + listOverhead,
+      capacity: AWS_LIMITS.lambdaResponseBytes.value,
+      unit: 'bytes',
+      lift: { by: 'design', how: 'paginate (and compress) the list' },
+      source: AWS_LIMITS.lambdaResponseBytes.source,
+      note: `GET …/nodes of one cluster${metadataKb > 0 ? `, ${metadataKb} KB of metadata a node` : ''}; the handler's result carries the body as a JSON string, its quotes escaped`,
+    },
+    {
+      id: 'list:http-payload',
+      limit: "HTTP API payload size (a full list)",
+      where: `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes × ${perNode.body} B`,
+      load: r.nodesPerCluster * perNode.body + listOverhead,
+      capacity: AWS_LIMITS.httpPayloadBytes.value,
+      unit: 'bytes',
+      lift: { by: 'design', how: 'paginate (and compress) the list' },
+      source: AWS_LIMITS.httpPayloadBytes.source,
+      note: 'GET …/nodes of one cluster',
+    },
+  ];
+}
+
+/** Every limit's load and capacity for one workload. */
+function checks(w: Workload, r: Rates, settings: StackSettings, account: Account, metadataKb: number): Check[] {
+  const c: Ctx = { w, r, settings, account, metadataKb };
+  return [...gatewayChecks(c), ...lambdaChecks(c), ...clusterKeyChecks(c), ...otherKeyChecks(c), ...tableChecks(c), ...fanoutAndSweepChecks(c), ...listChecks(c)];
+}
+
+/** The workload `f` times larger: nodes, watchers and churn scaled, the clusters as they are. */
+const scaled = (w: Workload, f: number): Workload => ({ ...w, nodes: w.nodes * f, subscribers: w.subscribers * f, churnPerHour: w.churnPerHour * f });
+
+/** The limits for a workload, with no breaking points (see `plan`). */
+function evaluate(w: Workload, settings: StackSettings, account: Account, units: Units, metadataKb: number): Check[] {
+  const item = { ...w, itemKb: w.itemKb + metadataKb };
+  return checks(item, operationRates(item, units, deploymentOf(settings)), settings, account, metadataKb);
+}
+
+/** Rounds a quota figure up to two significant digits. */
+function roundUp(x: number): number {
+  if (x <= 0) return 0;
+  const step = 10 ** Math.max(0, Math.floor(Math.log10(x)) - 1);
+  return Math.ceil(x / step) * step;
+}
+
+function rowsOf(w: Workload, settings: StackSettings, account: Account, units: Units, metadataKb: number, wanted: (id: string) => boolean = () => true): LimitRow[] {
+  const base = evaluate(w, settings, account, units, metadataKb);
+  const utilizationAt = (f: number, i: number): number => {
+    const c = evaluate(scaled(w, f), settings, account, units, metadataKb)[i] as Check;
+    return c.load / c.capacity;
+  };
+  return base.flatMap((c, i) => {
+    if (!wanted(c.id)) return [];
+    const utilization = c.load / c.capacity;
+    // Every load grows with the fleet: the breaking point is found by bisection on the scale (in log space).
+    let breaksAtNodes = Infinity;
+    const max = 1e4;
+    if (utilizationAt(max, i) >= 1) {
+      let lo = 1e-4;
+      let hi = max;
+      if (utilizationAt(lo, i) >= 1) {
+        // Over at any fleet size: the load depends on what does not scale (the clusters), not on the nodes.
+        breaksAtNodes = 0;
+      } else {
+        for (let k = 0; k < 60; k++) {
+          const mid = Math.sqrt(lo * hi);
+          if (utilizationAt(mid, i) >= 1) hi = mid;
+          else lo = mid;
+        }
+        breaksAtNodes = w.nodes * hi;
+      }
+    }
+    const { quotaPerCapacity = 1, ...row } = c;
+    const lift: Lift = c.lift.by === 'quota' ? { ...c.lift, ask: roundUp(c.capacity * quotaPerCapacity * Math.max(1, utilization / 0.7)) } : c.lift;
+    return [{ ...row, utilization, breaksAtNodes, lift }];
+  });
+}
+
+/** The capacity plan of a workload on a deployment with `settings`. */
+export function plan(w: Workload, settings: StackSettings, options: PlanOptions = {}): CapacityPlan {
+  const units = options.units ?? MEASURED_UNITS;
+  const account = options.account ?? DEFAULT_ACCOUNT;
+  const metadataKb = options.metadataKb ?? 0;
+  const rows = rowsOf(w, settings, account, units, metadataKb);
+  const newAccountConcurrency = AWS_LIMITS.lambdaConcurrencyNewAccount.value;
+  const newAccount = rowsOf(w, settings, { ...account, lambdaConcurrency: newAccountConcurrency }, units, metadataKb, (id) => id.startsWith('lambda:')).map((row) => ({ ...row, id: `new-account:${row.id}`, limit: `${row.limit}, a new account (${newAccountConcurrency})`, note: AWS_LIMITS.lambdaConcurrencyNewAccount.note }));
+  const firstToBreak = rows.reduce<LimitRow | undefined>((first, row) => {
+    if (row.breaksAtNodes === Infinity) return first;
+    if (!first || row.breaksAtNodes < first.breaksAtNodes || (row.breaksAtNodes === first.breaksAtNodes && row.utilization > first.utilization)) return row;
+    return first;
+  }, undefined);
+  return { workload: w, settings: settings.source, account, rows, newAccount, firstToBreak };
+}
+
+/** The limits at or above `threshold` of their capacity (0.7: the 70% the design aims under), in the plan's order. */
+export const limitsOver = (p: CapacityPlan, threshold: number): LimitRow[] => p.rows.filter((row) => row.utilization >= threshold);
+
+const UNITS_SHOWN: Record<string, string> = {
+  'requests/s': 'req/s',
+  'messages/s': 'msg/s',
+  'connections/s': 'conn/s',
+  'concurrent executions': 'concurrent',
+  'invocations/s': 'inv/s',
+  'write units/s': 'WCU/s',
+  'read units/s': 'RCU/s',
+  'fan-out seconds/s': 's/s',
+  'posts at once': 'posts',
+};
+
+/** A figure with its unit, compact: bytes as KB/MB, large numbers with separators, small ones with two significant digits. */
+export function quantity(value: number, unit: string): string {
+  if (unit === 'bytes') return value >= 1024 * 1024 ? `${(value / 1024 / 1024).toFixed(1)} MB` : `${(value / 1024).toFixed(1)} KB`;
+  const shown = UNITS_SHOWN[unit] ?? unit;
+  const n = value >= 100 ? Math.round(value).toLocaleString('en-US') : value >= 1 ? value.toFixed(1) : value === 0 ? '0' : value.toPrecision(2);
+  return `${n} ${shown}`;
+}
+
+const percent = (x: number): string => (x >= 10 ? `${Math.round(x * 100).toLocaleString('en-US')}%` : x >= 0.01 ? `${(x * 100).toFixed(1)}%` : x > 0 ? '<0.1%' : '0%');
+const nodesShown = (n: number): string =>
+  n === Infinity ? 'never' : n === 0 ? 'any size' : `${Number(n.toPrecision(n >= 1000 ? 3 : 2)).toLocaleString('en-US')} nodes`;
+
+function liftShown(lift: Lift, utilization: number): string {
+  if (lift.by === 'quota') return `a quota increase: ${lift.service} "${lift.name}" (${lift.code})${utilization >= 0.7 ? `, ask for ${lift.ask.toLocaleString('en-US')}` : ''}`;
+  return `${lift.by === 'stack' ? 'a stack setting' : 'a change of design'}: ${lift.how}`;
+}
+
+/** A route key as the table shows it: the common prefix shortened. */
+const whereShown = (where: string): string => where.replace('/v1/clusters/{clusterId}', '…');
+
+/** The plan as text: one row per limit, the first to break, the quotas to ask for, the new account, the sources. */
+export function renderPlan(p: CapacityPlan): string[] {
+  const w = p.workload;
+  const lines: string[] = [];
+  const perCluster = w.nodes / w.clusters;
+  lines.push(
+    `Roster's limits on AWS: ${w.nodes.toLocaleString('en-US')} nodes in ${w.clusters.toLocaleString('en-US')} cluster${w.clusters === 1 ? '' : 's'} (${Number(perCluster.toPrecision(3)).toLocaleString('en-US')} each), ` +
+      `${w.subscribers.toLocaleString('en-US')} extra watchers, a keepalive every ${Number(w.keepaliveSeconds.toFixed(2))} s (lease ${Number((3 * w.keepaliveSeconds).toFixed(2))} s), ` +
+      `a list refresh every ${w.refreshSeconds} s, a ping every ${w.pingSeconds} s, ${Number(w.churnPerHour.toPrecision(3)).toLocaleString('en-US')} restarts/h; steady state, no storm`,
+  );
+  lines.push(`Stack settings: ${p.settings}. Account: Lambda concurrency ${p.account.lambdaConcurrency.toLocaleString('en-US')}, API Gateway ${p.account.apiGatewayRate.toLocaleString('en-US')} requests/s.`);
+  lines.push('');
+  const sources: string[] = [];
+  const sourceIndex = (url: string): number => {
+    const at = sources.indexOf(url);
+    if (at >= 0) return at + 1;
+    sources.push(url);
+    return sources.length;
+  };
+  const rows = [['', 'LIMIT', 'WHERE', 'LOAD', 'LIMIT AT', 'USE', 'BREAKS AT', 'LIFTED BY']];
+  for (const row of [...p.rows, ...p.newAccount]) {
+    const mark = row.utilization >= 1 ? '!!' : row.utilization >= 0.7 ? '!' : '';
+    rows.push([
+      mark,
+      `${row.limit} [${sourceIndex(row.source)}]`,
+      whereShown(row.where),
+      quantity(row.load, row.unit),
+      quantity(row.capacity, row.unit),
+      percent(row.utilization),
+      `${nodesShown(row.breaksAtNodes)}${row === p.firstToBreak ? ' ◀ first' : ''}`,
+      row.lift.by,
+    ]);
+  }
+  lines.push(...table(rows));
+  lines.push('');
+  const detailed = [...limitsOver(p, 0.7), ...(p.firstToBreak && p.firstToBreak.utilization < 0.7 ? [p.firstToBreak] : []), ...p.newAccount.filter((r) => r.utilization >= 0.7)];
+  if (detailed.length > 0) {
+    lines.push('What lifts them:');
+    for (const row of detailed) {
+      lines.push(`  ${row.limit} (${whereShown(row.where)}), ${percent(row.utilization)}: ${liftShown(row.lift, row.utilization)}.`);
+      if (row.note) lines.push(`    ${row.note}`);
+    }
+    lines.push('');
+  }
+  const f = p.firstToBreak;
+  lines.push(f ? `First to break: ${f.limit} (${f.where}), at ${nodesShown(f.breaksAtNodes)}: ${percent(f.utilization)} now.` : 'No limit breaks however large the fleet grows.');
+  const over = limitsOver(p, 0.7);
+  lines.push(over.length === 0 ? 'Every limit is under 70%.' : `At or over 70% (!) or 100% (!!): ${over.length} of ${p.rows.length} limits.`);
+  const asks = new Map<string, string>();
+  for (const row of [...over, ...p.newAccount.filter((r) => r.utilization >= 0.7)]) {
+    if (row.lift.by !== 'quota') continue;
+    const key = `${row.lift.service} "${row.lift.name}" (${row.lift.code})${row.id.startsWith('new-account:') ? ' on a new account' : ''}`;
+    const ask = row.lift.ask.toLocaleString('en-US');
+    const previous = asks.get(key);
+    if (previous === undefined || Number(previous.replace(/,/g, '')) < row.lift.ask) asks.set(key, ask);
+  }
+  if (asks.size > 0) {
+    lines.push('Quota increases to ask for in Service Quotas (to keep the load under 70%):');
+    for (const [key, ask] of asks) lines.push(`  ${key}: ${ask}`);
+  }
+  lines.push('');
+  lines.push('Model: bench/planner.ts (loads from bench/workload.ts, shared with `roster cost`; AWS figures in bench/aws-limits.ts). Sources:');
+  sources.forEach((url, i) => lines.push(`  [${i + 1}] ${url}`));
+  return lines;
+}

@@ -1,0 +1,358 @@
+/**
+ * The workload model `roster cost` and `roster capacity` share: one
+ * description of a fleet (nodes, watchers, clusters, the SDK's intervals) and
+ * what the code does per operation, as rates per second. The cost model
+ * (bench/cost.ts) multiplies the rates by a month and prices them; the
+ * capacity planner (bench/planner.ts) holds them against AWS's limits.
+ *
+ * What the code does, per operation (functions/core, client/):
+ * - keepalive: 1 HTTP API request, 1 Lambda invocation, 1 conditional
+ *   UpdateItem of the node item — measured 1 write unit: it changes no key
+ *   or projected attribute of the expiry index. The stream filter drops it:
+ *   no fan-out.
+ * - list (each client's anti-entropy refresh, SDK default every 30 s): 1 HTTP
+ *   request, 1 Lambda, a consistent GetItem of the cluster's revision (the
+ *   `META` item; 304); the whole cluster (a consistent Query) only after a
+ *   (re)connection.
+ * - event (a node registering or going down): its measured writes (the
+ *   cluster's revision first, then the node item), 1 fan-out invocation
+ *   (plus one per page of 500 subscribers when there is more than one
+ *   page), 1 consistent GetItem of the cluster's subscriptions version and —
+ *   when the list changed since the fan-out last read it, which at these
+ *   reconnect rates is nearly every event, so the model always counts it —
+ *   1 consistent Query of the subscriptions; 1 message per subscriber.
+ * - each WebSocket connection: `{"action":"ping"}` every 60 s (SDK default)
+ *   = 2 messages (ping and PONG) and 1 Lambda invocation; a reconnect every
+ *   ~107 min ahead of API Gateway's 2-hour limit = `$connect` +
+ *   `$disconnect` (2 invocations and their measured writes: for a bound node
+ *   the lease cut and the bind).
+ * - the sweeper: one invocation a minute sweeping every `sweepIntervalSeconds`
+ *   (docs/how-it-works/sweep-cost.md); it reads each cluster about once per
+ *   (lease − keepalive interval), once a minute in a full sweep, and once
+ *   per announced deadline (a registration, a lease cut); each read costs
+ *   the measured read units per node; each sweep queries the announcements,
+ *   one small query per expiry-index shard.
+ */
+import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
+import { CONFIG_DEFAULTS } from '../functions/core/config.ts';
+import { FANOUT_MEMORY_MB, PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
+import { FULL_SWEEP_EVERY_MS, HEARTBEAT_EVERY_MS } from '../functions/core/sweeper.ts';
+import { MEASURED_UNITS, type Units } from './units.ts';
+
+export interface Workload {
+  /** Nodes (each runs the SDK: keeps alive, holds a bound connection, refreshes its list). */
+  nodes: number;
+  /** Seconds between keepalives (the lease is three times this). */
+  keepaliveSeconds: number;
+  /** WebSocket watchers besides the nodes' own bound connections. */
+  subscribers: number;
+  /** Node restarts per hour; each is a NODE_DOWN and a NODE_REGISTERED. @default nodes / 24 (each node restarts once a day) */
+  churnPerHour: number;
+  /** Clusters the nodes and watchers are spread over evenly. @default 1 */
+  clusters: number;
+  /** Seconds between each client's list refresh (SDK `refreshIntervalMs`). @default 30 */
+  refreshSeconds: number;
+  /** Seconds between each connection's ping (SDK `pingIntervalMs`). @default 60 */
+  pingSeconds: number;
+  /** Billed duration of a keepalive invocation (one UpdateItem). @default 10 */
+  keepaliveLambdaMs: number;
+  /** Size of a node item in KB (1 write unit per KB; reads by the 4 KB). @default the bench's, about 0.3 KB (no metadata) */
+  itemKb: number;
+}
+
+/** What the deployment gives the workload: the settings the rates depend on. */
+export interface Deployment {
+  sweepIntervalSeconds: number;
+  sweepShards: number;
+  /** Memory of the HTTP and WebSocket functions. */
+  functionMemoryMb: number;
+  /** Memory of the fan-out and its page function. */
+  fanoutMemoryMb: number;
+  sweeperMemoryMb: number;
+}
+
+/**
+ * The stack's defaults as `roster cost` takes them without synthesizing the
+ * stack: functions/core/config.ts and fanout-sizing.ts, and the memory sizes
+ * of infra/function.ts (256 MB) and infra/sweeper.ts (128 MB). The planner
+ * reads them from the synthesized template instead.
+ */
+export const DEFAULT_DEPLOYMENT: Deployment = {
+  sweepIntervalSeconds: CONFIG_DEFAULTS.sweepIntervalSeconds,
+  sweepShards: CONFIG_DEFAULTS.sweepShards,
+  functionMemoryMb: 256,
+  fanoutMemoryMb: FANOUT_MEMORY_MB,
+  sweeperMemoryMb: 128,
+};
+
+/** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that. */
+const FULL_VCPU_MB = 1769;
+/** Assumed billed durations (ms) of the invocations other than the keepalive, warm, arm64. */
+export const DURATION_MS = {
+  register: 30,
+  listBase: 15,
+  /** Per node in the list: unmarshalling and serialising the answer. */
+  listPerNode: 0.005,
+  ping: 3,
+  /** A refresh answered 304: one consistent GetItem of the revision counter. */
+  notModified: 8,
+  connect: 20,
+  disconnect: 20,
+  /** The fan-out's own work per event: the subscriptions version read (and the list's Query when it changed), and the wait for its pages. */
+  fanoutBase: 30,
+};
+/** Connections are replaced every 100–115 minutes (SDK `maxConnectionAgeMs` plus jitter), ahead of API Gateway's 2-hour limit. */
+export const RECONNECT_EVERY_SECONDS = 107.5 * 60;
+/** A subscription item (`S#{clusterId}` / `WS#{connectionId}`), in KB. */
+export const SUBSCRIPTION_ITEM_KB = 0.1;
+/** Cluster queries one sweep keeps in flight (functions/core/sweeper.ts). */
+export const CLUSTER_READS_IN_FLIGHT = 8;
+
+/** The node item size the measured sweep reads imply (an eventually consistent read is half a unit per 4 KB). */
+export const measuredItemKb = (units: Units): number => Number((units.sweepReadPerNode * 2 * 4).toFixed(2));
+
+/** The SDK's defaults: a keepalive every third of the default lease, a refresh every 30 s, a ping every 60 s; each node restarts once a day. */
+export function workloadDefaults(nodes: number, units: Units = MEASURED_UNITS): Workload {
+  return {
+    nodes,
+    keepaliveSeconds: DEFAULT_LEASE_SECONDS / 3,
+    subscribers: 0,
+    churnPerHour: nodes / 24,
+    clusters: 1,
+    refreshSeconds: 30,
+    pingSeconds: 60,
+    keepaliveLambdaMs: 10,
+    itemKb: measuredItemKb(units),
+  };
+}
+
+export interface FanoutPerEvent {
+  /** Invocations: the fan-out, plus one page function per page when there is more than one page. */
+  invocations: number;
+  gbSeconds: number;
+  /** The event's delivery time: the fan-out's own work and the slowest page. */
+  ms: number;
+  pages: number;
+  /** One page's posting time (the page function's duration). */
+  pageMs: number;
+  /** Execution time summed over the invocations (what concurrency is made of). */
+  busyMs: number;
+}
+
+/** The fan-out per event to `recipients` subscribers: invocations, GB-s and time, from the measured CPU per post. */
+export function fanoutPerEvent(recipients: number, units: Units, memoryMb: number = FANOUT_MEMORY_MB): FanoutPerEvent {
+  const pages = Math.max(1, Math.ceil(recipients / PAGE_SIZE));
+  const share = Math.min(1, memoryMb / FULL_VCPU_MB);
+  const gb = memoryMb / 1024;
+  const postingMs = (recipients * units.postCpuUs) / 1000 / share;
+  if (pages <= 1) {
+    const ms = DURATION_MS.fanoutBase + postingMs;
+    return { invocations: 1, gbSeconds: (gb * ms) / 1000, ms, pages, pageMs: 0, busyMs: ms };
+  }
+  // Pages in parallel: the fan-out waits for the slowest (one page's posting), each page function posts its page.
+  const pageMs = (PAGE_SIZE * units.postCpuUs) / 1000 / share + 10;
+  const ms = DURATION_MS.fanoutBase + pageMs;
+  return { invocations: 1 + pages, gbSeconds: (gb * (ms + pages * pageMs)) / 1000, ms, pages, pageMs, busyMs: ms + pages * pageMs };
+}
+
+/**
+ * Where each operation's write units land, read from the code (functions/core
+ * registry.ts, lease.ts, connections.ts, sweeper.ts): the node item and the
+ * cluster's `META` revision item share the partition `C#{clusterId}`; a
+ * subscription and the subscriptions-version item share `S#{clusterId}`; a
+ * connection item is its own partition; index entries go to the expiry
+ * index's `UP#{shard}` partitions; `CLUSTERS` holds one item per cluster.
+ * Node-item writes scale with the item size (1 unit per KB); the others are
+ * small items. Their sums are the measured units of bench/units.ts (a test
+ * holds them to it).
+ */
+export const WRITE_LOCATIONS = {
+  keepalive: { node: 1 },
+  /** A new node: the revision, the item, its cluster remembered, its index entry. */
+  registerNew: { meta: 1, node: 1, clusters: 1, index: 1 },
+  /** A restart's new incarnation: the revision, the item, its index entry moved (delete and put). */
+  reRegister: { meta: 1, node: 1, index: 2 },
+  /** The sweeper's DOWN write: the revision, the item, its index entry removed. */
+  markDown: { meta: 1, node: 1, index: 1 },
+  /** A bound `$connect`: the lease renewal, the connection and subscription items, the version. */
+  connectBound: { node: 1, connection: 1, subscription: 1, version: 1 },
+  /** A bound `$disconnect`: the connection and subscription deleted, the version, the lease cut (index entry moved). */
+  disconnectBound: { connection: 1, subscription: 1, version: 1, node: 1, index: 2 },
+  /** A watcher's reconnect: its connection and subscription written and deleted, the version bumped twice. */
+  watcherReconnect: { connection: 2, subscription: 2, version: 2 },
+} as const satisfies Record<string, Partial<Record<WriteLocation, number>>>;
+
+export type WriteLocation = 'node' | 'meta' | 'subscription' | 'version' | 'connection' | 'index' | 'clusters';
+
+/** Write units per second by where they land (whole deployment; divide the cluster-keyed ones by the cluster count). */
+export type WritesByLocation = Record<WriteLocation, number>;
+
+export interface Rates {
+  nodesPerCluster: number;
+  /** WebSocket connections: every node's bound one and the watchers. */
+  connections: number;
+  /** Subscribers of one cluster: who gets each of its events. */
+  recipients: number;
+  /** Share of the connections that bind a node. */
+  boundShare: number;
+  /** Per second, the whole deployment: */
+  restarts: number;
+  events: number;
+  keepalives: number;
+  refreshes: number;
+  fullLists: number;
+  registrations: number;
+  pings: number;
+  periodicReconnects: number;
+  /** `$connect` (and `$disconnect`) per second: periodic reconnects and restarts. */
+  reconnects: number;
+  httpRequests: number;
+  /** Invocations of the HTTP, WebSocket and fan-out functions (the sweeper's are its own). */
+  invocations: number;
+  /** GB-s per second of the same. */
+  gbSeconds: number;
+  /** Concurrent executions of the same (rate × duration), the sweeper's one aside. */
+  concurrency: number;
+  eventMessages: number;
+  /** Every WebSocket message: events to subscribers, pings and PONGs. */
+  messages: number;
+  fanout: FanoutPerEvent;
+  /** Duration of a full list of one cluster. */
+  listMs: number;
+  /** Write units of a node-item write (1 per KB). */
+  itemWru: number;
+  /** Read units of a full list: the revision and the cluster's items, consistent. */
+  listRru: number;
+  /** Write units per second, measured per operation (table and index), the sweeper's heartbeat included. */
+  writeUnits: number;
+  /** Read units per second of everything but the sweeper's cluster reads. */
+  readUnits: number;
+  /** Read units per second of the sweeper (cluster reads and announcement queries). */
+  sweeperReadUnits: number;
+  /** Cluster reads per second by the sweeper: scheduled, full sweeps and announcements. */
+  sweeperClusterReads: number;
+  /** Deadlines announced per second (registrations and lease cuts). */
+  announcements: number;
+  /** Write units per second by location, from `WRITE_LOCATIONS`. */
+  writesAt: WritesByLocation;
+}
+
+/** The sweeper's read units per second (docs/how-it-works/sweep-cost.md). */
+export function sweeperReadsPerSecond(w: Workload, announcementsPerSecond: number, deployment: Deployment = DEFAULT_DEPLOYMENT): { units: number; clusterReads: number } {
+  const lease = 3 * w.keepaliveSeconds;
+  const nodesPerCluster = w.nodes / w.clusters;
+  const perClusterRead = 0.5 * Math.ceil((nodesPerCluster * w.itemKb) / 4);
+  const scheduled = 1 / Math.max(1, lease - w.keepaliveSeconds);
+  const clusterReads = w.clusters * (scheduled + 1000 / FULL_SWEEP_EVERY_MS) + announcementsPerSecond;
+  const announcementQueries = (deployment.sweepShards * 0.5) / deployment.sweepIntervalSeconds;
+  return { units: clusterReads * perClusterRead + announcementQueries, clusterReads };
+}
+
+/** Where the write units of a second land (`WRITE_LOCATIONS` at these rates). */
+function writesByLocation(itemWru: number, keepalives: number, restarts: number, periodicReconnects: number, boundShare: number): WritesByLocation {
+  const writesAt: WritesByLocation = { node: 0, meta: 0, subscription: 0, version: 0, connection: 0, index: 0, clusters: 0 };
+  const add = (locations: Partial<Record<WriteLocation, number>>, perSecond: number) => {
+    for (const [where, n] of Object.entries(locations) as [WriteLocation, number][]) writesAt[where] += perSecond * n * (where === 'node' ? itemWru : 1);
+  };
+  add(WRITE_LOCATIONS.keepalive, keepalives);
+  add(WRITE_LOCATIONS.disconnectBound, restarts + periodicReconnects * boundShare);
+  add(WRITE_LOCATIONS.markDown, restarts);
+  add(WRITE_LOCATIONS.reRegister, restarts);
+  add(WRITE_LOCATIONS.connectBound, restarts + periodicReconnects * boundShare);
+  add(WRITE_LOCATIONS.watcherReconnect, periodicReconnects * (1 - boundShare));
+  return writesAt;
+}
+
+/** What the workload does per second. */
+export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deployment: Deployment = DEFAULT_DEPLOYMENT): Rates {
+  const wu = units.writes;
+  const itemWru = Math.max(1, Math.ceil(w.itemKb));
+  const nodesPerCluster = w.nodes / w.clusters;
+  const connections = w.nodes + w.subscribers;
+  const recipients = connections / w.clusters;
+  const restarts = w.churnPerHour / 3600;
+  const events = 2 * restarts;
+
+  const keepalives = w.nodes / w.keepaliveSeconds;
+  // A periodic refresh of an up-to-date cache is answered 304 from the revision counter alone
+  // (If-None-Match); the whole list is read after each (re)connection, when the cache may be behind.
+  const refreshes = connections / w.refreshSeconds;
+  const registrations = restarts;
+  const pings = connections / w.pingSeconds;
+  const periodicReconnects = connections / RECONNECT_EVERY_SECONDS;
+  const reconnects = periodicReconnects + restarts;
+  const fullLists = reconnects;
+  const httpRequests = keepalives + refreshes + fullLists + registrations;
+  const listMs = DURATION_MS.listBase + DURATION_MS.listPerNode * nodesPerCluster;
+  const fanout = fanoutPerEvent(recipients, units, deployment.fanoutMemoryMb);
+  const invocations = httpRequests + pings + 2 * reconnects + events * fanout.invocations;
+  const busyMs =
+    keepalives * w.keepaliveLambdaMs +
+    refreshes * DURATION_MS.notModified +
+    fullLists * listMs +
+    registrations * DURATION_MS.register +
+    pings * DURATION_MS.ping +
+    reconnects * (DURATION_MS.connect + DURATION_MS.disconnect);
+  const gbSeconds = ((deployment.functionMemoryMb / 1024) * busyMs) / 1000 + events * fanout.gbSeconds;
+  const concurrency = busyMs / 1000 + (events * fanout.busyMs) / 1000;
+
+  const eventMessages = events * recipients;
+  const messages = eventMessages + 2 * pings;
+
+  // Writes, as measured: a keepalive; a restart = its connection's lease cut, the sweeper's DOWN write,
+  // the new incarnation's registration and its bind; a periodic reconnect of a node = the cut and the bind,
+  // of a watcher = its connection and subscription items, written and deleted, and its subscriptions version bumped twice.
+  const boundShare = connections === 0 ? 0 : w.nodes / connections;
+  const watcherReconnectUnits = Object.values(WRITE_LOCATIONS.watcherReconnect).reduce((a, b) => a + b, 0);
+  const heartbeats = 1000 / Math.max(HEARTBEAT_EVERY_MS, deployment.sweepIntervalSeconds * 1000);
+  const writeUnits =
+    keepalives * wu.keepalive * itemWru +
+    restarts * (wu.disconnectBound + wu.markDown + wu.reRegister + wu.connectBound) +
+    periodicReconnects * (boundShare * (wu.disconnectBound + wu.connectBound) + (1 - boundShare) * watcherReconnectUnits) +
+    heartbeats;
+  // Each restart announces two deadlines (the cut, the registration), each periodic reconnect of a node one.
+  const announcements = 2 * restarts + periodicReconnects * boundShare;
+  const sweeper = sweeperReadsPerSecond(w, announcements, deployment);
+  const listRru = 1 + Math.ceil((nodesPerCluster * w.itemKb) / 4);
+  const readUnits =
+    refreshes * 1 +
+    fullLists * listRru +
+    registrations * Math.ceil(w.itemKb / 4) +
+    events * (1 + Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4)) +
+    // The sweeper's heartbeat read, once per invocation (a minute).
+    1 / 60;
+
+  const writesAt = writesByLocation(itemWru, keepalives, restarts, periodicReconnects, boundShare);
+
+  return {
+    nodesPerCluster,
+    connections,
+    recipients,
+    boundShare,
+    restarts,
+    events,
+    keepalives,
+    refreshes,
+    fullLists,
+    registrations,
+    pings,
+    periodicReconnects,
+    reconnects,
+    httpRequests,
+    invocations,
+    gbSeconds,
+    concurrency,
+    eventMessages,
+    messages,
+    fanout,
+    listMs,
+    itemWru,
+    listRru,
+    writeUnits,
+    readUnits,
+    sweeperReadUnits: sweeper.units,
+    sweeperClusterReads: sweeper.clusterReads,
+    announcements,
+    writesAt,
+  };
+}
