@@ -47,7 +47,9 @@ export const WS_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
 export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 'BatchWriteItem', 'UpdateItem', 'DeleteItem'] };
 
 /**
- * sweeper.sweep: heartbeat get/put, expired candidates from the expiry index
- * only (never a query of the base table), nextRevision / markDown / extendLease updates.
+ * sweeper.sweep: heartbeat get/put, announced deadlines from the expiry index,
+ * the `CLUSTERS` partition and each due cluster's node items (Query of the
+ * base table), nextRevision / markDown / extendLease updates, and the removal
+ * of an empty cluster's `CLUSTERS` entry (a conditional DeleteItem).
  */
-export const SWEEPER_TABLE_ACCESS: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem'], queryIndexes: [EXPIRY_INDEX] };
+export const SWEEPER_TABLE_ACCESS: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'], queryIndexes: [EXPIRY_INDEX] };
