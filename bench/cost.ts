@@ -33,7 +33,8 @@
  * Not counted: data transfer out (nodes outside AWS pay $0.09/GB for
  * responses), CloudWatch Logs, storage (a few MB, inside DynamoDB's free 25 GB).
  */
-import { FANOUT_MEMORY_MB, PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
+import { CONFIG_DEFAULTS } from '../functions/core/config.ts';
+import { FANOUT_MEMORY_MB, pageCount } from '../functions/core/fanout-sizing.ts';
 import { HOURS_PER_MONTH, PRICES, SECONDS_PER_MONTH, tieredUsd } from './prices.ts';
 import { table } from './table.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
@@ -109,18 +110,24 @@ export function defaults(nodes: number, units: Units = MEASURED_UNITS): CostInpu
   return { nodes, keepaliveSeconds: 5, subscribers: 0, churnPerHour: nodes / 24, clusters: 1, refreshSeconds: 30, pingSeconds: 60, keepaliveLambdaMs: 10, itemKb: measuredItemKb(units) };
 }
 
-/** The fan-out per event: invocations and GB-s, from the measured CPU per post. */
-export function fanoutPerEvent(recipients: number, units: Units): { invocations: number; gbSeconds: number; ms: number } {
-  const pages = Math.ceil(recipients / PAGE_SIZE);
+/**
+ * The fan-out per event: invocations, GB-s and how long it takes, from the
+ * measured CPU per post and the post rate (`fanoutPostsPerSecond`, a token
+ * bucket with half a second's burst): an event takes at least the pacing
+ * time, (recipients − burst) / rate, and its page workers are billed for it.
+ */
+export function fanoutPerEvent(recipients: number, units: Units, postsPerSecond: number = CONFIG_DEFAULTS.fanoutPostsPerSecond): { invocations: number; gbSeconds: number; ms: number } {
+  const pages = pageCount(recipients, postsPerSecond);
   const share = Math.min(1, FANOUT_MEMORY_MB / FULL_VCPU_MB);
   const gb = FANOUT_MEMORY_MB / 1024;
-  const postingMs = (recipients * units.postCpuUs) / 1000 / share;
+  const cpuMs = (posts: number) => (posts * units.postCpuUs) / 1000 / share;
+  const pacedMs = (Math.max(0, recipients - postsPerSecond / 2) / postsPerSecond) * 1000;
   if (pages <= 1) {
-    const ms = DURATION_MS.fanoutBase + postingMs;
+    const ms = DURATION_MS.fanoutBase + Math.max(cpuMs(recipients), pacedMs);
     return { invocations: 1, gbSeconds: (gb * ms) / 1000, ms };
   }
-  // Pages in parallel: the fan-out waits for the slowest (one page's posting), each page function posts its page.
-  const pageMs = (PAGE_SIZE * units.postCpuUs) / 1000 / share + 10;
+  // Pages in parallel, each at its share of the rate: the fan-out waits for the slowest.
+  const pageMs = Math.max(cpuMs(Math.ceil(recipients / pages)), pacedMs) + 10;
   const ms = DURATION_MS.fanoutBase + pageMs;
   return { invocations: 1 + pages, gbSeconds: (gb * (ms + pages * pageMs)) / 1000, ms };
 }

@@ -8,7 +8,7 @@
  * every connection that asked for batching (`batch=true`, docs/running-nodes/wire-batching.md)
  * gets the group as `EVENTS` messages; each connection's messages are posted
  * one after another, so it sees them in order. The group's subscribers are
- * cut into pages of `PAGE_SIZE`; several pages are delivered in parallel by
+ * cut into pages (`pageCount`: no more than the post rate needs); several pages are delivered in parallel by
  * `dispatchPage`, each by its own invocation of the page function (on AWS,
  * and in the local runtime through its Lambda Invoke API), a single page by
  * the fan-out itself, as is everything when no dispatcher is given (tests).
@@ -38,7 +38,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
-import { PAGE_SIZE } from './fanout-sizing.ts';
+import { pageCount } from './fanout-sizing.ts';
 import { payloadOf, type ConnectionsApi, type Payload, type PostOutcome } from './connections-api.ts';
 import type { Deps } from './deps.ts';
 import { audienceOf, disconnect, forgetSubscription, type Audience, type Subscriber, type SubscriberCache } from './connections.ts';
@@ -94,7 +94,7 @@ export interface FanoutDeps extends Deps {
   subscriberCache?: SubscriberCache;
   /** Posts in flight at once per page worker. @default POST_CONCURRENCY */
   postConcurrency?: number;
-  /** Subscribers per page. @default PAGE_SIZE (fanout-sizing.ts) */
+  /** Subscribers per page. @default as `pageCount` (fanout-sizing.ts) cuts them for the post rate */
   pageSize?: number;
   /** The fan-out's token bucket, kept by its execution environment across invocations. @default one per invocation */
   postRate?: PostRate;
@@ -371,7 +371,7 @@ async function deliverGroup(deps: FanoutDeps, group: Group, audience: Audience, 
   const single = group.events.map((event) => JSON.stringify(event));
   const now = deps.now();
   const pages: Page[] = [];
-  const pageSize = deps.pageSize ?? PAGE_SIZE;
+  const pageSize = deps.pageSize ?? Math.ceil(targets.length / Math.max(1, pageCount(targets.length, rate.perSecond)));
   for (let i = 0; i < targets.length; i += pageSize) {
     pages.push({ clusterId: group.clusterId, single, revisions, subscribers: targets.slice(i, i + pageSize), now, deadline });
   }

@@ -8,6 +8,7 @@
  * | cluster index | `CLUSTERS`         | `{clusterId}`   | clusters with a node (UP or retained DOWN); `gen` counts listings |
  * | connection    | `WS#{connectionId}`| `WS`            | subscribed clusters, bound node          |
  * | subscription  | `S#{clusterId}`    | `WS#{connectionId}` | the fan-out queries this partition   |
+ * | fan-out ledger| `S#{clusterId}`    | `FANOUT#{id}#{n}` | what a failed fan-out still owes (fanout-ledger.ts) |
  * | sweeper       | `SWEEPER`          | `SWEEPER`       | time of the last completed sweep          |
  *
  * The `byExpiry` index is sparse: only UP nodes have `sweepPk` (`UP#{shard}`),
