@@ -35,7 +35,7 @@
  */
 import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import { CONFIG_DEFAULTS } from '../functions/core/config.ts';
-import { FANOUT_MEMORY_MB, PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
+import { FANOUT_MEMORY_MB, pageCount } from '../functions/core/fanout-sizing.ts';
 import { FULL_SWEEP_EVERY_MS, HEARTBEAT_EVERY_MS } from '../functions/core/sweeper.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
 
@@ -139,18 +139,30 @@ export interface FanoutPerEvent {
   busyMs: number;
 }
 
-/** The fan-out per event to `recipients` subscribers: invocations, GB-s and time, from the measured CPU per post. */
-export function fanoutPerEvent(recipients: number, units: Units, memoryMb: number = FANOUT_MEMORY_MB): FanoutPerEvent {
-  const pages = Math.max(1, Math.ceil(recipients / PAGE_SIZE));
+/**
+ * The fan-out per event to `recipients` subscribers: invocations, GB-s and
+ * time, from the measured CPU per post and the post rate
+ * (`fanoutPostsPerSecond`, a token bucket with half a second's burst): an
+ * event takes at least the pacing time, (recipients − burst) / rate, and its
+ * page workers (functions/core/fanout-sizing.ts `pageCount`) are billed for it.
+ */
+export function fanoutPerEvent(
+  recipients: number,
+  units: Units,
+  memoryMb: number = FANOUT_MEMORY_MB,
+  postsPerSecond: number = CONFIG_DEFAULTS.fanoutPostsPerSecond,
+): FanoutPerEvent {
+  const pages = pageCount(recipients, postsPerSecond);
   const share = Math.min(1, memoryMb / FULL_VCPU_MB);
   const gb = memoryMb / 1024;
-  const postingMs = (recipients * units.postCpuUs) / 1000 / share;
+  const cpuMs = (posts: number) => (posts * units.postCpuUs) / 1000 / share;
+  const pacedMs = (Math.max(0, recipients - postsPerSecond / 2) / postsPerSecond) * 1000;
   if (pages <= 1) {
-    const ms = DURATION_MS.fanoutBase + postingMs;
+    const ms = DURATION_MS.fanoutBase + Math.max(cpuMs(recipients), pacedMs);
     return { invocations: 1, gbSeconds: (gb * ms) / 1000, ms, pages, pageMs: 0, busyMs: ms };
   }
-  // Pages in parallel: the fan-out waits for the slowest (one page's posting), each page function posts its page.
-  const pageMs = (PAGE_SIZE * units.postCpuUs) / 1000 / share + 10;
+  // Pages in parallel, each at its share of the rate: the fan-out waits for the slowest.
+  const pageMs = Math.max(cpuMs(Math.ceil(recipients / pages)), pacedMs) + 10;
   const ms = DURATION_MS.fanoutBase + pageMs;
   return { invocations: 1 + pages, gbSeconds: (gb * (ms + pages * pageMs)) / 1000, ms, pages, pageMs, busyMs: ms + pages * pageMs };
 }

@@ -47,11 +47,12 @@ export const WS_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
 export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 'BatchWriteItem', 'UpdateItem', 'DeleteItem'] };
 
 /**
- * sweeper.sweep: heartbeat get/put; the clusters (the `CLUSTERS` partition) and
- * each due cluster's nodes (its `C#` partition) by Query of the base table;
- * announced deadlines from the expiry index; nextRevision / markDown /
- * extendLease updates. (Before issue 21 this map granted the index only, and
- * every sweep on AWS would have failed with AccessDeniedException; the local
- * runtime now evaluates each call against the role, so such a gap fails the tests.)
+ * sweeper.sweep: heartbeat get/put, announced deadlines from the expiry index,
+ * the `CLUSTERS` partition and each due cluster's node items (Query of the
+ * base table), nextRevision / markDown / extendLease updates, and the removal
+ * of an empty cluster's `CLUSTERS` entry (a conditional DeleteItem). Before
+ * issue 21 this map granted the index only, and every sweep on AWS would have
+ * failed with AccessDeniedException; the local runtime now evaluates each
+ * call against the role, so such a gap fails the tests.
  */
-export const SWEEPER_TABLE_ACCESS: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], queryIndexes: [EXPIRY_INDEX] };
+export const SWEEPER_TABLE_ACCESS: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'], queryIndexes: [EXPIRY_INDEX] };

@@ -41,6 +41,16 @@ export interface Config {
   sweeperAmnestyOnStart: boolean;
   /** How long one sweeper invocation keeps sweeping (Lambda loops inside one invocation). @default 0 (one sweep) */
   sweepLoopSeconds: number;
+  /**
+   * Posts to `@connections` one fan-out invocation makes per second, all its
+   * pages together (each page gets its share). Every post counts against the
+   * account's API Gateway request quota in the region (10,000 a second by
+   * default, burst 5,000, shared by every API of the account); the default
+   * keeps one cluster's fan-out at half of it, and a region whose default
+   * quota is 2,500 needs it lowered (docs/how-it-works/fanout-sizing.md).
+   * @default 5000
+   */
+  fanoutPostsPerSecond: number;
   /** `@connections` endpoint of the WebSocket API (https://{api}.execute-api.{region}.amazonaws.com/{stage}). */
   websocketCallbackUrl: string | undefined;
   /** The function that delivers one page of a large fan-out; without it the fan-out delivers every page itself. */
@@ -71,6 +81,8 @@ const NUMBER_RULES = {
   sweeperAmnestySeconds: { variable: 'SWEEPER_AMNESTY_SECONDS', fallback: 120, min: 1, max: 86_400, whole: false },
   // Lambda's longest timeout is 900 s; the sweeper needs headroom after its loop.
   sweepLoopSeconds: { variable: 'SWEEP_LOOP_SECONDS', fallback: 0, min: 0, max: 840, whole: false },
+  // Half the default account quota (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+  fanoutPostsPerSecond: { variable: 'FANOUT_POSTS_PER_SECOND', fallback: 5000, min: 1, max: 1_000_000, whole: true },
 } as const satisfies Record<string, NumberRule>;
 
 /** The tunable settings: every numeric part of `Config`. */

@@ -16,16 +16,21 @@
  *   once per message, not once per post;
  * - the wire shape of PostToConnection: `POST {stage}/@connections/{id}` with
  *   the raw message as the body (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-how-to-call-websocket-api-connections.html);
- * - its outcomes: 200 delivered, 410 `GoneException` gone, anything else
- *   failed; throttling (429), 5xx and network errors are retried with
- *   jittered backoff, as the SDK's standard retry mode does, up to `maxAttempts`.
+ * - its outcomes: 200 delivered, 410 `GoneException` gone, 429 throttled
+ *   (`LimitExceededException`: the account's request quota, or the client's
+ *   buffer — https://docs.aws.amazon.com/AWSJavaSDK/latest/javadoc/com/amazonaws/services/apigatewaymanagementapi/model/package-summary.html),
+ *   anything else failed; 5xx and network errors are retried with jittered
+ *   backoff, as the SDK's standard retry mode does, up to `maxAttempts`.
+ *   A throttled post is not retried here: its caller retries that one
+ *   connection after a longer backoff while it posts to the others
+ *   (fanout.ts, `deliverPage`), instead of holding one of its sockets.
  */
 import { createHash } from 'node:crypto';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { Pool, type Dispatcher } from 'undici';
 import { PostSigner } from './post-signer.ts';
 
-export type PostOutcome = 'delivered' | 'gone' | 'failed';
+export type PostOutcome = 'delivered' | 'gone' | 'throttled' | 'failed';
 
 /** One message, ready to post to any number of connections. */
 export interface Payload {
@@ -54,8 +59,8 @@ export interface ConnectionsApiOptions {
   timeoutMs?: number;
 }
 
-/** Status codes worth another attempt: throttling and server-side errors (the SDK's standard retry mode). */
-const retryable = (status: number): boolean => status === 429 || status >= 500;
+/** Status codes worth another attempt here: server-side errors (the SDK's standard retry mode; throttling is the caller's). */
+const retryable = (status: number): boolean => status >= 500;
 
 function jitteredDelay(attempt: number): Promise<void> {
   // Full jitter on a 100 ms base doubling per attempt, the SDK's default backoff.
@@ -118,6 +123,7 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
         }
         if (status !== undefined && status >= 200 && status < 300) return 'delivered';
         if (status === 410) return 'gone';
+        if (status === 429) return 'throttled';
         if ((status !== undefined && !retryable(status)) || attempt >= maxAttempts) return 'failed';
         await jitteredDelay(attempt);
       }

@@ -21,6 +21,7 @@ import { CONNECTION_SK, SUBSCRIPTION_SK_PREFIX, connectionPk, nodeItemKey, subsc
 import { mapLimit } from './concurrency.ts';
 import { isConditionFailure } from './conditions.ts';
 import { announcement, renewLease } from './lease.ts';
+import { ledgerRefOf, type LedgerRef } from './fanout-ledger.ts';
 
 /** API Gateway closes every WebSocket connection after two hours; records outlive that a little. */
 export const CONNECTION_TTL_SECONDS = 2 * 3600 + 600;
@@ -348,6 +349,20 @@ export async function subscribersOf(deps: Deps, clusterId: string): Promise<Subs
   return subscribers;
 }
 
+/** What the fan-out reads per event from the subscriptions version item. */
+export interface SubscriptionsState {
+  /** The count of changes to the cluster's subscriptions. */
+  version: number;
+  /** The fan-out's ledger of a failed delivery, while its records are being retried (fanout-ledger.ts). */
+  ledger?: LedgerRef;
+}
+
+/** The subscribers a fan-out posts an event to, and the ledger of an earlier attempt at it, if any. */
+export interface Audience {
+  subscribers: readonly Subscriber[];
+  ledger?: LedgerRef;
+}
+
 /** A cluster's subscriber list as read at a subscriptions version. */
 interface HeldList {
   version: number;
@@ -364,29 +379,37 @@ export class SubscriberCache {
 
   constructor(private readonly maxClusters = 1000) {}
 
-  /** The cluster's subscribers now: the held list if the version has not moved, else a fresh query. */
-  async current(deps: Deps, clusterId: string): Promise<readonly Subscriber[]> {
-    const version = await subscriptionsVersion(deps, clusterId);
+  /** The cluster's subscribers now (the held list if the version has not moved, else a fresh query), and its fan-out ledger. */
+  async current(deps: Deps, clusterId: string): Promise<Audience> {
+    const { version, ledger } = await subscriptionsState(deps, clusterId);
     const held = this.lists.get(clusterId);
     this.lists.delete(clusterId);
     // Read after the version: every change counted up to `version` is in the list.
     const list = held?.version === version ? held : { version, subscribers: await subscribersOf(deps, clusterId) };
     this.lists.set(clusterId, list);
     if (this.lists.size > this.maxClusters) this.lists.delete(this.lists.keys().next().value as string);
-    return list.subscribers;
+    return { subscribers: list.subscribers, ...(ledger ? { ledger } : {}) };
   }
 }
 
-/** The cluster's subscriptions version (strongly consistent); 0 before its first subscription. */
-async function subscriptionsVersion(deps: Deps, clusterId: string): Promise<number> {
+/** The cluster's subscribers and its fan-out ledger, read afresh (a fan-out without a `SubscriberCache`). */
+export async function audienceOf(deps: Deps, clusterId: string): Promise<Audience> {
+  // The state first: a subscriber counted in it is in the list read after it.
+  const { ledger } = await subscriptionsState(deps, clusterId);
+  return { subscribers: await subscribersOf(deps, clusterId), ...(ledger ? { ledger } : {}) };
+}
+
+/** The cluster's subscriptions version (0 before its first subscription) and fan-out ledger reference, strongly consistent. */
+async function subscriptionsState(deps: Deps, clusterId: string): Promise<SubscriptionsState> {
   const out = await deps.db.send(
     new GetCommand({
       TableName: deps.config.tableName,
       Key: subscriptionsVersionKey(clusterId),
-      ProjectionExpression: '#version',
+      ProjectionExpression: '#version, fanoutLedger',
       ExpressionAttributeNames: { '#version': 'version' },
       ConsistentRead: true,
     }),
   );
-  return Number(out.Item?.version ?? 0);
+  const ledger = ledgerRefOf(out.Item?.fanoutLedger);
+  return { version: Number(out.Item?.version ?? 0), ...(ledger ? { ledger } : {}) };
 }

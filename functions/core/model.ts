@@ -5,9 +5,10 @@
  * |---------------|--------------------|-----------------|-----------------------------------------|
  * | node          | `C#{clusterId}`    | `N#{nodeId}`    | one per node key; UP nodes carry `sweepPk`/`sweepAt` |
  * | cluster meta  | `C#{clusterId}`    | `META`          | `revision` counter of the cluster        |
- * | cluster index | `CLUSTERS`         | `{clusterId}`   | lets `GET /v1/clusters` avoid a scan     |
+ * | cluster index | `CLUSTERS`         | `{clusterId}`   | clusters with a node (UP or retained DOWN); `gen` counts listings |
  * | connection    | `WS#{connectionId}`| `WS`            | subscribed clusters, bound node          |
  * | subscription  | `S#{clusterId}`    | `WS#{connectionId}` | the fan-out queries this partition   |
+ * | fan-out ledger| `S#{clusterId}`    | `FANOUT#{id}#{n}` | what a failed fan-out still owes (fanout-ledger.ts) |
  * | sweeper       | `SWEEPER`          | `SWEEPER`       | time of the last completed sweep          |
  *
  * The `byExpiry` index is sparse: only UP nodes have `sweepPk` (`UP#{shard}`),
@@ -77,6 +78,8 @@ export const SWEEPER_KEY = { pk: 'SWEEPER', sk: 'SWEEPER' } as const;
 export const nodeKey = (clusterId: string, nodeId: string): string => `${clusterId}/${nodeId}`;
 export const nodeItemKey = (clusterId: string, nodeId: string) => ({ pk: clusterPk(clusterId), sk: nodeSk(nodeId) });
 export const metaKey = (clusterId: string) => ({ pk: clusterPk(clusterId), sk: META_SK });
+/** A cluster's entry in the `CLUSTERS` partition: listed while it has a node, UP or retained DOWN. */
+export const clusterIndexKey = (clusterId: string) => ({ pk: CLUSTERS_PK, sk: clusterId });
 
 /** Which expiry-index partition a node lives in: a stable hash of its key. */
 export function sweepPartition(clusterId: string, nodeId: string, shards: number): string {

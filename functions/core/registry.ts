@@ -25,6 +25,7 @@ import {
   CLUSTERS_PK,
   META_SK,
   NODE_SK_PREFIX,
+  clusterIndexKey,
   clusterPk,
   effectiveStatus,
   metaKey,
@@ -147,12 +148,14 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
     try {
       if (ev === undefined && old) {
         const renewed = await renewUnchanged(deps, clusterId, nodeId, old, now);
+        // The same registration again is what a client sends after an error: if that error came between
+        // an earlier attempt's node write and its cluster write, this is where the cluster is listed.
+        await rememberCluster(deps, clusterId, nowIso);
         metrics.count('Registrations', { event: 'none' });
         return { node: toNode(renewed, now), created: false };
       }
 
-      // A new node's cluster is remembered (for the sweeper) alongside taking the revision: two writes, one round trip.
-      const [revision] = await Promise.all([nextRevision(deps, clusterId, nowIso), old ? undefined : rememberCluster(deps, clusterId, nowIso)]);
+      const revision = await nextRevision(deps, clusterId, nowIso);
       const sameIncarnation = old !== undefined && old.incarnation === incarnation;
       const item: NodeItem = {
         ...key,
@@ -185,6 +188,10 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
           ExpressionAttributeValues: old ? { ':rev': old.revision } : undefined,
         }),
       );
+      // A node that was not live may be the first of a cluster the sweeper is removing (or has removed) as
+      // empty: listing it after the node is written is what makes that removal lose the race (rememberCluster).
+      // A live node's own item keeps its cluster from being empty.
+      if (!live) await rememberCluster(deps, clusterId, nowIso);
       metrics.count('Registrations', { event: ev ?? 'none' });
       return { node: toNode(item, now), created: !live, event: ev };
     } catch (err) {
@@ -195,14 +202,22 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
   throw new ThrottledError(`too many concurrent changes to ${nodeKey(clusterId, nodeId)}; retry`);
 }
 
-/** Adds the cluster to the index behind `GET /v1/clusters` (idempotent). */
+/**
+ * Lists the cluster in the `CLUSTERS` partition (behind `GET /v1/clusters`
+ * and the sweeper's full sweep), or keeps it listed, and counts the listing
+ * in `gen`. It comes after the node write, and the sweeper removes an empty
+ * cluster only if `gen` has not moved since before it found the cluster
+ * empty (sweeper.ts, `removeIfEmpty`): a registration whose node the
+ * sweeper's read missed lists the cluster after that read, so the removal
+ * either fails on `gen` or comes first and is undone by this upsert.
+ */
 async function rememberCluster(deps: Deps, clusterId: string, nowIso: string): Promise<void> {
   await deps.db.send(
     new UpdateCommand({
       TableName: deps.config.tableName,
-      Key: { pk: CLUSTERS_PK, sk: clusterId },
-      UpdateExpression: 'SET clusterId = :c, createdAt = if_not_exists(createdAt, :now)',
-      ExpressionAttributeValues: { ':c': clusterId, ':now': nowIso },
+      Key: clusterIndexKey(clusterId),
+      UpdateExpression: 'SET clusterId = :c, createdAt = if_not_exists(createdAt, :now) ADD gen :one',
+      ExpressionAttributeValues: { ':c': clusterId, ':now': nowIso, ':one': 1 },
     }),
   );
 }

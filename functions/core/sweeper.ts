@@ -24,6 +24,19 @@
  * (`status = UP AND expiresAt <= now`), so a keepalive racing the sweeper
  * wins or loses cleanly.
  *
+ * Empty clusters. A full sweep also sees which listed clusters have no node
+ * left — no UP node and no DOWN node still within its retention (its `ttl`)
+ * — and removes them from the `CLUSTERS` partition, so full sweeps and
+ * `GET /v1/clusters` do not grow with every cluster id ever used. The
+ * removal is conditional on the entry's `gen` (the count of registrations
+ * that listed it, read at the start of the sweep) after a consistent
+ * re-read of the cluster found it still empty: a registration that lists
+ * the cluster again always writes its node first and `gen` after
+ * (registry.ts, `rememberCluster`), so it either shows in the re-read, or
+ * moves `gen` before the delete (which then fails), or re-lists the cluster
+ * after it. The cluster's revision counter stays: a cluster that comes back
+ * goes on from its last revision.
+ *
  * Self-preservation. If the sweeper itself could not reach the store, or has
  * not completed a sweep for `sweeperAmnestySeconds`, nodes that expired in the
  * meantime most likely expired because *the information center* was out, not
@@ -41,13 +54,13 @@
  * stuck as well. (One request, not the whole sweep: a full sweep of a large
  * table takes its time without anything being wrong.)
  */
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from './concurrency.ts';
 import { isConditionFailure } from './conditions.ts';
 import type { Deps } from './deps.ts';
 import { renewedTtl } from './lease.ts';
 import { metrics } from './metrics.ts';
-import { CLUSTERS_PK, EXPIRY_INDEX, NODE_SK_PREFIX, SWEEPER_KEY, clusterPk, nodeItemKey, sweepPartitions } from './model.ts';
+import { CLUSTERS_PK, EXPIRY_INDEX, NODE_SK_PREFIX, SWEEPER_KEY, clusterIndexKey, clusterPk, nodeItemKey, sweepPartitions } from './model.ts';
 import { queryAll, queryPages } from './query.ts';
 import { markDown, nextRevision } from './registry.ts';
 
@@ -66,6 +79,8 @@ export interface SweepResult {
   clustersRead: number;
   /** Node items DynamoDB read for it (UP and retained DOWN alike): what its read units are paid for. */
   itemsRead: number;
+  /** Clusters with no node left that this sweep removed from the `CLUSTERS` partition (full sweeps only). */
+  clustersRemoved: number;
   durationMs: number;
   /** The slowest store request of this sweep: over `SLOW_REQUEST_MS`, the next sweeps grant amnesty. */
   slowestRequestMs: number;
@@ -126,15 +141,15 @@ export const ANNOUNCEMENT_LOOKBACK_MS = 5_000;
 const CLUSTER_READS_IN_FLIGHT = 8;
 const PAGE = 100;
 
-/** Every cluster that ever had a node (the `CLUSTERS` partition). */
-async function allClusters(deps: Deps): Promise<string[]> {
+/** The listed clusters (the `CLUSTERS` partition), each with its listing count `gen` (absent on entries older than it). */
+async function allClusters(deps: Deps): Promise<Map<string, number | undefined>> {
   const items = await queryAll(deps, {
     TableName: deps.config.tableName,
     KeyConditionExpression: 'pk = :pk',
     ExpressionAttributeValues: { ':pk': CLUSTERS_PK },
-    ProjectionExpression: 'clusterId',
+    ProjectionExpression: 'clusterId, gen',
   });
-  return items.map((item) => String(item.clusterId));
+  return new Map(items.map((item) => [String(item.clusterId), item.gen === undefined ? undefined : Number(item.gen)]));
 }
 
 /** Clusters with a deadline announced in the look-back window that this process has not acted on yet. */
@@ -163,43 +178,106 @@ async function announcedClusters(deps: Deps, state: SweeperState, now: number): 
   return [...found];
 }
 
+interface ClusterRead {
+  due: Candidate[];
+  /** The earliest deadline of its UP nodes that are not due. */
+  next?: number;
+  /** Node items read. */
+  read: number;
+  /** Whether it has a node at all: an UP one, or a DOWN one within its retention (`ttl` not passed). */
+  holdsNodes: boolean;
+}
+
+/** A node item that keeps its cluster listed: UP, or DOWN within its retention (`ttl`, epoch seconds; none is forever). */
+const HOLDS_CLUSTER = '#status = :up OR attribute_not_exists(#ttl) OR #ttl > :nowSeconds';
+
 /**
- * One cluster's UP nodes that are due, and the earliest deadline of the
- * others. Eventually consistent: a stale item shows an older (earlier)
- * deadline, which at worst makes the cluster due sooner; the DOWN write
- * checks the real one.
+ * One cluster's UP nodes that are due, the earliest deadline of the others,
+ * and whether any node holds the cluster. Eventually consistent: a stale
+ * item shows an older (earlier) deadline, which at worst makes the cluster
+ * due sooner; the DOWN write checks the real one, and a removal reads again,
+ * consistently (`removeIfEmpty`). Every node item is returned, not only the
+ * UP ones: a filter would not make the read cheaper (DynamoDB charges for
+ * the items it reads, filtered or not), and the DOWN ones tell whether the
+ * cluster is empty.
  */
-async function readCluster(deps: Deps, clusterId: string, now: number): Promise<{ due: Candidate[]; next?: number; read: number }> {
+async function readCluster(deps: Deps, clusterId: string, now: number): Promise<ClusterRead> {
   const due: Candidate[] = [];
   let next: number | undefined;
   let read = 0;
+  let holdsNodes = false;
   const input = {
     TableName: deps.config.tableName,
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-    FilterExpression: '#status = :up',
-    ProjectionExpression: 'nodeId, expiresAt, revision, cutReason',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP' },
+    ProjectionExpression: 'nodeId, #status, expiresAt, revision, cutReason, #ttl',
+    ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX },
   };
   await queryPages(deps, input, (page) => {
     read += page.ScannedCount ?? 0;
     for (const item of page.Items ?? []) {
+      if (item.status !== 'UP') {
+        if (item.ttl === undefined || Number(item.ttl) * 1000 > now) holdsNodes = true;
+        continue;
+      }
+      holdsNodes = true;
       const expiresAt = Number(item.expiresAt);
       if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision), cut: item.cutReason !== undefined });
       else next = next === undefined ? expiresAt : Math.min(next, expiresAt);
     }
   });
-  return { due, next, read };
+  return { due, next, read, holdsNodes };
 }
 
-/** The clusters this sweep reads: every one on a full sweep, else those due by schedule or announcement. */
-async function clustersToRead(deps: Deps, state: SweeperState, now: number, full: boolean): Promise<string[]> {
+/**
+ * Removes a cluster with no node left from the `CLUSTERS` partition, unless
+ * a registration listed it again since `gen` was read: first a consistent
+ * read of its node items (nothing may hold it), then a delete conditional
+ * on `gen`. Returns whether it was removed.
+ */
+async function removeIfEmpty(deps: Deps, clusterId: string, gen: number | undefined, now: number): Promise<boolean> {
+  let holds = false;
+  const input = {
+    TableName: deps.config.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    FilterExpression: HOLDS_CLUSTER,
+    ProjectionExpression: 'sk',
+    ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX, ':up': 'UP', ':nowSeconds': Math.floor(now / 1000) },
+    ConsistentRead: true,
+  };
+  await queryPages(deps, input, (page) => {
+    if ((page.Items ?? []).length > 0) holds = true;
+  });
+  if (holds) return false;
+  try {
+    await deps.db.send(
+      new DeleteCommand({
+        TableName: deps.config.tableName,
+        Key: clusterIndexKey(clusterId),
+        ConditionExpression: gen === undefined ? 'attribute_not_exists(gen)' : 'gen = :gen',
+        ExpressionAttributeValues: gen === undefined ? undefined : { ':gen': gen },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false; // a registration listed it again: it stays
+    throw err;
+  }
+}
+
+/**
+ * The clusters this sweep reads: every listed one (with its `gen`) on a full
+ * sweep, else those due by schedule or announcement (with no `gen`: only a
+ * full sweep removes clusters).
+ */
+async function clustersToRead(deps: Deps, state: SweeperState, now: number, full: boolean): Promise<Map<string, number | undefined>> {
   if (full) {
     state.schedule.clear();
     return allClusters(deps);
   }
   const due = [...state.schedule].filter(([, at]) => at <= now).map(([clusterId]) => clusterId);
-  return [...new Set([...due, ...(await announcedClusters(deps, state, now))])];
+  return new Map([...due, ...(await announcedClusters(deps, state, now))].map((clusterId) => [clusterId, undefined]));
 }
 
 /**
@@ -278,12 +356,20 @@ async function settle(deps: Deps, node: Candidate, result: SweepResult): Promise
 
 /** Reads the due clusters, settles their due nodes, and schedules each cluster's next read. */
 async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResult, started: number): Promise<void> {
-  const clusters = await clustersToRead(deps, state, started, result.full);
+  const listed = await clustersToRead(deps, state, started, result.full);
+  const clusters = [...listed.keys()];
   result.clustersRead = clusters.length;
   const reads = await mapLimit(clusters, CLUSTER_READS_IN_FLIGHT, (clusterId) => readCluster(deps, clusterId, started));
   for (const [i, clusterId] of clusters.entries()) {
-    const { due, next, read } = reads[i] as { due: Candidate[]; next?: number; read: number };
+    const { due, next, read, holdsNodes } = reads[i] as ClusterRead;
     result.itemsRead += read;
+    // Only a full sweep knows every listed cluster's `gen`; an amnesty sweep changes nothing it need not.
+    if (!holdsNodes && result.full && !result.amnesty) {
+      if (await removeIfEmpty(deps, clusterId, listed.get(clusterId), started)) {
+        result.clustersRemoved++;
+        metrics.count('ClustersRemoved');
+      }
+    }
     let unseen = false;
     for (const node of due) if (await settle(deps, node, result)) unseen = true;
     // A node whose new deadline this sweep did not see (extended, or a race lost to a renewal or a
@@ -312,7 +398,7 @@ function timingRequests(deps: Deps, took: (ms: number) => void): Deps {
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
 export async function sweep(untimed: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
   let slowest = 0;
-  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, durationMs: 0, slowestRequestMs: 0 };
+  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, clustersRemoved: 0, durationMs: 0, slowestRequestMs: 0 };
   const deps = timingRequests(untimed, (ms) => {
     slowest = Math.max(slowest, ms);
     // The store hung under this very sweep: what it reads now is what the outage left behind

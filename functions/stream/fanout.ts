@@ -1,23 +1,14 @@
-import type { DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { Context, DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
 import { createLambdaClient, createManagementClient } from '../core/aws.ts';
 import { connectionsApiFor } from '../core/connections-api.ts';
 import { SubscriberCache } from '../core/connections.ts';
 import { defaultDeps } from '../core/deps.ts';
-import { fanOut, type FanoutDeps, type Page, type PageResult } from '../core/fanout.ts';
+import { fanOut, type FanoutDeps } from '../core/fanout.ts';
 import { logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
+import { pageInvoker } from '../core/page-invoker.ts';
+import { PostRate } from '../core/post-rate.ts';
 import { perScope } from '../core/scope.ts';
-
-/** Hands a page to the page function and waits for its result (RequestResponse), so order and retries stay here. */
-function invokePages(lambda: LambdaClient, functionName: string): (page: Page) => Promise<PageResult> {
-  return async (page) => {
-    const out = await lambda.send(new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(page)) }));
-    const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
-    if (out.FunctionError) throw new Error(`page function failed (${out.FunctionError}): ${text.slice(0, 200)}`);
-    return JSON.parse(text) as PageResult;
-  };
-}
 
 /** The fan-out's dependencies, built at first use: once per process on Lambda, once per runtime locally. */
 export const fanoutDeps = perScope((scope): FanoutDeps => {
@@ -34,17 +25,26 @@ export const fanoutDeps = perScope((scope): FanoutDeps => {
     management.destroy();
     lambda?.destroy();
   });
-  return { ...base, connections, subscriberCache: new SubscriberCache(), ...(lambda && pages ? { dispatchPage: invokePages(lambda, pages) } : {}) };
+  return {
+    ...base,
+    connections,
+    subscriberCache: new SubscriberCache(),
+    // One bucket per execution environment: the batches of its shard come one after another.
+    postRate: new PostRate(base.config.fanoutPostsPerSecond),
+    ...(lambda && pages ? { dispatchPage: pageInvoker(lambda, pages) } : {}),
+  };
 });
 
-/** Stream trigger (filtered to event records): posts each event to the cluster's subscribers. */
-export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-  const result = await fanOut(fanoutDeps(), event.Records);
+/** Stream trigger (filtered to event records): posts each event to the cluster's subscribers, within the invocation's time. */
+export const handler = async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
+  const deadline = context ? Date.now() + context.getRemainingTimeInMillis() : undefined;
+  const result = await fanOut(fanoutDeps(), event.Records, { deadline });
   logger.info('fan-out batch', {
     records: event.Records.length,
     delivered: result.delivered,
     gone: result.gone,
     failed: result.batchItemFailures.length,
+    owed: result.owed,
   });
   metrics.flush();
   return { batchItemFailures: result.batchItemFailures };

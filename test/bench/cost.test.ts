@@ -58,12 +58,17 @@ describe('cost model', () => {
     expect(reads(20)).toBeLessThan(reads(5));
   });
 
-  test('the fan-out: one invocation up to a page of subscribers, one more per page beyond', () => {
+  test('the fan-out: one invocation up to a page of subscribers, beyond it as many pages as the post rate needs', () => {
     expect(fanoutPerEvent(500, MEASURED_UNITS).invocations).toBe(1);
-    expect(fanoutPerEvent(10_000, MEASURED_UNITS).invocations).toBe(1 + 20);
-    expect(fanoutPerEvent(100_000, MEASURED_UNITS).invocations).toBe(1 + 200);
-    // Pages run in parallel: the event takes about one page's time, however many pages.
-    expect(fanoutPerEvent(100_000, MEASURED_UNITS).ms).toBeCloseTo(fanoutPerEvent(10_000, MEASURED_UNITS).ms, 6);
+    // 5,000 posts a second by default, 2,500 a page worker: two pages, until a page would carry more than 20,000.
+    expect(fanoutPerEvent(10_000, MEASURED_UNITS).invocations).toBe(1 + 2);
+    expect(fanoutPerEvent(100_000, MEASURED_UNITS).invocations).toBe(1 + 5);
+    // A raised quota and rate: pages of 500 again, in parallel, an event about one page's time however many.
+    expect(fanoutPerEvent(10_000, MEASURED_UNITS, 100_000).invocations).toBe(1 + 20);
+    expect(fanoutPerEvent(100_000, MEASURED_UNITS, 1_000_000).ms).toBeCloseTo(fanoutPerEvent(10_000, MEASURED_UNITS, 100_000).ms, 6);
+    // Within the burst (half a second of the rate) nothing is paced; beyond it, the event takes the pacing time.
+    expect(fanoutPerEvent(2_500, MEASURED_UNITS).ms).toBeLessThan(200);
+    expect(fanoutPerEvent(10_000, MEASURED_UNITS).ms).toBeGreaterThanOrEqual(((10_000 - 2_500) / 5_000) * 1000);
   });
 
   test('the sweeper costs what docs/operating/cost.md says when nothing else happens', () => {

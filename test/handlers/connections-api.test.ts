@@ -132,14 +132,20 @@ describe('PostToConnection as one signed request', () => {
     expect(received).toHaveLength(1);
   });
 
-  it('throttling and 5xx are retried once (two attempts, the SDK client setting), then fail', async () => {
-    script = [429, 200];
+  it('5xx is retried once (two attempts, the SDK client setting), then fails', async () => {
+    script = [503, 200];
     expect(await poster().post('abc', payloadOf('x'))).toBe('delivered');
     expect(received).toHaveLength(2);
     received.length = 0;
     script = [500, 503];
     expect(await (api as ConnectionsApi).post('abc', payloadOf('x'))).toBe('failed');
     expect(received).toHaveLength(2);
+  });
+
+  it('429 is reported throttled at once, for the caller to retry that connection after a backoff', async () => {
+    script = [429];
+    expect(await poster().post('abc', payloadOf('x'))).toBe('throttled');
+    expect(received).toHaveLength(1);
   });
 
   it('other client errors fail at once', async () => {

@@ -9,12 +9,14 @@
  * Capacity units are DynamoDB's own figures (`ReturnConsumedCapacity: INDEXES`).
  */
 import { randomUUID } from 'node:crypto';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapacityMeter } from '../../bench/capacity.ts';
 import { createDocumentClient } from '../../functions/core/aws.ts';
 import { connect, disconnect } from '../../functions/core/connections.ts';
 import type { Deps } from '../../functions/core/deps.ts';
-import { getNode, keepalive, register } from '../../functions/core/registry.ts';
+import { CLUSTERS_PK, clusterPk, nodeSk } from '../../functions/core/model.ts';
+import { deregister, getNode, keepalive, listClusters, listNodes, register } from '../../functions/core/registry.ts';
 import { FULL_SWEEP_EVERY_MS, SLOW_REQUEST_MS, newSweeperState, sweep, type SweeperState } from '../../functions/core/sweeper.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';
 
@@ -199,5 +201,126 @@ describe('a store that does not answer (self-preservation)', () => {
     clock += 3_000;
     await sweep(deps, state);
     expect(await getNode(deps, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+  });
+});
+
+describe('a cluster with no node left leaves the cluster list', () => {
+  /** A table of its own, so what a full sweep reads is exactly what these cases left. */
+  let own: TestTable;
+  let d: Deps;
+  let t = Date.now();
+  const RETENTION_MS = 60_000;
+
+  beforeAll(async () => {
+    own = await createTestTable({ DOWN_RETENTION_SECONDS: String(RETENTION_MS / 1000), SWEEPER_AMNESTY_SECONDS: '86400' });
+    d = { ...own.deps, now: () => t };
+  });
+
+  const listed = async () => (await listClusters(d)).map((c) => c.clusterId).sort();
+
+  /**
+   * `deps` whose store requests that `match` run `hooks.before` first and
+   * `hooks.after` once answered: a request of the real client, held at a
+   * chosen point so that another writer comes in between.
+   */
+  function holding(deps: Deps, match: (command: unknown) => boolean, hooks: { before?: () => Promise<void>; after?: (succeeded: boolean) => void }): Deps {
+    const send = deps.db.send.bind(deps.db) as (command: never) => Promise<unknown>;
+    const held = async (command: never): Promise<unknown> => {
+      if (!match(command)) return send(command);
+      await hooks.before?.();
+      let succeeded = false;
+      try {
+        const out = await send(command);
+        succeeded = true;
+        return out;
+      } finally {
+        hooks.after?.(succeeded);
+      }
+    };
+    return { ...deps, db: Object.create(deps.db, { send: { value: held } }) as Deps['db'] };
+  }
+  const isRemovalOf = (c: string) => (command: unknown) => command instanceof DeleteCommand && command.input.Key?.pk === CLUSTERS_PK && command.input.Key.sk === c;
+
+  /** A cluster whose only node deregistered, with the clock past its retention and the next full sweep due. */
+  async function emptied(): Promise<string> {
+    const c = cluster();
+    await register(d, c, 'n1', { leaseSeconds: 30 });
+    await deregister(d, c, 'n1');
+    t += RETENTION_MS + FULL_SWEEP_EVERY_MS + 1_000;
+    return c;
+  }
+
+  it('is listed while a DOWN node is retained, leaves once the retention passed (and full sweeps stop reading it), and comes back with its next node', async () => {
+    const c = cluster();
+    await register(d, c, 'n1', { leaseSeconds: 30 });
+    await deregister(d, c, 'n1');
+    const state = newSweeperState();
+    t += RETENTION_MS / 2; // the DOWN node is still retained: the cluster stays
+    expect(await sweep(d, state)).toMatchObject({ full: true, clustersRead: 1, clustersRemoved: 0 });
+    expect(await listed()).toEqual([c]);
+
+    t += RETENTION_MS / 2 + FULL_SWEEP_EVERY_MS; // past the retention (TTL has not deleted the item: it never runs on time)
+    expect(await sweep(d, state)).toMatchObject({ full: true, clustersRead: 1, clustersRemoved: 1 });
+    expect(await listed()).toEqual([]);
+    t += FULL_SWEEP_EVERY_MS;
+    expect(await sweep(d, state)).toMatchObject({ full: true, clustersRead: 0 });
+
+    await register(d, c, 'n2', {});
+    expect(await listClusters(d)).toEqual([expect.objectContaining({ clusterId: c, up: 1 })]);
+    // The revision goes on from where the cluster left it: a client that knew it sees no step back.
+    expect(await listNodes(d, c)).toMatchObject({ revision: 3, nodes: [expect.objectContaining({ nodeId: 'n2', revision: 3 })] });
+    t += FULL_SWEEP_EVERY_MS;
+    expect(await sweep(d, state)).toMatchObject({ full: true, clustersRead: 1, clustersRemoved: 0 });
+  });
+
+  it('stays listed when a registration comes between the sweeper finding it empty and the removal', async () => {
+    const c = await emptied();
+    let removal: boolean | undefined;
+    const racing = holding(d, isRemovalOf(c), { before: async () => void (await register(d, c, 'n2', {})), after: (succeeded) => (removal = succeeded) });
+    expect(await sweep(racing, newSweeperState())).toMatchObject({ full: true });
+    expect(removal).toBe(false); // the sweeper did try: it had found the cluster empty
+    expect((await listClusters(d)).find((x) => x.clusterId === c)).toMatchObject({ up: 1 });
+    // And the next full sweep reads it, as it must to see n2's lease run out.
+    t += 31_000 + FULL_SWEEP_EVERY_MS;
+    await sweep(d, newSweeperState());
+    expect(await getNode(d, c, 'n2')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+  });
+
+  it('is listed again when the removal comes between a registration writing its node and listing the cluster', async () => {
+    const c = await emptied();
+    let removed = () => undefined as void;
+    const removal = new Promise<void>((resolve) => (removed = resolve));
+    let removalSucceeded: boolean | undefined;
+    let reachedNodeWrite = () => undefined as void;
+    const atNodeWrite = new Promise<void>((resolve) => (reachedNodeWrite = resolve));
+    // The registration is held just before its node write until the sweeper has removed the cluster.
+    const isNodeWrite = (command: unknown) => command instanceof PutCommand && command.input.Item?.pk === clusterPk(c) && command.input.Item.sk === nodeSk('n2');
+    const registering = holding(d, isNodeWrite, {
+      before: async () => {
+        reachedNodeWrite();
+        await removal;
+      },
+    });
+    const registration = register(registering, c, 'n2', {});
+    await atNodeWrite;
+    const sweeper = holding(d, isRemovalOf(c), {
+      after: (succeeded) => {
+        removalSucceeded = succeeded;
+        removed();
+      },
+    });
+    await sweep(sweeper, newSweeperState()).finally(removed);
+    expect(removalSucceeded).toBe(true); // it was empty when read: the node write had not happened
+    await registration;
+    expect((await listClusters(d)).find((x) => x.clusterId === c)).toMatchObject({ up: 1 });
+  });
+
+  it('keeps listing a cluster whose entry predates the listing count, and removes it once empty', async () => {
+    const c = await emptied();
+    // An entry as registrations wrote it before `gen` existed.
+    await d.db.send(new UpdateCommand({ TableName: own.tableName, Key: { pk: CLUSTERS_PK, sk: c }, UpdateExpression: 'REMOVE gen' }));
+    expect(await listed()).toContain(c);
+    expect((await sweep(d, newSweeperState())).clustersRemoved).toBeGreaterThanOrEqual(1);
+    expect(await listed()).not.toContain(c);
   });
 });

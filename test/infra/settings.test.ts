@@ -22,6 +22,7 @@ const full: Config = {
   sweeperAmnestySeconds: 90.5,
   sweeperAmnestyOnStart: true,
   sweepLoopSeconds: 60,
+  fanoutPostsPerSecond: 2500,
   websocketCallbackUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com/live',
   fanoutPageFunction: 'roster-fanout-page',
   lambdaEndpoint: 'http://127.0.0.1:9001',
@@ -36,6 +37,7 @@ const edges: Partial<Record<SettingName, number[]>> = {
   sweepShards: [1, 64],
   sweeperAmnestySeconds: [1, 86_400],
   sweepLoopSeconds: [0, 840],
+  fanoutPostsPerSecond: [1, 1_000_000],
 };
 
 describe('toEnvironment', () => {

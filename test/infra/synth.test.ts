@@ -211,7 +211,7 @@ describe('the bundles', () => {
       const now = Date.now();
       const subscribers = ['live', 'gone'].map((connectionId) => ({ connectionId, connectedAt: now, batch: false }));
       // Young connections: the 410 is reported, and nothing is removed from the table.
-      expect(await page({ clusterId: 'c1', single: [event], batched: [event], subscribers, now })).toEqual({ delivered: 1, messages: 1, gone: ['gone'], failed: 0 });
+      expect(await page({ clusterId: 'c1', single: [event], revisions: [1], subscribers, now })).toEqual({ delivered: 1, messages: 1, gone: ['gone'], failed: 0 });
       expect(received.map((r) => `${r.method} ${r.path} ${r.body}`).sort()).toEqual([`POST /live/@connections/gone ${event}`, `POST /live/@connections/live ${event}`]);
       for (const { authorization } of received) expect(authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/execute-api\/aws4_request, SignedHeaders=[^,]+, Signature=[0-9a-f]{64}$/);
     } finally {
