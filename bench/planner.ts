@@ -129,6 +129,7 @@ export function deploymentOf(settings: StackSettings): Deployment {
     functionMemoryMb: keepalive?.memoryMb ?? 256,
     fanoutMemoryMb: settings.fanout.memoryMb,
     sweeperMemoryMb: settings.sweeper.memoryMb,
+    fanoutPostsPerSecond: settings.detection.fanoutPostsPerSecond,
   };
 }
 

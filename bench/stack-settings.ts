@@ -63,7 +63,7 @@ export interface StackSettings {
   /** The stream event source mapping of the fan-out. */
   fanoutMapping: { batchSize: number; parallelizationFactor: number; maximumBatchingWindowSeconds: number };
   /** The detection settings the sweeper is given (functions/core/config.ts names). */
-  detection: Pick<Record<SettingName, number>, 'defaultLeaseSeconds' | 'disconnectGraceSeconds' | 'sweepIntervalSeconds' | 'sweepShards' | 'sweepLoopSeconds'>;
+  detection: Pick<Record<SettingName, number>, 'defaultLeaseSeconds' | 'disconnectGraceSeconds' | 'sweepIntervalSeconds' | 'sweepShards' | 'sweepLoopSeconds' | 'fanoutPostsPerSecond'>;
 }
 
 interface Resource {
@@ -246,6 +246,7 @@ export function settingsFromTemplate(template: Template, source: string): StackS
       sweepIntervalSeconds: detectionValue('sweepIntervalSeconds'),
       sweepShards: detectionValue('sweepShards'),
       sweepLoopSeconds: detectionValue('sweepLoopSeconds'),
+      fanoutPostsPerSecond: detectionValue('fanoutPostsPerSecond'),
     },
   };
 }

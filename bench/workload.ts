@@ -69,6 +69,8 @@ export interface Deployment {
   /** Memory of the fan-out and its page function. */
   fanoutMemoryMb: number;
   sweeperMemoryMb: number;
+  /** The fan-out's post rate (`fanoutPostsPerSecond`). */
+  fanoutPostsPerSecond: number;
 }
 
 /**
@@ -83,6 +85,7 @@ export const DEFAULT_DEPLOYMENT: Deployment = {
   functionMemoryMb: 256,
   fanoutMemoryMb: FANOUT_MEMORY_MB,
   sweeperMemoryMb: 128,
+  fanoutPostsPerSecond: CONFIG_DEFAULTS.fanoutPostsPerSecond,
 };
 
 /** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that. */
@@ -149,8 +152,8 @@ export interface FanoutPerEvent {
 export function fanoutPerEvent(
   recipients: number,
   units: Units,
-  memoryMb: number = FANOUT_MEMORY_MB,
   postsPerSecond: number = CONFIG_DEFAULTS.fanoutPostsPerSecond,
+  memoryMb: number = FANOUT_MEMORY_MB,
 ): FanoutPerEvent {
   const pages = pageCount(recipients, postsPerSecond);
   const share = Math.min(1, memoryMb / FULL_VCPU_MB);
@@ -296,7 +299,7 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
   const fullLists = reconnects;
   const httpRequests = keepalives + refreshes + fullLists + registrations;
   const listMs = DURATION_MS.listBase + DURATION_MS.listPerNode * nodesPerCluster;
-  const fanout = fanoutPerEvent(recipients, units, deployment.fanoutMemoryMb);
+  const fanout = fanoutPerEvent(recipients, units, deployment.fanoutPostsPerSecond, deployment.fanoutMemoryMb);
   const invocations = httpRequests + pings + 2 * reconnects + events * fanout.invocations;
   const busyMs =
     keepalives * w.keepaliveLambdaMs +

@@ -141,6 +141,7 @@ describe('functions', () => {
       downRetentionSeconds: core.downRetentionSeconds,
       sweepShards: core.sweepShards,
       sweeperAmnestySeconds: core.sweeperAmnestySeconds,
+      fanoutPostsPerSecond: core.fanoutPostsPerSecond,
     });
     for (const fn of s.stack.functions.values()) {
       expect(envOf(fn), fn.node.id).toMatchObject({
