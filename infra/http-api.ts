@@ -4,7 +4,7 @@
  * a `$default` route for JSON 404/405, the token authorizer on every route
  * that is not public, and a throttled `$default` stage with access logs.
  */
-import { Validations, type Duration } from 'aws-cdk-lib';
+import { Stack, Validations, type Duration } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import type { CfnStage} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -58,6 +58,8 @@ export class RosterHttpApi extends Construct {
     // 'Default' leaves the construct's own id out of the API's logical id: it stays what it was before
     // this construct existed, so an update keeps the API and its URL.
     this.api = new HttpApi(this, 'Default', {
+      // Named after the stack: two stacks in one account (`-c stackName=`) are told apart in the console.
+      apiName: `${Stack.of(this).stackName}-http`,
       description: 'Roster HTTP API (v1): the information center for cluster membership and node health',
       // The stage is created below, with throttling and access logs.
       createDefaultStage: false,

@@ -5,8 +5,12 @@
  * own, or one given with `-c alarmTopicArn=`. Custom metrics come from
  * functions/core/metrics.ts (embedded metric format, namespace `Roster`,
  * dimension `service=roster`).
+ *
+ * Each alarm is named `{stackName}-{id}`, so the alarms of two stacks in one
+ * account are told apart, and the topic's policy can name exactly the alarms
+ * that may publish to it.
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { HttpApi, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
@@ -21,11 +25,12 @@ import {
   type IMetric,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS, METRICS_NAMESPACE, type MetricName } from '../functions/core/metrics.ts';
+import { METRICS, METRICS_NAMESPACE, METRICS_SERVICE_DIMENSION, requestLabels, REQUESTS_METRIC, type MetricName } from '../functions/core/metrics.ts';
 
 export interface ObservabilityProps {
   httpApi: HttpApi;
@@ -42,8 +47,14 @@ export interface ObservabilityProps {
   iteratorAgeThreshold?: Duration;
 }
 
+/** The service principal CloudWatch alarms publish to SNS as. */
+export const CLOUDWATCH_ALARMS_PRINCIPAL = 'cloudwatch.amazonaws.com';
+
 /** Powertools Metrics adds `service` to every metric; labelled metrics add their label. */
-const SERVICE = { service: 'roster' };
+const SERVICE = METRICS_SERVICE_DIMENSION;
+
+/** The answers with a server error the request wrappers (functions/core/observe.ts) count: `Requests` with `status=5xx`. */
+export const HANDLER_5XX = { name: REQUESTS_METRIC, dimensions: requestLabels(500) } as const;
 
 export function rosterMetric(name: MetricName, options: { statistic?: string; period?: Duration; label?: string; dimensions?: Record<string, string> } = {}): Metric {
   return new Metric({
@@ -76,6 +87,8 @@ export class RosterObservability extends Construct {
     super(scope, id);
     this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
     this.createAlarms(props);
+    // A topic given by ARN keeps its own policy, which this stack cannot change: docs/operating/deploy.md says what it must allow.
+    if (this.alarmTopic instanceof Topic) this.allowAlarmsToPublish(this.alarmTopic);
     // After the alarms: the dashboard's first row shows their states.
     this.dashboard = this.createDashboard(props);
   }
@@ -88,6 +101,7 @@ export class RosterObservability extends Construct {
     extra: { threshold?: number; evaluationPeriods?: number; comparison?: ComparisonOperator; missing?: TreatMissingData } = {},
   ): Alarm {
     const created = new Alarm(this, alarmId, {
+      alarmName: `${Stack.of(this).stackName}-${alarmId}`,
       alarmDescription: description,
       metric,
       threshold: extra.threshold ?? 0,
@@ -141,14 +155,22 @@ export class RosterObservability extends Construct {
     alarm('HttpApi5xx', 'The HTTP API answered 5xx: an internal error or an integration failure.', props.httpApi.metricServerError({ period: minute, statistic: 'Sum' }));
     // API Gateway's IntegrationError counts the functions' 4xx answers too (every refused token, unknown action or
     // malformed message would page someone); a WebSocket API has no 5xx metric. Server-side failures are ExecutionError
-    // ("errors that occurred when calling the integration") and the route functions' own errors.
+    // ("errors that occurred when calling the integration"), the route functions' own errors, and the 5xx a handler
+    // answers itself after catching an internal error (DynamoDB failing on subscribe): that raises neither of the
+    // others, only the handlers' `Requests` count with `status=5xx`. That count has no API dimension, so a handled
+    // 5xx of the HTTP API raises this alarm too, beside HttpApi5xx.
     const functionErrors = Object.fromEntries(props.webSocketFunctions.map((fn, i) => [`fn${i}`, fn.metricErrors({ period: minute, statistic: 'Sum' })]));
     alarm(
       'WebSocketApi5xx',
-      'The WebSocket API could not call a route function, or a route function failed (error, timeout, throttling).',
+      'The WebSocket API could not call a route function, a route function failed (error, timeout, throttling), or a handler ' +
+        'answered 5xx (Requests status=5xx, which counts the HTTP handlers too: with HttpApi5xx also in ALARM, look at the HTTP API first).',
       new MathExpression({
-        expression: ['FILL(execution, 0)', ...Object.keys(functionErrors).map((key) => `FILL(${key}, 0)`)].join(' + '),
-        usingMetrics: { execution: this.webSocketMetric(props, 'ExecutionError'), ...functionErrors },
+        expression: ['FILL(execution, 0)', 'FILL(handled, 0)', ...Object.keys(functionErrors).map((key) => `FILL(${key}, 0)`)].join(' + '),
+        usingMetrics: {
+          execution: this.webSocketMetric(props, 'ExecutionError'),
+          handled: rosterMetric(HANDLER_5XX.name, { dimensions: HANDLER_5XX.dimensions }),
+          ...functionErrors,
+        },
         label: 'WebSocket server errors',
         period: minute,
       }),
@@ -204,7 +226,7 @@ export class RosterObservability extends Construct {
         title: 'WebSocket API and authorization',
         width: 12,
         left: [this.webSocketMetric(props, 'ConnectCount'), this.webSocketMetric(props, 'MessageCount'), this.webSocketMetric(props, 'IntegrationError')],
-        right: [searchAll('AuthorizerDenials', 'code', 'Sum'), rosterMetric('Requests', { dimensions: { status: '5xx' }, label: 'handler 5xx (both APIs)' })],
+        right: [searchAll('AuthorizerDenials', 'code', 'Sum'), rosterMetric(HANDLER_5XX.name, { dimensions: HANDLER_5XX.dimensions, label: 'handler 5xx (both APIs)' })],
       }),
     );
     return dashboard;
@@ -212,6 +234,8 @@ export class RosterObservability extends Construct {
 
   /** A topic for the alarms, for stacks deployed without `-c alarmTopicArn=`; its ARN is a stack output. */
   private createAlarmTopic(): Topic {
+    // enforceSSL writes a topic policy, which replaces SNS's default one: its only statement is a Deny, so
+    // allowAlarmsToPublish must add the Allow CloudWatch needs, or no alarm is ever delivered.
     const topic = new Topic(this, 'AlarmTopic', { displayName: 'Roster alarms', enforceSSL: true });
     Validations.of(topic).acknowledge({
       id: 'AwsSolutions-SNS2',
@@ -221,6 +245,28 @@ export class RosterObservability extends Construct {
         'notification silently. Organisations that need it encrypted pass their own topic with -c alarmTopicArn=.',
     });
     return topic;
+  }
+
+  /**
+   * CloudWatch publishes an alarm's notifications as the service principal
+   * `cloudwatch.amazonaws.com`, which needs a topic policy that allows it
+   * (https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger). Only this
+   * account's alarms of this stack, by ARN: `aws:SourceAccount` and `aws:SourceArn` keep another
+   * account's alarm from using CloudWatch to publish here (the confused deputy).
+   */
+  private allowAlarmsToPublish(topic: Topic): void {
+    topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowThisStacksAlarmsToPublish',
+        principals: [new ServicePrincipal(CLOUDWATCH_ALARMS_PRINCIPAL)],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': this.alarms.map((a) => a.alarmArn) },
+        },
+      }),
+    );
   }
 
   private webSocketMetric(props: ObservabilityProps, name: string): Metric {

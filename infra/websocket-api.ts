@@ -10,7 +10,7 @@
  * replace a role a landing zone or another team set) nor logs WebSocket
  * access (which fails to deploy where no role is set). See `accessLogs`.
  */
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import type { CfnStage} from 'aws-cdk-lib/aws-apigatewayv2';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -65,7 +65,12 @@ export class RosterWebSocketApi extends Construct {
       'Roster WebSocket $connect authorizer: verifies the token query parameter',
     );
     // 'Default' keeps the API's logical id (and so its URL) from before this construct existed.
-    this.api = new WebSocketApi(this, 'Default', { description: 'Roster membership events', routeSelectionExpression: WS_ROUTE_SELECTION });
+    this.api = new WebSocketApi(this, 'Default', {
+      // Named after the stack, like the HTTP API (`{stackName}-http`).
+      apiName: `${Stack.of(this).stackName}-ws`,
+      description: 'Roster membership events',
+      routeSelectionExpression: WS_ROUTE_SELECTION,
+    });
     const handlers = { defaults: props.functions, table: props.table, folder: 'ws' as const, handlers: this.handlers };
     for (const route of WS_ROUTES) {
       const name = constructIdOf(route.handler);

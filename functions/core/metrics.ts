@@ -52,6 +52,13 @@ export type Labels = Record<string, string>;
 /** CloudWatch namespace of every Roster metric. */
 export const METRICS_NAMESPACE = 'Roster';
 
+/**
+ * The dimension every Roster metric carries on CloudWatch: Powertools Metrics
+ * writes its `serviceName` as the dimension `service`. Alarms name it too, so
+ * it is written once, here.
+ */
+export const METRICS_SERVICE_DIMENSION = { service: 'roster' } as const;
+
 export interface MetricsSink {
   count(name: CounterName, value: number, labels: Labels): void;
   observe(name: ObservationName, value: number, labels: Labels): void;
@@ -61,7 +68,7 @@ export interface MetricsSink {
 
 /** Embedded metric format through Powertools; one document per flush, dimensions per series. */
 export class EmfSink implements MetricsSink {
-  private readonly emf = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'roster' });
+  private readonly emf = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE_DIMENSION.service });
   private pending = false;
 
   private add(name: MetricName, value: number, labels: Labels): void {
@@ -112,3 +119,9 @@ export const metrics = {
 
 /** `2xx`, `4xx`, `5xx` — status classes keep the series few. */
 export const statusClass = (status: number): string => `${Math.floor(status / 100)}xx`;
+
+/** The counter of every request the HTTP and WebSocket wrappers answer (functions/core/observe.ts). */
+export const REQUESTS_METRIC = 'Requests' satisfies CounterName;
+
+/** The labels of one `Requests` count: its status class. The WebSocket 5xx alarm watches `requestLabels(500)`. */
+export const requestLabels = (status: number): Labels => ({ [METRICS[REQUESTS_METRIC].labels[0]]: statusClass(status) });

@@ -9,7 +9,7 @@
  */
 import { RosterError } from './errors.ts';
 import { logger } from './log.ts';
-import { metrics, statusClass } from './metrics.ts';
+import { metrics, requestLabels, REQUESTS_METRIC } from './metrics.ts';
 import { ID_PATTERN } from './validation.ts';
 
 export interface RequestRecord {
@@ -44,7 +44,7 @@ export function codeOf(err: unknown): string {
 
 export function recordRequest(record: RequestRecord): void {
   const latencyMs = Date.now() - record.startedAt;
-  metrics.count('Requests', { status: statusClass(record.status) });
+  metrics.count(REQUESTS_METRIC, requestLabels(record.status));
   metrics.observe('RequestLatency', latencyMs);
   if (record.code === 'UNAUTHORIZED' || record.code === 'FORBIDDEN') metrics.count('AuthorizerDenials', { code: record.code });
   logger.info('request', {

@@ -5,13 +5,17 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Match } from 'aws-cdk-lib/assertions';
-import { METRICS, METRICS_NAMESPACE } from '../../functions/core/metrics.ts';
+import { METRICS, METRICS_NAMESPACE, METRICS_SERVICE_DIMENSION, requestLabels, REQUESTS_METRIC } from '../../functions/core/metrics.ts';
 import { removeAssemblies, resourcesOfType, synthRoster, type TemplateResource } from './support.ts';
 
 const s = synthRoster();
 afterAll(removeAssemblies);
 
-type AlarmProps = Record<string, unknown> & { AlarmDescription: string; Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions?: { Name: string }[] }; Stat: string } }[] };
+type AlarmProps = Record<string, unknown> & {
+  AlarmName: string;
+  AlarmDescription: string;
+  Metrics?: { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions?: { Name: string; Value: unknown }[] }; Stat: string } }[];
+};
 
 const alarms = (): [string, AlarmProps][] =>
   resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').map(([id, r]: [string, TemplateResource]) => [id, r.Properties as AlarmProps]);
@@ -25,6 +29,13 @@ describe('alarms', () => {
   it('exist for exactly the six conditions an operator must hear about', () => {
     const ids = alarms().map(([id]) => id.replace(/^Observability/, '').replace(/[0-9A-F]{8}$/, ''));
     expect(ids.sort()).toEqual(['FanoutErrors', 'FanoutFailureQueueNotEmpty', 'HttpApi5xx', 'StreamIteratorAge', 'SweeperNotRunning', 'WebSocketApi5xx']);
+  });
+
+  it('are named after the stack, so two stacks in one account are told apart', () => {
+    const names = (x: typeof s) => resourcesOfType(x.json, 'AWS::CloudWatch::Alarm').map(([, r]) => String(r.Properties?.AlarmName)).sort();
+    expect(names(s)).toEqual(alarms().map(([id]) => `Roster-${id.replace(/^Observability/, '').replace(/[0-9A-F]{8}$/, '')}`).sort());
+    const other = synthRoster({ stackName: 'Roster-test-1' });
+    expect(names(other)).toEqual(names(s).map((n) => n.replace(/^Roster-/, 'Roster-test-1-')));
   });
 
   it('fire when the on-failure queue holds a message', () => {
@@ -78,6 +89,7 @@ describe('alarms', () => {
     expect(stats.map((m) => `${m.Metric.Namespace}/${m.Metric.MetricName}`).sort()).toEqual([
       'AWS/ApiGateway/ExecutionError',
       ...Array<string>(s.stack.webSocket.handlers.size).fill('AWS/Lambda/Errors'),
+      `${METRICS_NAMESPACE}/${REQUESTS_METRIC}`,
     ]);
     const functionsWatched = stats
       .filter((m) => m.Metric.MetricName === 'Errors')
@@ -86,6 +98,15 @@ describe('alarms', () => {
     const expression = ws.Metrics?.find((m) => m.Expression)?.Expression ?? '';
     expect(expression.split(' + ')).toHaveLength(stats.length);
     expect(expression.split(' + ').every((term) => /^FILL\(\w+, 0\)$/.test(term))).toBe(true);
+  });
+
+  it('fire on the 5xx a WebSocket handler answers itself: the series the request wrapper emits (test/observability/metrics.test.ts)', () => {
+    const handled = alarm('WebSocketApi5xx').Metrics?.find((m) => m.MetricStat?.Metric.MetricName === REQUESTS_METRIC)?.MetricStat;
+    // Namespace, name and dimensions as the handler writes them in EMF: the constants its wrapper uses.
+    const dimensions = Object.entries({ ...METRICS_SERVICE_DIMENSION, ...requestLabels(500) }).map(([Name, Value]) => ({ Name, Value }));
+    expect(handled?.Metric.Namespace).toBe(METRICS_NAMESPACE);
+    expect([...(handled?.Metric.Dimensions ?? [])].sort((a, b) => a.Name.localeCompare(b.Name))).toEqual(dimensions.sort((a, b) => a.Name.localeCompare(b.Name)));
+    expect(handled?.Stat).toBe('Sum');
   });
 
   it('notify the stack\'s own SNS topic on ALARM and OK by default, whose ARN is an output', () => {

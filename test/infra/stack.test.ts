@@ -164,6 +164,12 @@ describe('names', () => {
     expect(apis.sort()).toEqual(['Roster HTTP API (v1): the information center for cluster membership and node health', 'Roster membership events']);
     for (const description of [s.stack.templateOptions.description, ...apis]) expect(description).not.toMatch(/registry/i);
   });
+
+  it('name both APIs after the stack ({stackName}-http, {stackName}-ws), so two stacks in one account are told apart in the console', () => {
+    const names = (x: Synthesized) => resourcesOfType(x.json, 'AWS::ApiGatewayV2::Api').map(([, r]) => `${String(props(r).ProtocolType)} ${String(props(r).Name)}`).sort();
+    expect(names(s)).toEqual(['HTTP Roster-http', 'WEBSOCKET Roster-ws']);
+    expect(names(synthRoster({ stackName: 'Roster-test-1' }))).toEqual(['HTTP Roster-test-1-http', 'WEBSOCKET Roster-test-1-ws']);
+  });
 });
 
 describe('HTTP API', () => {

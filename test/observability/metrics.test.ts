@@ -4,22 +4,26 @@
  * refused keepalive, expiry, a 410 clean-up and auth denials, reading
  * `GET /metrics` before and after. Part two produces a fan-out failure end to
  * end (the @connections endpoint fails a post) and reads the same Prometheus
- * registry the runtime serves.
+ * registry the runtime serves. Part three runs a WebSocket handler as on
+ * Lambda, whose DynamoDB call fails, and reads the embedded-metric-format
+ * document it writes: the series the WebSocket 5xx alarm watches.
  */
 import { randomUUID } from 'node:crypto';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
 import { connect } from '../../functions/core/connections.ts';
 import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut } from '../../functions/core/fanout.ts';
+import { METRICS_NAMESPACE, METRICS_SERVICE_DIMENSION, requestLabels, REQUESTS_METRIC } from '../../functions/core/metrics.ts';
 import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
 import { register } from '../../functions/core/registry.ts';
 import { Scope } from '../../functions/core/scope.ts';
 import { startManagementApi } from '../../local/management-api.ts';
 import { PrometheusSink } from '../../local/metrics.ts';
 import { call, startAuthRuntime, type AuthRuntime } from '../auth/support.ts';
+import { wsMessage } from '../support/events.ts';
 import { StreamReader } from '../support/stream.ts';
 import { createTestTable } from '../support/table.ts';
 import { delta, parseSamples, type Samples } from '../support/metrics.ts';
@@ -125,5 +129,57 @@ describe('a fan-out failure', () => {
       stream.close();
       await management.close();
     }
+  });
+});
+
+/** One embedded-metric-format document as CloudWatch reads it from a function's stdout. */
+interface EmfDocument {
+  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+  [key: string]: unknown;
+}
+
+describe('a WebSocket handler that answers 500 itself', () => {
+  it('counts Requests with status 5xx in the EMF document it writes: the series the WebSocket 5xx alarm watches (test/infra/observability.test.ts)', async () => {
+    // The handler runs as on Lambda (AWS_LAMBDA_FUNCTION_NAME: metrics in EMF on stdout) against a table that does not
+    // exist, so DynamoDB Local itself fails subscribe's write (ResourceNotFoundException): no mock, a real store error.
+    const scope = new Scope({
+      env: {
+        AWS_LAMBDA_FUNCTION_NAME: 'Roster-WebSocketApiSubscribeHandler',
+        TABLE_NAME: `roster-test-missing-${randomUUID().slice(0, 8)}`,
+        DYNAMODB_ENDPOINT: inject('dynamodbEndpoint'),
+        ROSTER_AUTH: 'off',
+        // The handler logs the failure with its stack, as it should; not into the test's output.
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+      },
+    });
+    const written: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let result;
+    try {
+      result = await scope.run(() => wsMessage('conn-emf', JSON.stringify({ action: 'subscribe', clusterId: 'c1' })));
+    } finally {
+      stdout.mockRestore();
+      scope.dispose();
+    }
+    // What the client sees: the contract's opaque 500, which neither Lambda's Errors nor API Gateway's ExecutionError counts.
+    expect(result.statusCode).toBe(500);
+    expect(JSON.parse(String(result.body))).toMatchObject({ type: 'ERROR', error: { code: 'INTERNAL' } });
+
+    const documents = written
+      .join('')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((doc): doc is EmfDocument => '_aws' in doc);
+    const requests = documents.filter((doc) => doc._aws.CloudWatchMetrics.some((m) => m.Metrics.some((metric) => metric.Name === REQUESTS_METRIC)));
+    expect(requests).toHaveLength(1);
+    const [doc] = requests as [EmfDocument];
+    const expected = { ...METRICS_SERVICE_DIMENSION, ...requestLabels(500) };
+    expect(doc._aws.CloudWatchMetrics).toEqual([{ Namespace: METRICS_NAMESPACE, Dimensions: [expect.arrayContaining(Object.keys(expected))], Metrics: [{ Name: REQUESTS_METRIC, Unit: 'Count' }] }]);
+    expect(doc._aws.CloudWatchMetrics[0]?.Dimensions[0]).toHaveLength(Object.keys(expected).length);
+    expect(doc).toMatchObject({ ...expected, [REQUESTS_METRIC]: 1 });
   });
 });
