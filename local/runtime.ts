@@ -143,6 +143,30 @@ function connectionsGuard(deployment: Deployment, functions: LocalFunctions, acc
   };
 }
 
+/** The HTTP and WebSocket APIs of the template, with their routes, authorizers and stage throttles. */
+async function gatewayApis(deployment: Deployment, functions: LocalFunctions, o: ResolvedOptions, parts: { account: Bucket; metrics: PrometheusSink; log: RuntimeLog }) {
+  const { region } = deployment.placement;
+  const { httpApi: httpSpec, webSocketApi: wsSpec } = deployment;
+  const http = createHttpApi({
+    routes: await httpRoutes(httpSpec, functions, o, region),
+    log: parts.log,
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    apiId: httpSpec.id,
+    stage: httpSpec.stage.name,
+    throttle: o.throttle ? new StageThrottle(httpSpec.stage, parts.account) : undefined,
+    metrics: parts.metrics,
+  });
+  const ws = new WebSocketApi({
+    ...(await wsRoutes(wsSpec, functions, o, region)),
+    routeSelectionExpression: wsSpec.routeSelectionExpression ?? '$request.body.action',
+    log: parts.log,
+    apiId: wsSpec.id,
+    stage: wsSpec.stage.name,
+    throttle: o.throttle ? new StageThrottle(wsSpec.stage, parts.account) : undefined,
+  });
+  return { http, ws };
+}
+
 /** With `--auth`: the signing secret and the admin token. */
 async function startAuth(o: ResolvedOptions): Promise<{ secret: string; adminToken: string } | undefined> {
   if (!o.auth) return undefined;
@@ -211,27 +235,10 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups): P
 
   const account: Bucket = o.throttle ? new TokenBucket(ACCOUNT_THROTTLE) : { take: () => true };
   guards.attach(connectionsGuard(deployment, functions, account));
-  const region = deployment.placement.region;
-  const { httpApi: httpSpec, webSocketApi: wsSpec } = deployment;
-  const http = createHttpApi({
-    routes: await httpRoutes(httpSpec, functions, o, region),
-    log,
-    bodyLimitBytes: BODY_LIMIT_BYTES,
-    apiId: httpSpec.id,
-    stage: httpSpec.stage.name,
-    throttle: o.throttle ? new StageThrottle(httpSpec.stage, account) : undefined,
-    metrics: o.metrics ? metrics : undefined,
-  });
-  const ws = new WebSocketApi({
-    ...(await wsRoutes(wsSpec, functions, o, region)),
-    routeSelectionExpression: wsSpec.routeSelectionExpression ?? '$request.body.action',
-    log,
-    apiId: wsSpec.id,
-    stage: wsSpec.stage.name,
-    throttle: o.throttle ? new StageThrottle(wsSpec.stage, account) : undefined,
-  });
+  const { http, ws } = await gatewayApis(deployment, functions, o, { account, metrics, log });
   connections.attach(ws);
   cleanups.add(() => ws.closeAll());
+  const region = deployment.placement.region;
 
   const failures = new FailureDestination(o.dataDir, log);
   const pause = faults ? (part: 'sweeper' | 'poller') => faults.injector.gate(part) : undefined;
