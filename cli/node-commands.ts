@@ -69,7 +69,7 @@ export const STILL_FAILING_EVERY_MS = 60_000;
  */
 export class KeepaliveReport {
   private since: number | undefined;
-  private reason = '';
+  private code = '';
   private shownAt = 0;
 
   constructor(
@@ -84,12 +84,13 @@ export class KeepaliveReport {
     if (this.since === undefined) {
       this.since = now;
       text = `${reason}; retrying (repeats are summarised once a minute)`;
-    } else if (reason !== this.reason) {
+    } else if (event.error.code !== this.code) {
+      // A change of kind (the network, then NODE_NOT_FOUND once it is back); a new wording of the same kind is not news.
       text = `${reason} (${event.consecutive} failures in a row since ${clock(this.since)})`;
     } else if (now - this.shownAt >= this.everyMs) {
       text = `still failing: ${event.consecutive} in a row since ${clock(this.since)} (${reason})`;
     }
-    this.reason = reason;
+    this.code = event.error.code;
     if (text !== undefined) this.shownAt = now;
     return text;
   }
@@ -97,7 +98,7 @@ export class KeepaliveReport {
   recovered(event: KeepaliveRecoveredEvent): string {
     const since = this.since === undefined ? '' : ` since ${clock(this.since)}`;
     this.since = undefined;
-    this.reason = '';
+    this.code = '';
     return `ok again after ${event.failures} failure${event.failures === 1 ? '' : 's'}${since}`;
   }
 }

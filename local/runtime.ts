@@ -94,6 +94,8 @@ function handlerScope(o: ResolvedOptions, parts: ScopeParts): Scope {
       ...toEnvironment({ fanoutPageFunction: FANOUT_PAGE_FUNCTION, lambdaEndpoint: parts.lambdaUrl }),
       ...consoleEnvironment(parts.port, parts.console),
       POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN',
+      // A person reads this console: the handlers' lines in the runtime's own form, not JSON (functions/core/log.ts).
+      ROSTER_LOG_FORMAT: 'text',
     },
     // The handlers' metrics go to a Prometheus registry served at GET /metrics (on Lambda: EMF).
     metrics: o.metrics ? parts.metrics : NO_METRICS,
@@ -107,7 +109,12 @@ function handlerScope(o: ResolvedOptions, parts: ScopeParts): Scope {
  * (the handlers' settings, the table, the `@connections` endpoint).
  */
 function startPageFunction(o: ResolvedOptions, dynamodbEndpoint: string, callbackUrl: string, log: RuntimeLog): Promise<LambdaApi> {
-  const env = { ...handlerEnvironment(o, dynamodbEndpoint, callbackUrl), POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN', ...(process.env.PATH ? { PATH: process.env.PATH } : {}) };
+  const env = {
+    ...handlerEnvironment(o, dynamodbEndpoint, callbackUrl),
+    POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN',
+    ROSTER_LOG_FORMAT: 'text',
+    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+  };
   return startLambdaApi({ [FANOUT_PAGE_FUNCTION]: { moduleUrl: pageFunctionUrl(), env } }, log);
 }
 
