@@ -218,10 +218,13 @@ describe('the agent and nodes against a local runtime', () => {
     const agent = spawn(process.execPath, ['bin/roster.js', 'agent', c, 'n1', '--meta', 'zone=a', ...target()], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = linesOf(agent);
     const exited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
-    expect(await registeredPid(lines, 'n1')).toBe(agent.pid);
-    expect(lines()).toContainEqual(expect.stringMatching(/^\S+Z {2}registered {6}n1 {2}rev \d+ {2}zone=a {2}\(this agent, pid \d+, lease 15s\)$/));
-    expect(lines()).toContainEqual(`stderr: roster agent: this agent is pid ${agent.pid}. Ctrl-C, or SIGTERM to pid ${agent.pid}, deregisters ${c}/n1 and exits; so does the end of the process that started it.`);
-    agent.kill('SIGTERM');
+    try {
+      expect(await registeredPid(lines, 'n1')).toBe(agent.pid);
+      expect(lines()).toContainEqual(expect.stringMatching(/^\S+Z {2}registered {6}n1 {2}rev \d+ {2}zone=a {2}\(this agent, pid \d+, lease 15s\)$/));
+      expect(lines()).toContainEqual(`stderr: roster agent: this agent is pid ${agent.pid}. Ctrl-C, or SIGTERM to pid ${agent.pid}, deregisters ${c}/n1 and exits; so does the end of the process that started it.`);
+    } finally {
+      agent.kill('SIGTERM');
+    }
     expect(await exited).toBe(0);
     expect(lines().at(-1)).toMatch(new RegExp(`^\\S+Z {2}deregistered {4}n1 {2}\\(this agent, pid ${agent.pid}\\)$`));
     expect(await getNodeDirect(runtime.httpUrl, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
@@ -233,9 +236,13 @@ describe('the agent and nodes against a local runtime', () => {
     const command = `"${process.execPath}" bin/roster.js agent ${c} n1 --url ${runtime.httpUrl} --ws-url ${runtime.wsUrl}; true`;
     const shell = spawn('sh', ['-c', command], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = linesOf(shell);
-    const pid = await registeredPid(lines, 'n1');
-    expect(pid).not.toBe(shell.pid);
-    shell.kill('SIGKILL');
+    let pid = 0;
+    try {
+      pid = await registeredPid(lines, 'n1');
+      expect(pid).not.toBe(shell.pid);
+    } finally {
+      shell.kill('SIGKILL');
+    }
     try {
       await eventually(() => !isAlive(pid), 20_000, () => `the agent outlived its shell:\n${lines().join('\n')}`);
     } finally {
