@@ -41,13 +41,24 @@ async function secretFromAws(arn: string): Promise<string> {
   }
 }
 
-async function secretFromFile(file: string): Promise<string> {
+/**
+ * The local runtime's secret. It exists once a runtime started with `--auth`
+ * and that file (or data directory) has created it: before that, say so and
+ * what to run, rather than only "no such file".
+ */
+async function secretFromFile(file: string, source: string): Promise<string> {
   const { readSecretFile, SecretFileError } = await import('../local/auth-secret.ts');
   try {
     return await readSecretFile(file);
   } catch (err) {
-    if (err instanceof SecretFileError) throw new CliError(err.message);
-    throw err;
+    if (!(err instanceof SecretFileError)) throw err;
+    if ((err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new CliError(
+        `there is no token secret in ${file} yet: the local runtime creates it the first time it starts with --auth ${source}. ` +
+          `Run npm start -- --auth ${source} once (it may go on running), then this command again`,
+      );
+    }
+    throw new CliError(err.message);
   }
 }
 
@@ -104,8 +115,8 @@ Secret source (exactly one):
     else if (values['secret-arn'] !== undefined) secret = await secretFromAws(values['secret-arn']);
     else if (values['data-dir'] !== undefined) {
       const { secretFileIn } = await import('../local/auth-secret.ts');
-      secret = await secretFromFile(secretFileIn(values['data-dir']));
-    } else secret = await secretFromFile(values['secret-file'] as string);
+      secret = await secretFromFile(secretFileIn(values['data-dir']), `--data-dir ${values['data-dir']}`);
+    } else secret = await secretFromFile(values['secret-file'] as string, `--auth-secret-file ${values['secret-file']}`);
 
     let token: string;
     try {

@@ -9,7 +9,7 @@
  * where the services are (`DYNAMODB_ENDPOINT`, `LAMBDA_ENDPOINT`,
  * `SECRETSMANAGER_ENDPOINT`, and `WEBSOCKET_CALLBACK_URL` pointing at the
  * local `@connections` endpoint), the region and role credentials Lambda
- * would set, `ROSTER_AUTH=off` unless `--auth`, the log level, and for the
+ * would set, `ROSTER_AUTH=off` unless `--auth`, the log level and form, and for the
  * sweeper the runtime's own schedule (one sweep per tick, amnesty on start:
  * see `sweeperOverrides`).
  */
@@ -86,6 +86,8 @@ function environmentOf(spec: FunctionSpec, principal: Principal, deployment: Dep
     // On AWS the handlers always require tokens (their default); locally only with --auth.
     ROSTER_AUTH: o.auth ? 'required' : 'off',
     POWERTOOLS_LOG_LEVEL: o.verbose ? 'INFO' : 'WARN',
+    // The handlers' log lines in the runtime's own one-line form (functions/core/log.ts); on Lambda they stay JSON.
+    ROSTER_LOG_FORMAT: 'text',
   };
 }
 

@@ -9,8 +9,10 @@
  *   4. destroy the stack — also when step 2 or 3 failed — unless `--keep`.
  *
  * `--dry-run` deploys nothing: it synthesizes the stack (with cdk-nag and
- * Control Tower's controls, as `cdk synth` does, without bundling) and prints
- * the steps. Without credentials it says so in one line and exits 2; the
+ * Control Tower's controls, as `cdk synth` does, without bundling), keeps the
+ * template where it says, and prints the steps, with what a real run adds:
+ * the bundling, and IAM changes applied without asking (`--require-approval
+ * never`). Without credentials it says so in one line and exits 2; the
  * credential check reads only the environment and ~/.aws (it never asks
  * a metadata endpoint).
  */
@@ -99,6 +101,8 @@ export interface Step {
 
 /** The placeholder for the token in a step's environment. */
 export const TOKEN_PLACEHOLDER = '<admin token>';
+/** Where a real run's files go, in the steps the dry run prints: a directory the real run makes (and names) then. */
+export const WORK_DIR_PLACEHOLDER = '<work dir>';
 
 /** The steps of a real run, in order. */
 export function plan(options: Options, workDir: string): Step[] {
@@ -127,7 +131,9 @@ export function plan(options: Options, workDir: string): Step[] {
   return steps;
 }
 
-const shellQuote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+/** A placeholder stays as it is, so that it reads as one and not as a quoted file name. */
+const shellQuote = (arg: string): string =>
+  /^[\w@%+=:,./-]+$/.test(arg) || arg === TOKEN_PLACEHOLDER || arg.startsWith(WORK_DIR_PLACEHOLDER) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 
 export function describeStep(step: Step, index: number): string {
   const env = Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
@@ -135,17 +141,35 @@ export function describeStep(step: Step, index: number): string {
   return `  ${index + 1}. ${step.title}: ${env}${[step.command, ...step.args].map(shellQuote).join(' ')}${note}`;
 }
 
+/** What the dry run reports of a synthesized template. */
+export interface Synthesized {
+  resources: number;
+  /** IAM roles and policies (inline or managed): what `--require-approval never` creates without asking. */
+  roles: number;
+  policies: number;
+  /** The template file, kept for the reader. */
+  templateFile: string;
+}
+
 /** Synthesizes the stack as `cdk synth` does (same context, same validation), without bundling. */
-export function synthesize(options: Options, outdir: string): { resources: number } {
+export function synthesize(options: Options, outdir: string): Synthesized {
   const cdkJson = JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
   const app = new App({
     outdir,
     context: { ...cdkJson.context, stackName: options.stackName, removalPolicy: 'destroy', 'aws:cdk:bundling-stacks': [] },
   });
   const stack = addRoster(app);
-  const template = app.synth().getStackByName(stack.stackName).template as { Resources: Record<string, unknown> };
-  return { resources: Object.keys(template.Resources).length };
+  const artifact = app.synth().getStackByName(stack.stackName);
+  const types = Object.values((artifact.template as { Resources: Record<string, { Type: string }> }).Resources).map((r) => r.Type);
+  const count = (...wanted: string[]) => types.filter((t) => wanted.includes(t)).length;
+  return {
+    resources: types.length,
+    roles: count('AWS::IAM::Role'),
+    policies: count('AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'),
+    templateFile: path.join(outdir, artifact.templateFile),
+  };
 }
+
 
 function run(step: Step, env: NodeJS.ProcessEnv, capture: boolean): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
@@ -191,24 +215,42 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, log:
     log('npm run test:aws needs AWS credentials (none in AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE or ~/.aws); nothing was deployed.');
     return 2;
   }
+  if (options.dryRun) return dryRun(options, log);
   const workDir = mkdtempSync(path.join(tmpdir(), 'roster-test-aws-'));
-  const steps = plan(options, workDir);
-  if (options.dryRun) {
-    let resources: number;
-    try {
-      ({ resources } = synthesize(options, path.join(workDir, 'cdk.out')));
-    } finally {
-      rmSync(workDir, { recursive: true, force: true });
-    }
-    log(`npm run test:aws --dry-run: nothing is deployed.`);
-    log(`Synthesized ${options.stackName}: ${resources} resources; cdk-nag and Control Tower's proactive controls passed.`);
-    log(`A real run (it needs AWS credentials) takes these steps:`);
-    steps.forEach((step, i) => log(describeStep(step, i)));
-    return 0;
-  }
+  log(
+    `npm run test:aws: deploying ${options.stackName} with credentials from ${source}; outputs in ${workDir}. ` +
+      `cdk deploy runs with --require-approval never: the stack's IAM roles and policies are created without asking (npm run test:aws -- --dry-run shows them).`,
+  );
+  return runAll(plan(options, workDir), log);
+}
 
-  log(`npm run test:aws: deploying ${options.stackName} with credentials from ${source}; outputs in ${workDir}.`);
-  return runAll(steps, log);
+/**
+ * Synthesizes into a directory it keeps (the template is what a reader wants
+ * to look at) and prints the steps of a real run, whose own directory does
+ * not exist yet: every path printed is either real or `<work dir>`.
+ */
+function dryRun(options: Options, log: (line: string) => void): number {
+  const dir = mkdtempSync(path.join(tmpdir(), 'roster-test-aws-dry-run-'));
+  let synthesized: Synthesized;
+  try {
+    synthesized = synthesize(options, path.join(dir, 'cdk.out'));
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const { resources, roles, policies, templateFile } = synthesized;
+  log(`npm run test:aws --dry-run: nothing is deployed.`);
+  log(`Synthesized ${options.stackName}: ${resources} resources; cdk-nag and Control Tower's proactive controls passed.`);
+  log(`The template (kept; remove it with rm -r ${dir}): ${templateFile}`);
+  log(`A real run (it needs AWS credentials) takes these steps; ${WORK_DIR_PLACEHOLDER} is a new directory under ${tmpdir()} that it makes and names:`);
+  plan(options, WORK_DIR_PLACEHOLDER).forEach((step, i) => log(describeStep(step, i)));
+  log(`Step 1 also bundles every function with the locally installed esbuild, which this dry run skipped.`);
+  log(
+    `Step 1 passes --require-approval never: cdk deploy creates the stack's ${roles} IAM roles and ${policies} IAM policies without asking you to confirm them. ` +
+      `Read them in the template above first. To be asked, deploy it yourself first without the flag ` +
+      `(npx cdk deploy ${options.stackName} -c stackName=${options.stackName} -c removalPolicy=destroy), then run npm run test:aws -- --stack-name ${options.stackName}: nothing is left to approve.`,
+  );
+  return 0;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -18,7 +18,7 @@
  * the two; an event that is also in the list is dropped by the per-node
  * revision rule.
  */
-import { eventsIn, isObject } from '@roster/contract';
+import { eventsIn, isErrorBody, isObject } from '@roster/contract';
 import { toBackoff, type Backoff } from './backoff.ts';
 import { ClusterCache, type NodeChange, type SnapshotOutcome } from './cache.ts';
 import { CacheFile, type CacheFileContent } from './cache-file.ts';
@@ -41,6 +41,7 @@ import type {
   DisconnectedEvent,
   DownEvent,
   KeepaliveFailedEvent,
+  KeepaliveRecoveredEvent,
   LostEvent,
   MembershipEvent,
   Node,
@@ -166,6 +167,7 @@ export class RosterClient implements AsyncDisposable {
       backoff: this.backoff,
     });
     lease.on('keepaliveFailed', (event) => this.emit(event));
+    lease.on('keepaliveRecovered', (event) => this.emit(event));
     lease.on('lost', (event) => {
       this.emit(event);
       if (event.reason === 'unauthorized' && event.error) this.refused(event.error);
@@ -261,6 +263,8 @@ export class RosterClient implements AsyncDisposable {
   on(type: 'resynced', listener: (event: ResyncedEvent) => void): this;
   /** Recoverable: a keepalive failed; the client retries (and re-registers on 404). */
   on(type: 'keepaliveFailed', listener: (event: KeepaliveFailedEvent) => void): this;
+  /** A keepalive (or the registration that replaced one) succeeded after `failures` failed in a row. */
+  on(type: 'keepaliveRecovered', listener: (event: KeepaliveRecoveredEvent) => void): this;
   /**
    * The lease is gone. `expired` is recoverable: by this client's clock the
    * lease certainly lapsed, and the client registers anew once it can.
@@ -268,7 +272,7 @@ export class RosterClient implements AsyncDisposable {
    * client keeps watching) and `unauthorized` (the client stops) are terminal.
    */
   on(type: 'lost', listener: (event: LostEvent) => void): this;
-  /** Terminal: the client stopped. */
+  /** Terminal: the client stopped; `deregistered` says whether it deregistered its node. */
   on(type: 'closed', listener: (event: ClosedEvent) => void): this;
   /** Something the client works around: an unreadable cache file, an unexpected message, a failed deregistration. */
   on(type: 'warning', listener: (event: WarningEvent) => void): this;
@@ -345,11 +349,11 @@ export class RosterClient implements AsyncDisposable {
     this.sync.stop();
     this.firstOpen?.reject(closedError());
     await this.lease?.stop();
-    await this.deregister();
+    const deregistered = await this.deregister();
     await this.connection.close();
     await this.file?.flushed();
     this.phase = 'stopped';
-    this.emit(this.authFailure ? { type: 'closed', error: this.authFailure } : { type: 'closed' });
+    this.emit(this.authFailure ? { type: 'closed', deregistered, error: this.authFailure } : { type: 'closed', deregistered });
     this.hub.end();
   }
 
@@ -361,17 +365,19 @@ export class RosterClient implements AsyncDisposable {
    * first would cut the lease and might report the node `disconnected`
    * instead of `deregistered`.
    */
-  private async deregister(): Promise<void> {
+  private async deregister(): Promise<boolean> {
     const { lease, nodeId } = this;
-    if (!lease || nodeId === undefined || lease.registrations === 0 || lease.superseded || this.authFailure) return;
+    if (!lease || nodeId === undefined || lease.registrations === 0 || lease.superseded || this.authFailure) return false;
     try {
       await this.http.deregister(this.clusterId, nodeId, this.incarnation, { timeoutMs: Math.min(this.requestTimeoutMs, DEREGISTER_TIMEOUT_MS) });
+      return true;
     } catch (err) {
       const error = toClientError(err);
       // 409: a newer incarnation owns the node now; it is not ours to deregister.
       if (error.code !== 'STALE_INCARNATION') {
         this.emit({ type: 'warning', message: `could not deregister ${this.clusterId}/${nodeId}; it will expire with its lease (${error.message})`, error });
       }
+      return false;
     }
   }
 
@@ -480,7 +486,8 @@ export class RosterClient implements AsyncDisposable {
   }
 
   private onDropped(info: DropInfo): void {
-    if (info.status === 404) this.lease?.forget(); // the next attempt's prepare() re-registers
+    const unknownNode = isUnknownNode(info);
+    if (unknownNode) this.lease?.forget(); // the next attempt's prepare() re-registers
     if (info.wasOpen) this.emit({ type: 'disconnected', reason: info.reason });
     if (info.status === 401 || info.status === 403) {
       void this.refusedConnection(info.status, info.body);
@@ -488,18 +495,23 @@ export class RosterClient implements AsyncDisposable {
     }
     if (this.phase === 'starting' && this.firstOpen) {
       // One 404 is expected if the node went down in between; the connection re-registers and retries at once.
-      if (info.status === 404 && this.startRefusals++ === 0) return;
+      if (unknownNode && this.startRefusals++ === 0) return;
       this.firstOpen.reject(this.attemptError(info));
     }
   }
 
   /** The error a failed WebSocket attempt stands for. */
   private attemptError(info: DropInfo): RosterClientError {
+    const what = `WebSocket ${this.options.wsUrl}`;
+    const { status, body } = info;
+    // A refusal that says why (the local runtime's `NOT_FOUND` for a path that is no WebSocket API) is reported as it was said.
+    if (status !== undefined && isErrorBody(body) && body.error.code !== 'NODE_NOT_FOUND') {
+      return new RosterClientError(body.error.code as ClientErrorCode, `${what}: ${body.error.message} (HTTP ${status})`, { status });
+    }
     const byStatus: Record<number, ClientErrorCode> = { 404: 'NODE_NOT_FOUND', 429: 'THROTTLED' };
-    const { status } = info;
     let code: ClientErrorCode = 'NETWORK';
     if (status !== undefined) code = byStatus[status] ?? (status >= 500 ? 'INTERNAL' : 'UNEXPECTED_STATUS');
-    return new RosterClientError(code, `WebSocket ${this.options.wsUrl}: ${info.reason}`, status === undefined ? {} : { status });
+    return new RosterClientError(code, `${what}: ${info.reason}`, status === undefined ? {} : { status });
   }
 
   /**
@@ -549,4 +561,16 @@ export class RosterClient implements AsyncDisposable {
     if (changed) this.emitList();
     if (gap) this.sync.gap();
   }
+}
+
+/**
+ * A refused upgrade that means "this node is not registered": 404 with the
+ * contract's `NODE_NOT_FOUND`, or with no reason at all (API Gateway passes
+ * a `$connect` refusal on as a bare status). A 404 that names another reason
+ * — the local runtime answers `NOT_FOUND` for a path where no WebSocket API
+ * is, such as a URL without its `/ws` — is a wrong URL, and registering
+ * again cannot help.
+ */
+function isUnknownNode(info: DropInfo): boolean {
+  return info.status === 404 && (!isErrorBody(info.body) || info.body.error.code === 'NODE_NOT_FOUND');
 }

@@ -37,6 +37,7 @@ export type {
   DownReason,
   EventType,
   KeepaliveFailedEvent,
+  KeepaliveRecoveredEvent,
   LostEvent,
   MembershipEvent,
   Node,

@@ -1,7 +1,7 @@
 /**
  * A node's lease, in the manner of etcd3's `Lease`: it registers the node,
  * owns the keepalive timer and the clock that says when the lease has
- * certainly lapsed, and reports `keepaliveFailed` and `lost`.
+ * certainly lapsed, and reports `keepaliveFailed`, `keepaliveRecovered` and `lost`.
  *
  *   keepalive every interval (a third of the lease unless set)
  *     ok ─────────────▶ next keepalive in one interval; the lapse clock restarts
@@ -23,7 +23,7 @@ import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import { EventEmitter } from 'node:events';
 import type { Backoff } from './backoff.ts';
 import { closedError, toClientError, type RosterClientError } from './errors.ts';
-import type { KeepaliveFailedEvent, LostEvent, Node } from './types.ts';
+import type { KeepaliveFailedEvent, KeepaliveRecoveredEvent, LostEvent, Node } from './types.ts';
 
 /** The two requests a lease makes; both answer with the node as the server now has it. */
 export interface LeaseTransport {
@@ -49,6 +49,8 @@ export interface LeaseOptions {
 export interface LeaseEvents {
   /** Recoverable: a keepalive (or the registration that replaces one) failed. */
   keepaliveFailed: [KeepaliveFailedEvent];
+  /** A keepalive (or registration) succeeded after failures. */
+  keepaliveRecovered: [KeepaliveRecoveredEvent];
   /** The lease is gone (see LostEvent for which reasons are terminal). */
   lost: [LostEvent];
   /** A registration succeeded; `count` numbers them from 1. */
@@ -188,8 +190,10 @@ export class Lease extends EventEmitter<LeaseEvents> {
     try {
       if (this.held) this.granted(await this.options.transport.keepalive(this.aborter.signal));
       else await this.ensureRegistered();
+      const failures = this.failures;
       this.failures = 0;
       this.schedule(this.intervalMs);
+      if (failures > 0) this.emit('keepaliveRecovered', { type: 'keepaliveRecovered', failures });
     } catch (err) {
       if (this.current !== 'running') return;
       this.failed(toClientError(err));

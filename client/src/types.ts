@@ -95,6 +95,16 @@ export interface KeepaliveFailedEvent {
 }
 
 /**
+ * A keepalive (or the registration that replaced one) succeeded after
+ * `failures` failed in a row: the end of what `keepaliveFailed` reported.
+ */
+export interface KeepaliveRecoveredEvent {
+  type: 'keepaliveRecovered';
+  /** Failures in a row before this success. */
+  failures: number;
+}
+
+/**
  * The lease is gone. Whether the client recovers depends on the reason:
  * - `expired` (recoverable): by the client's own clock, no keepalive
  *   succeeded for a whole lease, so the server has certainly let it lapse
@@ -120,6 +130,13 @@ export interface LostEvent {
  */
 export interface ClosedEvent {
   type: 'closed';
+  /**
+   * Whether stopping deregistered this client's node. False for a watcher,
+   * a node that never registered, one a newer incarnation superseded, one
+   * whose token was refused, and when the deregistration failed (a
+   * `warning` said so; the node then expires with its lease).
+   */
+  deregistered: boolean;
   error?: RosterClientError;
 }
 
@@ -140,6 +157,7 @@ export type ClientEvent =
   | DisconnectedEvent
   | ResyncedEvent
   | KeepaliveFailedEvent
+  | KeepaliveRecoveredEvent
   | LostEvent
   | ClosedEvent
   | WarningEvent;

@@ -39,6 +39,9 @@ interface Health {
 const isHealth = (v: unknown): v is Health =>
   typeof v === 'object' && v !== null && typeof (v as { sweeper?: unknown }).sweeper === 'object' && (v as { sweeper: unknown }).sweeper !== null;
 
+/** The footer's name for the sweeper, with what it does. */
+const SWEEPER = 'the sweeper (it marks nodes whose lease ran out DOWN)';
+
 /** A view for hashes that name nothing. */
 function notFoundView(hash: string): View {
   const heading = h('h1', { tabindex: -1 }, 'Nothing here');
@@ -210,7 +213,7 @@ class App implements AppContext {
       required: true,
       autocomplete: 'off',
       spellcheck: 'false',
-      'aria-describedby': message ? 'token-problem token-help' : 'token-help',
+      'aria-describedby': message ? 'token-problem token-source token-help' : 'token-source token-help',
     });
     const heading = h('h1', { id: 'signin-title', tabindex: -1 }, 'Sign in');
     const form = h(
@@ -236,10 +239,24 @@ class App implements AppContext {
         { class: 'view signin', 'aria-labelledby': 'signin-title' },
         heading,
         message ? h('p', { id: 'token-problem', class: 'problem', role: 'alert' }, message) : null,
+        // A first-time user does not know where tokens come from: say it where they are asked for one.
+        h(
+          'p',
+          { id: 'token-source' },
+          'This Roster requires a token. Ask whoever runs it, or make one where it runs: ',
+          h('code', {}, 'npm start -- --auth'),
+          ' prints an admin token when it starts (the line “Admin token …”), and ',
+          h('code', {}, 'npx roster token create'),
+          ' signs others (',
+          h('code', {}, '--data-dir DIR'),
+          ' for a local one started with that directory, ',
+          h('code', {}, '--outputs cdk-outputs.json'),
+          ' for a stack on AWS).',
+        ),
         h(
           'p',
           { id: 'token-help' },
-          'This Roster requires a token. The console keeps it for this browser tab only (session storage) and sends it with each request; it never appears in the page address.',
+          'The console keeps the token for this browser tab only (session storage) and sends it with each request; it never appears in the page address.',
         ),
         form,
       ),
@@ -279,8 +296,11 @@ class App implements AppContext {
     try {
       const health = await this.api.get('/v1/health', isHealth);
       const lag = health.sweeper.lagSeconds;
+      // "Lag" alone meant nothing to a reader: say what the sweeper does and when it last did it.
       this.sweeperText =
-        lag === undefined ? ' · the sweeper has not run yet' : ` · sweeper lag ${formatDuration(lag * 1000)} at ${clockTime(Date.now())}`;
+        lag === undefined
+          ? ` · ${SWEEPER} has not run yet`
+          : ` · ${SWEEPER} last ran ${lag < 1 ? 'under 1 s' : formatDuration(lag * 1000)} before ${clockTime(Date.now())}`;
     } catch {
       this.sweeperText = '';
     }

@@ -82,7 +82,7 @@ describe('RosterClient', () => {
     const lost = events.of('lost');
     expect(lost).toHaveLength(1);
     expect(lost[0]).toMatchObject({ reason: 'unauthorized', error: { code: 'UNAUTHORIZED' } });
-    expect(events.of('closed')).toEqual([{ type: 'closed', error: expect.objectContaining({ code: 'UNAUTHORIZED' }) }]);
+    expect(events.of('closed')).toEqual([{ type: 'closed', deregistered: false, error: expect.objectContaining({ code: 'UNAUTHORIZED' }) }]);
     // It stopped: one refused keepalive, not a retry loop.
     expect(events.of('keepaliveFailed')).toHaveLength(1);
     expect(client.state).toBe('closed');

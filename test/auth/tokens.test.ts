@@ -278,9 +278,14 @@ describe('roster token create', () => {
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stdout).toBe('');
     }
-    const missing = await run(['create', '--cluster', 'c', '--role', 'node', '--data-dir', path.join(scratch, 'nowhere')]);
+    // Before the first `--auth --data-dir` run there is no secret yet: say so, and what to run first.
+    const nowhere = path.join(scratch, 'nowhere');
+    const missing = await run(['create', '--cluster', 'c', '--role', 'node', '--data-dir', nowhere]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/cannot read the token secret .*no such file/);
+    expect(missing.stderr).toBe(
+      `roster token: there is no token secret in ${path.join(nowhere, 'auth-secret')} yet: the local runtime creates it the first time it starts with --auth --data-dir ${nowhere}. ` +
+        `Run npm start -- --auth --data-dir ${nowhere} once (it may go on running), then this command again\n`,
+    );
     expect(readFileSync(file, 'utf8').length).toBeGreaterThan(60);
   });
 

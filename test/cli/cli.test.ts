@@ -2,16 +2,22 @@
  * The CLI's first hour, as a new user meets it: clear words for small
  * mistakes, the same reason for a refused token whether it was refused over
  * HTTP or on the WebSocket, `--version`, the bench without Java, and
- * `npm start` under a process manager's SIGTERM.
+ * `npm start` under a process manager's SIGTERM. And the agent as a user
+ * meets it: it says which process it is, when it registered and
+ * deregistered, ends with the process that started it, and reports an
+ * outage once rather than at every retry.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { eventually } from '../support/wait.ts';
+import { eventually, sleep } from '../support/wait.ts';
 import { startAuthRuntime, type AuthRuntime } from '../auth/support.ts';
-import { REPO_ROOT, runtimeArgs } from '../support/runtime.ts';
+import { isAlive } from '../support/processes.ts';
+import { startProxy, type TcpProxy } from '../support/proxy.ts';
+import { REPO_ROOT, runtimeArgs, spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
+import { getNodeDirect, registerDirect, serverList, uniqueCluster } from '../client/helpers.ts';
 
 const STACK_TRACE = /\n\s+at |\.ts:\d+/;
 
@@ -60,6 +66,12 @@ describe('small mistakes get clear words', () => {
       expect(run.stderr).not.toMatch(/no route/);
     }
     expectUsageError(await roster(['agent', 'c1', '.']), /^roster agent: <node> must be 1-64 characters/);
+  });
+
+  test('a lease out of bounds is a usage error with the bounds, before anything is sent', async () => {
+    for (const lease of ['99999', '1', '2.5']) {
+      expectUsageError(await roster(['agent', 'c1', 'n1', '--lease', lease, '--url', 'http://127.0.0.1:9']), new RegExp(`^roster agent: --lease must be a whole number from 2 to 3600, not "${lease.replace('.', '\\.')}"$`));
+    }
   });
 
   test('a negative number is refused as a number (not as an "ambiguous argument")', async () => {
@@ -152,4 +164,128 @@ describe('npm start', () => {
     // The server went with it: its port stops answering (no orphan left running).
     await eventually(() => expect(fetch(`${url}/v1/health`)).rejects.toThrow(), 20_000);
   }, 60_000);
+});
+
+/** A child's stdout and stderr lines as they come (stderr ones prefixed). */
+function linesOf(child: ReturnType<typeof spawn>): () => string[] {
+  const lines: string[] = [];
+  if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+  if (child.stderr) createInterface({ input: child.stderr }).on('line', (line) => lines.push(`stderr: ${line}`));
+  return () => lines;
+}
+
+/** The agent's own "registered … (this agent, pid N, …)" line, once it printed it; its pid. */
+async function registeredPid(lines: () => string[], nodeId: string): Promise<number> {
+  const line = await eventually(() => lines().find((l) => new RegExp(`\\bregistered\\s+${nodeId}\\s.*\\(this agent, pid \\d+`).test(l)) ?? false, 30_000, () => lines().join('\n'));
+  return Number(/pid (\d+)/.exec(line)?.[1]);
+}
+
+describe('the agent and nodes against a local runtime', () => {
+  let runtime: SpawnedRuntime;
+  beforeAll(async () => {
+    runtime = await spawnRuntime({ dynamodbEndpoint: inject('dynamodbEndpoint') });
+  }, 120_000);
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  const target = () => ['--url', runtime.httpUrl, '--ws-url', runtime.wsUrl];
+
+  test('nodes of a cluster that never had a node says so, not "no healthy nodes"', async () => {
+    const never = uniqueCluster('bakcup');
+    const run = await roster(['nodes', never, '--url', runtime.httpUrl]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe(`cluster ${never} has never had a node at ${runtime.httpUrl} (revision 0): is the name right?\n`);
+
+    const emptied = uniqueCluster('emptied');
+    await registerDirect(runtime.httpUrl, emptied, 'n1');
+    await fetch(`${runtime.httpUrl}/v1/clusters/${emptied}/nodes/n1`, { method: 'DELETE' });
+    const after = await roster(['nodes', emptied, '--url', runtime.httpUrl]);
+    expect(after.stdout).toMatch(new RegExp(`^no healthy nodes in cluster ${emptied} \\(revision [1-9]\\d*\\)$`, 'm'));
+  });
+
+  test('a WebSocket URL without its path is a usage error that names the right one, and registers nothing', async () => {
+    const c = uniqueCluster('nopath');
+    const bare = runtime.wsUrl.replace(/\/ws$/, '');
+    const run = await roster(['agent', c, 'n1', '--url', runtime.httpUrl, '--ws-url', bare]);
+    expectUsageError(run, new RegExp(`^roster agent: the WebSocket URL ${bare} has no path: the local runtime's WebSocket API is ${runtime.wsUrl}`));
+    expect(run.stderr).not.toMatch(/NODE_NOT_FOUND/);
+    expect((await serverList(runtime.httpUrl, c)).revision).toBe(0);
+  });
+
+  test('the agent prints its own registration with its pid, and its deregistration on SIGTERM', async () => {
+    const c = uniqueCluster('self');
+    const agent = spawn(process.execPath, ['bin/roster.js', 'agent', c, 'n1', '--meta', 'zone=a', ...target()], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = linesOf(agent);
+    const exited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
+    try {
+      expect(await registeredPid(lines, 'n1')).toBe(agent.pid);
+      expect(lines()).toContainEqual(expect.stringMatching(/^\S+Z {2}registered {6}n1 {2}rev \d+ {2}zone=a {2}\(this agent, pid \d+, lease 15s\)$/));
+      expect(lines()).toContainEqual(`stderr: roster agent: this agent is pid ${agent.pid}. Ctrl-C, or SIGTERM to pid ${agent.pid}, deregisters ${c}/n1 and exits; so does the end of the process that started it.`);
+    } finally {
+      agent.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(lines().at(-1)).toMatch(new RegExp(`^\\S+Z {2}deregistered {4}n1 {2}\\(this agent, pid ${agent.pid}\\)$`));
+    expect(await getNodeDirect(runtime.httpUrl, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
+  });
+
+  test('the agent ends, and deregisters, when the process that started it is killed', async () => {
+    const c = uniqueCluster('parent');
+    // A shell that stays the agent's parent (the trailing command keeps it from exec-ing node).
+    const command = `"${process.execPath}" bin/roster.js agent ${c} n1 --url ${runtime.httpUrl} --ws-url ${runtime.wsUrl}; true`;
+    const shell = spawn('sh', ['-c', command], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = linesOf(shell);
+    let pid = 0;
+    try {
+      pid = await registeredPid(lines, 'n1');
+      expect(pid).not.toBe(shell.pid);
+    } finally {
+      shell.kill('SIGKILL');
+    }
+    try {
+      await eventually(() => !isAlive(pid), 20_000, () => `the agent outlived its shell:\n${lines().join('\n')}`);
+    } finally {
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    expect(lines()).toContainEqual(`stderr: roster agent: the process that started it (sh, pid ${shell.pid}) ended; stopping`);
+    expect(await getNodeDirect(runtime.httpUrl, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
+  });
+
+  describe('through a proxy that cuts the network', () => {
+    let proxy: TcpProxy;
+    beforeAll(async () => {
+      proxy = await startProxy({ targetPort: runtime.port });
+    });
+    afterAll(async () => {
+      await proxy?.close();
+    });
+
+    test('an outage is one keepaliveFailed line (and one per change of error), then one line when a keepalive succeeds again', async () => {
+      const c = uniqueCluster('outage');
+      // Keepalives every 300 ms, so that the outage below makes many fail; a long lease so that none lapses.
+      const args = ['bin/roster.js', 'agent', c, 'n1', '--lease', '60', '--keepalive-ms', '300', '--url', proxy.via(runtime.httpUrl), '--ws-url', proxy.via(runtime.wsUrl)];
+      const agent = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines = linesOf(agent);
+      const exited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
+      try {
+        await registeredPid(lines, 'n1');
+        proxy.cut();
+        await eventually(() => lines().some((l) => /\bkeepaliveFailed\b/.test(l)), 20_000, () => lines().join('\n'));
+        // The outage's length is the scenario, not a wait for a result: about ten keepalives fail in it.
+        await sleep(3000);
+        proxy.restore();
+        const recovered = await eventually(() => lines().find((l) => /\bkeepaliveRecovered\b/.test(l)) ?? false, 20_000, () => lines().join('\n'));
+        const failures = Number(/ok again after (\d+) failures? since \d\d:\d\d:\d\d$/.exec(recovered)?.[1]);
+        expect(failures, recovered).toBeGreaterThanOrEqual(4);
+        const failedLines = lines().filter((l) => /\bkeepaliveFailed\b/.test(l));
+        // The first failure, and at most one change of kind (NODE_NOT_FOUND, when the dropped connection took the node down meanwhile).
+        expect(failedLines.length, lines().join('\n')).toBeLessThanOrEqual(2);
+        expect(failedLines[0]).toMatch(/keepaliveFailed [A-Z_]+: .*; retrying \(repeats are summarised once a minute\)$/);
+      } finally {
+        agent.kill('SIGTERM');
+        await exited;
+      }
+    }, 90_000);
+  });
 });

@@ -63,7 +63,7 @@ export function record(client: RosterClient): {
 } {
   const all: { at: number; event: ClientEvent }[] = [];
   const types: ClientEventType[] = [
-    'registered', 'updated', 'down', 'change', 'connected', 'disconnected', 'resynced', 'keepaliveFailed', 'lost', 'closed', 'warning',
+    'registered', 'updated', 'down', 'change', 'connected', 'disconnected', 'resynced', 'keepaliveFailed', 'keepaliveRecovered', 'lost', 'closed', 'warning',
   ];
   for (const type of types) client.on(type as 'warning', (event) => all.push({ at: Date.now(), event }));
   return {

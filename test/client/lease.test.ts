@@ -37,6 +37,11 @@ describe('the lease', () => {
       expect(now.revision).toBeGreaterThan(before.revision + 1); // DOWN, then registered again
     }, 10_000);
     expect(events.of('lost')).toEqual([]); // a 404 is answered at once; the lease never lapsed
+    // The registration that replaced the failed keepalive ends the series, once.
+    await eventually(() => expect(events.of('keepaliveRecovered')).toEqual([{ type: 'keepaliveRecovered', failures: expect.any(Number) }]), 10_000);
+    expect(events.of('keepaliveRecovered')[0]?.failures).toBeGreaterThanOrEqual(1);
+    const recoveredAt = events.all.findIndex((r) => r.event.type === 'keepaliveRecovered');
+    expect(events.all.findLastIndex((r) => r.event.type === 'keepaliveFailed')).toBeLessThan(recoveredAt);
 
     p.restore();
     await eventually(

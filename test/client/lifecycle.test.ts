@@ -33,14 +33,33 @@ describe('lifecycle', () => {
     expect(client.state).toBe('connected');
     expect(client.node('n1')?.status).toBe('UP');
 
+    const closed = new Promise<ClientEvent>((resolve) => client.on('closed', resolve));
     await Promise.all([client.stop(), client.stop()]);
     await client.stop();
     await iterating; // ends by itself
     expect(seen.at(-1)).toBe('closed');
+    expect(await closed).toEqual({ type: 'closed', deregistered: true });
     expect(seen.filter((t) => t === 'closed')).toHaveLength(1);
     expect(client.state).toBe('closed');
     expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
     await expect(client.start()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('a WebSocket URL where the server has no WebSocket API fails start() with the server\'s reason, not NODE_NOT_FOUND', async () => {
+    const clusterId = uniqueCluster('wrong-url');
+    // The local runtime's WebSocket API is at /ws; at / it answers the upgrade 404 NOT_FOUND, saying so.
+    const client = new RosterClient({ ...options(clusterId, 'n1'), wsUrl: runtime.wsUrl.replace(/\/ws$/, '') });
+    const closed = new Promise<ClientEvent>((resolve) => client.on('closed', resolve));
+    await expect(client.start()).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404, message: expect.stringMatching(/: no WebSocket API at \/; use \/ws \(HTTP 404\)$/) });
+    // It had registered over HTTP first, and says that stopping deregistered it.
+    expect(await closed).toEqual({ type: 'closed', deregistered: true });
+    expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
+    // A watcher never registered anything: nothing to deregister.
+    const watcher = new RosterClient(options(clusterId));
+    const watcherClosed = new Promise<ClientEvent>((resolve) => watcher.on('closed', resolve));
+    await watcher.start();
+    await watcher.stop();
+    expect(await watcherClosed).toEqual({ type: 'closed', deregistered: false });
   });
 
   it('`await using` stops the client at the end of the scope', async () => {

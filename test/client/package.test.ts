@@ -7,6 +7,12 @@
  *
  * Offline: `ws` is installed from the copy this repository already has
  * (packed next to the SDK), so npm never needs the registry.
+ *
+ * Also what a publisher and a shell user meet: `npm publish --dry-run` of
+ * the package is clean and its manifest is complete, and the package's
+ * `roster` bin is what `npx roster` runs in the app — including `roster
+ * agent`, which ends and deregisters when the npm process that started it
+ * is killed with SIGKILL.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +21,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { eventually } from '../support/wait.ts';
+import { isAlive } from '../support/processes.ts';
 import { REPO_ROOT, spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
 import { getNodeDirect, registerDirect, uniqueCluster } from './helpers.ts';
 
@@ -111,7 +118,7 @@ describe('the packed SDK in a fresh app', () => {
   });
 
   test('the tarball holds the README, package.json and the built code, nothing else; ws is its one dependency', async () => {
-    expect(packed.files).toEqual(['README.md', 'dist/index.cjs', 'dist/index.d.cts', 'dist/index.d.mts', 'dist/index.mjs', 'package.json']);
+    expect(packed.files).toEqual(['LICENSE', 'README.md', 'dist/index.cjs', 'dist/index.d.cts', 'dist/index.d.mts', 'dist/index.mjs', 'dist/roster.mjs', 'package.json']);
     const manifest = JSON.parse(await readFile(join(app, 'node_modules', '@roster', 'client', 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(manifest.dependencies).toEqual({ ws: expect.stringMatching(/^\^8\./) });
     expect(manifest.sideEffects).toBe(false);
@@ -119,6 +126,78 @@ describe('the packed SDK in a fresh app', () => {
     for (const file of ['index.mjs', 'index.cjs', 'index.d.mts', 'index.d.cts']) {
       expect(await readFile(join(app, 'node_modules', '@roster', 'client', 'dist', file), 'utf8'), file).not.toMatch(/from ["']@roster\/contract["']|require\(["']@roster\/contract["']\)/);
     }
+  });
+
+  test('npm publish --dry-run is clean, and the manifest says what a registry and its provenance need', async () => {
+    // A token in a throwaway user config stands for a logged-in publisher; --offline keeps npm off the network.
+    const userconfig = join(work, 'publisher.npmrc');
+    await writeFile(userconfig, '//registry.npmjs.org/:_authToken=dry-run-only\n');
+    const result = spawnSync(NPM, ['publish', './client', '--dry-run', '--offline', '--json', '--userconfig', userconfig], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    });
+    expect(result.status, result.stderr).toBe(0);
+    // npm warns about whatever it had to correct in package.json (a bin path, a repository URL, …): nothing.
+    expect(result.stderr.split('\n').filter((l) => /^npm (warn|error)/.test(l))).toEqual([]);
+    const report = JSON.parse(result.stdout.slice(result.stdout.search(/^\{/m))) as Record<string, { name: string; files: { path: string }[] }>;
+    expect(report['@roster/client']?.files.map((f) => f.path).sort()).toEqual(packed.files);
+
+    const manifest = JSON.parse(await readFile(join(app, 'node_modules', '@roster', 'client', 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(manifest).toMatchObject({
+      name: '@roster/client',
+      license: 'Apache-2.0',
+      engines: { node: expect.stringMatching(/^>=20/) },
+      // Provenance: npm checks that the repository is the one the publishing workflow runs in.
+      repository: { type: 'git', url: expect.stringMatching(/^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/), directory: 'client' },
+      publishConfig: { access: 'public', provenance: true },
+      bin: { roster: 'dist/roster.mjs' },
+      exports: {
+        '.': { import: { types: './dist/index.d.mts', default: './dist/index.mjs' }, require: { types: './dist/index.d.cts', default: './dist/index.cjs' } },
+        './package.json': './package.json',
+      },
+    });
+    expect(await readFile(join(app, 'node_modules', '@roster', 'client', 'LICENSE'), 'utf8')).toMatch(/Apache License\s+Version 2\.0/);
+  });
+
+  test('npx roster in the app runs the package\'s bin (nodes, watch, agent), never the registry\'s roster', async () => {
+    const version = run(NPM, ['exec', '--offline', '--no', '--', 'roster', '--version'], app);
+    expect(version.trim()).toMatch(/^roster 0\.1\.0 \(@roster\/client; node v/);
+    const help = run(NPM, ['exec', '--offline', '--no', '--', 'roster', '--help'], app);
+    expect([...help.matchAll(/^ {2}([a-z]+) {2}/gm)].map((m) => m[1])).toEqual(['nodes', 'watch', 'agent']);
+    // The repository's other commands say where they are.
+    const serve = spawnSync(NPM, ['exec', '--offline', '--no', '--', 'roster', 'serve'], { cwd: app, encoding: 'utf8' });
+    expect(serve.status).toBe(2);
+    expect(serve.stderr).toMatch(/^roster: "serve" is not in this CLI\. .*in a clone of https:\/\/github\.com\//m);
+
+    const clusterId = uniqueCluster('npx');
+    await registerDirect(runtime.httpUrl, clusterId, 'n1');
+    const nodes = run(NPM, ['exec', '--offline', '--no', '--', 'roster', 'nodes', clusterId, '--url', runtime.httpUrl], app);
+    expect(nodes).toMatch(/^n1\s+UP\s/m);
+  });
+
+  test('roster agent under npx ends, and deregisters, when npm is killed with SIGKILL', async () => {
+    const clusterId = uniqueCluster('orphan');
+    const npm = spawn(NPM, ['exec', '--offline', '--no', '--', 'roster', 'agent', clusterId, 'n1', '--url', runtime.httpUrl, '--ws-url', runtime.wsUrl], {
+      cwd: app,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines = collect(npm);
+    // Its own registration, with its pid: npm's process is not the agent's.
+    const registered = await eventually(() => lines().find((l) => /\bregistered\s+n1\s.*\(this agent, pid \d+/.test(l)) ?? false, 30_000, () => lines().join('\n'));
+    const pid = Number(/pid (\d+)/.exec(registered)?.[1]);
+    expect(pid).not.toBe(npm.pid);
+    expect(isAlive(pid)).toBe(true);
+
+    npm.kill('SIGKILL');
+    try {
+      await eventually(() => !isAlive(pid), 20_000, 'the agent outlived npm');
+    } finally {
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    expect(lines()).toContainEqual(expect.stringMatching(/\bderegistered\s+n1\s+\(this agent, pid \d+\)/));
+    expect(lines()).toContainEqual(expect.stringMatching(/^stderr: roster agent: the process that started it \(npm exec.*, pid \d+\) ended; stopping$/));
+    expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
   });
 
   test('plain node imports it from ES modules and requires it from CommonJS', () => {

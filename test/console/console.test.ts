@@ -121,6 +121,10 @@ describe.sequential('the web console', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => row('n3').getAttribute('data-status'), { timeout: 10_000 }).toBe('UP');
     await page.screenshot({ path: path.join(SHOTS, 'cluster.png'), fullPage: true });
+    // The footer says what the sweeper is for, not only a "lag".
+    await expect
+      .poll(() => page.locator('#status-line').textContent(), { timeout: 10_000 })
+      .toMatch(/the sweeper \(it marks nodes whose lease ran out DOWN\) last ran (under 1 s|\d+ s) before \d\d:\d\d:\d\d/);
   });
 
   test('turns a killed agent\'s row DOWN (disconnected) within the detection bound', async () => {
@@ -197,6 +201,12 @@ describe.sequential('the web console', () => {
       const input = page.locator('#token');
       await expect.poll(() => input.isVisible(), { timeout: 10_000 }).toBe(true);
       await expect.poll(() => page.locator('#token:focus').count(), { timeout: 10_000 }).toBe(1);
+      // It says where a token comes from, and the field is described by that text.
+      const source = await page.locator('#token-source').textContent();
+      expect(source).toContain('npm start -- --auth prints an admin token');
+      expect(source).toContain('npx roster token create');
+      expect(source).toMatch(/--data-dir DIR.*--outputs cdk-outputs\.json/);
+      expect(await input.getAttribute('aria-describedby')).toContain('token-source');
       await page.keyboard.type('wrong');
       await page.keyboard.press('Enter');
       await expect.poll(() => page.locator('#token-problem').textContent(), { timeout: 10_000 }).toMatch(/not accepted/);

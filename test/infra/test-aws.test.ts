@@ -104,7 +104,7 @@ describe('the plan', () => {
 });
 
 describe('--dry-run', () => {
-  it('synthesizes the named stack with its validation, prints the four steps, and needs no credentials', async () => {
+  it('synthesizes the named stack with its validation, keeps the template, prints the four steps and what a real run adds, and needs no credentials', async () => {
     const { code, output } = await script(['--dry-run', '--stack-name', 'Roster-test-dry']);
     expect(code, output).toBe(0);
     const lines = output.trim().split('\n');
@@ -117,5 +117,19 @@ describe('--dry-run', () => {
       '  4. destroy the stack',
     ]);
     expect(output).toMatch(/npx cdk deploy Roster-test-dry -c stackName=Roster-test-dry -c removalPolicy=destroy/);
+    // Every path it prints exists (the kept template), or is the placeholder of the real run's own directory.
+    const paths = [...output.matchAll(/(?:^|[\s=])(\/[^\s:')]+)/gm)].map((m) => m[1] as string);
+    const template = paths.find((p) => p.endsWith('Roster-test-dry.template.json'));
+    expect(template, output).toBeDefined();
+    try {
+      for (const p of paths) expect(existsSync(p), `${p} is printed but does not exist`).toBe(true);
+      expect(output).toMatch(/--outputs-file <work dir>\/cdk-outputs\.json/);
+      expect(output).toMatch(/<work dir> is a new directory/);
+      // What a real run does that the dry run did not: bundle, and apply IAM changes without asking.
+      expect(output).toMatch(/bundles every function with the locally installed esbuild/);
+      expect(output).toMatch(/--require-approval never: cdk deploy creates the stack's [1-9]\d* IAM roles and [1-9]\d* IAM policies without asking/);
+    } finally {
+      if (template) rmSync(path.dirname(path.dirname(template)), { recursive: true, force: true });
+    }
   }, 180_000);
 });
