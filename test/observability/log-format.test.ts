@@ -73,7 +73,7 @@ describe('the local runtime\'s console', () => {
     expect((await fetch(`${faults}/faults/posts`, { method: 'PUT', body: JSON.stringify({ forMs: 5000 }) })).status).toBe(204);
     await registerDirect(runtime.httpUrl, clusterId, 'n1');
     const line = await eventually(() => runtime.output().split('\n').find((l) => l.includes('fan-out failed')) ?? false, 30_000, () => runtime.output());
-    expect(line).toMatch(new RegExp(`^roster warn: fan-out failed; the records from here on will be retried \\(clusterId=${clusterId}, revisions=\\[\\d+\\], error=.+\\)$`));
+    expect(line).toMatch(new RegExp(`^roster warn: fan-out failed; the records from here on will be retried \\(clusterId=${clusterId}, revisions=\\[\\d+\\], owed=\\d+, error=.+\\)$`));
     expect(runtime.output().split('\n').filter((l) => l.trimStart().startsWith('{'))).toEqual([]);
     await fetch(`${faults}/faults/posts`, { method: 'DELETE' });
   }, 60_000);
