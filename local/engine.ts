@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 
 export interface Engine {
@@ -17,8 +18,10 @@ export interface Engine {
 /** Starts DynamoDB Local, or uses `endpoint` as it is. */
 export async function startEngine(options: { endpoint?: string; dataDir?: string }): Promise<Engine> {
   if (options.endpoint) return { endpoint: options.endpoint, exited: new Promise(() => {}), stop: async () => {} };
-  if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
-  const ddb = await startDynamoDbLocal({ dataDir: options.dataDir });
+  // DynamoDB Local runs in its package's folder: a relative data directory would land there.
+  const dataDir = options.dataDir === undefined ? undefined : resolve(options.dataDir);
+  if (dataDir) await mkdir(dataDir, { recursive: true });
+  const ddb = await startDynamoDbLocal({ dataDir });
   const child: ChildProcess = ddb.process;
   // A process that exits without stop() (an uncaught error, process.exit) must not leave Java behind.
   const killOnExit = () => {

@@ -195,7 +195,8 @@ export async function serve(argv: string[]): Promise<void> {
     let runtime: Runtime;
     try {
       // DynamoDB Local's JVM is the slowest part of the start: it starts while the runtime's modules load.
-      const engine: Promise<Engine> | undefined = options.dynamodbEndpoint === undefined ? startEngine({ dataDir: options.dataDir }) : undefined;
+      const dataDir = options.dataDir === undefined ? undefined : resolve(options.dataDir);
+      const engine: Promise<Engine> | undefined = options.dynamodbEndpoint === undefined ? startEngine({ dataDir }) : undefined;
       engine?.catch(() => {});
       const { startRuntime } = await import('./runtime.ts');
       runtime = await startRuntime({ ...options, engine });
