@@ -27,7 +27,7 @@ afterAll(async () => {
   await runtime?.stop();
 });
 
-test(`${FLOOD} simultaneous registrations in one cluster: all recorded, all delivered, revisions gap-free`, { timeout: 90_000 }, async () => {
+test(`${FLOOD} simultaneous registrations in one cluster: all recorded, all delivered, revisions gap-free`, { timeout: 180_000 }, async () => {
   const rt = runtime as SpawnedRuntime;
   const clusterId = uniqueCluster('flood');
   subscriber = await Subscriber.open(rt.wsUrl, clusterId, { keepAll: true });
