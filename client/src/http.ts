@@ -11,6 +11,8 @@ export interface HttpApiOptions {
   baseUrl: string;
   token?: string;
   timeoutMs: number;
+  /** Nodes asked for per page of the list (`limit`). @default LIST_PAGE_MAX, the fewest requests */
+  pageLimit?: number;
 }
 
 export interface RequestOptions {
@@ -169,7 +171,7 @@ export class HttpApi {
     query: { all?: boolean } = {},
     options: RequestOptions = {},
   ): Promise<NodeList | 'not-modified'> {
-    const base = `${HttpApi.path(clusterId)}?${query.all ? 'status=all&' : ''}limit=${LIST_PAGE_MAX}`;
+    const base = `${HttpApi.path(clusterId)}?${query.all ? 'status=all&' : ''}limit=${this.options.pageLimit ?? LIST_PAGE_MAX}`;
     for (let walk = 1; ; walk++) {
       const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': listEtag(revision, query.all ?? false) };
       const first = await this.request('GET', base, { ...options, headers });
