@@ -16,7 +16,9 @@
  * from its synthesized template (bench/stack-settings.ts).
  */
 import { PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
+import { PAGE_MAX_BYTES } from '../functions/core/list-page.ts';
 import { toNode, type NodeItem } from '../functions/core/model.ts';
+import { LIST_PAGE_MAX } from '@roster/contract';
 import { AWS_LIMITS, type AwsLimit } from './aws-limits.ts';
 import { httpRouteKeyOf, routeThrottle, type StackSettings } from './stack-settings.ts';
 import { table } from './table.ts';
@@ -162,6 +164,18 @@ export function listBytesPerNode(metadataKb: number): { body: number; lambda: nu
   return { body: Buffer.byteLength(json) + 1, lambda: Buffer.byteLength(JSON.stringify(json)) - 2 + 1 };
 }
 
+/**
+ * The pages of one cluster's full list, as the SDK reads it (`limit` at its
+ * largest) and the server cuts it (functions/core/list-page.ts: at most
+ * `PAGE_MAX_BYTES` of nodes as written in Lambda's response).
+ */
+export function listPages(nodesPerCluster: number, metadataKb: number): { pages: number; nodesPerPage: number; pageBytes: { body: number; lambda: number } } {
+  const perNode = listBytesPerNode(metadataKb);
+  const nodesPerPage = Math.max(1, Math.min(LIST_PAGE_MAX, Math.floor(PAGE_MAX_BYTES / perNode.lambda)));
+  const onPage = Math.min(Math.max(1, Math.ceil(nodesPerCluster)), nodesPerPage);
+  return { pages: Math.max(1, Math.ceil(nodesPerCluster / nodesPerPage)), nodesPerPage, pageBytes: { body: onPage * perNode.body, lambda: onPage * perNode.lambda } };
+}
+
 /** What every group of checks reads. */
 interface Ctx {
   w: Workload;
@@ -169,6 +183,8 @@ interface Ctx {
   settings: StackSettings;
   account: Account;
   metadataKb: number;
+  /** Requests (and META reads) a full list takes: its pages. */
+  listPages: number;
 }
 
 const perCluster = (c: Ctx, x: number): number => x / c.w.clusters;
@@ -205,7 +221,7 @@ function gatewayChecks(c: Ctx): Check[] {
   };
   return [
     httpRoute('keepalive', httpRouteKeyOf('keepalive'), r.keepalives, 'keepalives'),
-    httpRoute('list', httpRouteKeyOf('list-nodes'), r.refreshes + r.fullLists, 'list refreshes and full lists'),
+    httpRoute('list', httpRouteKeyOf('list-nodes'), r.refreshes + r.fullLists * c.listPages, 'list refreshes and full lists, a request a page'),
     httpRoute('register', httpRouteKeyOf('register'), r.registrations, 'registrations'),
     wsRoute('$connect', r.reconnects, 'connections'),
     wsRoute('ping', r.pings, 'pings'),
@@ -213,7 +229,7 @@ function gatewayChecks(c: Ctx): Check[] {
       id: 'apigw:account-rate',
       limit: "API Gateway's account throttle",
       where: 'the account, in the region',
-      load: r.httpRequests + r.pings + r.reconnects + r.eventMessages,
+      load: r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects + r.eventMessages,
       capacity: account.apiGatewayRate,
       unit: 'requests/s',
       lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
@@ -283,7 +299,8 @@ const ONE_ITEM = { by: 'design' as const, how: 'fewer writes to this one item (b
 function clusterKeyChecks(c: Ctx): Check[] {
   const { w, r } = c;
   const clusterReadUnits = 0.5 * Math.ceil((r.nodesPerCluster * w.itemKb) / 4);
-  const metaReads = perCluster(c, r.refreshes + r.fullLists);
+  // Every page of a full list reads the revision first (a walk that cannot continue is told so).
+  const metaReads = perCluster(c, r.refreshes + r.fullLists * c.listPages);
   const clusterPartitionReads =
     perCluster(c, r.refreshes + r.fullLists * r.listRru + r.registrations * Math.ceil(w.itemKb / 4)) + perCluster(c, r.sweeperClusterReads) * clusterReadUnits;
   return [
@@ -500,40 +517,41 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
   ];
 }
 
-/** A full list of one cluster against the response size limits. */
+/** A page of one cluster's full list against the response size limits (functions/core/list-page.ts cuts the pages). */
 function listChecks(c: Ctx): Check[] {
   const { r, metadataKb } = c;
-  const perNode = listBytesPerNode(metadataKb);
+  const { pages, nodesPerPage, pageBytes } = listPages(r.nodesPerCluster, metadataKb);
   const listOverhead = 200;
+  const where = `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes in ${pages} page${pages === 1 ? '' : 's'} of at most ${nodesPerPage.toLocaleString('en-US')}`;
   return [
     {
       id: 'list:lambda-response',
-      limit: "Lambda's response size (a full list)",
-      where: `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes × ${perNode.lambda} B`,
-      load: r.nodesPerCluster * perNode.lambda + listOverhead,
+      limit: "Lambda's response size (a list page)",
+      where,
+      load: pageBytes.lambda + listOverhead,
       capacity: AWS_LIMITS.lambdaResponseBytes.value,
       unit: 'bytes',
-      lift: { by: 'design', how: 'paginate (and compress) the list' },
+      lift: { by: 'design', how: `smaller pages (a page stops at ${PAGE_MAX_BYTES / 1024 / 1024} MiB of nodes as written in the response)` },
       source: AWS_LIMITS.lambdaResponseBytes.source,
-      note: `GET …/nodes of one cluster${metadataKb > 0 ? `, ${metadataKb} KB of metadata a node` : ''}; the handler's result carries the body as a JSON string, its quotes escaped`,
+      note: `GET …/nodes of one cluster, a page${metadataKb > 0 ? `, ${metadataKb} KB of metadata a node` : ''}; the handler's result carries the body as a JSON string, its quotes escaped; gzip-compressed, as base64, it is smaller`,
     },
     {
       id: 'list:http-payload',
-      limit: "HTTP API payload size (a full list)",
-      where: `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes × ${perNode.body} B`,
-      load: r.nodesPerCluster * perNode.body + listOverhead,
+      limit: 'HTTP API payload size (a list page)',
+      where,
+      load: pageBytes.body + listOverhead,
       capacity: AWS_LIMITS.httpPayloadBytes.value,
       unit: 'bytes',
-      lift: { by: 'design', how: 'paginate (and compress) the list' },
+      lift: { by: 'design', how: 'smaller pages' },
       source: AWS_LIMITS.httpPayloadBytes.source,
-      note: 'GET …/nodes of one cluster',
+      note: 'GET …/nodes of one cluster, a page uncompressed',
     },
   ];
 }
 
 /** Every limit's load and capacity for one workload. */
 function checks(w: Workload, r: Rates, settings: StackSettings, account: Account, metadataKb: number): Check[] {
-  const c: Ctx = { w, r, settings, account, metadataKb };
+  const c: Ctx = { w, r, settings, account, metadataKb, listPages: listPages(r.nodesPerCluster, metadataKb).pages };
   return [...gatewayChecks(c), ...lambdaChecks(c), ...clusterKeyChecks(c), ...otherKeyChecks(c), ...tableChecks(c), ...fanoutAndSweepChecks(c), ...listChecks(c)];
 }
 

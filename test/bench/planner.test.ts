@@ -16,7 +16,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AWS_LIMITS } from '../../bench/aws-limits.ts';
 import { STACK_LOG_RETENTION_DAYS } from '../../bench/log-bytes.ts';
-import { limitsOver, listBytesPerNode, plan, stackKeepaliveSeconds, type CapacityPlan, type LimitRow } from '../../bench/planner.ts';
+import { limitsOver, listBytesPerNode, listPages, plan, stackKeepaliveSeconds, type CapacityPlan, type LimitRow } from '../../bench/planner.ts';
+import { LIST_PAGE_MAX } from '@roster/contract';
 import { httpRouteKeyOf, settingsFromTemplate, synthesizeTemplate, TemplateError, type StackSettings, type Template } from '../../bench/stack-settings.ts';
 import { MEASURED_UNITS } from '../../bench/units.ts';
 import { WRITE_LOCATIONS, workloadDefaults } from '../../bench/workload.ts';
@@ -124,23 +125,32 @@ describe('figures checked by hand', () => {
     // reconnect of a node cuts and binds its lease.
     expect(row(p, 'ddb:cluster-partition-writes').load).toBeCloseTo(10_000 / 5 + restarts * 6 + nodeReconnects * 2, 6);
     expect(row(p, 'ddb:cluster-partition-writes').load).toBeCloseTo(2003.8, 1);
-    // META: one consistent read (1 unit) per refresh (20,000 clients every 30 s) and per full list (a reconnect of any client).
+    // META: one consistent read (1 unit) per refresh (20,000 clients every 30 s) and per page of a full list (a
+    // reconnect of any client; 10,000 nodes without metadata are two pages of 5,000).
     const reconnects = 20_000 / (107.5 * 60) + restarts;
-    expect(row(p, 'ddb:meta-item-reads').load).toBeCloseTo(20_000 / 30 + reconnects, 6);
+    expect(row(p, 'ddb:meta-item-reads').load).toBeCloseTo(20_000 / 30 + reconnects * 2, 6);
     // Each event's posts, all at once, against the account's burst bucket of 5,000.
     expect(row(p, 'apigw:event-burst').utilization).toBeCloseTo(20_000 / 5_000, 6);
   });
 
-  test("a full list of 10,000 nodes against Lambda's 6 MB: the body's quotes are escaped in Lambda's response", () => {
+  test("a list of 10,000 nodes against Lambda's 6 MB: in pages, each within it, the body's quotes escaped in Lambda's response", () => {
     const p = at(10_000, 1, 10_000);
     const node = listBytesPerNode(0);
     // The escaped copy is longer by one byte per quote: a node has 11 keys and 7 string values (key, ids, status, 3 times).
     expect(node.lambda - node.body).toBe(2 * 11 + 2 * 7);
-    expect(row(p, 'list:lambda-response').load).toBeCloseTo(10_000 * node.lambda + 200, 6);
+    // Without metadata a page holds the most a request may ask for, 5,000 nodes: two pages.
+    expect(listPages(10_000, 0)).toMatchObject({ pages: 2, nodesPerPage: LIST_PAGE_MAX });
+    expect(row(p, 'list:lambda-response').load).toBeCloseTo(LIST_PAGE_MAX * node.lambda + 200, 6);
     expect(row(p, 'list:lambda-response').capacity).toBe(6 * 1024 * 1024);
-    // 1 KiB of metadata a node: past the limit at the goal's cluster size.
+    // 1 KiB of metadata a node: one list would be past the limit at the goal's cluster size; a page stops at 3 MiB.
     const withMetadata = plan({ ...workloadDefaults(10_000), subscribers: 10_000, keepaliveSeconds: 5 }, settings, { metadataKb: 1 });
-    expect(row(withMetadata, 'list:lambda-response').utilization).toBeGreaterThan(1);
+    const big = listBytesPerNode(1);
+    expect(10_000 * big.lambda).toBeGreaterThan(6 * 1024 * 1024);
+    const { pages, nodesPerPage } = listPages(10_000, 1);
+    expect(nodesPerPage).toBe(Math.floor((3 * 1024 * 1024) / big.lambda));
+    expect(pages).toBe(Math.ceil(10_000 / nodesPerPage));
+    expect(row(withMetadata, 'list:lambda-response').utilization).toBeLessThanOrEqual(0.5);
+    expect(row(withMetadata, 'list:http-payload').utilization).toBeLessThan(0.35);
   });
 
   test('a new account: ten concurrent executions allow 100 invocations a second', () => {
