@@ -26,6 +26,7 @@
  *        gzip's good case; `--random` fills it with random hex instead, its
  *        worst.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -52,7 +53,6 @@ const { values, positionals } = parseArgs({
   },
 });
 const mode = positionals[0] ?? 'herd';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quantile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 const mb = (bytes: number) => `${(bytes / 1_000_000).toFixed(2)} MB`;
 const today = new Date().toISOString().slice(0, 10);
