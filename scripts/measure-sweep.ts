@@ -1,0 +1,89 @@
+/**
+ * Measures one sweep that declares a storm down: a cluster of `--nodes`
+ * nodes (default 10,000) of which `--due` (default 1,000) stop renewing at
+ * once, swept by a sweeper that has read the cluster before (as a running
+ * one has). Runs on DynamoDB Local, started here (Java 17+), through the
+ * core's own `sweep` with an injected clock: no runtime, no HTTP.
+ *
+ *   node --conditions=@roster/source --import tsx scripts/measure-sweep.ts [--nodes 10000] [--due 1000] [--runs 3]
+ *
+ * For each run it prints the wall time of the sweep that declares the due
+ * nodes (its read of the cluster included), of a sweep of the same cluster
+ * with nothing due (the read alone), and what DynamoDB counted: the writes
+ * of the cluster's revision counter (`META`) and the revisions the downs
+ * took. The due nodes are 10% of the cluster: under the renewal
+ * threshold's 15%, so they are declared, not held.
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient, localOverrides } from '../functions/core/aws.ts';
+import { mapLimit } from '../functions/core/concurrency.ts';
+import { readConfig } from '../functions/core/config.ts';
+import type { Deps } from '../functions/core/deps.ts';
+import { META_SK } from '../functions/core/model.ts';
+import { listNodes, register } from '../functions/core/registry.ts';
+import { newSweeperState, sweep } from '../functions/core/sweeper.ts';
+import { createTableInput } from '../functions/core/table.ts';
+import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
+
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '10000' }, due: { type: 'string', default: '1000' }, runs: { type: 'string', default: '3' } } });
+const nodes = Number(values.nodes);
+const due = Number(values.due);
+const runs = Number(values.runs);
+if (!(due > 0 && due <= nodes && runs > 0)) throw new Error('--due must be between 1 and --nodes, --runs at least 1');
+
+const LEASE_S = 10;
+const LONG_LEASE_S = 3600;
+
+const ddb = await startDynamoDbLocal();
+try {
+  for (let run = 1; run <= runs; run++) {
+    const tableName = `measure-sweep-${randomUUID().slice(0, 8)}`;
+    const raw = new DynamoDBClient(localOverrides(ddb.endpoint));
+    await raw.send(new CreateTableCommand(createTableInput(tableName)));
+    raw.destroy();
+    const config = readConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ddb.endpoint, SWEEPER_AMNESTY_SECONDS: '86400' });
+    const db = createDocumentClient(config);
+    let clock = Date.now();
+    let counterWrites = 0;
+    const send = db.send.bind(db) as (command: never) => Promise<unknown>;
+    const counting = async (command: never): Promise<unknown> => {
+      const c = command as unknown;
+      if (c instanceof UpdateCommand && c.input.Key?.sk === META_SK) counterWrites++;
+      return send(command);
+    };
+    const deps: Deps = { db: Object.create(db, { send: { value: counting } }) as Deps['db'], config, now: () => clock };
+    const cluster = 'storm';
+    const ids = Array.from({ length: nodes }, (_, i) => `node-${String(i).padStart(5, '0')}`);
+    // The due nodes get a short lease; the others one that outlasts the run.
+    await mapLimit(ids, 32, (id, i) => register(deps, cluster, id, { leaseSeconds: i < due ? LEASE_S : LONG_LEASE_S }));
+    const state = newSweeperState();
+    await sweep(deps, state); // the first, full sweep: the sweeper now knows the cluster's earliest deadline
+
+    // The read alone: a full sweep a minute on, nothing due yet.
+    clock += 1000;
+    state.lastFullSweepAt = clock - 60_000;
+    let t0 = performance.now();
+    const idle = await sweep(deps, state);
+    const readMs = performance.now() - t0;
+
+    // The storm: the due nodes' leases ran out; the cluster is read at that deadline and the downs written.
+    const before = (await listNodes(deps, cluster)) as { revision: number };
+    clock += LEASE_S * 1000;
+    counterWrites = 0;
+    t0 = performance.now();
+    const storm = await sweep(deps, state);
+    const stormMs = performance.now() - t0;
+    const after = (await listNodes(deps, cluster)) as { revision: number; nodes: unknown[] };
+    console.log(
+      `run ${run}: ${storm.down} downs in ${Math.round(stormMs)} ms (the cluster's read of ${storm.itemsRead} items included; ` +
+        `a sweep reading it with nothing due: ${Math.round(readMs)} ms, ${idle.itemsRead} items); ` +
+        `held ${storm.held}, raced ${storm.raced}; META writes ${counterWrites}; revisions ${before.revision + 1}..${after.revision}; ${after.nodes.length} UP left`,
+    );
+    db.destroy();
+  }
+} finally {
+  await ddb.stop();
+}
