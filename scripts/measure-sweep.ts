@@ -9,9 +9,10 @@
  *
  * For each run it prints the wall time of the sweep that declares the due
  * nodes (its read of the cluster included), of a sweep of the same cluster
- * with nothing due (the read alone), and what DynamoDB counted: the writes
- * of the cluster's revision counter (`META`) and the revisions the downs
- * took. The due nodes are 10% of the cluster: under the renewal
+ * with nothing due (the read alone), the writes of the cluster's revision
+ * counter (`META`) and the revisions the downs took, and this process's CPU
+ * time per DOWN write (what bounds a sweeper with a small share of a vCPU:
+ * `roster capacity`'s storm rows). The due nodes are 10% of the cluster: under the renewal
  * threshold's 15%, so they are declared, not held.
  */
 import { randomUUID } from 'node:crypto';
@@ -66,21 +67,29 @@ try {
     clock += 1000;
     state.lastFullSweepAt = clock - 60_000;
     let t0 = performance.now();
+    let cpu0 = process.cpuUsage();
     const idle = await sweep(deps, state);
     const readMs = performance.now() - t0;
+    const readCpu = process.cpuUsage(cpu0);
 
     // The storm: the due nodes' leases ran out; the cluster is read at that deadline and the downs written.
     const before = (await listNodes(deps, cluster)) as { revision: number };
     clock += LEASE_S * 1000;
     counterWrites = 0;
     t0 = performance.now();
+    cpu0 = process.cpuUsage();
     const storm = await sweep(deps, state);
     const stormMs = performance.now() - t0;
+    const stormCpu = process.cpuUsage(cpu0);
+    const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+    // This process's CPU for the downs alone: the storm sweep's, less a sweep that only reads the cluster.
+    const cpuPerWriteUs = ((cpuMs(stormCpu) - cpuMs(readCpu)) * 1000) / Math.max(1, storm.down);
     const after = (await listNodes(deps, cluster)) as { revision: number; nodes: unknown[] };
     console.log(
       `run ${run}: ${storm.down} downs in ${Math.round(stormMs)} ms (the cluster's read of ${storm.itemsRead} items included; ` +
         `a sweep reading it with nothing due: ${Math.round(readMs)} ms, ${idle.itemsRead} items); ` +
-        `held ${storm.held}, raced ${storm.raced}; META writes ${counterWrites}; revisions ${before.revision + 1}..${after.revision}; ${after.nodes.length} UP left`,
+        `held ${storm.held}, raced ${storm.raced}; META writes ${counterWrites}; revisions ${before.revision + 1}..${after.revision}; ${after.nodes.length} UP left; ` +
+        `this process's CPU: ${Math.round(cpuMs(stormCpu))} ms for the storm sweep, ${Math.round(cpuMs(readCpu))} ms for the read alone, ${Math.round(cpuPerWriteUs)} µs a DOWN write`,
     );
     db.destroy();
   }

@@ -8,7 +8,7 @@
  * | cluster index | `CLUSTERS`         | `{clusterId}`   | clusters with a node (UP or retained DOWN); `gen` counts listings |
  * | connection    | `WS#{connectionId}`| `WS`            | subscribed clusters, bound node          |
  * | subscription  | `S#{clusterId}`    | `WS#{connectionId}` | the fan-out queries this partition   |
- * | subscriptions version | `S#{clusterId}` | `VERSION`, `VERSION#1`…`#7` | changes counted in 8 shards (connections.ts) |
+ * | subscriptions version | `S#{clusterId}` | `VERSION`, `VERSION#1`…`#15` | changes counted in 16 shards (connections.ts) |
  * | fan-out ledger| `S#{clusterId}`    | `FANOUT#{id}#{n}` | what a failed fan-out still owes (fanout-ledger.ts) |
  * | sweeper       | `SWEEPER`          | `SWEEPER`       | time of the last completed sweep          |
  *
@@ -74,13 +74,15 @@ export const subscriptionSk = (connectionId: string): string => `WS#${connection
 export const SUBSCRIPTION_SK_PREFIX = 'WS#';
 /**
  * Shards of a cluster's subscriptions version: each change is counted in the
- * shard of its connection, so a wave of connections (10,000 subscribers
- * connecting, or dropping at once) spreads over 8 items instead of writing
- * one item past DynamoDB's 1,000 writes a second per item. The fan-out reads
- * all 8 (functions/core/connections.ts). Change it only with every function
- * stopped: a reader that knows fewer shards than a writer misses changes.
+ * shard of its connection, so a wave of connections spreads over 16 items
+ * instead of writing one past DynamoDB's 1,000 writes a second per item:
+ * 10,000 subscribers dropping within one second are 625 writes a second on
+ * each (`roster capacity`'s storm rows). The fan-out reads all 16 in one
+ * BatchGetItem per event (16 read units, functions/core/connections.ts).
+ * Change it only with every function stopped: a reader that knows fewer
+ * shards than a writer misses changes.
  */
-export const SUBSCRIPTIONS_VERSION_SHARDS = 8;
+export const SUBSCRIPTIONS_VERSION_SHARDS = 16;
 
 /**
  * Beside a cluster's subscriptions, an item whose `version` counts their

@@ -127,7 +127,7 @@ describe('the fan-out’s subscriber lists, kept between events', () => {
 
   it('spreads a wave of connections over the shards: no one version item takes every write', async () => {
     const c = id('c');
-    const wave = Array.from({ length: 64 }, () => id('w'));
+    const wave = Array.from({ length: 128 }, () => id('w'));
     await mapLimit(wave, 8, (conn) => wsConnect(conn, { clusterId: c }));
     const counts = await Promise.all(
       Array.from({ length: SUBSCRIPTIONS_VERSION_SHARDS }, async (_, shard) => {
@@ -135,7 +135,7 @@ describe('the fan-out’s subscriber lists, kept between events', () => {
         return Number(out.Item?.version ?? 0);
       }),
     );
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(64);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(128);
     // 8 a shard on average; random connection ids put more than 24 in one shard with a probability under one in a million.
     expect(Math.max(...counts)).toBeLessThanOrEqual(24);
     expect(await fanout()(c)).toEqual([...wave].sort());
