@@ -95,7 +95,7 @@ export const DEFAULT_DEPLOYMENT: Deployment = {
 };
 
 /** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that. */
-const FULL_VCPU_MB = 1769;
+export const FULL_VCPU_MB = 1769;
 /** Assumed billed durations (ms) of the invocations other than the keepalive, warm, arm64. */
 export const DURATION_MS = {
   register: 30,

@@ -3,7 +3,9 @@
  * nodes (default 10,000) of which `--due` (default 1,000) stop renewing at
  * once, swept by a sweeper that has read the cluster before (as a running
  * one has). Runs on DynamoDB Local, started here (Java 17+), through the
- * core's own `sweep` with an injected clock: no runtime, no HTTP.
+ * core's own `sweep` with an injected clock: no runtime, no HTTP. The
+ * cluster is loaded fast: two nodes registered through the core, the others
+ * copies of their items.
  *
  *   node --conditions=@roster/source --import tsx scripts/measure-sweep.ts [--nodes 10000] [--due 1000] [--runs 3]
  *
@@ -18,13 +20,13 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, localOverrides } from '../functions/core/aws.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { readConfig } from '../functions/core/config.ts';
 import type { Deps } from '../functions/core/deps.ts';
-import { META_SK } from '../functions/core/model.ts';
-import { listNodes, register } from '../functions/core/registry.ts';
+import { META_SK, nodeItemKey, sweepPartition, type NodeItem } from '../functions/core/model.ts';
+import { listNodes, register, reserveRevisions } from '../functions/core/registry.ts';
 import { newSweeperState, sweep } from '../functions/core/sweeper.ts';
 import { createTableInput } from '../functions/core/table.ts';
 import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
@@ -57,9 +59,28 @@ try {
     };
     const deps: Deps = { db: Object.create(db, { send: { value: counting } }) as Deps['db'], config, now: () => clock };
     const cluster = 'storm';
-    const ids = Array.from({ length: nodes }, (_, i) => `node-${String(i).padStart(5, '0')}`);
-    // The due nodes get a short lease; the others one that outlasts the run.
-    await mapLimit(ids, 32, (id, i) => register(deps, cluster, id, { leaseSeconds: i < due ? LEASE_S : LONG_LEASE_S }));
+    // The due nodes get a short lease; the others one that outlasts the run. One node of each is registered
+    // through the core, the rest are copies of its item (BatchWriteItem): the same items, in seconds.
+    for (const [id, leaseSeconds] of [['node-00000', LEASE_S], [`node-${String(nodes - 1).padStart(5, '0')}`, LONG_LEASE_S]] as const) {
+      await register(deps, cluster, id, { leaseSeconds });
+    }
+    const model = async (id: string) => (await db.send(new GetCommand({ TableName: tableName, Key: nodeItemKey(cluster, id), ConsistentRead: true }))).Item as NodeItem;
+    const [short, long] = [await model('node-00000'), await model(`node-${String(nodes - 1).padStart(5, '0')}`)];
+    const copies = Array.from({ length: nodes - 2 }, (_, k) => {
+      const i = k + 1;
+      const nodeId = `node-${String(i).padStart(5, '0')}`;
+      const from = i < due ? short : long;
+      return { ...from, ...nodeItemKey(cluster, nodeId), nodeId, revision: 2 + i, sweepPk: sweepPartition(cluster, nodeId, config.sweepShards) };
+    });
+    const chunks = Array.from({ length: Math.ceil(copies.length / 25) }, (_, k) => copies.slice(k * 25, k * 25 + 25));
+    await mapLimit(chunks, 16, async (chunk) => {
+      let requests: Record<string, unknown>[] | undefined = chunk.map((Item) => ({ PutRequest: { Item } }));
+      while (requests && requests.length > 0) {
+        const out = await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+        requests = out.UnprocessedItems?.[tableName] as Record<string, unknown>[] | undefined;
+      }
+    });
+    await reserveRevisions(deps, cluster, nodes, new Date(clock).toISOString()); // the revisions the copies carry
     const state = newSweeperState();
     await sweep(deps, state); // the first, full sweep: the sweeper now knows the cluster's earliest deadline
 
