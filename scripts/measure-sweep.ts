@@ -7,7 +7,7 @@
  * cluster is loaded fast: two nodes registered through the core, the others
  * copies of their items.
  *
- *   node --conditions=@roster/source --import tsx scripts/measure-sweep.ts [--nodes 10000] [--due 1000] [--runs 3]
+ *   node --conditions=@roster/source --import tsx scripts/measure-sweep.ts [--nodes 10000] [--due 1000] [--runs 3] [--no-holds]
  *
  * For each run it prints the wall time of the sweep that declares the due
  * nodes (its read of the cluster included), of a sweep of the same cluster
@@ -15,7 +15,9 @@
  * counter (`META`) and the revisions the downs took, and this process's CPU
  * time per DOWN write (what bounds a sweeper with a small share of a vCPU:
  * `roster capacity`'s storm rows). The due nodes are 10% of the cluster: under the renewal
- * threshold's 15%, so they are declared, not held.
+ * threshold's 15%, so they are declared, not held; with `--no-holds` (the
+ * threshold off) any share is declared: `--nodes 1001 --due 1000` measures
+ * 1,000 downs with little to read.
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -31,7 +33,7 @@ import { newSweeperState, sweep } from '../functions/core/sweeper.ts';
 import { createTableInput } from '../functions/core/table.ts';
 import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '10000' }, due: { type: 'string', default: '1000' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '10000' }, due: { type: 'string', default: '1000' }, runs: { type: 'string', default: '3' }, 'no-holds': { type: 'boolean', default: false } } });
 const nodes = Number(values.nodes);
 const due = Number(values.due);
 const runs = Number(values.runs);
@@ -47,7 +49,9 @@ try {
     const raw = new DynamoDBClient(localOverrides(ddb.endpoint));
     await raw.send(new CreateTableCommand(createTableInput(tableName)));
     raw.destroy();
-    const config = readConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ddb.endpoint, SWEEPER_AMNESTY_SECONDS: '86400' });
+    // --no-holds: the renewal threshold off, so that a storm of more than 15% of the cluster is declared, not held.
+    const holds = values['no-holds'] ? { SELF_PRESERVATION_MAX_SECONDS: '0' } : {};
+    const config = readConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ddb.endpoint, SWEEPER_AMNESTY_SECONDS: '86400', ...holds });
     const db = createDocumentClient(config);
     let clock = Date.now();
     let counterWrites = 0;

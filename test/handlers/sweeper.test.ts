@@ -578,6 +578,29 @@ describe('self-preservation by renewal threshold (15% of the UP nodes and at lea
     expect(await s.statuses(c, ids)).toEqual(ids.map((_, i) => (i < 8 ? 'DOWN' : 'UP')));
   });
 
+  it('declares a crash during a hold: the crashed node\'s socket closed, so it is not one of the lapses held', async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 20);
+    const conns = ['n18', 'n19'].map((id) => ({ id, conn: `conn-${randomUUID()}` }));
+    for (const { id, conn } of conns) await connect(s.d, conn, { clusterId: c, nodeId: id });
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(c, [...ids.slice(0, 10), 'n18', 'n19']); // n10…n17 go silent: 40% of the cluster
+    s.at(start, LEASE_MS + 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ held: 8, down: 0 });
+    // While the eight are held, two nodes crash: their sockets close, their leases are cut to the grace (2 s).
+    s.at(start, LEASE_MS + 2);
+    for (const { conn } of conns) await disconnect(s.d, conn);
+    s.at(start, LEASE_MS + 2_003);
+    const during = await sweep(s.d, s.state);
+    expect(during).toMatchObject({ down: 2, held: 0 });
+    expect(during.holding).toEqual([]);
+    for (const id of ['n18', 'n19']) expect(await getNode(s.d, c, id)).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+    expect(await s.statuses(c, ids.slice(10, 18))).toEqual(ids.slice(10, 18).map(() => 'UP'));
+  });
+
   it('holds a lapse spread thinly over many small clusters (the deployment\'s count), and not one cluster\'s own mass lapse in the others', async () => {
     const s = await setting();
     const small = Array.from({ length: 10 }, () => cluster());
