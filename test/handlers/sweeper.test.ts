@@ -578,6 +578,24 @@ describe('self-preservation by renewal threshold (15% of the UP nodes and at lea
     expect(await s.statuses(c, ids)).toEqual(ids.map((_, i) => (i < 8 ? 'DOWN' : 'UP')));
   });
 
+  it('does not count a crash storm toward the threshold: two silent lapses right after it are declared', async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 20);
+    const crashed = ids.slice(0, 8).map((id) => ({ id, conn: `conn-${randomUUID()}` }));
+    for (const { id, conn } of crashed) await connect(s.d, conn, { clusterId: c, nodeId: id });
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(c, ids.slice(10)); // n8 and n9 go silent: fewer than 3; with the eight crashes counted, ten of twenty
+    for (const { conn } of crashed) await disconnect(s.d, conn);
+    s.at(start, 7_001);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 8, held: 0 });
+    s.at(start, LEASE_MS + 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 2, held: 0 });
+    expect(await s.statuses(c, ids)).toEqual(ids.map((_, i) => (i < 10 ? 'DOWN' : 'UP')));
+  });
+
   it('declares a crash during a hold: the crashed node\'s socket closed, so it is not one of the lapses held', async () => {
     const s = await setting();
     const c = cluster();
