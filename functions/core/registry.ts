@@ -54,16 +54,28 @@ export async function getNodeItem(deps: Deps, clusterId: string, nodeId: string)
 
 /** Takes the cluster's next revision. */
 export async function nextRevision(deps: Deps, clusterId: string, nowIso: string): Promise<number> {
+  return reserveRevisions(deps, clusterId, 1, nowIso);
+}
+
+/**
+ * Takes the cluster's next `count` revisions with one write of its `META`
+ * item, and returns the first; the caller owns `first … first + count − 1`.
+ * The sweeper takes one block per cluster and sweep for all the nodes it
+ * settles there, so a sweep that declares 1,000 nodes down writes the counter
+ * once, not 1,000 times: the counter is one item, and one item takes at most
+ * 1,000 writes a second (docs/how-it-works/architecture.md#revisions).
+ */
+export async function reserveRevisions(deps: Deps, clusterId: string, count: number, nowIso: string): Promise<number> {
   const out = await deps.db.send(
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: metaKey(clusterId),
-      UpdateExpression: 'ADD revision :one SET updatedAt = :now',
-      ExpressionAttributeValues: { ':one': 1, ':now': nowIso },
+      UpdateExpression: 'ADD revision :count SET updatedAt = :now',
+      ExpressionAttributeValues: { ':count': count, ':now': nowIso },
       ReturnValues: 'UPDATED_NEW',
     }),
   );
-  return Number(out.Attributes?.revision);
+  return Number(out.Attributes?.revision) - count + 1;
 }
 
 function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { cloudMapCost, defaults, etcdCost, fanoutPerEvent, RECONNECTS_PER_CONNECTION, rosterCost, rosterDetection, sweeperReads } from '../../bench/cost.ts';
+import { cloudMapCost, defaults, etcdCost, fanoutPerEvent, RECONNECTS_PER_CONNECTION, rosterCost, rosterDetection, stormCost, sweeperReads } from '../../bench/cost.ts';
 import { PRICES, SECONDS_PER_MONTH, tieredUsd } from '../../bench/prices.ts';
 import { MEASURED_LOG_BYTES } from '../../bench/log-bytes.ts';
 import { MEASURED_UNITS } from '../../bench/units.ts';
@@ -69,6 +69,17 @@ describe('cost model', () => {
     // Within the burst (half a second of the rate) nothing is paced; beyond it, the event takes the pacing time.
     expect(fanoutPerEvent(2_500, MEASURED_UNITS).ms).toBeLessThan(200);
     expect(fanoutPerEvent(10_000, MEASURED_UNITS).ms).toBeGreaterThanOrEqual(((10_000 - 2_500) / 5_000) * 1000);
+  });
+
+  test('a storm (a tenth of one cluster restarting) costs one post per event to each plain subscriber, two EVENTS messages per stream batch to a batched one', () => {
+    const storm = stormCost({ ...defaults(10_000), clusters: 1, subscribers: 10_000 });
+    // 1,000 restarts: 2,000 events (NODE_DOWN, NODE_REGISTERED) to the cluster's 10,000 nodes and 10,000 watchers.
+    expect(storm.restarts).toBe(1_000);
+    expect(storm.plainPosts).toBe(2_000 * 20_000);
+    // 20 stream batches of 100 events of 413 bytes: 41 KB, two messages under 32 KB each.
+    expect(storm.batchedPosts).toBe(20 * 2 * 20_000);
+    expect(storm.plainUsd).toBeCloseTo(storm.plainPosts * PRICES.websocketMessage.usd, 9);
+    expect(storm.batchedUsd).toBeCloseTo(storm.batchedPosts * PRICES.websocketMessage.usd, 9);
   });
 
   test('the sweeper costs what docs/operating/cost.md says when nothing else happens', () => {
@@ -138,6 +149,7 @@ describe('cost model', () => {
 test('roster cost --nodes 1000 --clusters 10 prints the components, the total and the comparison', () => {
   const run = spawnSync(process.execPath, ['bin/roster.js', 'cost', '--nodes', '1000', '--clusters', '10'], { cwd: REPO_ROOT, encoding: 'utf8' });
   expect(run.status, run.stderr).toBe(0);
+  expect(run.stdout).toContain('A storm — 10 nodes of one cluster restarting at once:');
   for (const text of ['HTTP API requests', 'WebSocket connection minutes', 'Lambda duration', 'DynamoDB writes', 'sweeper Lambda', 'CloudWatch Logs ingestion', 'CloudWatch Logs storage', 'total', 'AWS Cloud Map', 'etcd, 3 × t4g.small']) {
     expect(run.stdout).toContain(text);
   }

@@ -16,11 +16,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AWS_LIMITS } from '../../bench/aws-limits.ts';
 import { STACK_LOG_RETENTION_DAYS } from '../../bench/log-bytes.ts';
-import { limitsOver, listBytesPerNode, listPages, plan, stackKeepaliveSeconds, type CapacityPlan, type LimitRow } from '../../bench/planner.ts';
+import { deploymentOf, limitsOver, listBytesPerNode, listPages, plan, stackKeepaliveSeconds, type CapacityPlan, type LimitRow } from '../../bench/planner.ts';
 import { LIST_PAGE_MAX } from '@roster/contract';
 import { httpRouteKeyOf, settingsFromTemplate, synthesizeTemplate, TemplateError, type StackSettings, type Template } from '../../bench/stack-settings.ts';
 import { MEASURED_UNITS } from '../../bench/units.ts';
-import { WRITE_LOCATIONS, workloadDefaults } from '../../bench/workload.ts';
+import { operationRates, WRITE_LOCATIONS, workloadDefaults } from '../../bench/workload.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
 
 let template: Template;
@@ -98,6 +98,60 @@ describe("at today's defaults", () => {
       // The fan-out paces an event to 10,000 subscribers over 1.5 s (fanoutPostsPerSecond): the shard's one batch at a time is busy.
       'stream:shard',
     ]);
+  });
+});
+
+describe('a storm: a tenth of one cluster restarting at once, planned apart', () => {
+  const p = () => at(10_000, 1, 10_000);
+  const stormRow = (q: CapacityPlan, id: string): LimitRow => {
+    const found = q.storm.rows.find((r) => r.id === id);
+    if (!found) throw new Error(`no storm limit ${id}`);
+    return found;
+  };
+
+  test('10,000 nodes and 10,000 subscribers in one cluster: 1,000 restarts, 2,000 events to 20,000 subscribers, never among the steady rows', () => {
+    const q = p();
+    expect(q.storm).toMatchObject({ restarts: 1_000, events: 2_000, subscribers: 20_000 });
+    expect(q.rows.filter((r) => r.id.startsWith('storm:'))).toEqual([]);
+    expect(ids(q.storm.rows)).toEqual(['storm:meta-item-writes', 'storm:version-item-writes', 'storm:version-item-drops', 'storm:sweep', 'storm:account-rate']);
+    expect(plan({ ...workloadDefaults(10_000), clusters: 1, subscribers: 10_000, keepaliveSeconds: stackKeepaliveSeconds(settings) }, settings, { stormRestarts: 2_500 }).storm.restarts).toBe(2_500);
+  });
+
+  test("the revision counter takes one write per registration and one per sweep for all of the storm's downs", () => {
+    // The register route admits its burst and a second of its rate (1,000 + 500): all 1,000 restarts register in the
+    // storm's first second, one revision each; the sweep that declares their downs writes the counter once.
+    expect(stormRow(p(), 'storm:meta-item-writes').load).toBe(1_000 + 1);
+    // In the steady state the downs add at most one write a sweep (1 s), however many: here 28 restarts a second.
+    const churny = plan({ ...workloadDefaults(10_000), clusters: 1, subscribers: 10_000, churnPerHour: 100_000, keepaliveSeconds: stackKeepaliveSeconds(settings) }, settings);
+    const r = operationRates({ ...churny.workload }, MEASURED_UNITS, deploymentOf(settings));
+    expect(r.restarts).toBeGreaterThan(20);
+    expect(row(churny, 'ddb:meta-item-writes').load).toBeCloseTo(r.registrations + 1, 9);
+  });
+
+  test('the subscriptions version, in 16 shards: 20,000 connections dropping at Lambda\'s request rate are 625 writes a second on each', () => {
+    // $disconnect runs at most at 1,000 concurrent executions × 10 requests a second each: 10,000 a second, over 16 shards.
+    expect(stormRow(p(), 'storm:version-item-drops').load).toBe(10_000 / 16);
+    // Connecting: the account's 500 new connections a second (under the $connect route's 1,000 + 500), and the restarts' own connections dropping.
+    expect(stormRow(p(), 'storm:version-item-writes').load).toBe((500 + 1_000) / 16);
+  });
+
+  test("the account's rate while the fan-out posts the storm counts the steady posts once: the fan-out's rate takes their place", () => {
+    const q = p();
+    const r = operationRates({ ...q.workload }, MEASURED_UNITS, deploymentOf(settings));
+    const steady = row(q, 'apigw:account-rate').load;
+    expect(steady).toBeCloseTo(r.httpRequests + r.fullLists * (listPages(r.nodesPerCluster, 0).pages - 1) + r.pings + r.reconnects + r.eventMessages, 9);
+    // The fan-out posts at most fanoutPostsPerSecond (5,000), the steady event posts included; 1,000 registrations, 500 new connections.
+    expect(r.eventMessages).toBeLessThan(5_000);
+    expect(stormRow(q, 'storm:account-rate').load).toBeCloseTo(steady - r.eventMessages + 5_000 + 1_000 + 500, 9);
+  });
+
+  test('its posts: one per event to a plain subscriber, 40 EVENTS messages to a batched one', () => {
+    const q = p();
+    // 2,000 events of 413 bytes in stream batches of 100: 41 KB a batch, two 32 KB messages each, 20 batches.
+    expect(q.storm.eventBytes).toBe(413);
+    expect(q.storm.batched).toMatchObject({ perBatched: 40, posts: 40 * 20_000 });
+    expect(q.storm.plain).toMatchObject({ perPlain: 2_000, posts: 2_000 * 20_000 });
+    expect(q.storm.batchedSeconds).toBe((40 * 20_000) / 5_000);
   });
 });
 
