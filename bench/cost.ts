@@ -90,7 +90,7 @@ export function logBytesPerSecond(rates: Rates, logs: LogBytes, sweepIntervalSec
   const functions =
     (rates.invocations + sweeperInvocations) * m(logs.platform) +
     rates.keepalives * m(h.keepalive) +
-    rates.refreshes * m(h.listNotModified) +
+    (rates.refreshes + rates.notModifiedSyncs) * m(h.listNotModified) +
     rates.fullLists * m(h.listFull) +
     rates.registrations * m(h.register) +
     rates.pings * m(h.ping) +
@@ -101,7 +101,7 @@ export function logBytesPerSecond(rates: Rates, logs: LogBytes, sweepIntervalSec
     m(h.sweepIdle) / sweepIntervalSeconds +
     // Each restart's DOWN is declared by a sweep, which writes its line instead of the idle document.
     rates.restarts * (m(h.sweepDown) - m(h.sweepIdle));
-  const access = rates.keepalives * m(logs.httpAccess.keepalive) + (rates.refreshes + rates.fullLists) * m(logs.httpAccess.list) + rates.registrations * m(logs.httpAccess.register);
+  const access = rates.keepalives * m(logs.httpAccess.keepalive) + (rates.refreshes + rates.notModifiedSyncs + rates.fullLists) * m(logs.httpAccess.list) + rates.registrations * m(logs.httpAccess.register);
   return { functions, access, keepalive: m(logs.httpAccess.keepalive) + m(logs.platform) + m(h.keepalive) };
 }
 
@@ -111,7 +111,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
   const r = operationRates(input, units);
   const month = (perSecond: number): number => perSecond * SECONDS_PER_MONTH;
   const keepalives = month(r.keepalives);
-  const refreshes = month(r.refreshes);
+  const refreshes = month(r.refreshes + r.notModifiedSyncs);
   const fullLists = month(r.fullLists);
   const registrations = month(r.registrations);
   const httpRequests = month(r.httpRequests);
@@ -135,7 +135,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
   const storedGb = (functionLogGb * input.logs.retentionDays + accessLogGb * input.logs.accessRetentionDays) / DAYS_PER_MONTH;
 
   const lines: CostLine[] = [
-    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(refreshes)} refreshes (304) + ${millions(fullLists)} full lists + ${millions(registrations)} registrations`, usd: tieredUsd(p.httpApiRequest, httpRequests) },
+    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(refreshes)} refreshes and syncs (304) + ${millions(fullLists)} full lists + ${millions(registrations)} registrations`, usd: tieredUsd(p.httpApiRequest, httpRequests) },
     { component: 'WebSocket messages', quantity: `${millions(eventMessages)} event messages + ${millions(pingMessages)} ping/PONG`, usd: tieredUsd(p.websocketMessage, messages) },
     { component: 'WebSocket connection minutes', quantity: `${r.connections} connections × ${millions(SECONDS_PER_MONTH / 60)} min`, usd: connectionMinutes * p.websocketConnectionMinute.usd },
     { component: 'Lambda requests', quantity: `${millions(invocations)} invocations (HTTP, ping, $connect/$disconnect, fan-out)`, usd: invocations * p.lambdaRequest.usd },

@@ -60,6 +60,8 @@ export interface StackSettings {
   fanout: FunctionSettings;
   fanoutPages: FunctionSettings;
   sweeper: FunctionSettings;
+  /** The table's pre-warmed throughput (`WarmThroughput`), where set; a new on-demand table's own otherwise. */
+  tableWarmThroughput?: { readUnitsPerSecond?: number; writeUnitsPerSecond?: number };
   /** The stream event source mapping of the fan-out. */
   fanoutMapping: { batchSize: number; parallelizationFactor: number; maximumBatchingWindowSeconds: number };
   /** The detection settings the sweeper is given (functions/core/config.ts names). */
@@ -223,6 +225,9 @@ export function settingsFromTemplate(template: Template, source: string): StackS
   const sweeperEnv = t.environment(sweeper);
   const detectionValue = (name: SettingName): number => numberOf(sweeperEnv[variableOf(name)], `the sweeper's ${variableOf(name)}`);
   const accessLogs = isRecord(httpStage.AccessLogSettings) ? httpStage.AccessLogSettings : undefined;
+  const tables = t.ofType('AWS::DynamoDB::Table');
+  if (tables.length !== 1) throw new TemplateError(`expected one DynamoDB table, found ${tables.length}`);
+  const warm = (tables[0] as [string, Resource])[1].Properties?.WarmThroughput;
   return {
     source,
     http: t.stageSettings(httpStage, 'the HTTP'),
@@ -235,6 +240,14 @@ export function settingsFromTemplate(template: Template, source: string): StackS
     fanout: t.function(fanout),
     fanoutPages: t.function(pages),
     sweeper: t.function(sweeper),
+    ...(isRecord(warm)
+      ? {
+          tableWarmThroughput: {
+            ...(warm.ReadUnitsPerSecond === undefined ? {} : { readUnitsPerSecond: numberOf(warm.ReadUnitsPerSecond, 'WarmThroughput ReadUnitsPerSecond') }),
+            ...(warm.WriteUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: numberOf(warm.WriteUnitsPerSecond, 'WarmThroughput WriteUnitsPerSecond') }),
+          },
+        }
+      : {}),
     fanoutMapping: {
       batchSize: mapping.BatchSize === undefined ? 100 : numberOf(mapping.BatchSize, 'BatchSize'),
       parallelizationFactor: mapping.ParallelizationFactor === undefined ? 1 : numberOf(mapping.ParallelizationFactor, 'ParallelizationFactor'),

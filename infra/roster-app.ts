@@ -9,8 +9,9 @@
  * | key | stack property |
  * |---|---|
  * | `defaultLeaseSeconds`, `disconnectGraceSeconds`, `sweepIntervalSeconds`, `downRetentionSeconds`, `sweepShards`, `sweeperAmnestySeconds`, `fanoutPostsPerSecond` | the settings of the same name |
- * | `httpRateLimit`, `httpBurstLimit` | `httpThrottle` |
- * | `wsRateLimit`, `wsBurstLimit` | `webSocketThrottle` |
+ * | `expectedNodes` (a whole number; default 100000) | `expectedNodes`: each hot route's throttle and the table's pre-warmed writes (infra/deployment-size.ts) |
+ * | `httpRateLimit`, `httpBurstLimit` | `httpThrottle`: every HTTP route, instead of the derived throttles |
+ * | `wsRateLimit`, `wsBurstLimit` | `webSocketThrottle`: every WebSocket route, instead of the derived throttles |
  * | `removalPolicy` (`retain` or `destroy`) | `removalPolicy` |
  * | `logRetentionDays` (a CloudWatch Logs retention, e.g. `30`, `365`) | `logRetention` |
  * | `kmsKeyArn` (a KMS key ARN) | `kmsKeyArn` |
@@ -64,6 +65,12 @@ function throttleFrom(node: Node, rateKey: string, burstKey: string): ThrottleSe
     throw new Error(`Context values ${rateKey} and ${burstKey} go together: set both or neither`);
   }
   return { rateLimit, burstLimit };
+}
+
+function expectedNodesFrom(node: Node): number | undefined {
+  const value = numberFrom(node, 'expectedNodes');
+  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw contextError('expectedNodes', value, 'a whole number of at least 1');
+  return value;
 }
 
 function removalPolicyFrom(node: Node): RemovalPolicy | undefined {
@@ -129,6 +136,7 @@ export function stackPropsFromContext(node: Node): RosterStackProps {
     if (value !== undefined) props[key] = value;
   }
   const found: Partial<RosterStackProps> = {
+    expectedNodes: expectedNodesFrom(node),
     httpThrottle: throttleFrom(node, 'httpRateLimit', 'httpBurstLimit'),
     webSocketThrottle: throttleFrom(node, 'wsRateLimit', 'wsBurstLimit'),
     removalPolicy: removalPolicyFrom(node),

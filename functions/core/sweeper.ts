@@ -137,8 +137,8 @@ export const FULL_SWEEP_EVERY_MS = 60_000;
  * visible late is still acted on.
  */
 export const ANNOUNCEMENT_LOOKBACK_MS = 5_000;
-/** Cluster queries in flight at once. */
-const CLUSTER_READS_IN_FLIGHT = 8;
+/** Cluster queries in flight at once: 32 keep a full sweep of 1,000 clusters of 100 nodes at ~0.43 s of a 1 s sweep (`roster capacity`; 8 took 1.4 s). */
+export const CLUSTER_READS_IN_FLIGHT = 32;
 const PAGE = 100;
 
 /** The listed clusters (the `CLUSTERS` partition), each with its listing count `gen` (absent on entries older than it). */

@@ -146,7 +146,7 @@ describe('functions', () => {
     for (const fn of s.stack.functions.values()) {
       expect(envOf(fn), fn.node.id).toMatchObject({
         POWERTOOLS_SERVICE_NAME: 'roster',
-        DEFAULT_LEASE_SECONDS: '15',
+        DEFAULT_LEASE_SECONDS: '60',
         DISCONNECT_GRACE_SECONDS: '2',
         SWEEP_INTERVAL_SECONDS: '1',
         DOWN_RETENTION_SECONDS: '86400',
