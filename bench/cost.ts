@@ -21,6 +21,7 @@ import { table } from './table.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
 import {
   DEFAULT_DEPLOYMENT,
+  DURATION_MS,
   operationRates,
   RECONNECT_EVERY_SECONDS,
   sweeperReadsPerSecond,
@@ -81,15 +82,37 @@ export function sweeperReads(input: Workload, _units: Units, announcementsPerSec
   return sweeperReadsPerSecond(input, announcementsPerSecond).units * SECONDS_PER_MONTH;
 }
 
+/**
+ * Warm environments of a function answering `perSecond` requests of `ms` each: twice its mean concurrency,
+ * plus one (arrivals bunch, and Lambda keeps an idle environment a while). An overestimate on purpose: each
+ * writes the routine counts it held once a minute (`LogBytes.handler.routinePublish`), under 1% of the logs
+ * at every size `roster cost` is asked about in test/bench/cost.test.ts.
+ */
+export const warmEnvironments = (perSecond: number, ms: number): number => (perSecond > 0 ? (2 * perSecond * ms) / 1000 + 1 : 0);
+
 /** Bytes per second written to the functions' log groups and to the HTTP access log group. */
-export function logBytesPerSecond(rates: Rates, logs: LogBytes, sweepIntervalSeconds = DEFAULT_DEPLOYMENT.sweepIntervalSeconds): { functions: number; access: number; keepalive: number } {
+export function logBytesPerSecond(
+  rates: Rates,
+  logs: LogBytes,
+  keepaliveLambdaMs: number,
+  sweepIntervalSeconds = DEFAULT_DEPLOYMENT.sweepIntervalSeconds,
+): { functions: number; access: number; keepalive: number } {
   const m = meteredBytes;
   const h = logs.handler;
+  // Routine successes write nothing of their own; each warm environment of their functions publishes what it
+  // held once a minute (functions/core/metrics.ts ROUTINE_PUBLISH_EVERY_MS), never more often than they come.
+  const routine: [number, number][] = [
+    [rates.keepalives, keepaliveLambdaMs],
+    [rates.refreshes + rates.notModifiedSyncs, DURATION_MS.notModified],
+    [rates.pings, DURATION_MS.ping],
+  ];
+  const routinePublishes = routine.reduce((sum, [perSecond, ms]) => sum + Math.min(perSecond, warmEnvironments(perSecond, ms) / 60), 0);
   // The sweeper: one invocation a minute, one metric document per sweep.
   const sweeperInvocations = 1 / 60;
   const functions =
     (rates.invocations + sweeperInvocations) * m(logs.platform) +
     rates.keepalives * m(h.keepalive) +
+    routinePublishes * m(h.routinePublish) +
     (rates.refreshes + rates.notModifiedSyncs) * m(h.listNotModified) +
     rates.fullLists * m(h.listFull) +
     rates.registrations * m(h.register) +
@@ -127,7 +150,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
   const sweeperGbSeconds = HOURS_PER_MONTH * 60 * 60 * SWEEPER_GB;
   const sweeperInvocations = HOURS_PER_MONTH * 60;
 
-  const logBytes = logBytesPerSecond(r, input.logs.bytes);
+  const logBytes = logBytesPerSecond(r, input.logs.bytes, input.keepaliveLambdaMs);
   const functionLogGb = month(logBytes.functions) / GB;
   const accessLogGb = month(logBytes.access) / GB;
   const ingestedGb = functionLogGb + accessLogGb;
@@ -147,7 +170,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
     { component: 'DynamoDB Streams reads by the fan-out trigger', quantity: 'free', usd: 0 },
     {
       component: 'CloudWatch Logs ingestion',
-      quantity: `${gigabytes(ingestedGb)} (access log ${gigabytes(accessLogGb)}; a keepalive ${Math.round(logBytes.keepalive).toLocaleString('en-US')} B: access line, Lambda's 3 lines, request line and metrics)`,
+      quantity: `${gigabytes(ingestedGb)} (access log ${gigabytes(accessLogGb)}; a keepalive ${Math.round(logBytes.keepalive).toLocaleString('en-US')} B: access line, Lambda's lines, request line and metrics, as configured)`,
       usd: ingestedGb * p.cloudwatchLogsIngestGb.usd,
     },
     {

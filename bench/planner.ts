@@ -173,45 +173,49 @@ interface Ctx {
 
 const perCluster = (c: Ctx, x: number): number => x / c.w.clusters;
 
+/** The HTTP stage's throttle of one route against the load the workload puts on it. */
+function httpRouteCheck(settings: Ctx['settings'], id: string, route: string, load: number, what: string): Check {
+  const t = routeThrottle(settings.http, route);
+  return {
+    id: `http-route:${id}`,
+    limit: `HTTP API stage throttle (${what})`,
+    where: route,
+    load,
+    capacity: t.rateLimit,
+    unit: 'requests/s',
+    lift: { by: 'stack', how: `-c expectedNodes= (each hot route's throttle is twice the declared fleet's load; now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
+    source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html',
+    note: 'the stage throttle applies to each route separately (DefaultRouteSettings, or RouteSettings for that route)',
+  };
+}
+
+/** The WebSocket stage's throttle of one route against the load the workload puts on it. */
+function wsRouteCheck(settings: Ctx['settings'], route: string, load: number, what: string): Check {
+  const t = routeThrottle(settings.webSocket, route);
+  return {
+    id: `ws-route:${route}`,
+    limit: `WebSocket stage throttle (${what})`,
+    where: route,
+    load,
+    capacity: t.rateLimit,
+    unit: 'messages/s',
+    lift: { by: 'stack', how: `-c expectedNodes= (each hot route's throttle is twice the declared fleet's load; now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
+    source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-protect.html',
+  };
+}
+
 /** The stage throttles of the routes the SDK uses, the account's API Gateway quotas. */
 function gatewayChecks(c: Ctx): Check[] {
   const { r, settings, account } = c;
   const postRate = settings.detection.fanoutPostsPerSecond;
   // Every request of the account but the @connections posts: HTTP requests, pings, $connect.
   const nonPosts = r.httpRequests + r.pings + r.reconnects;
-  const httpRoute = (id: string, route: string, load: number, what: string): Check => {
-    const t = routeThrottle(settings.http, route);
-    return {
-      id: `http-route:${id}`,
-      limit: `HTTP API stage throttle (${what})`,
-      where: route,
-      load,
-      capacity: t.rateLimit,
-      unit: 'requests/s',
-      lift: { by: 'stack', how: `-c expectedNodes= (each hot route's throttle is twice the declared fleet's load; now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
-      source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html',
-      note: 'the stage throttle applies to each route separately (DefaultRouteSettings, or RouteSettings for that route)',
-    };
-  };
-  const wsRoute = (route: string, load: number, what: string): Check => {
-    const t = routeThrottle(settings.webSocket, route);
-    return {
-      id: `ws-route:${route}`,
-      limit: `WebSocket stage throttle (${what})`,
-      where: route,
-      load,
-      capacity: t.rateLimit,
-      unit: 'messages/s',
-      lift: { by: 'stack', how: `-c expectedNodes= (each hot route's throttle is twice the declared fleet's load; now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
-      source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-protect.html',
-    };
-  };
   return [
-    httpRoute('keepalive', httpRouteKeyOf('keepalive'), r.keepalives, 'keepalives'),
-    httpRoute('list', httpRouteKeyOf('list-nodes'), r.refreshes + r.notModifiedSyncs + r.fullLists, 'list refreshes and syncs'),
-    httpRoute('register', httpRouteKeyOf('register'), r.registrations, 'registrations'),
-    wsRoute('$connect', r.reconnects, 'connections'),
-    wsRoute('ping', r.pings, 'pings'),
+    httpRouteCheck(settings, 'keepalive', httpRouteKeyOf('keepalive'), r.keepalives, 'keepalives'),
+    httpRouteCheck(settings, 'list', httpRouteKeyOf('list-nodes'), r.refreshes + r.notModifiedSyncs + r.fullLists, 'list refreshes and syncs'),
+    httpRouteCheck(settings, 'register', httpRouteKeyOf('register'), r.registrations, 'registrations'),
+    wsRouteCheck(settings, '$connect', r.reconnects, 'connections'),
+    wsRouteCheck(settings, 'ping', r.pings, 'pings'),
     {
       id: 'apigw:account-rate',
       limit: "API Gateway's account throttle",

@@ -40,6 +40,8 @@ export interface FunctionSettings {
   reservedConcurrency?: number;
   /** Retention of the function's log group in days; undefined = never expire. */
   logRetentionDays?: number;
+  /** Which of Lambda's own lines it writes (`LoggingConfig.SystemLogLevel`, JSON format only); undefined = all of them (the text format). */
+  systemLogLevel?: 'DEBUG' | 'INFO' | 'WARN';
 }
 
 export interface StackSettings {
@@ -168,6 +170,7 @@ class TemplateReader {
       timeoutSeconds: p.Timeout === undefined ? 3 : numberOf(p.Timeout, `${id} Timeout`),
       ...(p.ReservedConcurrentExecutions === undefined ? {} : { reservedConcurrency: numberOf(p.ReservedConcurrentExecutions, `${id} ReservedConcurrentExecutions`) }),
       logRetentionDays: this.retention(referencedId(logging.LogGroup, 'Ref')),
+      ...(logging.LogFormat === 'JSON' && (logging.SystemLogLevel === 'DEBUG' || logging.SystemLogLevel === 'INFO' || logging.SystemLogLevel === 'WARN') ? { systemLogLevel: logging.SystemLogLevel } : {}),
     };
   }
 

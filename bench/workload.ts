@@ -293,6 +293,22 @@ function writesByLocation(itemWru: number, keepalives: number, restarts: number,
   return writesAt;
 }
 
+/** Milliseconds of handler time per second of the HTTP and WebSocket functions (the fan-out's is its own). */
+function handlerBusyMs(
+  keepaliveMs: number,
+  listMs: number,
+  r: Pick<Rates, 'keepalives' | 'refreshes' | 'notModifiedSyncs' | 'fullLists' | 'registrations' | 'pings' | 'reconnects'>,
+): number {
+  return (
+    r.keepalives * keepaliveMs +
+    (r.refreshes + r.notModifiedSyncs) * DURATION_MS.notModified +
+    r.fullLists * listMs +
+    r.registrations * DURATION_MS.register +
+    r.pings * DURATION_MS.ping +
+    r.reconnects * (DURATION_MS.connect + DURATION_MS.disconnect)
+  );
+}
+
 /** What the workload does per second. */
 export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deployment: Deployment = DEFAULT_DEPLOYMENT): Rates {
   const wu = units.writes;
@@ -320,13 +336,7 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
   const listMs = DURATION_MS.listBase + DURATION_MS.listPerNode * nodesPerCluster;
   const fanout = fanoutPerEvent(recipients, units, deployment.fanoutPostsPerSecond, deployment.fanoutMemoryMb);
   const invocations = httpRequests + pings + 2 * reconnects + events * fanout.invocations;
-  const busyMs =
-    keepalives * w.keepaliveLambdaMs +
-    (refreshes + notModifiedSyncs) * DURATION_MS.notModified +
-    fullLists * listMs +
-    registrations * DURATION_MS.register +
-    pings * DURATION_MS.ping +
-    reconnects * (DURATION_MS.connect + DURATION_MS.disconnect);
+  const busyMs = handlerBusyMs(w.keepaliveLambdaMs, listMs, { keepalives, refreshes, notModifiedSyncs, fullLists, registrations, pings, reconnects });
   const gbSeconds = ((deployment.functionMemoryMb / 1024) * busyMs) / 1000 + events * fanout.gbSeconds;
   const concurrency = busyMs / 1000 + (events * fanout.busyMs) / 1000;
 

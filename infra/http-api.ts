@@ -122,19 +122,16 @@ export class RosterHttpApi extends Construct {
       throttle: props.throttle,
       accessLogSettings: {
         destination: new LogGroupLogDestination(rosterLogGroup(this, 'AccessLogs', props.functions)),
-        // No query string and no headers: a token must never reach the logs.
+        // No query string and no headers: a token must never reach the logs. Every keepalive writes this line and the
+        // stack keeps it a year, so it holds what an operator searches by and no more (the log event's own timestamp is
+        // the request's; the route key names the method): 1,000 nodes' keepalives write 29 GB a month of it.
         format: AccessLogFormat.custom(
           JSON.stringify({
             requestId: '$context.requestId',
             ip: '$context.identity.sourceIp',
-            requestTime: '$context.requestTime',
-            httpMethod: '$context.httpMethod',
             routeKey: '$context.routeKey',
             status: '$context.status',
-            protocol: '$context.protocol',
-            responseLength: '$context.responseLength',
             responseLatency: '$context.responseLatency',
-            integrationLatency: '$context.integrationLatency',
             integrationError: '$context.integrationErrorMessage',
             // Who (the token's sub, never the token) and why an authorizer failed.
             principal: '$context.authorizer.sub',

@@ -14,6 +14,7 @@
  * | `wsRateLimit`, `wsBurstLimit` | `webSocketThrottle`: every WebSocket route, instead of the derived throttles |
  * | `removalPolicy` (`retain` or `destroy`) | `removalPolicy` |
  * | `logRetentionDays` (a CloudWatch Logs retention, e.g. `30`, `365`) | `logRetention` |
+ * | `systemLogLevel` (`WARN`, `INFO` or `DEBUG`; default `WARN`) | `systemLogLevel`: `INFO` brings back Lambda's START and REPORT lines |
  * | `kmsKeyArn` (a KMS key ARN) | `kmsKeyArn` |
  * | `sweeperReservedConcurrency` (a whole number, or `none`) | `sweeperReservedConcurrency` |
  * | `webSocketAccessLogs`, `createApiGatewayLogsRole` (`true` or `false`) | `webSocketAccessLogs` |
@@ -23,6 +24,7 @@
  */
 import { Duration, RemovalPolicy, Validations, type App } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
@@ -65,6 +67,14 @@ function throttleFrom(node: Node, rateKey: string, burstKey: string): ThrottleSe
     throw new Error(`Context values ${rateKey} and ${burstKey} go together: set both or neither`);
   }
   return { rateLimit, burstLimit };
+}
+
+function systemLogLevelFrom(node: Node): SystemLogLevel | undefined {
+  const raw: unknown = node.tryGetContext('systemLogLevel');
+  if (raw === undefined) return undefined;
+  const level = Object.values(SystemLogLevel).find((l) => l === raw);
+  if (level === undefined) throw contextError('systemLogLevel', raw, Object.values(SystemLogLevel).join(', '));
+  return level;
 }
 
 function expectedNodesFrom(node: Node): number | undefined {
@@ -141,6 +151,7 @@ export function stackPropsFromContext(node: Node): RosterStackProps {
     webSocketThrottle: throttleFrom(node, 'wsRateLimit', 'wsBurstLimit'),
     removalPolicy: removalPolicyFrom(node),
     logRetention: logRetentionFrom(node),
+    systemLogLevel: systemLogLevelFrom(node),
     kmsKeyArn: arnFrom(node, 'kmsKeyArn', 'kms'),
     sweeperReservedConcurrency: reservedConcurrencyFrom(node),
     webSocketAccessLogs: webSocketAccessLogsFrom(node),

@@ -13,6 +13,7 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
+import { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
@@ -73,6 +74,8 @@ export interface RosterStackProps extends StackProps, Partial<DetectionSettings>
   readonly removalPolicy?: RemovalPolicy;
   /** Retention of function and access logs. @default RetentionDays.ONE_YEAR (what Control Tower's CT.CLOUDWATCH.PR.2 asks) */
   readonly logRetention?: RetentionDays;
+  /** Which of Lambda's own lines (START, REPORT at INFO) the functions log (see `FunctionDefaults.systemLogLevel`). @default SystemLogLevel.WARN */
+  readonly systemLogLevel?: SystemLogLevel;
   /** Customer-managed KMS key (ARN) for the table, the token secret and the log groups. @default AWS managed keys */
   readonly kmsKeyArn?: string;
   /** Reserved concurrency of the sweeper (see `RosterSweeperProps`). @default none */
@@ -169,5 +172,5 @@ export class RosterStack extends Stack {
 function functionDefaults(props: RosterStackProps, logRemovalPolicy: RemovalPolicy, logEncryptionKey: IKey | undefined): FunctionDefaults {
   const settings = { ...DETECTION_DEFAULTS };
   for (const name of Object.keys(settings) as (keyof DetectionSettings)[]) settings[name] = props[name] ?? settings[name];
-  return { settings, logRetention: props.logRetention ?? RetentionDays.ONE_YEAR, logRemovalPolicy, logEncryptionKey };
+  return { settings, logRetention: props.logRetention ?? RetentionDays.ONE_YEAR, systemLogLevel: props.systemLogLevel ?? SystemLogLevel.WARN, logRemovalPolicy, logEncryptionKey };
 }
