@@ -170,8 +170,8 @@ export const FULL_SWEEP_EVERY_MS = 60_000;
  * visible late is still acted on.
  */
 export const ANNOUNCEMENT_LOOKBACK_MS = 5_000;
-/** Cluster queries in flight at once. */
-const CLUSTER_READS_IN_FLIGHT = 8;
+/** Cluster queries in flight at once: 32 keep a full sweep of 1,000 clusters of 100 nodes at ~0.43 s of a 1 s sweep (`roster capacity`; 8 took 1.4 s). */
+export const CLUSTER_READS_IN_FLIGHT = 32;
 /**
  * Node writes (DOWN or an extension) in flight at once. Enough that a storm's
  * 1,000 downs take a few round trips' time (docs/measured/sweep.md), few
