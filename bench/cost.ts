@@ -21,7 +21,10 @@ import { table } from './table.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
 import {
   DEFAULT_DEPLOYMENT,
+  eventMessageBytes,
+  measuredItemKb,
   operationRates,
+  stormPosts,
   RECONNECT_EVERY_SECONDS,
   sweeperReadsPerSecond,
   workloadDefaults,
@@ -30,6 +33,34 @@ import {
 } from './workload.ts';
 
 export { fanoutPerEvent, measuredItemKb } from './workload.ts';
+
+/** What a storm costs in posts: a tenth of one cluster's nodes restarting at once. */
+export interface StormCost {
+  restarts: number;
+  /** Posts with every subscriber batching (the SDK and the console ask for it), and with none. */
+  batchedPosts: number;
+  plainPosts: number;
+  batchedUsd: number;
+  plainUsd: number;
+}
+
+/**
+ * A storm's posts (bench/workload.ts `stormPosts`, checked against the
+ * fan-out by test/handlers/batching.test.ts) and what they cost as WebSocket
+ * messages: each restart is a NODE_DOWN and a NODE_REGISTERED to every
+ * subscriber of its cluster, in stream batches of the fan-out's 100 records.
+ */
+export function stormCost(input: CostInput, units: Units = MEASURED_UNITS): StormCost {
+  const r = operationRates(input, units);
+  const restarts = Math.round(r.nodesPerCluster / 10);
+  const eventBytes = eventMessageBytes(Math.max(0, input.itemKb - measuredItemKb(units)));
+  const delivery = { events: 2 * restarts, eventBytes, batchSize: 100 };
+  const batchedPosts = stormPosts({ ...delivery, plain: 0, batched: r.recipients }).posts;
+  const plainPosts = stormPosts({ ...delivery, plain: r.recipients, batched: 0 }).posts;
+  // Each EVENTS message is under 32 KB: one metered message. Priced at the first tier, on top of the month's.
+  const price = PRICES.websocketMessage.usd;
+  return { restarts, batchedPosts, plainPosts, batchedUsd: batchedPosts * price, plainUsd: plainPosts * price };
+}
 
 /** What goes to CloudWatch Logs and how long it stays. */
 export interface LogSettings {
@@ -238,6 +269,14 @@ export function renderCost(estimate: CostEstimate): string[] {
   for (const a of alternatives) compare.push([a.name, usd(a.usd), a.crashDetection, a.hangDetection, a.basis]);
   lines.push(...table(compare));
   lines.push('');
+  const storm = stormCost(input);
+  if (storm.restarts > 0) {
+    lines.push(
+      `A storm — ${storm.restarts.toLocaleString('en-US')} nodes of one cluster restarting at once: ${millions(storm.batchedPosts)} posts with every subscriber batching (${usd(storm.batchedUsd)}), ` +
+        `${millions(storm.plainPosts)} with none (${usd(storm.plainUsd)}), on top of the month's (\`roster capacity\` has its peaks).`,
+    );
+    lines.push('');
+  }
   lines.push('Prices: bench/prices.ts (each with its source and the date checked). Assumed Lambda durations: bench/workload.ts; what is not counted: bench/cost.ts.');
   lines.push(`DynamoDB units and CPU per post measured: ${estimate.units}. Log bytes per operation measured: ${input.logs.bytes.source}.`);
   return lines;

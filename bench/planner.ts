@@ -9,19 +9,25 @@
  * figure to ask for), or only a change of the design.
  *
  * Loads are the workload's steady state (no storm), spread evenly over the
- * clusters; the busiest cluster is any of them. "Breaks at" scales the nodes,
+ * clusters; the busiest cluster is any of them. A storm — a tenth of one
+ * cluster restarting at once, its subscribers connecting — is planned apart
+ * (`stormPlan`): its rows are peaks of seconds, shown beside the steady
+ * rows and never counted in the first limit to break. "Breaks at" scales the nodes,
  * the watchers and the churn together with the clusters fixed (the clusters
  * grow), and finds where the utilization reaches 100%. Every AWS figure is in
  * bench/aws-limits.ts with its documentation page; the stack's settings come
  * from its synthesized template (bench/stack-settings.ts).
  */
 import { PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
-import { toNode, type NodeItem } from '../functions/core/model.ts';
+import { PAGE_MAX_BYTES } from '../functions/core/list-page.ts';
+import { SUBSCRIPTIONS_VERSION_SHARDS, toNode, type NodeItem } from '../functions/core/model.ts';
+import { SETTLES_IN_FLIGHT } from '../functions/core/sweeper.ts';
+import { LIST_PAGE_MAX } from '@roster/contract';
 import { AWS_LIMITS, type AwsLimit } from './aws-limits.ts';
 import { httpRouteKeyOf, routeThrottle, type StackSettings } from './stack-settings.ts';
 import { table } from './table.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
-import { CLUSTER_READS_IN_FLIGHT, operationRates, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type Workload } from './workload.ts';
+import { CLUSTER_READS_IN_FLIGHT, eventMessageBytes, FULL_VCPU_MB, operationRates, stormPosts, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type StormPosts, type Workload } from './workload.ts';
 
 /** The account the deployment runs in: AWS's defaults unless raised. */
 export interface Account {
@@ -52,6 +58,29 @@ export const DEFAULT_ACCOUNT: Account = {
 export const DYNAMODB_LATENCY = { requestMs: 10, perMbMs: 25 };
 /** DynamoDB's "single-digit millisecond performance at any scale"; a Query reads at most 1 MB a page (Query.Pagination.html). */
 const SWEEP_SOURCE = 'https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Introduction.html';
+
+/** The storm the plan holds apart: a tenth of one cluster's nodes restarting at once. */
+export const DEFAULT_STORM_SHARE = 0.1;
+
+/** A storm in one cluster and what it costs. */
+export interface StormPlan {
+  /** Nodes of the cluster that restart at once (crashed: their connections drop; then they register again). */
+  restarts: number;
+  /** Its events: a NODE_DOWN and a NODE_REGISTERED a restart. */
+  events: number;
+  /** The cluster's subscribers: its nodes' bound connections and its watchers. */
+  subscribers: number;
+  /** Bytes of one event's message. */
+  eventBytes: number;
+  /** Posts with every subscriber batching (the SDK and the console ask for it), and with none. */
+  batched: StormPosts;
+  plain: StormPosts;
+  /** Seconds the fan-out takes to post them at its rate (`fanoutPostsPerSecond`). */
+  batchedSeconds: number;
+  plainSeconds: number;
+  /** Its peak loads against the limits they meet (not counted for `firstToBreak`). */
+  rows: LimitRow[];
+}
 
 /** How a limit is lifted. */
 export type Lift =
@@ -92,6 +121,8 @@ export interface CapacityPlan {
   newAccount: LimitRow[];
   /** The limit that breaks at the fewest nodes. */
   firstToBreak: LimitRow | undefined;
+  /** A storm in one cluster: its peak loads (not counted for `firstToBreak`). */
+  storm: StormPlan;
 }
 
 export interface PlanOptions {
@@ -99,6 +130,8 @@ export interface PlanOptions {
   account?: Account;
   /** Node metadata in KB: added to the item size and to each node of a list response. @default 0 */
   metadataKb?: number;
+  /** Nodes of one cluster that restart at once (the storm). @default a tenth of a cluster */
+  stormRestarts?: number;
 }
 
 interface Check {
@@ -162,6 +195,18 @@ export function listBytesPerNode(metadataKb: number): { body: number; lambda: nu
   return { body: Buffer.byteLength(json) + 1, lambda: Buffer.byteLength(JSON.stringify(json)) - 2 + 1 };
 }
 
+/**
+ * The pages of one cluster's full list, as the SDK reads it (`limit` at its
+ * largest) and the server cuts it (functions/core/list-page.ts: at most
+ * `PAGE_MAX_BYTES` of nodes as written in Lambda's response).
+ */
+export function listPages(nodesPerCluster: number, metadataKb: number): { pages: number; nodesPerPage: number; pageBytes: { body: number; lambda: number } } {
+  const perNode = listBytesPerNode(metadataKb);
+  const nodesPerPage = Math.max(1, Math.min(LIST_PAGE_MAX, Math.floor(PAGE_MAX_BYTES / perNode.lambda)));
+  const onPage = Math.min(Math.max(1, Math.ceil(nodesPerCluster)), nodesPerPage);
+  return { pages: Math.max(1, Math.ceil(nodesPerCluster / nodesPerPage)), nodesPerPage, pageBytes: { body: onPage * perNode.body, lambda: onPage * perNode.lambda } };
+}
+
 /** What every group of checks reads. */
 interface Ctx {
   w: Workload;
@@ -169,9 +214,21 @@ interface Ctx {
   settings: StackSettings;
   account: Account;
   metadataKb: number;
+  /** Requests (and META reads) a full list takes: its pages. */
+  listPages: number;
+  units: Units;
+  /** The share of one cluster's nodes that restart at once in the storm. */
+  stormShare: number;
 }
 
 const perCluster = (c: Ctx, x: number): number => x / c.w.clusters;
+
+/**
+ * Writes a second of a cluster's revision counter: one per registration, and
+ * the sweeper's one block per sweep that declares downs there (at most one a
+ * sweep interval, however many downs).
+ */
+const metaWrites = (c: Ctx, registrations: number, downs: number): number => registrations + Math.min(downs, 1 / c.settings.detection.sweepIntervalSeconds);
 
 /** The stage throttles of the routes the SDK uses, the account's API Gateway quotas. */
 function gatewayChecks(c: Ctx): Check[] {
@@ -205,7 +262,7 @@ function gatewayChecks(c: Ctx): Check[] {
   };
   return [
     httpRoute('keepalive', httpRouteKeyOf('keepalive'), r.keepalives, 'keepalives'),
-    httpRoute('list', httpRouteKeyOf('list-nodes'), r.refreshes + r.fullLists, 'list refreshes and full lists'),
+    httpRoute('list', httpRouteKeyOf('list-nodes'), r.refreshes + r.fullLists * c.listPages, 'list refreshes and full lists, a request a page'),
     httpRoute('register', httpRouteKeyOf('register'), r.registrations, 'registrations'),
     wsRoute('$connect', r.reconnects, 'connections'),
     wsRoute('ping', r.pings, 'pings'),
@@ -213,7 +270,7 @@ function gatewayChecks(c: Ctx): Check[] {
       id: 'apigw:account-rate',
       limit: "API Gateway's account throttle",
       where: 'the account, in the region',
-      load: r.httpRequests + r.pings + r.reconnects + r.eventMessages,
+      load: r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects + r.eventMessages,
       capacity: account.apiGatewayRate,
       unit: 'requests/s',
       lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
@@ -283,7 +340,8 @@ const ONE_ITEM = { by: 'design' as const, how: 'fewer writes to this one item (b
 function clusterKeyChecks(c: Ctx): Check[] {
   const { w, r } = c;
   const clusterReadUnits = 0.5 * Math.ceil((r.nodesPerCluster * w.itemKb) / 4);
-  const metaReads = perCluster(c, r.refreshes + r.fullLists);
+  // Every page of a full list reads the revision first (a walk that cannot continue is told so).
+  const metaReads = perCluster(c, r.refreshes + r.fullLists * c.listPages);
   const clusterPartitionReads =
     perCluster(c, r.refreshes + r.fullLists * r.listRru + r.registrations * Math.ceil(w.itemKb / 4)) + perCluster(c, r.sweeperClusterReads) * clusterReadUnits;
   return [
@@ -313,12 +371,12 @@ function clusterKeyChecks(c: Ctx): Check[] {
       id: 'ddb:meta-item-writes',
       limit: 'DynamoDB item writes',
       where: 'C#{clusterId} META',
-      load: perCluster(c, r.writesAt.meta),
+      load: metaWrites(c, perCluster(c, r.registrations), perCluster(c, r.restarts)),
       capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
       unit: 'write units/s',
       lift: ONE_ITEM,
       source: PARTITION_SOURCE,
-      note: "the cluster's revision counter: one write per event; an item never splits",
+      note: "the cluster's revision counter: one write per registration or deregistration, and one per sweep for all the downs the sweep declares there (a block of revisions); an item never splits",
     },
     {
       id: 'ddb:meta-item-reads',
@@ -338,7 +396,7 @@ function clusterKeyChecks(c: Ctx): Check[] {
 function otherKeyChecks(c: Ctx): Check[] {
   const { w, r, settings } = c;
   const clusters = w.clusters;
-  const subscriptionReads = perCluster(c, r.events) * (1 + Math.ceil((r.recipients * SUBSCRIPTION_ITEM_KB) / 4));
+  const subscriptionReads = perCluster(c, r.events) * (SUBSCRIPTIONS_VERSION_SHARDS + Math.ceil((r.recipients * SUBSCRIPTION_ITEM_KB) / 4));
   return [
     {
       id: 'ddb:subscriptions-partition-writes',
@@ -360,18 +418,18 @@ function otherKeyChecks(c: Ctx): Check[] {
       unit: 'read units/s',
       lift: SHARD_KEYS,
       source: PARTITION_SOURCE,
-      note: 'per event, the version read and (counted always) the subscriptions Query',
+      note: `per event, the version's ${SUBSCRIPTIONS_VERSION_SHARDS} shards (one BatchGetItem) and (counted always) the subscriptions Query`,
     },
     {
       id: 'ddb:version-item-writes',
       limit: 'DynamoDB item writes',
-      where: 'S#{clusterId} VERSION',
-      load: perCluster(c, r.writesAt.version),
+      where: `S#{clusterId} VERSION…VERSION#${SUBSCRIPTIONS_VERSION_SHARDS - 1} (each)`,
+      load: perCluster(c, r.writesAt.version) / SUBSCRIPTIONS_VERSION_SHARDS,
       capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
       unit: 'write units/s',
       lift: ONE_ITEM,
       source: PARTITION_SOURCE,
-      note: 'the subscriptions version: bumped by every subscription change, 2 per reconnect',
+      note: `the subscriptions version, counted in ${SUBSCRIPTIONS_VERSION_SHARDS} shards (each change in its connection's): 2 changes per reconnect`,
     },
     {
       id: 'ddb:clusters-partition-reads',
@@ -461,8 +519,9 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
   const clusterReadMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
   const downsPerSweep = r.restarts * interval;
   const scheduledClusters = (r.sweeperClusterReads - clusters * (1 / 60)) * interval;
-  const sweepMs = (clustersRead: number) =>
-    settings.detection.sweepShards * requestMs + Math.ceil(clustersRead / CLUSTER_READS_IN_FLIGHT) * clusterReadMs + Math.ceil(downsPerSweep) * 2 * requestMs + requestMs;
+  // The downs: one revision block per cluster, then the writes SETTLES_IN_FLIGHT at a time.
+  const downsMs = downsPerSweep > 0 ? requestMs + Math.ceil(downsPerSweep / SETTLES_IN_FLIGHT) * requestMs : 0;
+  const sweepMs = (clustersRead: number) => settings.detection.sweepShards * requestMs + Math.ceil(clustersRead / CLUSTER_READS_IN_FLIGHT) * clusterReadMs + downsMs + requestMs;
   return [
     {
       id: 'stream:shard',
@@ -482,9 +541,9 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
       load: sweepMs(Math.max(0, scheduledClusters)) / 1000,
       capacity: interval,
       unit: 's',
-      lift: { by: 'design', how: 'more cluster reads in flight, concurrent DOWN writes' },
+      lift: { by: 'design', how: 'more cluster reads in flight' },
       source: SWEEP_SOURCE,
-      note: `the clusters due, the announcement queries, the DOWN writes one after another; assumed DynamoDB latencies: ${requestMs} ms a request, ${perMbMs} ms more per MB read (${CLUSTER_READS_IN_FLIGHT} cluster reads in flight, 1 MB pages)`,
+      note: `the clusters due, the announcement queries, the DOWN writes (${SETTLES_IN_FLIGHT} in flight); assumed DynamoDB latencies: ${requestMs} ms a request, ${perMbMs} ms more per MB read (${CLUSTER_READS_IN_FLIGHT} cluster reads in flight, 1 MB pages)`,
     },
     {
       id: 'sweep:full',
@@ -500,40 +559,142 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
   ];
 }
 
-/** A full list of one cluster against the response size limits. */
+/** A page of one cluster's full list against the response size limits (functions/core/list-page.ts cuts the pages). */
 function listChecks(c: Ctx): Check[] {
   const { r, metadataKb } = c;
-  const perNode = listBytesPerNode(metadataKb);
+  const { pages, nodesPerPage, pageBytes } = listPages(r.nodesPerCluster, metadataKb);
   const listOverhead = 200;
+  const where = `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes in ${pages} page${pages === 1 ? '' : 's'} of at most ${nodesPerPage.toLocaleString('en-US')}`;
   return [
     {
       id: 'list:lambda-response',
-      limit: "Lambda's response size (a full list)",
-      where: `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes × ${perNode.lambda} B`,
-      load: r.nodesPerCluster * perNode.lambda + listOverhead,
+      limit: "Lambda's response size (a list page)",
+      where,
+      load: pageBytes.lambda + listOverhead,
       capacity: AWS_LIMITS.lambdaResponseBytes.value,
       unit: 'bytes',
-      lift: { by: 'design', how: 'paginate (and compress) the list' },
+      lift: { by: 'design', how: `smaller pages (a page stops at ${PAGE_MAX_BYTES / 1024 / 1024} MiB of nodes as written in the response)` },
       source: AWS_LIMITS.lambdaResponseBytes.source,
-      note: `GET …/nodes of one cluster${metadataKb > 0 ? `, ${metadataKb} KB of metadata a node` : ''}; the handler's result carries the body as a JSON string, its quotes escaped`,
+      note: `GET …/nodes of one cluster, a page${metadataKb > 0 ? `, ${metadataKb} KB of metadata a node` : ''}; the handler's result carries the body as a JSON string, its quotes escaped; gzip-compressed, as base64, it is smaller`,
     },
     {
       id: 'list:http-payload',
-      limit: "HTTP API payload size (a full list)",
-      where: `${Math.round(r.nodesPerCluster).toLocaleString('en-US')} nodes × ${perNode.body} B`,
-      load: r.nodesPerCluster * perNode.body + listOverhead,
+      limit: 'HTTP API payload size (a list page)',
+      where,
+      load: pageBytes.body + listOverhead,
       capacity: AWS_LIMITS.httpPayloadBytes.value,
       unit: 'bytes',
-      lift: { by: 'design', how: 'paginate (and compress) the list' },
+      lift: { by: 'design', how: 'smaller pages' },
       source: AWS_LIMITS.httpPayloadBytes.source,
-      note: 'GET …/nodes of one cluster',
+      note: 'GET …/nodes of one cluster, a page uncompressed',
     },
   ];
 }
 
-/** Every limit's load and capacity for one workload. */
-function checks(w: Workload, r: Rates, settings: StackSettings, account: Account, metadataKb: number): Check[] {
-  const c: Ctx = { w, r, settings, account, metadataKb };
+/** The storm of a workload: how many of one cluster's nodes restart, its events, its subscribers, its posts. */
+function stormOf(c: Ctx): Omit<StormPlan, 'rows'> {
+  const { r, settings, metadataKb } = c;
+  const restarts = Math.round(c.stormShare * r.nodesPerCluster);
+  const events = 2 * restarts;
+  const subscribers = r.recipients;
+  const delivery = { events, eventBytes: eventMessageBytes(metadataKb), batchSize: settings.fanoutMapping.batchSize };
+  const batched = stormPosts({ ...delivery, plain: 0, batched: subscribers });
+  const plain = stormPosts({ ...delivery, plain: subscribers, batched: 0 });
+  const rate = settings.detection.fanoutPostsPerSecond;
+  return { restarts, events, subscribers, eventBytes: delivery.eventBytes, batched, plain, batchedSeconds: batched.posts / rate, plainSeconds: plain.posts / rate };
+}
+
+/**
+ * A storm's peaks in one cluster (seconds long, not a steady load): its
+ * restarts' registrations on the revision counter, its connections on the
+ * subscriptions version's shards, the sweep that declares its downs, and
+ * the account's request rate while the fan-out posts it.
+ */
+function stormChecks(c: Ctx): Check[] {
+  const { w, r, settings, account, units } = c;
+  const storm = stormOf(c);
+  const interval = settings.detection.sweepIntervalSeconds;
+  const register = routeThrottle(settings.http, httpRouteKeyOf('register'));
+  const registering = Math.min(storm.restarts, register.rateLimit + register.burstLimit);
+  const connect = routeThrottle(settings.webSocket, '$connect');
+  const connecting = Math.min(storm.subscribers, account.webSocketNewConnections, connect.rateLimit + connect.burstLimit);
+  const lambdaRate = account.lambdaConcurrency * AWS_LIMITS.lambdaRequestsPerConcurrency.value;
+  const dropping = Math.min(storm.subscribers, lambdaRate);
+  const { requestMs, perMbMs } = DYNAMODB_LATENCY;
+  const clusterMb = (r.nodesPerCluster * w.itemKb) / 1024;
+  const readMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
+  const writesMs = requestMs + Math.ceil(storm.restarts / SETTLES_IN_FLIGHT) * requestMs;
+  const vcpu = Math.min(1, deploymentOf(settings).sweeperMemoryMb / FULL_VCPU_MB);
+  const cpuMs = (storm.restarts * units.sweepCpuUsPerWrite) / 1000 / vcpu;
+  // The fan-out posts the storm at its rate, the steady events' posts among them.
+  const accountWhilePosting = r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects + Math.max(r.eventMessages, settings.detection.fanoutPostsPerSecond);
+  const restarts = storm.restarts.toLocaleString('en-US');
+  return [
+    {
+      id: 'storm:meta-item-writes',
+      limit: 'DynamoDB item writes, in a storm',
+      where: `C#{clusterId} META, ${restarts} registering`,
+      load: registering + 1 / interval,
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: { by: 'design', how: `pace registrations: the register route's throttle (rate ${register.rateLimit} + burst ${register.burstLimit} now) under 700 a second` },
+      source: PARTITION_SOURCE,
+      note:
+        `the restarts register as fast as the register route admits them in a second (its burst and its rate), one revision each: that keeps revisions synchronous and gap-free (docs/how-it-works/architecture.md#revisions); ` +
+        'the sweeper declares all the downs of a sweep with one write. Past 1,000 a second DynamoDB throttles the item: those registrations are answered 429, and the SDK retries them',
+    },
+    {
+      id: 'storm:version-item-writes',
+      limit: 'DynamoDB item writes, in a storm',
+      where: `S#{clusterId} VERSION…#${SUBSCRIPTIONS_VERSION_SHARDS - 1} (each), connecting`,
+      load: (connecting + storm.restarts) / SUBSCRIPTIONS_VERSION_SHARDS,
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: ONE_ITEM,
+      source: PARTITION_SOURCE,
+      note: `the cluster's ${storm.subscribers.toLocaleString('en-US')} subscribers connecting as fast as new connections are let in (${connecting.toLocaleString('en-US')} a second: the account's quota and the $connect throttle), and the restarts' connections dropping, over ${SUBSCRIPTIONS_VERSION_SHARDS} shards`,
+    },
+    {
+      id: 'storm:version-item-drops',
+      limit: 'DynamoDB item writes, in a storm',
+      where: `S#{clusterId} VERSION…#${SUBSCRIPTIONS_VERSION_SHARDS - 1} (each), all dropping`,
+      load: dropping / SUBSCRIPTIONS_VERSION_SHARDS,
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: ONE_ITEM,
+      source: PARTITION_SOURCE,
+      note: `every connection of the cluster dropping within a second (a network fault on their side): $disconnect runs at most at Lambda's request rate (${lambdaRate.toLocaleString('en-US')} a second), over ${SUBSCRIPTIONS_VERSION_SHARDS} shards`,
+    },
+    {
+      id: 'storm:sweep',
+      limit: "One sweep declaring the storm's downs",
+      where: `${restarts} downs, sweeper ${deploymentOf(settings).sweeperMemoryMb} MB`,
+      load: Math.max(readMs + writesMs, cpuMs) / 1000,
+      capacity: interval,
+      unit: 's',
+      lift: { by: 'design', how: 'more memory for the sweeper (Lambda gives CPU in proportion: infra/sweeper.ts)' },
+      source: SWEEP_SOURCE,
+      note:
+        `the cluster read, one block of revisions, ${SETTLES_IN_FLIGHT} DOWN writes in flight at the assumed ${requestMs} ms each — or the sweeper's CPU, if longer: ${units.sweepCpuUsPerWrite} µs a write ` +
+        `(measured, scripts/measure-sweep.ts) on ${vcpu.toFixed(2)} of a vCPU. A sweep longer than its interval delays the crash detections it makes`,
+    },
+    {
+      id: 'storm:account-rate',
+      limit: "API Gateway's account throttle, while the fan-out posts a storm",
+      where: 'the account, in the region',
+      load: accountWhilePosting + registering + connecting,
+      capacity: account.apiGatewayRate,
+      unit: 'requests/s',
+      lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
+      source: AWS_LIMITS.apiGatewayAccountRate.source,
+      note: `the steady load, the fan-out posting at its rate (fanoutPostsPerSecond, ${settings.detection.fanoutPostsPerSecond.toLocaleString('en-US')}) for ${Math.round(storm.batchedSeconds).toLocaleString('en-US')} s, the restarts' registrations and the connections of the storm's first second`,
+    },
+  ];
+}
+
+/** Every limit's load and capacity for one workload: the steady state's, or a storm's. */
+function checks(c: Ctx, kind: 'steady' | 'storm'): Check[] {
+  if (kind === 'storm') return stormChecks(c);
   return [...gatewayChecks(c), ...lambdaChecks(c), ...clusterKeyChecks(c), ...otherKeyChecks(c), ...tableChecks(c), ...fanoutAndSweepChecks(c), ...listChecks(c)];
 }
 
@@ -541,9 +702,10 @@ function checks(w: Workload, r: Rates, settings: StackSettings, account: Account
 const scaled = (w: Workload, f: number): Workload => ({ ...w, nodes: w.nodes * f, subscribers: w.subscribers * f, churnPerHour: w.churnPerHour * f });
 
 /** The limits for a workload, with no breaking points (see `plan`). */
-function evaluate(w: Workload, settings: StackSettings, account: Account, units: Units, metadataKb: number): Check[] {
+function evaluate(w: Workload, settings: StackSettings, account: Account, units: Units, metadataKb: number, kind: 'steady' | 'storm', stormShare: number): Check[] {
   const item = { ...w, itemKb: w.itemKb + metadataKb };
-  return checks(item, operationRates(item, units, deploymentOf(settings)), settings, account, metadataKb);
+  const r = operationRates(item, units, deploymentOf(settings));
+  return checks({ w: item, r, settings, account, metadataKb, listPages: listPages(r.nodesPerCluster, metadataKb).pages, units, stormShare }, kind);
 }
 
 /** Rounds a quota figure up to two significant digits. */
@@ -553,10 +715,17 @@ function roundUp(x: number): number {
   return Math.ceil(x / step) * step;
 }
 
-function rowsOf(w: Workload, settings: StackSettings, account: Account, units: Units, metadataKb: number, wanted: (id: string) => boolean = () => true): LimitRow[] {
-  const base = evaluate(w, settings, account, units, metadataKb);
+interface RowOptions {
+  wanted?: (id: string) => boolean;
+  kind?: 'steady' | 'storm';
+  stormShare?: number;
+}
+
+function rowsOf(w: Workload, settings: StackSettings, account: Account, units: Units, metadataKb: number, options: RowOptions = {}): LimitRow[] {
+  const { wanted = () => true, kind = 'steady', stormShare = DEFAULT_STORM_SHARE } = options;
+  const base = evaluate(w, settings, account, units, metadataKb, kind, stormShare);
   const utilizationAt = (f: number, i: number): number => {
-    const c = evaluate(scaled(w, f), settings, account, units, metadataKb)[i] as Check;
+    const c = evaluate(scaled(w, f), settings, account, units, metadataKb, kind, stormShare)[i] as Check;
     return c.load / c.capacity;
   };
   return base.flatMap((c, i) => {
@@ -593,13 +762,21 @@ export function plan(w: Workload, settings: StackSettings, options: PlanOptions 
   const metadataKb = options.metadataKb ?? 0;
   const rows = rowsOf(w, settings, account, units, metadataKb);
   const newAccountConcurrency = AWS_LIMITS.lambdaConcurrencyNewAccount.value;
-  const newAccount = rowsOf(w, settings, { ...account, lambdaConcurrency: newAccountConcurrency }, units, metadataKb, (id) => id.startsWith('lambda:')).map((row) => ({ ...row, id: `new-account:${row.id}`, limit: `${row.limit}, a new account (${newAccountConcurrency})`, note: AWS_LIMITS.lambdaConcurrencyNewAccount.note }));
+  const newAccount = rowsOf(w, settings, { ...account, lambdaConcurrency: newAccountConcurrency }, units, metadataKb, { wanted: (id) => id.startsWith('lambda:') }).map((row) => ({ ...row, id: `new-account:${row.id}`, limit: `${row.limit}, a new account (${newAccountConcurrency})`, note: AWS_LIMITS.lambdaConcurrencyNewAccount.note }));
+  const nodesPerCluster = w.nodes / w.clusters;
+  const stormShare = options.stormRestarts === undefined ? DEFAULT_STORM_SHARE : Math.min(1, options.stormRestarts / nodesPerCluster);
+  const item = { ...w, itemKb: w.itemKb + metadataKb };
+  const stormRates = operationRates(item, units, deploymentOf(settings));
+  const storm: StormPlan = {
+    ...stormOf({ w: item, r: stormRates, settings, account, metadataKb, listPages: listPages(stormRates.nodesPerCluster, metadataKb).pages, units, stormShare }),
+    rows: rowsOf(w, settings, account, units, metadataKb, { kind: 'storm', stormShare }),
+  };
   const firstToBreak = rows.reduce<LimitRow | undefined>((first, row) => {
     if (row.breaksAtNodes === Infinity) return first;
     if (!first || row.breaksAtNodes < first.breaksAtNodes || (row.breaksAtNodes === first.breaksAtNodes && row.utilization > first.utilization)) return row;
     return first;
   }, undefined);
-  return { workload: w, settings: settings.source, account, rows, newAccount, firstToBreak };
+  return { workload: w, settings: settings.source, account, rows, newAccount, firstToBreak, storm };
 }
 
 /** The limits at or above `threshold` of their capacity (0.7: the 70% the design aims under), in the plan's order. */
@@ -636,6 +813,30 @@ function liftShown(lift: Lift, utilization: number): string {
 
 /** A route key as the table shows it: the common prefix shortened. */
 const whereShown = (where: string): string => where.replace('/v1/clusters/{clusterId}', '…');
+
+/** The storm's section of the plan: what it is, its peaks against their limits, and its posts. */
+function renderStorm(storm: StormPlan, sourceIndex: (url: string) => number): string[] {
+  const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+  const lines = [
+    `In a storm: ${n(storm.restarts)} nodes of one cluster restart at once (${n(storm.events)} events, ${n(storm.eventBytes)} B each, to its ${n(storm.subscribers)} subscribers). Peaks of seconds, not counted above:`,
+  ];
+  const rows = [['', 'LIMIT', 'WHERE', 'PEAK', 'LIMIT AT', 'USE', 'LIFTED BY']];
+  for (const row of storm.rows) {
+    const mark = row.utilization >= 1 ? '!!' : row.utilization >= 0.7 ? '!' : '';
+    rows.push([mark, `${row.limit} [${sourceIndex(row.source)}]`, whereShown(row.where), quantity(row.load, row.unit), quantity(row.capacity, row.unit), percent(row.utilization), row.lift.by]);
+  }
+  lines.push(...table(rows));
+  for (const row of storm.rows.filter((r) => r.utilization >= 0.7)) {
+    lines.push(`  ${row.limit} (${whereShown(row.where)}), ${percent(row.utilization)}: ${liftShown(row.lift, row.utilization)}.`);
+    if (row.note) lines.push(`    ${row.note}`);
+  }
+  lines.push(
+    `Its posts: ${n(storm.batched.posts)} with every subscriber batching (${n(storm.batched.perBatched)} EVENTS messages each, at most 32 KB), ` +
+      `${n(storm.plain.posts)} with none (${n(storm.plain.perPlain)} each); at the fan-out's rate, ${n(storm.batchedSeconds)} s and ${n(storm.plainSeconds)} s.`,
+  );
+  lines.push('');
+  return lines;
+}
 
 /** The plan as text: one row per limit, the first to break, the quotas to ask for, the new account, the sources. */
 export function renderPlan(p: CapacityPlan): string[] {
@@ -698,6 +899,7 @@ export function renderPlan(p: CapacityPlan): string[] {
     for (const [key, ask] of asks) lines.push(`  ${key}: ${ask}`);
   }
   lines.push('');
+  lines.push(...renderStorm(p.storm, sourceIndex));
   lines.push('Model: bench/planner.ts (loads from bench/workload.ts, shared with `roster cost`; AWS figures in bench/aws-limits.ts). Sources:');
   sources.forEach((url, i) => lines.push(`  [${i + 1}] ${url}`));
   return lines;

@@ -30,6 +30,8 @@ export interface Units {
   sweepReadPerNode: number;
   /** CPU time of one PostToConnection on the poster's side (µs, one core of the dev box). */
   postCpuUs: number;
+  /** CPU time of one of the sweeper's DOWN writes (an SDK UpdateItem) on the sweeper's side (µs, one core of the dev box). */
+  sweepCpuUsPerWrite: number;
 }
 
 /**
@@ -48,6 +50,8 @@ export const MEASURED_UNITS: Units = {
   sweepReadPerNode: 0.038,
   // 57 µs in that run's 20,000 posts of a 364-byte event (48-63 µs in seven runs that day, undici's Pool).
   postCpuUs: 57,
+  // scripts/measure-sweep.ts (docs/measured/sweep.md): the storm sweep's CPU less a sweep that only reads the cluster.
+  sweepCpuUsPerWrite: 1300,
 };
 
 /** The units of a `roster bench --json` report that ran the capacity scenario (and, for the CPU per post, the fan-out). */
@@ -68,5 +72,7 @@ export async function unitsFromReport(file: string): Promise<Units> {
     },
     sweepReadPerNode: biggest ? biggest.readUnitsPerItem : MEASURED_UNITS.sweepReadPerNode,
     postCpuUs: report.poster?.cpuUsPerPost ?? MEASURED_UNITS.postCpuUs,
+    // The bench does not measure it: scripts/measure-sweep.ts does.
+    sweepCpuUsPerWrite: MEASURED_UNITS.sweepCpuUsPerWrite,
   };
 }

@@ -15,12 +15,16 @@
  *   `META` item; 304); the whole cluster (a consistent Query) only after a
  *   (re)connection.
  * - event (a node registering or going down): its measured writes (the
- *   cluster's revision first, then the node item), 1 fan-out invocation
- *   (plus one per page of 500 subscribers when there is more than one
- *   page), 1 consistent GetItem of the cluster's subscriptions version and —
- *   when the list changed since the fan-out last read it, which at these
- *   reconnect rates is nearly every event, so the model always counts it —
- *   1 consistent Query of the subscriptions; 1 message per subscriber.
+ *   cluster's revision first, then the node item; the sweeper takes one
+ *   block of revisions per cluster and sweep for all its downs), 1 fan-out
+ *   invocation (plus one per page of 500 subscribers when there is more
+ *   than one page), 1 consistent BatchGetItem of the cluster's
+ *   subscriptions version (its SUBSCRIPTIONS_VERSION_SHARDS items, one read
+ *   unit each) and — when the list changed since the fan-out last read it,
+ *   which at these reconnect rates is nearly every event, so the model
+ *   always counts it — 1 consistent Query of the subscriptions; 1 message
+ *   per subscriber (the steady state: events come one at a time; a storm's
+ *   are batched for connections that ask, `stormPosts`).
  * - each WebSocket connection: `{"action":"ping"}` every 60 s (SDK default)
  *   = 2 messages (ping and PONG) and 1 Lambda invocation; a reconnect every
  *   ~107 min ahead of API Gateway's 2-hour limit = `$connect` +
@@ -35,7 +39,9 @@
  */
 import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import { CONFIG_DEFAULTS } from '../functions/core/config.ts';
+import { BATCH_MESSAGE_LIMIT_BYTES } from '../functions/core/fanout.ts';
 import { FANOUT_MEMORY_MB, pageCount } from '../functions/core/fanout-sizing.ts';
+import { SUBSCRIPTIONS_VERSION_SHARDS, toEvent, type NodeItem } from '../functions/core/model.ts';
 import { FULL_SWEEP_EVERY_MS, HEARTBEAT_EVERY_MS } from '../functions/core/sweeper.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
 
@@ -89,7 +95,7 @@ export const DEFAULT_DEPLOYMENT: Deployment = {
 };
 
 /** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below that. */
-const FULL_VCPU_MB = 1769;
+export const FULL_VCPU_MB = 1769;
 /** Assumed billed durations (ms) of the invocations other than the keepalive, warm, arm64. */
 export const DURATION_MS = {
   register: 30,
@@ -333,7 +339,7 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
     refreshes * 1 +
     fullLists * listRru +
     registrations * Math.ceil(w.itemKb / 4) +
-    events * (1 + Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4)) +
+    events * (SUBSCRIPTIONS_VERSION_SHARDS + Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4)) +
     // The sweeper's heartbeat read, once per invocation (a minute).
     1 / 60;
 
@@ -370,4 +376,73 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
     announcements,
     writesAt,
   };
+}
+
+/** A node item as the bench writes them, with `metadataKb` of metadata: what the size figures below measure. */
+export function sampleNodeItem(metadataKb: number, now: number = Date.parse('2026-12-01T00:00:00.000Z')): NodeItem {
+  const metadata = metadataKb > 0 ? { m: 'x'.repeat(Math.max(1, Math.round(metadataKb * 1024) - 8)) } : undefined;
+  return {
+    pk: 'C#cluster-0001',
+    sk: 'N#node-000042',
+    clusterId: 'cluster-0001',
+    nodeId: 'node-000042',
+    status: 'UP',
+    metadata,
+    leaseSeconds: 15,
+    leaseMs: 15_000,
+    incarnation: now,
+    registeredAt: new Date(now).toISOString(),
+    lastKeepaliveAt: new Date(now).toISOString(),
+    expiresAt: now + 15_000,
+    revision: 123_456,
+    changedAt: new Date(now).toISOString(),
+    ev: 'NODE_REGISTERED',
+    ttl: 0,
+  };
+}
+
+/** The bytes of one event's single-event message (a `NODE_REGISTERED` of a node with `metadataKb` of metadata). */
+export const eventMessageBytes = (metadataKb: number): number => Buffer.byteLength(JSON.stringify(toEvent(sampleNodeItem(metadataKb))));
+
+/** A storm of events of one cluster, as the fan-out receives it. */
+export interface StormDelivery {
+  /** Events of the cluster (a restart is a NODE_DOWN and a NODE_REGISTERED). */
+  events: number;
+  /** Bytes of each event's single-event message (`eventMessageBytes`). */
+  eventBytes: number;
+  /** Records per stream batch (the event source mapping's `BatchSize`): the fan-out batches events within one. */
+  batchSize: number;
+  /** Subscribers with one event per message. */
+  plain: number;
+  /** Subscribers that asked for batched messages (`batch=true`; the SDK does). */
+  batched: number;
+}
+
+export interface StormPosts {
+  /** Messages each plain subscriber gets: one per event. */
+  perPlain: number;
+  /** Messages each batched subscriber gets: the `EVENTS` messages of each stream batch, each at most one 32 KB frame. */
+  perBatched: number;
+  /** Every post of the storm. */
+  posts: number;
+}
+
+/**
+ * The posts a storm costs (functions/core/fanout.ts): the stream hands the
+ * fan-out the storm's records in batches of `batchSize` (in a storm the
+ * batches are full: records pile up while the fan-out delivers the one
+ * before); a plain subscriber gets one message per event, a batched one the
+ * batch's events packed into `EVENTS` messages of at most
+ * BATCH_MESSAGE_LIMIT_BYTES (API Gateway's 32 KB frame, with room to spare),
+ * a batch of one event as the plain message. Every event of a storm carries
+ * its node in full, metadata included, so the bytes are the events' own.
+ */
+export function stormPosts(storm: StormDelivery): StormPosts {
+  // The `EVENTS` envelope (batchRuns in fanout.ts): its head and closing, and a comma per event.
+  const frame = Buffer.byteLength(`{"type":"EVENTS","clusterId":${JSON.stringify('cluster-0001')},"events":[`) + 2;
+  const perMessage = Math.max(1, Math.floor((BATCH_MESSAGE_LIMIT_BYTES - frame) / (storm.eventBytes + 1)));
+  let perBatched = 0;
+  for (let left = storm.events; left > 0; left -= storm.batchSize) perBatched += Math.ceil(Math.min(left, storm.batchSize) / perMessage);
+  const perPlain = storm.events;
+  return { perPlain, perBatched, posts: perPlain * storm.plain + perBatched * storm.batched };
 }

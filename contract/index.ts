@@ -92,13 +92,27 @@ export interface MembershipEvent {
   at: string;
 }
 
-/** `GET /v1/clusters/{clusterId}/nodes` */
+/**
+ * `GET /v1/clusters/{clusterId}/nodes`: one page of the list. Follow `next`
+ * (as `?cursor=`) until a page has none; the pages together are the list at
+ * `revision`, which every page of one walk carries.
+ */
 export interface NodeList {
   clusterId: string;
-  /** The cluster revision read before the nodes: the list reflects at least every change up to it. */
+  /** The cluster revision read before the first page's nodes: the list reflects at least every change up to it. */
   revision: number;
+  /** This page's nodes, in node id order, continuing the previous page's. */
   nodes: Node[];
+  /** The cursor of the next page; absent on the last page. Opaque. */
+  next?: string;
 }
+
+// ─── The list's pages ─────────────────────────────────────────────────────
+
+/** Nodes a list page holds at most when the request names no `limit`. */
+export const LIST_PAGE_DEFAULT = 1000;
+/** The largest `limit` a list request may ask for. A page may hold fewer nodes (it also ends before it would outgrow the server's response limits). */
+export const LIST_PAGE_MAX = 5000;
 
 /** One row of `GET /v1/clusters`. */
 export interface ClusterSummary {
@@ -125,6 +139,7 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   STALE_INCARNATION: 409,
+  CURSOR_EXPIRED: 410,
   PAYLOAD_TOO_LARGE: 413,
   THROTTLED: 429,
   INTERNAL: 500,
@@ -227,7 +242,8 @@ export function isNodeList(value: unknown): value is NodeList {
     typeof value.clusterId === 'string' &&
     Number.isSafeInteger(value.revision) &&
     Array.isArray(value.nodes) &&
-    value.nodes.every(isNode)
+    value.nodes.every(isNode) &&
+    (value.next === undefined || typeof value.next === 'string')
   );
 }
 
@@ -283,4 +299,4 @@ export function isErrorBody(value: unknown): value is { error: { code: string; m
   return isObject(value) && isObject(value.error) && typeof value.error.code === 'string' && typeof value.error.message === 'string';
 }
 
-export { RevisionedMap, type RecordChange, type EventOutcome, type SnapshotOutcome } from './revisioned-map.ts';
+export { GAP_WAIT_MS, RevisionedMap, type RecordChange, type EventOutcome, type RevisionedMapOptions, type SnapshotOutcome } from './revisioned-map.ts';

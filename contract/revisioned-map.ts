@@ -7,7 +7,10 @@
  * - every event carries the cluster revision it produced, and that is the
  *   node's `revision` afterwards;
  * - per node, revisions only grow and events arrive in order; across nodes,
- *   concurrent writers may deliver them out of order;
+ *   they may arrive out of revision order: a writer takes its revision
+ *   before it writes the node, so a later revision's write can land (and be
+ *   delivered) before an earlier one's — in a storm by a fan-out batch or
+ *   two, seconds at a large cluster (docs/measured/resync.md);
  * - a write that lost a race leaves its revision unused (a gap that no event
  *   will ever fill);
  * - the list's `revision` is read *before* its nodes, and each node carries
@@ -18,18 +21,32 @@
  *    included (tombstones), and apply a state iff its revision is higher.
  *    Duplicates and stale deliveries fall out; order across nodes does not
  *    matter.
- * 2. Track the cluster's highest revision; an event more than one past it
- *    means something may have been missed: the caller resyncs.
+ * 2. Track the cluster's highest revision and the revisions below it not
+ *    seen yet. A missing revision is *late* for up to `gapWaitMs` after an
+ *    event past it arrived, and is then a *gap*: something may have been
+ *    missed, and the caller resyncs — once for every revision missing at
+ *    that moment. A late event that arrives within the wait fills its place
+ *    and nothing is read. (With `gapWaitMs` 0 every skipped revision is a
+ *    gap at once.)
  * 3. A resync replaces the map with the server's list, then applies again,
  *    by rule 1, every event that arrived while the list was being fetched.
  *    So a state newer than the snapshot is never lost and an older one never
  *    overwrites a newer one. (An event that arrived *before* the fetch began
  *    is already in the list: its write happened before the event was sent
- *    and the list was read after.)
+ *    and the list was read after.) The list accounts for every revision up
+ *    to its own: those stop being missing.
  * 4. If the list's revision is lower than a revision already seen, the
  *    server's counter went backwards: it lost its state (an in-memory local
  *    runtime restarted). Nothing held can be compared with the new
  *    revisions, so the list replaces the map outright.
+ *
+ * Only `complete` (every revision up to it seen or listed) may be offered to
+ * the server as "the revision I hold" (`If-None-Match`): `revision`, the
+ * highest seen, may stand above a missing one.
+ *
+ * The map keeps no timer: the caller asks `gapDeadline` when to call
+ * `checkGap()`, and the clock is injected (`now`), so the rules are tested
+ * without one.
  */
 import type { MembershipEvent, Node, NodeList, NodeStatus } from './index.ts';
 
@@ -42,10 +59,25 @@ export interface RecordChange {
   current: Node | undefined;
 }
 
+/**
+ * How long a client waits for a missing revision before it counts as a gap
+ * (rule 2), by default: above the lateness measured in a registration storm
+ * (docs/measured/resync.md), and short beside the periodic refresh that
+ * repairs a cache anyway.
+ */
+export const GAP_WAIT_MS = 5_000;
+
+export interface RevisionedMapOptions {
+  /** How long a missing revision may be late before it is a gap (rule 2); 0: at once. @default GAP_WAIT_MS */
+  gapWaitMs?: number;
+  /** The clock, in ms (injected in tests). @default Date.now */
+  now?: () => number;
+}
+
 export interface EventOutcome {
   /** False for another cluster's event, a duplicate, or a state older than the one held. */
   applied: boolean;
-  /** The event skipped at least one revision: resync. */
+  /** A revision has been missing for longer than the wait (rule 2): resync. Reported once per missing revision. */
   gap: boolean;
   /** When applied: the record it replaced (undefined when the node was unknown). */
   previous?: Node;
@@ -75,6 +107,64 @@ function sameRecord(a: Node | undefined, b: Node | undefined): boolean {
   return a.revision === b.revision && a.status === b.status && a.expiresAt === b.expiresAt && a.lastKeepaliveAt === b.lastKeepaliveAt;
 }
 
+/** Revisions `from..to` missing since `since` (when an event past them arrived). */
+interface Hole {
+  from: number;
+  to: number;
+  since: number;
+}
+
+/**
+ * The revisions below the highest seen that have not arrived, as ranges in
+ * revision order. A range opens when an event jumps past the highest, so
+ * ranges are also in order of `since`: the first one is the oldest.
+ */
+class Holes {
+  ranges: Hole[] = [];
+
+  /** The event `revision` arrived; `highest` is the highest before it. */
+  arrived(revision: number, highest: number, now: number): void {
+    if (revision > highest + 1) {
+      this.ranges.push({ from: highest + 1, to: revision - 1, since: now });
+      return;
+    }
+    if (revision > highest) return;
+    // Late (or a duplicate): fill its place if it had one. Binary search for the last range starting at or below it.
+    let lo = 0;
+    let hi = this.ranges.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.ranges[mid] as Hole).from <= revision) lo = mid;
+      else hi = mid - 1;
+    }
+    const hole = this.ranges[lo];
+    if (hole === undefined || revision < hole.from || revision > hole.to) return;
+    if (hole.from === hole.to) this.ranges.splice(lo, 1);
+    else if (revision === hole.from) hole.from++;
+    else if (revision === hole.to) hole.to--;
+    else {
+      this.ranges.splice(lo + 1, 0, { from: revision + 1, to: hole.to, since: hole.since });
+      hole.to = revision - 1;
+    }
+  }
+
+  /** A list accounts for every revision up to `revision`. */
+  coveredThrough(revision: number): void {
+    while (this.ranges.length > 0 && (this.ranges[0] as Hole).to <= revision) this.ranges.shift();
+    const first = this.ranges[0];
+    if (first && first.from <= revision) first.from = revision + 1;
+  }
+
+  /** The first range above `reported` (ranges lie wholly above or below it: see `RevisionedMap.checkGap`). */
+  firstAbove(reported: number): Hole | undefined {
+    return this.ranges.find((h) => h.from > reported);
+  }
+
+  get count(): number {
+    return this.ranges.reduce((n, h) => n + h.to - h.from + 1, 0);
+  }
+}
+
 class Records {
   readonly byId = new Map<string, Node>();
   up = 0;
@@ -94,6 +184,16 @@ export class RevisionedMap {
   private records = new Records();
   /** The cluster's highest revision seen; undefined until anything was seen. */
   private highest: number | undefined;
+  /** The revisions below `highest` not seen yet (rule 2). */
+  private holes = new Holes();
+  /**
+   * Missing revisions up to this one were reported as a gap: the resync they
+   * asked for accounts for them, so they are not reported again. Every range
+   * open when it was set lies below it, and every later one above.
+   */
+  private reported = 0;
+  private readonly gapWaitMs: number;
+  private readonly now: () => number;
   /** Set between beginSnapshot and applySnapshot: the events to apply again on top of the list. */
   private pending: { highestAtBegin: number | undefined; events: MembershipEvent[] } | undefined;
   private view = false;
@@ -102,11 +202,51 @@ export class RevisionedMap {
   /** The sorted lists handed out since the last change, by status filter. */
   private lists: { version: number; byStatus: Map<NodeStatus | 'all', readonly Node[]> } = { version: -1, byStatus: new Map() };
 
-  constructor(readonly clusterId: string) {}
+  constructor(
+    readonly clusterId: string,
+    options: RevisionedMapOptions = {},
+  ) {
+    this.gapWaitMs = Math.max(0, options.gapWaitMs ?? GAP_WAIT_MS);
+    this.now = options.now ?? Date.now;
+  }
 
   /** The highest cluster revision seen (0 before anything was seen). */
   get revision(): number {
     return this.highest ?? 0;
+  }
+
+  /**
+   * Every revision up to this one was seen or accounted for by a list: the
+   * map is the server's state at this revision (0 before anything was seen).
+   * What a client offers as `If-None-Match`.
+   */
+  get complete(): number {
+    const first = this.holes.ranges[0];
+    return first ? first.from - 1 : (this.highest ?? 0);
+  }
+
+  /** How many revisions below the highest have not arrived (late, or lost). */
+  get missing(): number {
+    return this.holes.count;
+  }
+
+  /** When a missing revision not yet reported turns into a gap (call `checkGap()` then); undefined when none is missing. */
+  get gapDeadline(): number | undefined {
+    const hole = this.holes.firstAbove(this.reported);
+    return hole === undefined ? undefined : hole.since + this.gapWaitMs;
+  }
+
+  /**
+   * Whether a revision has been missing for longer than the wait and was not
+   * reported yet (rule 2). True at most once for each missing revision: the
+   * caller resyncs.
+   */
+  checkGap(): boolean {
+    const deadline = this.gapDeadline;
+    if (deadline === undefined || this.now() < deadline) return false;
+    // Everything missing now is covered by the one resync; ranges opened later lie above `highest`.
+    this.reported = this.highest ?? 0;
+    return true;
   }
 
   /** Whether a list (or a saved one) has been applied; before that the map only holds what events said. */
@@ -138,6 +278,8 @@ export class RevisionedMap {
   load(saved: { revision: number; nodes: readonly Node[] }): void {
     for (const node of saved.nodes) if (node.clusterId === this.clusterId) this.records.put(node);
     this.highest = saved.revision;
+    this.holes = new Holes();
+    this.reported = 0;
     this.view = true;
     this.changes++;
   }
@@ -146,8 +288,10 @@ export class RevisionedMap {
   applyEvent(event: MembershipEvent): EventOutcome {
     if (event.clusterId !== this.clusterId) return { applied: false, gap: false };
     this.pending?.events.push(event);
-    const gap = this.highest !== undefined && event.revision > this.highest + 1;
+    // Before anything was seen nothing can be missing: the first list accounts for what came before.
+    if (this.highest !== undefined) this.holes.arrived(event.revision, this.highest, this.now());
     if (this.highest === undefined || event.revision > this.highest) this.highest = event.revision;
+    const gap = this.checkGap();
     const previous = this.get(event.node.nodeId);
     if (!this.records.put(stateOf(event))) return { applied: false, gap };
     this.changes++;
@@ -190,6 +334,13 @@ export class RevisionedMap {
     const first = !this.view;
     this.records = records;
     this.highest = highest;
+    if (reset) {
+      // Rule 4: nothing of the old count can be compared with the new one.
+      this.holes = new Holes();
+      this.reported = 0;
+    } else {
+      this.holes.coveredThrough(list.revision);
+    }
     this.view = true;
     this.changes++;
     return { reset, first, changes };

@@ -48,7 +48,7 @@ function assertLocalEsbuild(): void {
 const ESM_REQUIRE_SHIM = "import { createRequire as __rosterCreateRequire } from 'node:module'; const require = __rosterCreateRequire(import.meta.url);";
 
 /** A DynamoDB data-plane action a handler performs, as the core calls it. */
-export type TableAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem';
+export type TableAction = 'GetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem' | 'BatchGetItem';
 
 /** Exactly what a function does with the table: actions on the base table, and the indexes it queries. */
 export interface TableAccess {

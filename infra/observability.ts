@@ -152,6 +152,14 @@ export class RosterObservability extends Construct {
       rosterMetric('SweepDuration', { statistic: 'SampleCount' }),
       { threshold: 1, evaluationPeriods: 2, comparison: ComparisonOperator.LESS_THAN_THRESHOLD, missing: TreatMissingData.BREACHING },
     );
+    // API Gateway's 429s and a partition between the nodes and the information center reach no function: a held
+    // mass lapse is how the sweeper sees them (functions/core/self-preservation.ts). OK once no node is held.
+    alarm(
+      'SelfPreservationHolding',
+      'The sweeper is holding a mass lapse (self-preservation): many nodes stopped renewing at once and are kept UP, not declared ' +
+        'DOWN, for at most selfPreservationMaxSeconds. Look for throttled keepalives (API Gateway 429s) or a network fault between the nodes and the stack.',
+      rosterMetric('NodesHeld'),
+    );
     alarm('HttpApi5xx', 'The HTTP API answered 5xx: an internal error or an integration failure.', props.httpApi.metricServerError({ period: minute, statistic: 'Sum' }));
     // API Gateway's IntegrationError counts the functions' 4xx answers too (every refused token, unknown action or
     // malformed message would page someone); a WebSocket API has no 5xx metric. Server-side failures are ExecutionError

@@ -8,7 +8,7 @@
  *
  * | key | stack property |
  * |---|---|
- * | `defaultLeaseSeconds`, `disconnectGraceSeconds`, `sweepIntervalSeconds`, `downRetentionSeconds`, `sweepShards`, `sweeperAmnestySeconds`, `fanoutPostsPerSecond` | the settings of the same name |
+ * | `defaultLeaseSeconds`, `disconnectGraceSeconds`, `sweepIntervalSeconds`, `downRetentionSeconds`, `sweepShards`, `sweeperAmnestySeconds`, `selfPreservationPercent`, `selfPreservationMinNodes`, `selfPreservationMaxSeconds`, `fanoutPostsPerSecond` | the settings of the same name |
  * | `httpRateLimit`, `httpBurstLimit` | `httpThrottle` |
  * | `wsRateLimit`, `wsBurstLimit` | `webSocketThrottle` |
  * | `removalPolicy` (`retain` or `destroy`) | `removalPolicy` |

@@ -2,7 +2,8 @@
  * Least privilege, written down: what each handler does with the table, traced
  * from the core functions it calls (lib-dynamodb `GetCommand` → `GetItem`,
  * `PutCommand` → `PutItem`, `UpdateCommand` → `UpdateItem`, `QueryCommand` →
- * `Query`, `DeleteCommand` → `DeleteItem`, `BatchWriteCommand` → `BatchWriteItem`).
+ * `Query`, `DeleteCommand` → `DeleteItem`, `BatchWriteCommand` → `BatchWriteItem`,
+ * `BatchGetCommand` → `BatchGetItem`).
  *
  * A handler that is missing here gets no table at all (and no `TABLE_NAME`).
  * `test/infra/synth.test.ts` checks every bundle against this map: each
@@ -43,8 +44,11 @@ export const WS_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
   // ping and $default touch no table.
 };
 
-/** fanout.fanOut: subscribersOf (query), and for a 410 the same clean-up as `$disconnect` plus the subscription record itself. */
-export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 'BatchWriteItem', 'UpdateItem', 'DeleteItem'] };
+/**
+ * fanout.fanOut: the subscriptions version's shards (one BatchGetItem), subscribersOf (query), and for a 410 the
+ * same clean-up as `$disconnect` plus the subscription record itself.
+ */
+export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 'BatchGetItem', 'BatchWriteItem', 'UpdateItem', 'DeleteItem'] };
 
 /**
  * sweeper.sweep: heartbeat get/put, announced deadlines from the expiry index,

@@ -1,6 +1,6 @@
 /**
  * The one DynamoDB table, from the one definition of its shape
- * (`functions/core/table.ts`, which the local runtime creates its table from too).
+ * (`functions/core/table.ts`; the handler tests create their tables from it, the local runtime from the synthesized template).
  */
 import type { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';

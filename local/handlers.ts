@@ -4,6 +4,7 @@
  * function's timeout.
  */
 import type { Context } from 'aws-lambda';
+import { Slots } from '../functions/core/concurrency.ts';
 import { gatewayId } from './ids.ts';
 
 export type LambdaHandler<E = unknown, R = unknown> = (event: E, context: Context) => Promise<R> | R;
@@ -38,9 +39,25 @@ export class InvocationTimeoutError extends Error {
 }
 
 /**
- * Invokes a handler like Lambda would: with a context, bounded by a timeout.
- * A timed-out invocation keeps running in the background (this is one process),
- * but its result is ignored, as Lambda ignores a function past its timeout.
+ * Invocations of one function that run at once. Lambda runs each invocation
+ * in an environment of its own, as many as its concurrency allows; here they
+ * all share one process and one DynamoDB Local. Started all at once, a flood
+ * of them (500 registrations) would share the CPU so evenly that every one
+ * finished late, and past its timeout on a busy machine; in turns, the first
+ * come back first and the rest wait, as requests do behind a cold start.
+ */
+export const LOCAL_CONCURRENCY_PER_FUNCTION = 32;
+
+/** Per handler (one per function and runtime: several runtimes may share a process). */
+const turns = new WeakMap<LambdaHandler, Slots>();
+
+/**
+ * Invokes a handler like Lambda would: with a context, bounded by a timeout
+ * that starts when the invocation runs (a function's timeout does not count
+ * the wait for its turn, as Lambda's does not count the wait for an
+ * environment). A timed-out invocation keeps running in the background (this
+ * is one process), but its result is ignored, as Lambda ignores a function
+ * past its timeout.
  */
 export async function invokeHandler(
   handler: LambdaHandler,
@@ -48,15 +65,19 @@ export async function invokeHandler(
   functionName: string,
   timeoutMs: number,
 ): Promise<unknown> {
-  const context = lambdaContext(functionName, timeoutMs);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new InvocationTimeoutError(functionName, timeoutMs)), timeoutMs);
-    timer.unref();
+  let slots = turns.get(handler);
+  if (!slots) turns.set(handler, (slots = new Slots(LOCAL_CONCURRENCY_PER_FUNCTION)));
+  return slots.run(async () => {
+    const context = lambdaContext(functionName, timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new InvocationTimeoutError(functionName, timeoutMs)), timeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([Promise.resolve().then(() => handler(event, context)), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   });
-  try {
-    return await Promise.race([Promise.resolve().then(() => handler(event, context)), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -4,6 +4,7 @@
  * and in it the table, created as the template's `AWS::DynamoDB::Table` says
  * (`tableInputOf`): keys, indexes, stream and TTL attribute.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CreateTableCommandInput,
   CreateTableCommand,
@@ -97,7 +98,7 @@ async function createTable(client: DynamoDBClient, shape: TableShape, log: Runti
   let table = await describeTable(client, tableName);
   while (table?.TableStatus !== 'ACTIVE') {
     if (Date.now() > deadline) throw new RuntimeStartError(`table ${tableName} did not become ACTIVE within ${TABLE_ACTIVE_TIMEOUT_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     table = await describeTable(client, tableName);
   }
   // TTL is garbage collection only; an engine without TTL support is fine.

@@ -11,6 +11,7 @@
  * store dies (by design: it cannot work without it), and here the store must
  * die and come back under a running runtime.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { freePort, startDynamoDbLocal, type DynamoDbLocal } from '../local/dynamodb-local.ts';
@@ -178,7 +179,7 @@ async function retry<T>(start: () => Promise<T>): Promise<T> {
       return await start();
     } catch (err) {
       last = err;
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      await sleep(RETRY_MS);
     }
   }
   throw new Error(`could not start after ${START_ATTEMPTS} attempts: ${last instanceof Error ? last.message : String(last)}`, { cause: last });

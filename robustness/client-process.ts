@@ -14,6 +14,7 @@
  *
  * Run as: node --import tsx robustness/client-process.ts '<config JSON>'
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { RosterClient, type ClientEvent } from '@roster/client';
 import type { ClientRecord } from './history.ts';
@@ -106,7 +107,7 @@ async function main(config: ClientConfig): Promise<void> {
     } catch (err) {
       if (stopping) return;
       emit({ k: 'proc', t: Date.now(), what: 'startFailed', detail: err instanceof Error ? err.message.slice(0, 200) : String(err) });
-      await new Promise((resolve) => setTimeout(resolve, RETRY_START_MS));
+      await sleep(RETRY_START_MS);
     }
   }
 }

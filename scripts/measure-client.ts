@@ -15,6 +15,7 @@
  *
  * With no argument both run.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
@@ -27,7 +28,6 @@ const CLIENTS = 100;
 const CLIENTS_PER_PROXY = 10;
 const CUT_MS = 10_000;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ─── Stand-in server for the heap measurement (runs in a child process) ─────
 

@@ -19,6 +19,7 @@
  * cache file during the outage and has never registered (the case of the
  * old 10 ms retry). Each is counted over a fixed window.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RosterClient } from '@roster/client';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -53,7 +54,7 @@ async function counter(port: number, mode: Mode): Promise<{ perSecond: number[];
 async function window(port: number, mode: Mode, seconds: number, client: () => Promise<RosterClient>): Promise<string> {
   const { perSecond, server } = await counter(port, mode);
   const c = await client();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await sleep(seconds * 1000);
   const counts = Array.from({ length: seconds }, (_, i) => perSecond[i] ?? 0);
   await c.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));

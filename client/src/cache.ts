@@ -5,7 +5,7 @@
  * this view adds what the SDK reports: which node joined, changed or left
  * the healthy list.
  */
-import { RevisionedMap, type NodeList, type RecordChange } from '@roster/contract';
+import { RevisionedMap, type NodeList, type RecordChange, type RevisionedMapOptions } from '@roster/contract';
 import type { DownEvent, MembershipEvent, Node, RegisteredEvent, UpdatedEvent } from './types.ts';
 
 type WithoutSource<T> = T extends unknown ? Omit<T, 'source'> : never;
@@ -16,7 +16,7 @@ export type NodeChange = WithoutSource<RegisteredEvent | UpdatedEvent | DownEven
 export interface EventOutcome {
   /** False when the event was a duplicate or older than what is known of its node. */
   applied: boolean;
-  /** True when the event skipped at least one revision: resync. */
+  /** True when a revision has been missing for longer than the wait (this event may have found it so): resync. */
   gap: boolean;
   /** How the healthy list changed, if it did. */
   change?: NodeChange;
@@ -72,13 +72,31 @@ const undeclared = (node: Node): Node => (node.status === 'DOWN' && node.downRea
 export class ClusterCache {
   private readonly records: RevisionedMap;
 
-  constructor(readonly clusterId: string) {
-    this.records = new RevisionedMap(clusterId);
+  constructor(
+    readonly clusterId: string,
+    options: RevisionedMapOptions = {},
+  ) {
+    this.records = new RevisionedMap(clusterId, options);
   }
 
   /** The highest cluster revision seen (0 before anything was seen). */
   get revision(): number {
     return this.records.revision;
+  }
+
+  /** Every revision up to this one was seen or listed: the revision to offer as `If-None-Match` (a late one may be missing below `revision`). */
+  get complete(): number {
+    return this.records.complete;
+  }
+
+  /** When a revision still missing turns into a gap (then call `checkGap()`); undefined when none is missing. */
+  get gapDeadline(): number | undefined {
+    return this.records.gapDeadline;
+  }
+
+  /** True, once, when a revision has been missing for longer than the wait: resync. */
+  checkGap(): boolean {
+    return this.records.checkGap();
   }
 
   /** Healthy nodes. */

@@ -104,6 +104,9 @@ export class RosterClient implements AsyncDisposable {
   /** The cache came from the cache file and no sync has confirmed it yet: the first sync's differences are `resync`. */
   private fromFile = false;
   private removeSignalHandlers: (() => void) | undefined;
+  /** Fires at the cache's gap deadline (`armGapTimer`). */
+  private gapTimer: NodeJS.Timeout | undefined;
+  private gapTimerAt = 0;
 
   constructor(options: RosterClientOptions) {
     checkOptions(options);
@@ -114,7 +117,7 @@ export class RosterClient implements AsyncDisposable {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.backoff = toBackoff(options.backoff);
     this.http = new HttpApi({ baseUrl: options.httpUrl, token: options.token, timeoutMs: this.requestTimeoutMs });
-    this.cache = new ClusterCache(this.clusterId);
+    this.cache = new ClusterCache(this.clusterId, { gapWaitMs: options.gapWaitMs });
     this.connection = this.createConnection();
     this.sync = this.createSync();
     this.lease = this.nodeId === undefined ? undefined : this.createLease(this.nodeId);
@@ -347,6 +350,7 @@ export class RosterClient implements AsyncDisposable {
     this.phase = 'stopping';
     this.removeSignalHandlers?.();
     this.sync.stop();
+    clearTimeout(this.gapTimer);
     this.firstOpen?.reject(closedError());
     await this.lease?.stop();
     const deregistered = await this.deregister();
@@ -560,6 +564,21 @@ export class RosterClient implements AsyncDisposable {
     }
     if (changed) this.emitList();
     if (gap) this.sync.gap();
+    this.armGapTimer();
+  }
+
+  /** Wakes the client when a revision still missing would turn into a gap (a late event that comes first disarms nothing: the check then finds none). */
+  private armGapTimer(): void {
+    const deadline = this.cache.gapDeadline;
+    if (deadline === undefined || this.isStopping) return;
+    if (this.gapTimer !== undefined && this.gapTimerAt <= deadline) return;
+    clearTimeout(this.gapTimer);
+    this.gapTimerAt = deadline;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined;
+      if (this.cache.checkGap()) this.sync.gap();
+      this.armGapTimer();
+    }, Math.max(0, deadline - Date.now()));
   }
 }
 

@@ -3,7 +3,7 @@
  * failure becomes a RosterClientError with the server's code when it sent
  * one, and the server's `Retry-After` when it asked for a pause.
  */
-import { isErrorBody, isNode, isNodeList, isObject, listEtag, type Node, type NodeList } from '@roster/contract';
+import { isErrorBody, isNode, isNodeList, isObject, LIST_PAGE_MAX, listEtag, type Node, type NodeList } from '@roster/contract';
 import { RosterClientError, toClientError, type ClientErrorCode } from './errors.ts';
 
 export interface HttpApiOptions {
@@ -11,6 +11,8 @@ export interface HttpApiOptions {
   baseUrl: string;
   token?: string;
   timeoutMs: number;
+  /** Nodes asked for per page of the list (`limit`). @default LIST_PAGE_MAX, the fewest requests */
+  pageLimit?: number;
 }
 
 export interface RequestOptions {
@@ -111,7 +113,7 @@ export class HttpApi {
   async refusalReason(clusterId: string, options: RequestOptions = {}): Promise<RosterClientError | undefined> {
     try {
       // The access check comes before anything is read, so a refusal costs the server nothing.
-      await this.listNodes(clusterId, {}, options);
+      await this.request('GET', `${HttpApi.path(clusterId)}?limit=1`, options);
       return undefined;
     } catch (err) {
       const error = toClientError(err);
@@ -157,6 +159,11 @@ export class HttpApi {
    * The list, unless the cluster is still at `revision` ('not-modified'): the
    * server then reads only its revision counter, so a periodic refresh of an
    * up-to-date cache costs one small read, not the whole cluster.
+   *
+   * A large list comes in pages: this follows each page's `next` and returns
+   * them as one list at the first page's revision (which every page of the
+   * walk carries). A walk the server cannot continue (410 `CURSOR_EXPIRED`:
+   * it lost its state meanwhile) starts again from the first page.
    */
   async listNodesUnless(
     clusterId: string,
@@ -164,13 +171,42 @@ export class HttpApi {
     query: { all?: boolean } = {},
     options: RequestOptions = {},
   ): Promise<NodeList | 'not-modified'> {
-    const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': listEtag(revision, query.all ?? false) };
-    const { status, json } = await this.request('GET', HttpApi.path(clusterId) + (query.all ? '?status=all' : ''), { ...options, headers });
-    if (status === 304) return 'not-modified';
+    const base = `${HttpApi.path(clusterId)}?${query.all ? 'status=all&' : ''}limit=${this.options.pageLimit ?? LIST_PAGE_MAX}`;
+    for (let walk = 1; ; walk++) {
+      const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': listEtag(revision, query.all ?? false) };
+      const first = await this.request('GET', base, { ...options, headers });
+      if (first.status === 304) return 'not-modified';
+      const list = HttpApi.page(first.json);
+      try {
+        for (let next = list.next; next !== undefined; ) {
+          const page = HttpApi.page((await this.request('GET', `${base}&cursor=${encodeURIComponent(next)}`, options)).json);
+          if (page.revision !== list.revision || page.clusterId !== list.clusterId) {
+            throw new RosterClientError('BAD_RESPONSE', `list nodes: a page of the list at revision ${list.revision} says revision ${page.revision}`);
+          }
+          list.nodes.push(...page.nodes);
+          next = page.next;
+        }
+      } catch (err) {
+        if (err instanceof RosterClientError && err.code === 'CURSOR_EXPIRED' && walk < LIST_WALKS) {
+          // The server's counter went back: a revision held from before proves nothing about its new state.
+          revision = undefined;
+          continue;
+        }
+        throw err;
+      }
+      delete list.next;
+      return list;
+    }
+  }
+
+  private static page(json: unknown): NodeList {
     if (!isNodeList(json)) throw new RosterClientError('BAD_RESPONSE', 'list nodes: the answer is not a node list');
     return json;
   }
 }
+
+/** Walks of the list begun before giving up: each one after the first means the server lost its state during the one before. */
+const LIST_WALKS = 3;
 
 /**
  * The error an error answer stands for: the contract's `{error:{code,message}}`

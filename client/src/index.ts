@@ -19,7 +19,6 @@
  * ```
  */
 export { RosterClient, type RosterClientOptions } from './client.ts';
-export { RegistryClient, type RegistryClientOptions } from './deprecated.ts';
 export { exponentialBackoff, type Backoff, type BackoffOption, type ExponentialBackoffOptions } from './backoff.ts';
 export { RosterClientError, type ClientErrorCode } from './errors.ts';
 export { listNodes, type ListNodesOptions } from './http.ts';

@@ -31,6 +31,14 @@ export interface RosterClientOptions {
   keepaliveIntervalMs?: number;
   /** Time between periodic syncs that reconcile the cache with the server (±10% jitter); 0 turns them off. @default 30000 */
   refreshIntervalMs?: number;
+  /**
+   * How long a revision skipped by an event may be late before the client
+   * resyncs. Events of different nodes can arrive out of revision order (in a
+   * storm, a fan-out batch or two apart); a late one within this fills its
+   * place and no list is read. 0 resyncs at every skipped revision.
+   * @default 5000 (`GAP_WAIT_MS`, docs/measured/resync.md)
+   */
+  gapWaitMs?: number;
   /** Sent as `Authorization: Bearer` and as `token=` on the WebSocket URL. @default undefined */
   token?: string;
   /**
@@ -102,6 +110,8 @@ export function checkOptions(options: RosterClientOptions): void {
     throw invalid(`leaseSeconds must be a whole number from ${LEASE_MIN_SECONDS} to ${LEASE_MAX_SECONDS}, not ${leaseSeconds}`);
   }
   if (!Object.values(metadata).every((v) => typeof v === 'string')) throw invalid('metadata values must be strings');
+  const { gapWaitMs } = options;
+  if (gapWaitMs !== undefined && !(Number.isFinite(gapWaitMs) && gapWaitMs >= 0)) throw invalid(`gapWaitMs must be a number of milliseconds ≥ 0, not ${gapWaitMs}`);
   checkUrl(options.httpUrl, 'httpUrl', ['http', 'https']);
   checkUrl(options.wsUrl, 'wsUrl', ['ws', 'wss']);
 }

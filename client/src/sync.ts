@@ -140,12 +140,13 @@ export class Sync {
     const before = this.hooks.connection();
     const gaps = this.gaps;
 
-    // Unless a gap says an event below the highest revision seen is missing, the cache is exactly the
-    // server's state at that revision: ask for the list only if the cluster moved past it. Anything
-    // missed while disconnected has a higher revision, so this holds after a reconnect too; the server
-    // answers 304 from one read of its revision counter instead of reading the whole cluster. Before the
-    // first list the cache holds only the events that came before it, whatever their revision: read it all.
-    const unless = gaps === this.gapsResolved && cache.viewed && cache.revision > 0 ? cache.revision : undefined;
+    // Unless a gap says an event is missing, the cache is exactly the server's state at its complete
+    // revision (every one up to it seen or listed; a late event may still be missing above it, and then
+    // the cluster is past it): ask for the list only if the cluster moved past it. Anything missed while
+    // disconnected has a higher revision, so this holds after a reconnect too; the server answers 304
+    // from one read of its revision counter instead of reading the whole cluster. Before the first list
+    // the cache holds only the events that came before it, whatever their revision: read it all.
+    const unless = gaps === this.gapsResolved && cache.viewed && cache.complete > 0 ? cache.complete : undefined;
     cache.beginSnapshot();
     let outcome: SnapshotOutcome | undefined;
     try {

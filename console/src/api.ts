@@ -5,6 +5,7 @@
  * the `Authorization` header, and is never written to the page's URL, its
  * history, or the browser console.
  */
+import { isNodeList, LIST_PAGE_MAX, type NodeList } from '@roster/contract';
 import type { ServerClock } from './time.ts';
 
 const TOKEN_KEY = 'roster.token';
@@ -112,5 +113,18 @@ export class Api {
     }
     if (!isValid(body)) throw new ApiError(res.status, 'BAD_RESPONSE', 'the response did not have the expected shape');
     return body;
+  }
+
+  /** A cluster's whole list (`?status=all`): its pages, followed by their `next`, as one list at the first page's revision. */
+  async list(clusterId: string): Promise<NodeList> {
+    const path = `/v1/clusters/${encodeURIComponent(clusterId)}/nodes?status=all&limit=${LIST_PAGE_MAX}`;
+    const list = await this.get(path, isNodeList);
+    for (let next = list.next; next !== undefined; ) {
+      const page = await this.get(`${path}&cursor=${encodeURIComponent(next)}`, isNodeList);
+      list.nodes.push(...page.nodes);
+      next = page.next;
+    }
+    delete list.next;
+    return list;
   }
 }

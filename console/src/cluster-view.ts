@@ -6,7 +6,8 @@
  * - at once when the view opens (to show something quickly), and again once
  *   the subscription is confirmed — only that second fetch is sure to miss
  *   no event, and it runs after every (re)connection;
- * - on a revision gap;
+ * - on a revision gap (a revision still missing when the wait for a late
+ *   event ran out: checked on every event and every tick);
  * - when an UP node's known lease has passed: keepalives produce no events,
  *   so the lease the table knows is a lower bound; when it runs out with no
  *   DOWN event, the console asks the server for the renewed one (at most
@@ -16,7 +17,6 @@
  * never because the browser's clock passed its lease.
  */
 import type { MembershipEvent, Node } from '@roster/contract';
-import { isNodeList } from '@roster/contract';
 import { ClusterTable } from './model.ts';
 import { describeLease } from './time.ts';
 import { Feed, ago, clockTime, describeEvent, fullTime, h, setText, timeElement } from './ui.ts';
@@ -166,6 +166,8 @@ export class ClusterView implements View {
       this.renderTimes(row, now);
       if (row.node.status === 'UP') earliestUpExpiry = Math.min(earliestUpExpiry, Date.parse(row.node.expiresAt));
     }
+    // A revision still missing after the wait is a gap (model.ts): the tick is its timer.
+    if (this.table.checkGap()) this.sync.run();
     const sinceSync = Date.now() - this.lastSyncAt;
     if (sinceSync > RECONCILE_MS || (now > earliestUpExpiry && sinceSync > LEASE_RECHECK_MIN_MS) || (this.sync.behind && sinceSync > RETRY_MS)) {
       this.sync.run();
@@ -181,7 +183,7 @@ export class ClusterView implements View {
     this.table.beginSnapshot();
     let list;
     try {
-      list = await this.app.api.get(`/v1/clusters/${encodeURIComponent(this.clusterId)}/nodes?status=all`, isNodeList);
+      list = await this.app.api.list(this.clusterId);
     } catch (err) {
       this.table.cancelSnapshot();
       throw err;

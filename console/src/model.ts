@@ -7,14 +7,14 @@
  *
  * No DOM here: the module is unit-tested under Node.
  */
-import { RevisionedMap, type ClusterSummary, type MembershipEvent, type Node, type NodeList } from '@roster/contract';
+import { RevisionedMap, type ClusterSummary, type RevisionedMapOptions, type MembershipEvent, type Node, type NodeList } from '@roster/contract';
 
 export { isClusterList, isClusterSummary, type ClusterSummary } from '@roster/contract';
 
 export interface TableEventOutcome {
   /** False for a duplicate or a state older than the one held. */
   applied: boolean;
-  /** The event skipped at least one revision: resync. */
+  /** A revision has been missing for longer than the wait for a late event: resync. */
   gap: boolean;
 }
 
@@ -28,8 +28,11 @@ export interface TableSnapshotOutcome {
 export class ClusterTable {
   private readonly records: RevisionedMap;
 
-  constructor(readonly clusterId: string) {
-    this.records = new RevisionedMap(clusterId);
+  constructor(
+    readonly clusterId: string,
+    options: RevisionedMapOptions = {},
+  ) {
+    this.records = new RevisionedMap(clusterId, options);
   }
 
   /** Whether a list has been applied (before that, the table only holds what events said). */
@@ -53,6 +56,11 @@ export class ClusterTable {
 
   counts(): { up: number; down: number } {
     return this.records.counts();
+  }
+
+  /** True, once, when a revision skipped by an event is still missing after the wait (contract/revisioned-map.ts, rule 2): resync. */
+  checkGap(): boolean {
+    return this.records.checkGap();
   }
 
   applyEvent(event: MembershipEvent): TableEventOutcome {

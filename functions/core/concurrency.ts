@@ -1,6 +1,7 @@
 /**
  * Bounded concurrency, defined once: the fan-out posts to subscribers with
- * it, and the bench opens connections and registers nodes with it.
+ * it, the bench opens connections and registers nodes with it, and the local
+ * runtime runs a function's invocations with it.
  */
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; the results keep the order of `items`. */
@@ -15,4 +16,23 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   });
   await Promise.all(workers);
   return results;
+}
+
+/** At most `size` calls of `run` in flight; the others wait their turn, first come, first served. */
+export class Slots {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
 }

@@ -39,6 +39,32 @@ export interface Config {
    * @default false
    */
   sweeperAmnestyOnStart: boolean;
+  /**
+   * Self-preservation by renewal threshold: when more than this percentage of
+   * the UP nodes of a cluster (or of the deployment, over the clusters not
+   * held on their own) lapse within one lease without their bound connection
+   * dropping — and at least `selfPreservationMinNodes` of them — the sweeper
+   * holds their downs and extends their leases
+   * (functions/core/self-preservation.ts). 100 turns it off. Eureka's renewal
+   * threshold is 85% of the expected renewals: more than 15% missing.
+   * @default 15
+   */
+  selfPreservationPercent: number;
+  /**
+   * The fewest lapses that make a mass lapse: at least 2, so that one node's
+   * lapse is always declared; at 3, two silent lapses in a 3-node cluster are
+   * declared, three are held.
+   * @default 3
+   */
+  selfPreservationMinNodes: number;
+  /**
+   * The longest a cluster or the deployment holds lapses: past it, nodes that
+   * still do not renew are declared down even if the threshold is still
+   * crossed. It bounds how long a real mass failure of silent nodes goes
+   * unreported. 0 turns holding off.
+   * @default 120
+   */
+  selfPreservationMaxSeconds: number;
   /** How long one sweeper invocation keeps sweeping (Lambda loops inside one invocation). @default 0 (one sweep) */
   sweepLoopSeconds: number;
   /**
@@ -79,6 +105,9 @@ const NUMBER_RULES = {
   downRetentionSeconds: { variable: 'DOWN_RETENTION_SECONDS', fallback: 86_400, min: 60, max: 365 * 86_400, whole: true },
   sweepShards: { variable: 'SWEEP_SHARDS', fallback: 4, min: 1, max: 64, whole: true },
   sweeperAmnestySeconds: { variable: 'SWEEPER_AMNESTY_SECONDS', fallback: 120, min: 1, max: 86_400, whole: false },
+  selfPreservationPercent: { variable: 'SELF_PRESERVATION_PERCENT', fallback: 15, min: 0, max: 100, whole: false },
+  selfPreservationMinNodes: { variable: 'SELF_PRESERVATION_MIN_NODES', fallback: 3, min: 2, max: 1_000_000, whole: true },
+  selfPreservationMaxSeconds: { variable: 'SELF_PRESERVATION_MAX_SECONDS', fallback: 120, min: 0, max: 86_400, whole: false },
   // Lambda's longest timeout is 900 s; the sweeper needs headroom after its loop.
   sweepLoopSeconds: { variable: 'SWEEP_LOOP_SECONDS', fallback: 0, min: 0, max: 840, whole: false },
   // Half the default account quota (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).

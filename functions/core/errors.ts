@@ -77,6 +77,14 @@ export class StaleIncarnationError extends RosterError {
   }
 }
 
+/** 410: a list cursor whose revision the cluster no longer reaches (the server lost its state): read the list from its first page. */
+export class CursorExpiredError extends RosterError {
+  constructor(clusterId: string, cursorRevision: number, current: number) {
+    super(410, 'CURSOR_EXPIRED', `the list of ${clusterId} at revision ${cursorRevision} cannot be continued: the cluster is at revision ${current}; read it again from the first page`);
+    this.name = 'CursorExpiredError';
+  }
+}
+
 export class PayloadTooLargeError extends RosterError {
   constructor(limitBytes: number) {
     super(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${limitBytes} bytes`);

@@ -15,8 +15,9 @@ export const PAGE_SIZE = 500;
 
 /**
  * The most posts a second one page worker is given: a quarter of what its
- * 0.58 vCPU (FANOUT_MEMORY_MB) posts at the measured 57 µs a post, headroom
- * for Lambda's other cores, TLS and the network's round trips (128 in flight).
+ * vCPU share (FANOUT_MEMORY_MB) posts at the measured CPU per post
+ * (docs/how-it-works/fanout-sizing.md has the figure and its command),
+ * headroom for Lambda's other cores, TLS and the network's round trips.
  */
 export const PAGE_POSTS_PER_SECOND = 2500;
 
@@ -38,10 +39,10 @@ export function pageCount(subscribers: number, postsPerSecond: number): number {
 
 /**
  * Memory (and so CPU: Lambda gives one vCPU at 1,769 MB, in proportion below)
- * of the fan-out and of its page function. At the measured 57 µs a post one
- * page is 29 ms of CPU; 512 MB (0.29 vCPU) would post it in about 0.1 s. It
- * is 1,024 MB (0.58 vCPU, about 50 ms a page): posting GB-seconds do not
- * depend on the memory, so the faster page costs the same, and a cold start
- * takes half as long.
+ * of the fan-out and of its page function: twice what would post a page in
+ * about 0.1 s at the measured CPU per post (the arithmetic is in
+ * docs/how-it-works/fanout-sizing.md). Posting GB-seconds do not depend on
+ * the memory, so the faster page costs the same, and a cold start takes half
+ * as long.
  */
 export const FANOUT_MEMORY_MB = 1024;

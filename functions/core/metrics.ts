@@ -31,6 +31,7 @@ export const METRICS = {
   KeepaliveFailures: { kind: 'counter', unit: 'Count', labels: ['code'], help: 'Refused keepalives, by error code' },
   NodesDown: { kind: 'counter', unit: 'Count', labels: ['reason'], help: 'Nodes marked DOWN, by reason (expired, disconnected, deregistered)' },
   LeasesExtended: { kind: 'counter', unit: 'Count', labels: [], help: 'Expired nodes given one more lease by self-preservation' },
+  NodesHeld: { kind: 'counter', unit: 'Count', labels: [], help: 'Lapsed nodes held by the renewal threshold (a mass lapse): extended, not declared down' },
   EventsFannedOut: { kind: 'counter', unit: 'Count', labels: [], help: 'Event messages delivered to WebSocket subscribers' },
   FanoutFailures: { kind: 'counter', unit: 'Count', labels: [], help: 'Stream records reported as batch item failures (retried)' },
   GoneConnections: { kind: 'counter', unit: 'Count', labels: [], help: 'Subscribers that answered 410 Gone (removed, unless still connecting)' },

@@ -8,6 +8,7 @@
  * | cluster index | `CLUSTERS`         | `{clusterId}`   | clusters with a node (UP or retained DOWN); `gen` counts listings |
  * | connection    | `WS#{connectionId}`| `WS`            | subscribed clusters, bound node          |
  * | subscription  | `S#{clusterId}`    | `WS#{connectionId}` | the fan-out queries this partition   |
+ * | subscriptions version | `S#{clusterId}` | `VERSION`, `VERSION#1`…`#15` | changes counted in 16 shards (connections.ts) |
  * | fan-out ledger| `S#{clusterId}`    | `FANOUT#{id}#{n}` | what a failed fan-out still owes (fanout-ledger.ts) |
  * | sweeper       | `SWEEPER`          | `SWEEPER`       | time of the last completed sweep          |
  *
@@ -71,8 +72,34 @@ export const CONNECTION_SK = 'WS';
 export const subscriptionPk = (clusterId: string): string => `S#${clusterId}`;
 export const subscriptionSk = (connectionId: string): string => `WS#${connectionId}`;
 export const SUBSCRIPTION_SK_PREFIX = 'WS#';
-/** Beside a cluster's subscriptions, the item whose `version` counts their changes (functions/core/connections.ts). */
-export const subscriptionsVersionKey = (clusterId: string) => ({ pk: subscriptionPk(clusterId), sk: 'VERSION' });
+/**
+ * Shards of a cluster's subscriptions version: each change is counted in the
+ * shard of its connection, so a wave of connections spreads over 16 items
+ * instead of writing one past DynamoDB's 1,000 writes a second per item:
+ * 10,000 subscribers dropping within one second are 625 writes a second on
+ * each (`roster capacity`'s storm rows). The fan-out reads all 16 in one
+ * BatchGetItem per event (16 read units, functions/core/connections.ts).
+ * Change it only with every function stopped: a reader that knows fewer
+ * shards than a writer misses changes.
+ */
+export const SUBSCRIPTIONS_VERSION_SHARDS = 16;
+
+/**
+ * Beside a cluster's subscriptions, an item whose `version` counts their
+ * changes: shard 0 is `VERSION` (the item the version always was, which also
+ * carries the fan-out's ledger reference), shard n is `VERSION#{n}`.
+ */
+export const subscriptionsVersionKey = (clusterId: string, shard = 0) => ({ pk: subscriptionPk(clusterId), sk: shard === 0 ? 'VERSION' : `VERSION#${shard}` });
+
+/** A stable hash of a string, for spreading keys over shards. */
+function hashOf(text: string): number {
+  let hash = 0;
+  for (const ch of text) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return hash;
+}
+
+/** The subscriptions-version shard that counts a connection's changes. */
+export const versionShardOf = (connectionId: string): number => hashOf(connectionId) % SUBSCRIPTIONS_VERSION_SHARDS;
 export const SWEEPER_KEY = { pk: 'SWEEPER', sk: 'SWEEPER' } as const;
 
 export const nodeKey = (clusterId: string, nodeId: string): string => `${clusterId}/${nodeId}`;
@@ -83,9 +110,7 @@ export const clusterIndexKey = (clusterId: string) => ({ pk: CLUSTERS_PK, sk: cl
 
 /** Which expiry-index partition a node lives in: a stable hash of its key. */
 export function sweepPartition(clusterId: string, nodeId: string, shards: number): string {
-  let hash = 0;
-  for (const ch of nodeKey(clusterId, nodeId)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  return `UP#${hash % shards}`;
+  return `UP#${hashOf(nodeKey(clusterId, nodeId)) % shards}`;
 }
 
 export const sweepPartitions = (shards: number): string[] => Array.from({ length: shards }, (_, i) => `UP#${i}`);

@@ -2,9 +2,9 @@
  * SigV4 for the one request the fan-out sends thousands of times a second:
  * `POST {stage}/@connections/{id}` with a known payload hash and three signed
  * headers. `SignatureV4.sign` builds and canonicalises a general request each
- * time and runs three hashes through async wrappers; profiled in a fan-out
- * that was about 60 µs of a post's CPU. This does the same signature in two
- * hashes on node:crypto:
+ * time and runs three hashes through async wrappers: in a profiled fan-out,
+ * more than half of a post's CPU (docs/how-it-works/fanout-sizing.md has the
+ * figures). This does the same signature in two hashes on node:crypto:
  *
  * - the signing key comes from `@smithy/signature-v4`'s own `getSigningKey`,
  *   once per day, region and set of credentials (the SDK's default provider

@@ -14,17 +14,17 @@
  * the stream filter never passes them to the fan-out.
  */
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { ClusterSummary } from '@roster/contract';
+import { LIST_PAGE_DEFAULT, type ClusterSummary } from '@roster/contract';
 import { queryAll } from './query.ts';
 import type { Deps } from './deps.ts';
 import { metrics } from './metrics.ts';
-import { NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
+import { CursorExpiredError, NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
+import { encodeCursor, readPage, type Cursor } from './list-page.ts';
 import { isConditionFailure } from './conditions.ts';
 import { announcement, renewLease, renewedTtl, ttlAt } from './lease.ts';
 import {
   CLUSTERS_PK,
   META_SK,
-  NODE_SK_PREFIX,
   clusterIndexKey,
   clusterPk,
   effectiveStatus,
@@ -54,16 +54,28 @@ export async function getNodeItem(deps: Deps, clusterId: string, nodeId: string)
 
 /** Takes the cluster's next revision. */
 export async function nextRevision(deps: Deps, clusterId: string, nowIso: string): Promise<number> {
+  return reserveRevisions(deps, clusterId, 1, nowIso);
+}
+
+/**
+ * Takes the cluster's next `count` revisions with one write of its `META`
+ * item, and returns the first; the caller owns `first … first + count − 1`.
+ * The sweeper takes one block per cluster and sweep for all the nodes it
+ * settles there, so a sweep that declares 1,000 nodes down writes the counter
+ * once, not 1,000 times: the counter is one item, and one item takes at most
+ * 1,000 writes a second (docs/how-it-works/architecture.md#revisions).
+ */
+export async function reserveRevisions(deps: Deps, clusterId: string, count: number, nowIso: string): Promise<number> {
   const out = await deps.db.send(
     new UpdateCommand({
       TableName: deps.config.tableName,
       Key: metaKey(clusterId),
-      UpdateExpression: 'ADD revision :one SET updatedAt = :now',
-      ExpressionAttributeValues: { ':one': 1, ':now': nowIso },
+      UpdateExpression: 'ADD revision :count SET updatedAt = :now',
+      ExpressionAttributeValues: { ':count': count, ':now': nowIso },
       ReturnValues: 'UPDATED_NEW',
     }),
   );
-  return Number(out.Attributes?.revision);
+  return Number(out.Attributes?.revision) - count + 1;
 }
 
 function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
@@ -319,29 +331,35 @@ export async function clusterRevision(deps: Deps, clusterId: string): Promise<{ 
   return { revision: Number(out.Item?.revision ?? 0), updatedAt: out.Item?.updatedAt as string | undefined };
 }
 
-async function clusterNodeItems(deps: Deps, clusterId: string): Promise<NodeItem[]> {
-  const items = await queryAll(deps, {
-    TableName: deps.config.tableName,
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-    ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX },
-    ConsistentRead: true,
-  });
-  return items as unknown as NodeItem[];
-}
-
 export interface NodeList {
   clusterId: string;
   /**
-   * The cluster revision read before the nodes: the list reflects every change
-   * up to it, and may already reflect later ones (whose node revisions say so).
+   * The cluster revision read before the nodes of the walk's first page: the
+   * list reflects every change up to it, and may already reflect later ones
+   * (whose node revisions say so).
    */
   revision: number;
+  /** This page's nodes, by node id. */
   nodes: Node[];
+  /** The cursor of the next page, if one follows. */
+  next?: string;
+}
+
+export interface ListOptions {
+  /** Every retained node with its effective status, not only the UP ones. */
+  all?: boolean;
+  /** Answer `{ notModified }` if the cluster is at this revision (a first page only). */
+  unlessRevision?: number;
+  /** Nodes on the page at most. @default LIST_PAGE_DEFAULT */
+  limit?: number;
+  /** Continue a walk (list-page.ts): its revision, and the nodes after its last one. */
+  cursor?: Cursor;
 }
 
 /**
- * The healthy list (UP and within lease), or with `all` every retained node
- * with its effective status.
+ * One page of the healthy list (UP and within lease), or with `all` of every
+ * retained node with its effective status; list-page.ts says how the pages
+ * of one walk make one list at one revision.
  *
  * With `unlessRevision`, a caller that already holds the cluster at that
  * revision gets `{ notModified: true }` for the price of one read of the
@@ -349,20 +367,17 @@ export interface NodeList {
  * client is then O(1) instead of O(cluster size). Keepalives never change the
  * revision, so a list that only differs in lease times counts as unchanged.
  */
-export async function listNodes(
-  deps: Deps,
-  clusterId: string,
-  options: { all?: boolean; unlessRevision?: number } = {},
-): Promise<NodeList | { notModified: true; revision: number }> {
-  const { revision } = await clusterRevision(deps, clusterId);
-  if (options.unlessRevision === revision) return { notModified: true, revision };
-  const items = await clusterNodeItems(deps, clusterId);
-  const now = deps.now();
-  const nodes = items
-    .map((item) => toNode(item, now))
-    .filter((node) => options.all || node.status === 'UP')
-    .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
-  return { clusterId, revision, nodes };
+export async function listNodes(deps: Deps, clusterId: string, options: ListOptions = {}): Promise<NodeList | { notModified: true; revision: number }> {
+  const { cursor } = options;
+  const all = options.all ?? false;
+  const { revision: current } = await clusterRevision(deps, clusterId);
+  if (cursor && current < cursor.revision) throw new CursorExpiredError(clusterId, cursor.revision, current);
+  if (!cursor && options.unlessRevision === current) return { notModified: true, revision: current };
+  const revision = cursor?.revision ?? current;
+  const { nodes, more } = await readPage(deps, clusterId, { all, after: cursor?.after, limit: options.limit ?? LIST_PAGE_DEFAULT });
+  const last = nodes.at(-1);
+  if (!more || last === undefined) return { clusterId, revision, nodes };
+  return { clusterId, revision, nodes, next: encodeCursor({ clusterId, revision, all, after: last.nodeId }) };
 }
 
 export async function getNode(deps: Deps, clusterId: string, nodeId: string): Promise<Node> {

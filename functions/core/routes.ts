@@ -40,7 +40,7 @@ export const HTTP_ROUTES: readonly HttpRouteSpec[] = [
   { method: 'POST', path: '/v1/clusters/{clusterId}/nodes/{nodeId}/keepalive', handler: 'keepalive', access: 'write', query: [] },
   { method: 'DELETE', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'deregister', access: 'write', query: ['incarnation'] },
   { method: 'GET', path: '/v1/clusters/{clusterId}/nodes/{nodeId}', handler: 'get-node', access: 'read', query: [] },
-  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes', handler: 'list-nodes', access: 'read', query: ['status'] },
+  { method: 'GET', path: '/v1/clusters/{clusterId}/nodes', handler: 'list-nodes', access: 'read', query: ['status', 'limit', 'cursor'] },
   { method: 'GET', path: '/v1/clusters', handler: 'list-clusters', access: 'admin', query: [] },
   { method: 'GET', path: '/v1/health', handler: 'health', access: 'public', query: [] },
   // The HTTP API's OpenAPI document (contract/openapi.json), for clients in any language.

@@ -37,7 +37,29 @@
  * after it. The cluster's revision counter stays: a cluster that comes back
  * goes on from its last revision.
  *
- * Self-preservation. If the sweeper itself could not reach the store, or has
+ * Settling. A sweep reads its clusters (CLUSTER_READS_IN_FLIGHT at a
+ * time), then settles every due node of every cluster at once, with at most
+ * SETTLES_IN_FLIGHT writes in flight: 1,000 nodes of a storm are declared
+ * down in one sweep, not one after another. Each cluster's due nodes take
+ * their revisions as one block (`reserveRevisions`: one write of the
+ * cluster's `META` item per sweep, not one per node — the counter is a
+ * single item, and a single item takes at most 1,000 writes a second), and
+ * each DOWN write is still the conditional write of one node, so a
+ * keepalive racing the sweeper wins or loses cleanly. A node whose write
+ * lost the race leaves its revision of the block unused: a gap, as any
+ * lost race always did (docs/how-it-works/architecture.md#revisions).
+ *
+ * Self-preservation by renewal threshold (self-preservation.ts). Before it
+ * settles, a sweep counts the silent lapses (UP nodes past their lease with
+ * their bound connection still up) per cluster and over the deployment;
+ * where more than `selfPreservationPercent` % of the UP nodes and at least
+ * `selfPreservationMinNodes` lapsed within one lease, it holds them — one
+ * more lease each, with a warning and the `NodesHeld` metric — for at most
+ * `selfPreservationMaxSeconds`. API Gateway's 429s and a partition between
+ * the nodes and the information center never reach a function: counting
+ * what lapses is how the sweeper tells them from deaths.
+ *
+ * Self-preservation after the sweeper's own failures. If the sweeper itself could not reach the store, or has
  * not completed a sweep for `sweeperAmnestySeconds`, nodes that expired in the
  * meantime most likely expired because *the information center* was out, not
  * because they died. The first sweep after such a gap therefore grants every
@@ -62,13 +84,20 @@ import { renewedTtl } from './lease.ts';
 import { metrics } from './metrics.ts';
 import { CLUSTERS_PK, EXPIRY_INDEX, NODE_SK_PREFIX, SWEEPER_KEY, clusterIndexKey, clusterPk, nodeItemKey, sweepPartitions } from './model.ts';
 import { queryAll, queryPages } from './query.ts';
-import { markDown, nextRevision } from './registry.ts';
+import { markDown, reserveRevisions } from './registry.ts';
+import { LapseWatch, type HoldDecision } from './self-preservation.ts';
 
 export interface SweepResult {
   /** Nodes marked DOWN. */
   down: number;
-  /** Nodes given one more lease by self-preservation. */
+  /** Nodes given one more lease by self-preservation (an amnesty, or a hold). */
   extended: number;
+  /** Of those, the nodes held by the renewal threshold (a mass lapse). */
+  held: number;
+  /** The clusters whose lapses this sweep held, with the counts that crossed the threshold (at most 20 listed). */
+  holding: { clusterId: string; scope: 'cluster' | 'deployment'; lapsed: number; base: number; since: string }[];
+  /** Clusters whose hold ran out this sweep: their lapses were declared although the threshold was still crossed. */
+  holdsExpired: string[];
   /** Candidates whose conditional write lost to a keepalive or another change. */
   raced: number;
   /** Whether this sweep was an amnesty sweep. */
@@ -92,6 +121,8 @@ interface Candidate {
   revision: number;
   /** Its lease was cut to the disconnect grace when its bound connection dropped. */
   cut: boolean;
+  /** Its lease (what an extension gives it). */
+  leaseMs: number;
 }
 
 /** State a long-running sweeper keeps between sweeps (one per process). */
@@ -112,6 +143,8 @@ export interface SweeperState {
   seen: Map<string, number>;
   /** The end of the window the last announcement query covered. */
   announcedUpTo?: number;
+  /** The lapses counted for the renewal threshold (made at the first sweep, from the configuration). */
+  watch?: LapseWatch;
 }
 
 export const newSweeperState = (): SweeperState => ({ sawStoreFailure: false, schedule: new Map(), seen: new Map() });
@@ -139,6 +172,14 @@ export const FULL_SWEEP_EVERY_MS = 60_000;
 export const ANNOUNCEMENT_LOOKBACK_MS = 5_000;
 /** Cluster queries in flight at once. */
 const CLUSTER_READS_IN_FLIGHT = 8;
+/**
+ * Node writes (DOWN or an extension) in flight at once. Enough that a storm's
+ * 1,000 downs take a few round trips' time (docs/measured/sweep.md), few
+ * enough that one sweep is not a burst the table's partition throttles: at
+ * DynamoDB's single-digit milliseconds a write, 32 in flight are a few
+ * thousand writes a second, and a cluster's node items are one partition key.
+ */
+export const SETTLES_IN_FLIGHT = 32;
 const PAGE = 100;
 
 /** The listed clusters (the `CLUSTERS` partition), each with its listing count `gen` (absent on entries older than it). */
@@ -186,6 +227,10 @@ interface ClusterRead {
   read: number;
   /** Whether it has a node at all: an UP one, or a DOWN one within its retention (`ttl` not passed). */
   holdsNodes: boolean;
+  /** UP nodes, due ones included. */
+  up: number;
+  /** The lease end of every UP node that is not due, when asked for (the renewal threshold is counting lapses there). */
+  leaseEnds?: Map<string, number>;
 }
 
 /** A node item that keeps its cluster listed: UP, or DOWN within its retention (`ttl`, epoch seconds; none is forever). */
@@ -201,15 +246,17 @@ const HOLDS_CLUSTER = '#status = :up OR attribute_not_exists(#ttl) OR #ttl > :no
  * the items it reads, filtered or not), and the DOWN ones tell whether the
  * cluster is empty.
  */
-async function readCluster(deps: Deps, clusterId: string, now: number): Promise<ClusterRead> {
+async function readCluster(deps: Deps, clusterId: string, now: number, withLeaseEnds: boolean): Promise<ClusterRead> {
   const due: Candidate[] = [];
   let next: number | undefined;
   let read = 0;
+  let up = 0;
   let holdsNodes = false;
+  const leaseEnds = withLeaseEnds ? new Map<string, number>() : undefined;
   const input = {
     TableName: deps.config.tableName,
     KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-    ProjectionExpression: 'nodeId, #status, expiresAt, revision, cutReason, #ttl',
+    ProjectionExpression: 'nodeId, #status, expiresAt, revision, cutReason, leaseMs, #ttl',
     ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
     ExpressionAttributeValues: { ':pk': clusterPk(clusterId), ':prefix': NODE_SK_PREFIX },
   };
@@ -221,12 +268,18 @@ async function readCluster(deps: Deps, clusterId: string, now: number): Promise<
         continue;
       }
       holdsNodes = true;
+      up++;
       const expiresAt = Number(item.expiresAt);
-      if (expiresAt <= now) due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision), cut: item.cutReason !== undefined });
-      else next = next === undefined ? expiresAt : Math.min(next, expiresAt);
+      if (expiresAt <= now) {
+        const leaseMs = Number(item.leaseMs ?? deps.config.defaultLeaseSeconds * 1000);
+        due.push({ clusterId, nodeId: String(item.nodeId), revision: Number(item.revision), cut: item.cutReason !== undefined, leaseMs });
+      } else {
+        next = next === undefined ? expiresAt : Math.min(next, expiresAt);
+        leaseEnds?.set(String(item.nodeId), expiresAt);
+      }
     }
   });
-  return { due, next, read, holdsNodes };
+  return { due, next, read, holdsNodes, up, ...(leaseEnds ? { leaseEnds } : {}) };
 }
 
 /**
@@ -291,8 +344,7 @@ async function clustersToRead(deps: Deps, state: SweeperState, now: number, full
  * information center's return, and a dead one — whose lease may be minutes
  * long — is still declared down within the amnesty period and a grace.
  */
-async function extendLease(deps: Deps, node: Candidate, now: number): Promise<void> {
-  const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
+async function extendLease(deps: Deps, node: Candidate, revision: number, now: number): Promise<void> {
   const ttl = renewedTtl(deps, now);
   const extension = node.cut ? ':grace + :now' : 'leaseMs + :now';
   await deps.db.send(
@@ -328,23 +380,37 @@ async function needsAmnesty(deps: Deps, state: SweeperState, now: number): Promi
   return Number.isFinite(last) && (deps.config.sweeperAmnestyOnStart || now - last > window);
 }
 
+/** What the sweep does with one due node. */
+interface Settlement {
+  node: Candidate;
+  /** The revision of its block it writes. */
+  revision: number;
+  /** One more lease (an amnesty, or a hold) rather than DOWN. */
+  extend: boolean;
+  /** The extension is a hold of the renewal threshold. */
+  held: boolean;
+}
+
 /**
- * Marks one due node DOWN, or on an amnesty sweep gives it one more lease; a
- * lost race is counted, not thrown. Returns whether the node is still UP with
- * a deadline this sweep did not see (extended, or changed by the winner of the race).
+ * Writes one settlement; a lost race is counted, not thrown. Returns whether
+ * the node is still UP with a deadline this sweep did not see (extended, or
+ * changed by the winner of the race).
  */
-async function settle(deps: Deps, node: Candidate, result: SweepResult): Promise<boolean> {
-  const now = deps.now();
+async function settle(deps: Deps, s: Settlement, now: number, result: SweepResult, watch: LapseWatch): Promise<boolean> {
+  const { node } = s;
   try {
-    if (result.amnesty) {
-      await extendLease(deps, node, now);
+    if (s.extend) {
+      await extendLease(deps, node, s.revision, now);
       result.extended++;
-      metrics.count('LeasesExtended');
+      if (s.held) {
+        result.held++;
+        watch.held(node.clusterId, node.nodeId, now + node.leaseMs);
+      } else metrics.count('LeasesExtended');
       return true;
     }
-    const revision = await nextRevision(deps, node.clusterId, new Date(now).toISOString());
-    const reason = await markDown(deps, node, revision, now, 'expired');
+    const reason = await markDown(deps, node, s.revision, now, 'expired');
     result.down++;
+    watch.declared(node.clusterId, node.nodeId);
     metrics.count('NodesDown', { reason });
     return false;
   } catch (err) {
@@ -354,28 +420,83 @@ async function settle(deps: Deps, node: Candidate, result: SweepResult): Promise
   }
 }
 
+/**
+ * What becomes of a cluster's due nodes: on an amnesty sweep, every one is
+ * extended; while the cluster is held, its silent lapses are (a node whose
+ * bound connection dropped never is: the information center saw it go);
+ * otherwise every one is declared down.
+ */
+function settlementsOf(due: readonly Candidate[], first: number, amnesty: boolean, decision: HoldDecision): Settlement[] {
+  return due.map((node, i) => {
+    const held = !amnesty && decision.hold && !node.cut;
+    return { node, revision: first + i, extend: amnesty || held, held };
+  });
+}
+
+/** The renewal threshold's settings, from the configuration. */
+const thresholdOf = (deps: Deps) => ({
+  percent: deps.config.selfPreservationPercent,
+  minNodes: deps.config.selfPreservationMinNodes,
+  maxHoldMs: deps.config.selfPreservationMaxSeconds * 1000,
+});
+
 /** Reads the due clusters, settles their due nodes, and schedules each cluster's next read. */
 async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResult, started: number): Promise<void> {
+  const watch = (state.watch ??= new LapseWatch(thresholdOf(deps)));
   const listed = await clustersToRead(deps, state, started, result.full);
   const clusters = [...listed.keys()];
   result.clustersRead = clusters.length;
-  const reads = await mapLimit(clusters, CLUSTER_READS_IN_FLIGHT, (clusterId) => readCluster(deps, clusterId, started));
+  const reads = await mapLimit(clusters, CLUSTER_READS_IN_FLIGHT, (clusterId) => readCluster(deps, clusterId, started, watch.watching(clusterId)));
+  const withDue: { clusterId: string; due: Candidate[] }[] = [];
   for (const [i, clusterId] of clusters.entries()) {
-    const { due, next, read, holdsNodes } = reads[i] as ClusterRead;
+    const { due, read, holdsNodes, up, leaseEnds } = reads[i] as ClusterRead;
     result.itemsRead += read;
+    watch.observe(clusterId, started, { up, lapsed: due.filter((n) => !n.cut), leaseEnds });
     // Only a full sweep knows every listed cluster's `gen`; an amnesty sweep changes nothing it need not.
     if (!holdsNodes && result.full && !result.amnesty) {
       if (await removeIfEmpty(deps, clusterId, listed.get(clusterId), started)) {
         result.clustersRemoved++;
+        watch.forget(clusterId);
         metrics.count('ClustersRemoved');
       }
     }
-    let unseen = false;
-    for (const node of due) if (await settle(deps, node, result)) unseen = true;
+    if (due.length > 0) withDue.push({ clusterId, due });
+  }
+  watch.evaluate(started);
+
+  // One block of revisions per cluster (one write of its counter), then every node's write, SETTLES_IN_FLIGHT at a time.
+  const nowIso = new Date(started).toISOString();
+  const settlements = (
+    await mapLimit(withDue, CLUSTER_READS_IN_FLIGHT, async ({ clusterId, due }) => {
+      const decision = watch.decision(clusterId);
+      if (decision.hold && !result.amnesty && due.some((n) => !n.cut) && result.holding.length < 20) {
+        result.holding.push({ clusterId, scope: decision.scope, lapsed: decision.lapsed, base: decision.base, since: new Date(decision.since).toISOString() });
+      }
+      if (!decision.hold && decision.expired && !result.amnesty && due.some((n) => !n.cut)) result.holdsExpired.push(clusterId);
+      const first = await reserveRevisions(deps, clusterId, due.length, nowIso);
+      return settlementsOf(due, first, result.amnesty, decision);
+    })
+  ).flat();
+  const now = deps.now();
+  let failure: unknown;
+  const unseen = new Set<string>();
+  await mapLimit(settlements, SETTLES_IN_FLIGHT, async (s) => {
+    try {
+      if (await settle(deps, s, now, result, watch)) unseen.add(s.node.clusterId);
+    } catch (err) {
+      // The others still settle (none is left in flight); the sweep then fails with the first error.
+      failure ??= err;
+    }
+  });
+  if (result.held > 0) metrics.count('NodesHeld', {}, result.held);
+  if (failure !== undefined) throw failure;
+
+  for (const [i, clusterId] of clusters.entries()) {
+    const { next } = reads[i] as ClusterRead;
     // A node whose new deadline this sweep did not see (extended, or a race lost to a renewal or a
     // re-registration) has its cluster read again at the next sweep; otherwise the cluster is read at
     // its earliest deadline, or, with no UP node left, not until an announcement or the next full sweep.
-    if (unseen) state.schedule.set(clusterId, started + deps.config.sweepIntervalSeconds * 1000);
+    if (unseen.has(clusterId)) state.schedule.set(clusterId, started + deps.config.sweepIntervalSeconds * 1000);
     else if (next !== undefined) state.schedule.set(clusterId, next);
     else state.schedule.delete(clusterId);
   }
@@ -398,7 +519,21 @@ function timingRequests(deps: Deps, took: (ms: number) => void): Deps {
 /** Runs one sweep. Throws if the store is unreachable (and remembers it in `state`). */
 export async function sweep(untimed: Deps, state: SweeperState = newSweeperState()): Promise<SweepResult> {
   let slowest = 0;
-  const result: SweepResult = { down: 0, extended: 0, raced: 0, amnesty: false, full: false, clustersRead: 0, itemsRead: 0, clustersRemoved: 0, durationMs: 0, slowestRequestMs: 0 };
+  const result: SweepResult = {
+    down: 0,
+    extended: 0,
+    held: 0,
+    holding: [],
+    holdsExpired: [],
+    raced: 0,
+    amnesty: false,
+    full: false,
+    clustersRead: 0,
+    itemsRead: 0,
+    clustersRemoved: 0,
+    durationMs: 0,
+    slowestRequestMs: 0,
+  };
   const deps = timingRequests(untimed, (ms) => {
     slowest = Math.max(slowest, ms);
     // The store hung under this very sweep: what it reads now is what the outage left behind

@@ -6,6 +6,7 @@
 import {
   ID_PATTERN,
   ID_RULE,
+  LIST_PAGE_MAX,
   LEASE_MAX_SECONDS,
   LEASE_MIN_SECONDS,
   METADATA_KEY_MAX_CHARS,
@@ -128,6 +129,17 @@ export function parseJsonBody(body: string | undefined | null, isBase64Encoded =
 
 export const listQuerySchema = z.strictObject({
   status: z.enum(['up', 'all'], { error: 'must be "up" or "all"' }).optional(),
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,5}$/, `must be a whole number from 1 to ${LIST_PAGE_MAX}`)
+    .transform(Number)
+    .pipe(z.number().max(LIST_PAGE_MAX, `must be a whole number from 1 to ${LIST_PAGE_MAX}`))
+    .optional(),
+  // The `next` of a page as it came (base64url); what it says is checked by decodeCursor (list-page.ts).
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,1024}$/, 'must be the `next` of a list page, as it came')
+    .optional(),
 });
 
 /** An incarnation given as a query parameter (`?incarnation=N`). */

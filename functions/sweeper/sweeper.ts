@@ -28,8 +28,11 @@ export const handler = async (): Promise<{ sweeps: number; down: number; failure
       totals.down += result.down;
       // An amnesty that extended leases means the information center was (or looked) unreachable: an operator wants to know.
       if (result.slowestRequestMs > SLOW_REQUEST_MS) logger.warn('the store answered slowly: the next sweeps grant amnesty', { ...result });
+      // A held mass lapse is the information center's fault more likely than the nodes': throttling or the network.
+      if (result.held > 0) logger.warn('self-preservation: a mass lapse is held (leases extended, not declared down); look for throttled keepalives or a network fault', { ...result });
+      if (result.holdsExpired.length > 0) logger.warn('self-preservation: a hold ran out; lapsed nodes that did not renew are declared down', { ...result });
       if (result.amnesty && result.extended > 0) logger.warn('amnesty sweep: expired leases extended, not declared down', { ...result });
-      else if (result.down > 0 || result.extended > 0 || result.raced > 0) logger.info('sweep', { ...result });
+      else if (result.held === 0 && result.holdsExpired.length === 0 && (result.down > 0 || result.extended > 0 || result.raced > 0)) logger.info('sweep', { ...result });
     } catch (err) {
       totals.failures++;
       logger.error('sweep failed', { error: err as Error });

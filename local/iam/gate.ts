@@ -99,6 +99,8 @@ export class IamGate {
     if (!decision) {
       decision = this.evaluate(principal, action, resource, context);
       this.decisions.set(key, decision);
+      // A decision the evaluator failed to make is not one to keep: the next call asks again.
+      decision.catch(() => this.decisions.delete(key));
     }
     return decision.then((d) => {
       this.record(principal, action, resource, d.allowed);

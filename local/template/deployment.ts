@@ -331,6 +331,11 @@ function readApis(resources: [string, CfnResource][], resolver: Resolver, props:
   return ofType('AWS::ApiGatewayV2::Api').map(({ id, p }): ApiSpec => {
     const apiId = resolver.string({ Ref: id }, id);
     const mine = (type: string) => ofType(type).filter((x) => x.p.ApiId === apiId);
+    for (const { id: authId, p: a } of mine('AWS::ApiGatewayV2::Authorizer')) {
+      // The runtime answers as API Gateway does for REQUEST authorizers with simple responses (HTTP) or IAM policies (WebSocket) only.
+      if (a.AuthorizerType !== 'REQUEST') throw new TemplateError(`${authId}: a ${String(a.AuthorizerType)} authorizer is not imitated (REQUEST authorizers only)`);
+      if (p.ProtocolType === 'HTTP' && a.EnableSimpleResponses !== true) throw new TemplateError(`${authId}: an HTTP authorizer answering with IAM policies is not imitated (simple responses only)`);
+    }
     const authorizers = new Map(
       mine('AWS::ApiGatewayV2::Authorizer').map(({ id: authId, p: a }): [string, AuthorizerSpec] => [
         resolver.string({ Ref: authId }, authId),
@@ -351,6 +356,10 @@ function readApis(resources: [string, CfnResource][], resolver: Resolver, props:
       const integrationId = String(route.Target ?? '').replace(/^integrations\//, '');
       const integration = integrations.get(integrationId);
       if (!integration) throw new TemplateError(`${routeId}: its target ${String(route.Target)} is not an integration of the API`);
+      if (integration.IntegrationType !== 'AWS_PROXY') throw new TemplateError(`${routeId}: a ${String(integration.IntegrationType)} integration is not imitated (Lambda proxy integrations only)`);
+      if (p.ProtocolType === 'HTTP' && integration.PayloadFormatVersion !== '2.0') {
+        throw new TemplateError(`${routeId}: payload format ${String(integration.PayloadFormatVersion ?? '1.0')} is not imitated (2.0 only)`);
+      }
       const authorizer = route.AuthorizationType === 'CUSTOM' ? authorizers.get(String(route.AuthorizerId)) : undefined;
       if (route.AuthorizationType === 'CUSTOM' && !authorizer) throw new TemplateError(`${routeId}: its authorizer ${String(route.AuthorizerId)} is not in the template`);
       routes.set(String(route.RouteKey), {

@@ -524,7 +524,7 @@ test(`${HTTP_CASES} HTTP requests and ${WS_SESSIONS} WebSocket sessions of gener
   // clusters' subscriptions versions, counters that must never go back (functions/core/connections.ts).
   const items = await eventually(async () => {
     const all = await rt.scan();
-    const left = all.filter((i) => /^(WS|S)#/.test(String(i.pk)) && !(String(i.pk).startsWith('S#') && i.sk === 'VERSION'));
+    const left = all.filter((i) => /^(WS|S)#/.test(String(i.pk)) && !(String(i.pk).startsWith('S#') && /^VERSION(#\d+)?$/.test(String(i.sk))));
     expect(left.map((i) => `${String(i.pk)} ${String(i.sk)}`)).toEqual([]);
     return all;
   }, 15_000, 'no connection or subscription item left');
@@ -545,8 +545,8 @@ test(`${HTTP_CASES} HTTP requests and ${WS_SESSIONS} WebSocket sessions of gener
       if (!accepted) unexpected.push(`node ${key}`);
       else if (!accepted.has(canonical((item.metadata as Record<string, string> | undefined) ?? {}))) unexpected.push(`metadata of ${key}: ${JSON.stringify(item.metadata)}`);
       if (item.clusterId !== pk.slice(2) || item.nodeId !== sk.slice(2)) unexpected.push(`ids of ${key}`);
-    } else if (pk.startsWith('S#') && sk === 'VERSION') {
-      // A cluster someone subscribed to: its subscriptions version stays.
+    } else if (pk.startsWith('S#') && /^VERSION(#\d+)?$/.test(sk)) {
+      // A cluster someone subscribed to: its subscriptions version's shards stay.
       if (!isValidId(pk.slice(2))) unexpected.push(`subscriptions version of ${pk}`);
     } else unexpected.push(`${pk} ${sk}`);
   }

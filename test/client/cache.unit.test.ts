@@ -38,15 +38,26 @@ describe('ClusterCache', () => {
     expect(healthy(cache)).toEqual(['a@6']);
   });
 
-  it('accepts events of different nodes out of order, and flags a skipped revision as a gap', () => {
-    const cache = seeded(10, []);
+  it('accepts events of different nodes out of order; a skipped revision still missing after the wait is a gap', () => {
+    let now = 0;
+    const cache = new ClusterCache(CLUSTER, { gapWaitMs: 1_000, now: () => now });
+    cache.beginSnapshot();
+    cache.applySnapshot(list(10, []));
     expect(cache.applyEvent(up('b', 11)).gap).toBe(false);
-    const jump = cache.applyEvent(up('c', 13)); // 12 not seen yet
-    expect(jump).toMatchObject({ applied: true, gap: true });
-    const late = cache.applyEvent(up('d', 12)); // the late one still applies and is no gap
+    const jump = cache.applyEvent(up('c', 13)); // 12 not seen yet: late, not yet a gap
+    expect(jump).toMatchObject({ applied: true, gap: false });
+    expect(cache.complete).toBe(11);
+    now = 999;
+    const late = cache.applyEvent(up('d', 12)); // the late one applies within the wait: no gap, no resync
     expect(late).toMatchObject({ applied: true, gap: false });
+    expect(cache.complete).toBe(13);
     expect(healthy(cache)).toEqual(['b@11', 'c@13', 'd@12']);
     expect(cache.revision).toBe(13);
+
+    cache.applyEvent(up('f', 15)); // 14 missing from now
+    now += 1_000;
+    expect(cache.checkGap()).toBe(true);
+    expect(cache.checkGap()).toBe(false);
   });
 
   it('reports no per-node changes before the first view, then the first view at once', () => {

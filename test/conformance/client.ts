@@ -103,6 +103,33 @@ export class Api {
     return { status, headers, body: text === '' ? undefined : (JSON.parse(text) as unknown), text };
   }
 
+  /**
+   * A GET whose body comes back as the server sent it, never decoded (fetch
+   * would undo a `Content-Encoding` on its own): for the compressed answers.
+   * Checking it against the contract is the caller's, once it has decoded it.
+   */
+  async bytes(path: string, headers: Record<string, string>): Promise<{ status: number; headers: Headers; body: Buffer }> {
+    const url = new URL(this.baseUrl);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const prefix = url.pathname.replace(/\/+$/, '');
+    return new Promise((resolve, reject) => {
+      const req = send(
+        { method: 'GET', host: url.hostname, port: url.port, path: prefix + path, headers: { ...(TOKEN ? { authorization: `Bearer ${TOKEN}` } : {}), ...headers } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const h = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+            resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks) });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   register(clusterId: string, nodeId: string, body: { metadata?: Record<string, string>; leaseSeconds?: number; incarnation?: number } = {}) {
     return this.request<{ node: WireNode }>('PUT', `/v1/clusters/${clusterId}/nodes/${nodeId}`, body);
   }

@@ -291,8 +291,8 @@ describe('error contract', () => {
     expect(operations.length).toBeGreaterThanOrEqual(10);
     // Every query parameter some route takes: each is refused by every route that does not list it.
     const known = [...new Set(operations.flatMap((o) => o.takes))];
-    expect(known.sort()).toEqual(['incarnation', 'status']);
-    const values: Record<string, string> = { status: 'all', incarnation: '1' };
+    expect(known.sort()).toEqual(['cursor', 'incarnation', 'limit', 'status']);
+    const values: Record<string, string> = { status: 'all', incarnation: '1', limit: '10', cursor: 'WzFd' };
     for (const { method, path, takes } of operations) {
       const body = method === 'PUT' || method === 'POST' ? {} : undefined;
       for (const name of ['foo', ...known.filter((k) => !takes.includes(k))]) {
@@ -305,6 +305,7 @@ describe('error contract', () => {
     expect((await api.list(c, true)).body.nodes).toEqual([]);
     // The parameters a route lists are taken.
     expect((await api.request('GET', `/v1/clusters/${c}/nodes?status=all`)).status).toBe(200);
+    expect((await api.request('GET', `/v1/clusters/${c}/nodes?limit=10`)).status).toBe(200);
     expect((await api.request('DELETE', `/v1/clusters/${c}/nodes/n1?incarnation=1`)).status).toBe(204);
   });
 

@@ -10,9 +10,12 @@ import {
   DOWN_REASONS,
   ERROR_CODES,
   EVENT_TYPES,
+  GAP_WAIT_MS,
   ID_PATTERN,
   LEASE_MAX_SECONDS,
   LEASE_MIN_SECONDS,
+  LIST_PAGE_DEFAULT,
+  LIST_PAGE_MAX,
   listEtag,
   METADATA_KEY_MAX_CHARS,
   METADATA_MAX_KEYS,
@@ -23,6 +26,8 @@ import asyncapi from '@roster/contract/asyncapi.json' with { type: 'json' };
 import openapi from '@roster/contract/openapi.json' with { type: 'json' };
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { GZIP_MIN_BYTES } from '../../functions/core/http.ts';
+import { PAGE_MAX_BYTES } from '../../functions/core/list-page.ts';
 import { HTTP_ROUTES } from '../../functions/core/routes.ts';
 import { WEBSOCKET_STAGE_NAME } from '../../infra/websocket-api.ts';
 
@@ -83,6 +88,13 @@ describe('the OpenAPI document', () => {
     const etag = openapi.paths['/v1/clusters/{clusterId}/nodes'].get.responses['200'].headers.ETag.schema.pattern;
     expect(listEtag(42, true)).toMatch(new RegExp(etag));
     expect(listEtag(7, false)).toMatch(new RegExp(etag));
+    const limit = openapi.paths['/v1/clusters/{clusterId}/nodes'].get.parameters.find((p) => p.name === 'limit')?.schema;
+    expect(limit).toMatchObject({ minimum: 1, maximum: LIST_PAGE_MAX, default: LIST_PAGE_DEFAULT });
+    // The figures its prose states are the server's.
+    const prose = openapi.paths['/v1/clusters/{clusterId}/nodes'].get.description;
+    expect(prose).toContain(`${PAGE_MAX_BYTES / 1024 / 1024} MiB`);
+    expect(prose).toContain(`larger than ${GZIP_MIN_BYTES / 1024} KiB`);
+    expect(prose).toContain(`(${LIST_PAGE_DEFAULT} unless asked; at most ${LIST_PAGE_MAX})`);
   });
 });
 
@@ -105,6 +117,8 @@ describe('the AsyncAPI document', () => {
     const actions = [events.SubscribeMessage, events.UnsubscribeMessage, events.PingMessage].map((s) => s.properties.action.const);
     expect(actions).toEqual([...WS_ACTIONS]);
     expect(events.MembershipEvent.properties.type.enum).toEqual([...EVENT_TYPES]);
+    // The wait for a late event it states is the one RevisionedMap keeps.
+    expect(events.MembershipEvent.description).toContain(`wait up to ${GAP_WAIT_MS / 1000} s`);
     const replies = [events.SubscribedReply, events.UnsubscribedReply, events.PongReply, events.ErrorReply, events.EventsBatch].map((s) => s.properties.type.const);
     expect(replies).toEqual(['SUBSCRIBED', 'UNSUBSCRIBED', 'PONG', 'ERROR', 'EVENTS']);
   });

@@ -14,6 +14,10 @@ import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { BATCH_MESSAGE_LIMIT_BYTES, batchMessages, fanOut, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { connectionPk } from '../../functions/core/model.ts';
 import { startManagementApi, type ManagementApi } from '../../local/management-api.ts';
+import { stormPosts } from '../../bench/workload.ts';
+import { mapLimit } from '../../functions/core/concurrency.ts';
+import { reserveRevisions } from '../../functions/core/registry.ts';
+import { FANOUT_FILTER_PATTERNS, matchesFilter } from '../../functions/core/stream-filter.ts';
 import { invokeHttp, wsConnect, wsMessage } from '../support/events.ts';
 import { StreamReader } from '../support/stream.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';
@@ -126,6 +130,47 @@ describe('the fan-out', () => {
       expect(events).toHaveLength(2);
       expect(events.every((e) => e.clusterId === m.clusterId)).toBe(true);
     }
+  });
+});
+
+describe('a storm', () => {
+  it('reaches a batched connection in the EVENTS messages `roster cost` counts (each within a 32 KB frame), a plain one in a message per event', async () => {
+    const c = cluster();
+    const plain = `plain-${randomUUID()}`;
+    const batched = `batched-${randomUUID()}`;
+    await wsConnect(plain, { clusterId: c });
+    await wsConnect(batched, { clusterId: c, batch: 'true' });
+    // Revisions of three digits from here on, and ids of one width: every event of the storm is the same size.
+    await reserveRevisions(table.deps, c, 99, new Date().toISOString());
+    await stream.mark();
+    const STORM = 250;
+    const metadata = { zone: 'eu-west-1a', role: 'x'.repeat(1000) };
+    const ids = Array.from({ length: STORM }, (_, i) => `n${String(i).padStart(3, '0')}`);
+    await mapLimit(ids, 16, (n) => invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/${n}`, body: { metadata } }));
+    // The event source mapping hands the fan-out a storm in full batches of the records its filter passes
+    // (infra/fanout.ts: batchSize 100; https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
+    const records = (await stream.next()).filter((r) => matchesFilter(FANOUT_FILTER_PATTERNS, r));
+    const BATCH = 100;
+    for (let i = 0; i < records.length; i += BATCH) expect((await fanOut(deps, records.slice(i, i + BATCH))).batchItemFailures).toEqual([]);
+
+    const singles = messagesTo(plain);
+    expect(singles).toHaveLength(STORM);
+    const got = messagesTo(batched);
+    const eventBytes = Math.max(...singles.map((m) => Buffer.byteLength(JSON.stringify(m))));
+    expect(eventBytes).toBeGreaterThan(1024);
+    const predicted = stormPosts({ events: STORM, eventBytes, batchSize: BATCH, plain: 1, batched: 1 });
+    expect(got).toHaveLength(predicted.perBatched);
+    expect(predicted.posts).toBe(STORM + got.length);
+    // Far fewer messages than events, each one frame (API Gateway closes a connection sent a larger one), none lost or repeated.
+    expect(got.length).toBeLessThan(STORM / 10);
+    for (const m of got) {
+      expect(m.type).toBe('EVENTS');
+      expect(Buffer.byteLength(JSON.stringify(m))).toBeLessThanOrEqual(32 * 1024);
+      const revisions = (m.events as { revision: number }[]).map((e) => e.revision);
+      expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
+    }
+    const carried = got.flatMap((m) => m.events as { revision: number }[]);
+    expect(carried.map((e) => e.revision).sort((a, b) => a - b)).toEqual(singles.map((e) => e.revision as number).sort((a, b) => a - b));
   });
 });
 

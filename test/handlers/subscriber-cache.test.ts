@@ -8,12 +8,13 @@
  * is seen by the very next event.
  */
 import { randomUUID } from 'node:crypto';
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubscriberCache } from '../../functions/core/connections.ts';
 import type { ConnectionsApi } from '../../functions/core/connections-api.ts';
 import { fanOut, YOUNG_CONNECTION_MS, type FanoutDeps } from '../../functions/core/fanout.ts';
-import { subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
+import { mapLimit } from '../../functions/core/concurrency.ts';
+import { SUBSCRIPTIONS_VERSION_SHARDS, subscriptionPk, subscriptionSk, subscriptionsVersionKey, versionShardOf } from '../../functions/core/model.ts';
 import { invokeHttp, wsConnect, wsDisconnect, wsMessage } from '../support/events.ts';
 import { StreamReader } from '../support/stream.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';
@@ -105,5 +106,38 @@ describe('the fan-out’s subscriber lists, kept between events', () => {
     expect(await event(c)).toEqual([a, b].sort());
     // A fan-out without a held list (a new execution environment) reads the table as it is.
     expect(await fanout()(c)).toEqual([a]);
+  });
+
+  it('counts changes in the shard of their connection, and sees a change counted in any of the shards', async () => {
+    const c = id('c');
+    const event = fanout();
+    const first = id('first');
+    await wsConnect(first, { clusterId: c });
+    expect(await event(c)).toEqual([first]);
+    // One connection per shard, each after the list was last read: the next event must be posted to it.
+    const subscribed = [first];
+    for (let shard = 0; shard < SUBSCRIPTIONS_VERSION_SHARDS; shard++) {
+      let conn = id('s');
+      while (versionShardOf(conn) !== shard) conn = id('s');
+      await wsConnect(conn, { clusterId: c });
+      subscribed.push(conn);
+      expect(await event(c), `a connection counted in shard ${shard}`).toEqual([...subscribed].sort());
+    }
+  });
+
+  it('spreads a wave of connections over the shards: no one version item takes every write', async () => {
+    const c = id('c');
+    const wave = Array.from({ length: 128 }, () => id('w'));
+    await mapLimit(wave, 8, (conn) => wsConnect(conn, { clusterId: c }));
+    const counts = await Promise.all(
+      Array.from({ length: SUBSCRIPTIONS_VERSION_SHARDS }, async (_, shard) => {
+        const out = await table.db.send(new GetCommand({ TableName: table.tableName, Key: subscriptionsVersionKey(c, shard), ConsistentRead: true }));
+        return Number(out.Item?.version ?? 0);
+      }),
+    );
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(128);
+    // 8 a shard on average; random connection ids put more than 24 in one shard with a probability under one in a million.
+    expect(Math.max(...counts)).toBeLessThanOrEqual(24);
+    expect(await fanout()(c)).toEqual([...wave].sort());
   });
 });

@@ -10,12 +10,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mapLimit } from '../../functions/core/concurrency.ts';
+import { NodeNotFoundError } from '../../functions/core/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapacityMeter } from '../../bench/capacity.ts';
 import { createDocumentClient } from '../../functions/core/aws.ts';
 import { connect, disconnect } from '../../functions/core/connections.ts';
 import type { Deps } from '../../functions/core/deps.ts';
-import { CLUSTERS_PK, clusterPk, nodeSk } from '../../functions/core/model.ts';
+import { CLUSTERS_PK, META_SK, clusterPk, nodeSk } from '../../functions/core/model.ts';
 import { deregister, getNode, keepalive, listClusters, listNodes, register } from '../../functions/core/registry.ts';
 import { FULL_SWEEP_EVERY_MS, SLOW_REQUEST_MS, newSweeperState, sweep, type SweeperState } from '../../functions/core/sweeper.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';
@@ -27,7 +29,9 @@ let meter: CapacityMeter;
 let clock = Date.now();
 
 beforeAll(async () => {
-  table = await createTestTable({ DISCONNECT_GRACE_SECONDS: '2', SWEEPER_AMNESTY_SECONDS: '86400' });
+  // These cases are about the schedule: the leftovers of earlier cases all lapse at each `freshHour`, which the
+  // renewal threshold would hold as a mass lapse. Its own cases (below) run on tables of their own, with it on.
+  table = await createTestTable({ DISCONNECT_GRACE_SECONDS: '2', SWEEPER_AMNESTY_SECONDS: '86400', SELF_PRESERVATION_MAX_SECONDS: '0' });
   const db = createDocumentClient(table.config);
   meter = new CapacityMeter().attach(db);
   deps = { db, config: table.config, now: () => clock };
@@ -322,5 +326,326 @@ describe('a cluster with no node left leaves the cluster list', () => {
     expect(await listed()).toContain(c);
     expect((await sweep(d, newSweeperState())).clustersRemoved).toBeGreaterThanOrEqual(1);
     expect(await listed()).not.toContain(c);
+  });
+});
+
+/**
+ * `deps` whose store requests that `match` wait for `before` first, and
+ * report to `after` once answered: one of the real client's requests, held
+ * so that another writer comes in between.
+ */
+function intercepting(deps: Deps, match: (command: unknown) => boolean, hooks: { before?: (command: unknown) => Promise<void>; after?: (command: unknown) => void }): Deps {
+  const send = deps.db.send.bind(deps.db) as (command: never) => Promise<unknown>;
+  const held = async (command: never): Promise<unknown> => {
+    if (!match(command)) return send(command);
+    await hooks.before?.(command);
+    try {
+      return await send(command);
+    } finally {
+      hooks.after?.(command);
+    }
+  };
+  return { ...deps, db: Object.create(deps.db, { send: { value: held } }) as Deps['db'] };
+}
+
+/** The node a DOWN or extension write of the sweeper is for (its key), else undefined. */
+function sweeperWriteOf(command: unknown, c: string): string | undefined {
+  if (!(command instanceof UpdateCommand)) return undefined;
+  const key = command.input.Key as { pk?: string; sk?: string } | undefined;
+  const values = command.input.ExpressionAttributeValues ?? {};
+  if (key?.pk !== clusterPk(c) || !String(key.sk).startsWith('N#') || !(':down' in values || ':rev' in values)) return undefined;
+  return String(key.sk).slice(2);
+}
+
+describe('a storm: due nodes settled at once', () => {
+  let own: TestTable;
+  let d: Deps;
+  let t = Date.now();
+
+  beforeAll(async () => {
+    // Holds off: these cases are about the writes, and every node of them lapses at once.
+    own = await createTestTable({ SWEEPER_AMNESTY_SECONDS: '86400', SELF_PRESERVATION_MAX_SECONDS: '0' });
+    d = { ...own.deps, now: () => t };
+  });
+
+  it("declares every due node of a cluster down with one write of its revision counter: their revisions are the next ones, one each", async () => {
+    const c = cluster();
+    const ids = Array.from({ length: 120 }, (_, i) => `n${String(i).padStart(3, '0')}`);
+    await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: 10 }));
+    const before = (await listNodes(d, c)) as { revision: number };
+    expect(before.revision).toBe(120);
+    t += 10_001;
+    let counterWrites = 0;
+    const counting = intercepting(d, (command) => command instanceof UpdateCommand && command.input.Key?.sk === META_SK, { before: async () => void counterWrites++ });
+    const result = await sweep(counting, newSweeperState());
+    expect(result).toMatchObject({ down: 120, raced: 0, held: 0 });
+    expect(counterWrites).toBe(1);
+    const after = (await listNodes(d, c, { all: true })) as { revision: number; nodes: { status: string; downReason?: string; revision: number }[] };
+    expect(after.revision).toBe(240);
+    expect(after.nodes.every((n) => n.status === 'DOWN' && n.downReason === 'expired')).toBe(true);
+    expect(after.nodes.map((n) => n.revision).sort((a, b) => a - b)).toEqual(ids.map((_, i) => 121 + i));
+  });
+
+  it('lets a keepalive racing the concurrent DOWN writes win or lose cleanly: never renewed and declared down both', async () => {
+    const c = cluster();
+    const ids = Array.from({ length: 60 }, (_, i) => `n${String(i).padStart(2, '0')}`);
+    const registeredAt = t;
+    await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: 10 }));
+    // Keepalives that reached the information center just before the lease ran out, and are answered as the sweeper writes.
+    const inTime: Deps = { ...d, now: () => registeredAt + 9_999 };
+    const first = ids.slice(0, 10); // its keepalive lands before the node's DOWN write
+    const after = ids.slice(10, 20); // its keepalive lands after the DOWN write was answered
+    const free = ids.slice(20, 30); // its keepalive runs alongside, in no set order
+    const outcomes = new Map<string, Promise<'renewed' | 'refused'>>();
+    const keepaliveOf = (id: string) => {
+      let outcome = outcomes.get(id);
+      if (!outcome) {
+        outcome = keepalive(inTime, c, id).then(
+          () => 'renewed' as const,
+          (err: unknown) => {
+            if (err instanceof NodeNotFoundError) return 'refused' as const;
+            throw err;
+          },
+        );
+        outcomes.set(id, outcome);
+      }
+      return outcome;
+    };
+    const ordered = intercepting(d, (command) => sweeperWriteOf(command, c) !== undefined, {
+      before: async (command) => {
+        const id = sweeperWriteOf(command, c) as string;
+        if (first.includes(id)) await keepaliveOf(id);
+        if (free.includes(id)) void keepaliveOf(id);
+      },
+      after: (command) => {
+        const id = sweeperWriteOf(command, c) as string;
+        if (after.includes(id)) void keepaliveOf(id);
+      },
+    });
+    t = registeredAt + 10_001;
+    const result = await sweep(ordered, newSweeperState());
+    const seen = new Map(await Promise.all([...outcomes].map(async ([id, o]) => [id, await o] as const)));
+    expect([...seen.keys()].sort()).toEqual([...first, ...after, ...free].sort());
+
+    const nodes = new Map((await Promise.all(ids.map((id) => getNode(d, c, id)))).map((n) => [n.nodeId, n]));
+    for (const id of ids) {
+      const node = nodes.get(id);
+      // Renewed and still UP, or refused (404) and DOWN: the keepalive and the sweeper never both win.
+      if (seen.get(id) === 'renewed') expect(node, id).toMatchObject({ status: 'UP' });
+      else expect(node, id).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+    }
+    for (const id of first) expect(seen.get(id), id).toBe('renewed');
+    for (const id of after) expect(seen.get(id), id).toBe('refused');
+    const renewed = [...seen.values()].filter((o) => o === 'renewed').length;
+    expect(result).toMatchObject({ down: 60 - renewed, raced: renewed });
+    // The DOWN writes took distinct revisions of the sweep's one block; the lost races left theirs unused.
+    const downRevisions = ids.filter((id) => nodes.get(id)?.status === 'DOWN').map((id) => nodes.get(id)?.revision as number);
+    expect(new Set(downRevisions).size).toBe(downRevisions.length);
+    expect(Math.min(...downRevisions)).toBeGreaterThan(60);
+    expect(Math.max(...downRevisions)).toBeLessThanOrEqual(120);
+  });
+});
+
+describe('self-preservation by renewal threshold (15% of the UP nodes and at least 3, within one lease)', () => {
+  const LEASE_MS = 10_000;
+  /** A table of its own per case: the deployment-wide count is then exactly the case's nodes. */
+  async function setting(env: Record<string, string> = {}) {
+    const own = await createTestTable({ SWEEPER_AMNESTY_SECONDS: '86400', DISCONNECT_GRACE_SECONDS: '2', ...env });
+    let t = Date.now();
+    const d: Deps = { ...own.deps, now: () => t };
+    const state = newSweeperState();
+    return {
+      d,
+      state,
+      /** Moves the injected clock to `at` ms after `from`. */
+      at: (from: number, ms: number) => (t = from + ms),
+      now: () => t,
+      /** Registers `n` nodes `{prefix}0…` with a 10 s lease and returns their ids. */
+      nodes: async (c: string, n: number, prefix = 'n') => {
+        const ids = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+        await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: LEASE_MS / 1000 }));
+        return ids;
+      },
+      keepAlive: (c: string, ids: readonly string[]) => mapLimit(ids, 16, (id) => keepalive(d, c, id)),
+      statuses: async (c: string, ids: readonly string[]) => (await Promise.all(ids.map((id) => getNode(d, c, id)))).map((n) => n.status),
+    };
+  }
+
+  it('holds a mass lapse: half of a cluster stops renewing at once, and none of it is declared down', async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 20);
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(c, ids.slice(0, 10)); // the other ten's keepalives stop arriving (throttled, or cut off)
+    s.at(start, LEASE_MS + 1);
+    const held = await sweep(s.d, s.state);
+    expect(held).toMatchObject({ down: 0, held: 10, extended: 10 });
+    expect(held.holding).toEqual([expect.objectContaining({ clusterId: c, scope: 'cluster', lapsed: 10, base: 20 })]);
+    expect(await s.statuses(c, ids)).toEqual(ids.map(() => 'UP'));
+    const list = (await listNodes(s.d, c)) as { nodes: unknown[] };
+    expect(list.nodes).toHaveLength(20);
+  });
+
+  it('ends the hold once renewals resume: the held nodes that renew stay UP, the two that do not are declared down', async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 20);
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(c, ids.slice(0, 10));
+    s.at(start, LEASE_MS + 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ held: 10 });
+    // The fault is over: eight of the ten held nodes renew within their extra lease; two are really gone.
+    s.at(start, LEASE_MS + 4_000);
+    await s.keepAlive(c, [...ids.slice(0, 10), ...ids.slice(10, 18)]);
+    s.at(start, 2 * LEASE_MS + 2);
+    const after = await sweep(s.d, s.state);
+    expect(after).toMatchObject({ held: 0, down: 2 });
+    expect(await s.statuses(c, ids)).toEqual(ids.map((_, i) => (i >= 18 ? 'DOWN' : 'UP')));
+    expect(await getNode(s.d, c, ids[19] as string)).toMatchObject({ downReason: 'expired' });
+  });
+
+  it('ends a hold that is never relieved after selfPreservationMaxSeconds: nodes that never renew are declared down', async () => {
+    const s = await setting({ SELF_PRESERVATION_MAX_SECONDS: '30' });
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 10);
+    await sweep(s.d, s.state);
+    // Nobody renews: every lease they get runs out again, and is held again while the hold lasts (30 s from the first lapse).
+    let at = LEASE_MS + 1;
+    for (; at < LEASE_MS + 1 + 30_000; at += LEASE_MS) {
+      s.at(start, at);
+      expect(await sweep(s.d, s.state), `${at} ms`).toMatchObject({ held: 10, down: 0 });
+    }
+    s.at(start, at);
+    const declared = await sweep(s.d, s.state);
+    expect(declared).toMatchObject({ held: 0, down: 10, holdsExpired: [c] });
+    expect(await s.statuses(c, ids)).toEqual(ids.map(() => 'DOWN'));
+  });
+
+  it("declares one node's lapse in a big cluster at lease + one sweep", async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 30);
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(c, ids.slice(1));
+    s.at(start, LEASE_MS - 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 0 });
+    s.at(start, LEASE_MS + 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 1, held: 0 });
+    expect(await getNode(s.d, c, 'n0')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+  });
+
+  it('declares a small cluster\'s one failure: 3 nodes, one hangs or one crashes', async () => {
+    const s = await setting();
+    const hung = cluster();
+    const crashed = cluster();
+    const start = s.now();
+    const hungIds = await s.nodes(hung, 3);
+    const crashedIds = await s.nodes(crashed, 3);
+    const conn = `conn-${randomUUID()}`;
+    await connect(s.d, conn, { clusterId: crashed, nodeId: 'n0' });
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(hung, hungIds.slice(1));
+    await s.keepAlive(crashed, crashedIds.slice(1));
+    await disconnect(s.d, conn); // the crash: its socket closed, the lease is cut to the grace (2 s)
+    s.at(start, 7_001);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 1 });
+    expect(await getNode(s.d, crashed, 'n0')).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+    s.at(start, LEASE_MS + 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 1, held: 0 });
+    expect(await getNode(s.d, hung, 'n0')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+  });
+
+  it('never holds a crash storm: nodes whose connections dropped are declared down, however many at once', async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 10);
+    const conns = ids.map((id) => ({ id, conn: `conn-${randomUUID()}` }));
+    for (const { id, conn } of conns) await connect(s.d, conn, { clusterId: c, nodeId: id });
+    await sweep(s.d, s.state);
+    s.at(start, 1_000);
+    for (const { conn } of conns.slice(0, 8)) await disconnect(s.d, conn);
+    s.at(start, 3_001);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 8, held: 0 });
+    expect(await s.statuses(c, ids)).toEqual(ids.map((_, i) => (i < 8 ? 'DOWN' : 'UP')));
+  });
+
+  it('does not count a crash storm toward the threshold: two silent lapses right after it are declared', async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 20);
+    const crashed = ids.slice(0, 8).map((id) => ({ id, conn: `conn-${randomUUID()}` }));
+    for (const { id, conn } of crashed) await connect(s.d, conn, { clusterId: c, nodeId: id });
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(c, ids.slice(10)); // n8 and n9 go silent: fewer than 3; with the eight crashes counted, ten of twenty
+    for (const { conn } of crashed) await disconnect(s.d, conn);
+    s.at(start, 7_001);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 8, held: 0 });
+    s.at(start, LEASE_MS + 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ down: 2, held: 0 });
+    expect(await s.statuses(c, ids)).toEqual(ids.map((_, i) => (i < 10 ? 'DOWN' : 'UP')));
+  });
+
+  it('declares a crash during a hold: the crashed node\'s socket closed, so it is not one of the lapses held', async () => {
+    const s = await setting();
+    const c = cluster();
+    const start = s.now();
+    const ids = await s.nodes(c, 20);
+    const conns = ['n18', 'n19'].map((id) => ({ id, conn: `conn-${randomUUID()}` }));
+    for (const { id, conn } of conns) await connect(s.d, conn, { clusterId: c, nodeId: id });
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    await s.keepAlive(c, [...ids.slice(0, 10), 'n18', 'n19']); // n10…n17 go silent: 40% of the cluster
+    s.at(start, LEASE_MS + 1);
+    expect(await sweep(s.d, s.state)).toMatchObject({ held: 8, down: 0 });
+    // While the eight are held, two nodes crash: their sockets close, their leases are cut to the grace (2 s).
+    s.at(start, LEASE_MS + 2);
+    for (const { conn } of conns) await disconnect(s.d, conn);
+    s.at(start, LEASE_MS + 2_003);
+    const during = await sweep(s.d, s.state);
+    expect(during).toMatchObject({ down: 2, held: 0 });
+    expect(during.holding).toEqual([]);
+    for (const id of ['n18', 'n19']) expect(await getNode(s.d, c, id)).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+    expect(await s.statuses(c, ids.slice(10, 18))).toEqual(ids.slice(10, 18).map(() => 'UP'));
+  });
+
+  it('holds a lapse spread thinly over many small clusters (the deployment\'s count), and not one cluster\'s own mass lapse in the others', async () => {
+    const s = await setting();
+    const small = Array.from({ length: 10 }, () => cluster());
+    const start = s.now();
+    for (const c of small) await s.nodes(c, 3);
+    await sweep(s.d, s.state);
+    s.at(start, 5_000);
+    for (const c of small) await s.keepAlive(c, ['n1', 'n2']); // n0 of every cluster goes silent: a third of the fleet
+    s.at(start, LEASE_MS + 1);
+    const held = await sweep(s.d, s.state);
+    expect(held).toMatchObject({ held: 10, down: 0 });
+    expect(held.holding.every((h) => h.scope === 'deployment' && h.lapsed === 10 && h.base === 30)).toBe(true);
+
+    // Another deployment: one cluster lapses as a whole (held on its own count), a big one loses a single node.
+    const t2 = await setting();
+    const whole = cluster();
+    const big = cluster();
+    const start2 = t2.now();
+    await t2.nodes(whole, 5);
+    const bigIds = await t2.nodes(big, 20);
+    await sweep(t2.d, t2.state);
+    t2.at(start2, 5_000);
+    await t2.keepAlive(big, bigIds.slice(1));
+    t2.at(start2, LEASE_MS + 1);
+    const result = await sweep(t2.d, t2.state);
+    expect(result).toMatchObject({ held: 5, down: 1 });
+    expect(result.holding).toEqual([expect.objectContaining({ clusterId: whole, scope: 'cluster' })]);
+    expect(await getNode(t2.d, big, 'n0')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
   });
 });

@@ -155,8 +155,8 @@ describe('the stack\'s own topic (default)', () => {
   const list = deliveries(s);
 
   it('receives every alarm\'s ALARM and OK notifications, unencrypted', () => {
-    expect(resourcesOfType(s.json, 'AWS::CloudWatch::Alarm')).toHaveLength(6);
-    expect(list).toHaveLength(12);
+    expect(resourcesOfType(s.json, 'AWS::CloudWatch::Alarm')).toHaveLength(7);
+    expect(list).toHaveLength(14);
     for (const d of list) expect(d, d.alarmName).toMatchObject({ ownTopic: true, keyId: undefined });
     for (const d of list) expect(d.alarmName.startsWith(`${s.stack.stackName}-`), d.alarmName).toBe(true);
   });
@@ -188,7 +188,7 @@ describe('-c kmsKeyArn=', () => {
 
   it('encrypts the table with the key, and leaves the alarm topic unencrypted: the stack cannot grant CloudWatch the key', () => {
     s.template.hasResourceProperties('AWS::DynamoDB::Table', { SSESpecification: { KMSMasterKeyId: keyArn } });
-    expect(list).toHaveLength(12);
+    expect(list).toHaveLength(14);
     for (const d of list) expect(d, d.alarmName).toMatchObject({ ownTopic: true, keyId: undefined });
   });
 
@@ -208,7 +208,7 @@ describe('-c alarmTopicArn= (a topic the stack does not own)', () => {
   const documentedTopicPolicy: PolicyDocument = { Version: '2012-10-17', Statement: [...sslOnly(topicArn).Statement, documentedStatement('sns:Publish', fill)] };
 
   it('sends every alarm to that topic and writes no policy for it', () => {
-    expect(list).toHaveLength(12);
+    expect(list).toHaveLength(14);
     for (const d of list) expect(d, d.alarmName).toMatchObject({ topicArn, ownTopic: false, topicPolicy: undefined });
     expect(resourcesOfType(s.json, 'AWS::SNS::TopicPolicy')).toEqual([]);
   });

@@ -26,9 +26,9 @@ const alarm = (fragment: string): AlarmProps => {
 };
 
 describe('alarms', () => {
-  it('exist for exactly the six conditions an operator must hear about', () => {
+  it('exist for exactly the seven conditions an operator must hear about', () => {
     const ids = alarms().map(([id]) => id.replace(/^Observability/, '').replace(/[0-9A-F]{8}$/, ''));
-    expect(ids.sort()).toEqual(['FanoutErrors', 'FanoutFailureQueueNotEmpty', 'HttpApi5xx', 'StreamIteratorAge', 'SweeperNotRunning', 'WebSocketApi5xx']);
+    expect(ids.sort()).toEqual(['FanoutErrors', 'FanoutFailureQueueNotEmpty', 'HttpApi5xx', 'SelfPreservationHolding', 'StreamIteratorAge', 'SweeperNotRunning', 'WebSocketApi5xx']);
   });
 
   it('are named after the stack, so two stacks in one account are told apart', () => {
@@ -81,6 +81,20 @@ describe('alarms', () => {
     expect(METRICS.SweepDuration.kind).toBe('observation');
   });
 
+  it('fire while the sweeper holds a mass lapse (self-preservation), and turn OK once no node is held', () => {
+    expect(alarm('SelfPreservationHolding')).toMatchObject({
+      MetricName: 'NodesHeld',
+      Namespace: METRICS_NAMESPACE,
+      Statistic: 'Sum',
+      Dimensions: [{ Name: 'service', Value: 'roster' }],
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      Period: 60,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(METRICS.NodesHeld.kind).toBe('counter');
+  });
+
   it('fire on 5xx of the HTTP API, and on server-side errors of the WebSocket API only — never on a client\'s 4xx', () => {
     expect(alarm('HttpApi5xx')).toMatchObject({ MetricName: '5xx', Namespace: 'AWS/ApiGateway', Threshold: 0 });
     const ws = alarm('WebSocketApi5xx');
@@ -111,7 +125,7 @@ describe('alarms', () => {
 
   it('notify the stack\'s own SNS topic on ALARM and OK by default, whose ARN is an output', () => {
     const [[topicId]] = resourcesOfType(s.json, 'AWS::SNS::Topic') as [[string, TemplateResource]];
-    expect(alarms()).toHaveLength(6);
+    expect(alarms()).toHaveLength(7);
     for (const [, a] of alarms()) expect(a).toMatchObject({ AlarmActions: [{ Ref: topicId }], OKActions: [{ Ref: topicId }] });
     expect(s.json.Outputs?.AlarmTopicArn?.Value).toEqual({ Ref: topicId });
     // Only TLS publishers (cdk-nag SNS3).
@@ -125,7 +139,7 @@ describe('alarms', () => {
     const withTopic = synthRoster({ alarmTopicArn: topicArn });
     expect(resourcesOfType(withTopic.json, 'AWS::SNS::Topic')).toHaveLength(0);
     const all = resourcesOfType(withTopic.json, 'AWS::CloudWatch::Alarm');
-    expect(all).toHaveLength(6);
+    expect(all).toHaveLength(7);
     for (const [, a] of all) expect(a.Properties).toMatchObject({ AlarmActions: [topicArn], OKActions: [topicArn] });
     expect(withTopic.json.Outputs?.AlarmTopicArn?.Value).toBe(topicArn);
     expect(() => synthRoster({ alarmTopicArn: 'roster-alarms' })).toThrow(/alarmTopicArn/);

@@ -20,6 +20,9 @@ const full: Config = {
   downRetentionSeconds: 3600,
   sweepShards: 16,
   sweeperAmnestySeconds: 90.5,
+  selfPreservationPercent: 12.5,
+  selfPreservationMinNodes: 20,
+  selfPreservationMaxSeconds: 300,
   sweeperAmnestyOnStart: true,
   sweepLoopSeconds: 60,
   fanoutPostsPerSecond: 2500,
@@ -36,6 +39,9 @@ const edges: Partial<Record<SettingName, number[]>> = {
   downRetentionSeconds: [60, 365 * 86_400],
   sweepShards: [1, 64],
   sweeperAmnestySeconds: [1, 86_400],
+  selfPreservationPercent: [0, 15, 100],
+  selfPreservationMinNodes: [2, 1_000_000],
+  selfPreservationMaxSeconds: [0, 86_400],
   sweepLoopSeconds: [0, 840],
   fanoutPostsPerSecond: [1, 1_000_000],
 };
@@ -69,6 +75,8 @@ describe('toEnvironment', () => {
       ['sweepShards', 65],
       ['disconnectGraceSeconds', -1],
       ['downRetentionSeconds', Number.NaN],
+      ['selfPreservationMinNodes', 1],
+      ['selfPreservationPercent', 101],
     ];
     for (const [name, value] of cases) {
       const message = captured(() => readConfig({ TABLE_NAME: 't', [variableOf(name)]: String(value) }));

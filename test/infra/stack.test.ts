@@ -141,6 +141,9 @@ describe('functions', () => {
       downRetentionSeconds: core.downRetentionSeconds,
       sweepShards: core.sweepShards,
       sweeperAmnestySeconds: core.sweeperAmnestySeconds,
+      selfPreservationPercent: core.selfPreservationPercent,
+      selfPreservationMinNodes: core.selfPreservationMinNodes,
+      selfPreservationMaxSeconds: core.selfPreservationMaxSeconds,
       fanoutPostsPerSecond: core.fanoutPostsPerSecond,
     });
     for (const fn of s.stack.functions.values()) {
@@ -152,6 +155,9 @@ describe('functions', () => {
         DOWN_RETENTION_SECONDS: '86400',
         SWEEP_SHARDS: '4',
         SWEEPER_AMNESTY_SECONDS: '120',
+        SELF_PRESERVATION_PERCENT: '15',
+        SELF_PRESERVATION_MIN_NODES: '3',
+        SELF_PRESERVATION_MAX_SECONDS: '120',
       });
     }
   });
@@ -524,6 +530,9 @@ describe('settings', () => {
       downRetentionSeconds: '3600',
       sweepShards: '8',
       sweeperAmnestySeconds: '300',
+      selfPreservationPercent: '25',
+      selfPreservationMinNodes: '10',
+      selfPreservationMaxSeconds: '0',
     });
     for (const fn of other.stack.functions.values()) {
       const env = (props(other.json.Resources[other.logicalId(fn)] as TemplateResource).Environment as { Variables: Record<string, unknown> }).Variables;
@@ -534,6 +543,9 @@ describe('settings', () => {
         DOWN_RETENTION_SECONDS: '3600',
         SWEEP_SHARDS: '8',
         SWEEPER_AMNESTY_SECONDS: '300',
+        SELF_PRESERVATION_PERCENT: '25',
+        SELF_PRESERVATION_MIN_NODES: '10',
+        SELF_PRESERVATION_MAX_SECONDS: '0',
       });
     }
   });

@@ -169,6 +169,18 @@ describe('roster serve --template FILE runs what the file says', () => {
     for (let i = 0; i < 12; i++) expect((await fetch(node)).status).toBe(200);
   });
 
+  test('a template the runtime cannot run faithfully is refused with the reason: payload format 1.0, a managed policy', { timeout: 120_000 }, async () => {
+    const v1 = await templateFile((t) => {
+      for (const r of Object.values(t.Resources)) if (r.Type === 'AWS::ApiGatewayV2::Integration' && r.Properties?.PayloadFormatVersion) r.Properties.PayloadFormatVersion = '1.0';
+    });
+    await expect(serve(v1)).rejects.toThrow(/payload format 1.0 is not imitated/);
+    const managed = await templateFile((t) => {
+      const role = Object.values(t.Resources).find((r) => r.Type === 'AWS::IAM::Role');
+      if (role?.Properties) role.Properties.ManagedPolicyArns = ['arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess'];
+    });
+    await expect(serve(managed)).rejects.toThrow(/managed policies .* cannot be evaluated locally/);
+  });
+
   test('a mapping whose role cannot read the stream is refused, as Lambda refuses to create it', { timeout: 120_000 }, async () => {
     const fanout = logicalIdOf('functions/stream/fanout.ts');
     const file = await templateFile((t) => removeAction(t, fanout, 'dynamodb:GetRecords'));
