@@ -39,7 +39,16 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: [UNIT], setupFiles: [IO_RULE], provide: { ioRule: 'unit' } },
+        test: {
+          name: 'unit',
+          include: [UNIT],
+          // One module graph per worker, not per file: aws-cdk-lib and the contract's parsers load once, not in each
+          // file that needs them (most of this project's time). Unit tests keep no state between files (fake timers
+          // are put back after each test), and the I/O rule holds with it (test/layout/io-rule.test.ts runs it so).
+          isolate: false,
+          setupFiles: [IO_RULE],
+          provide: { ioRule: 'unit' },
+        },
       },
       {
         extends: true,
