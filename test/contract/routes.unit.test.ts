@@ -3,7 +3,7 @@
  * (docs/contributing/layout.md#adding-a-route-or-an-action); this file fails
  * for each one of them forgotten that can be read without synthesizing the
  * stack. The others have their own tests: the OpenAPI operation
- * (documents.unit.test.ts), the template's route (test/infra/stack.test.ts),
+ * (documents.unit.test.ts), the template's route (test/infra/stack.unit.test.ts),
  * the generated reference (test/docs/reference.test.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
