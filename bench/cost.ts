@@ -23,6 +23,7 @@ import {
   DEFAULT_DEPLOYMENT,
   eventMessageBytes,
   measuredItemKb,
+  DURATION_MS,
   operationRates,
   stormPosts,
   RECONNECT_EVERY_SECONDS,
@@ -112,16 +113,38 @@ export function sweeperReads(input: Workload, _units: Units, announcementsPerSec
   return sweeperReadsPerSecond(input, announcementsPerSecond).units * SECONDS_PER_MONTH;
 }
 
+/**
+ * Warm environments of a function answering `perSecond` requests of `ms` each: twice its mean concurrency,
+ * plus one (arrivals bunch, and Lambda keeps an idle environment a while). An overestimate on purpose: each
+ * writes the routine counts it held once a minute (`LogBytes.handler.routinePublish`), under 1% of the logs
+ * at every size `roster cost` is asked about in test/bench/cost.test.ts.
+ */
+export const warmEnvironments = (perSecond: number, ms: number): number => (perSecond > 0 ? (2 * perSecond * ms) / 1000 + 1 : 0);
+
 /** Bytes per second written to the functions' log groups and to the HTTP access log group. */
-export function logBytesPerSecond(rates: Rates, logs: LogBytes, sweepIntervalSeconds = DEFAULT_DEPLOYMENT.sweepIntervalSeconds): { functions: number; access: number; keepalive: number } {
+export function logBytesPerSecond(
+  rates: Rates,
+  logs: LogBytes,
+  keepaliveLambdaMs: number,
+  sweepIntervalSeconds = DEFAULT_DEPLOYMENT.sweepIntervalSeconds,
+): { functions: number; access: number; keepalive: number } {
   const m = meteredBytes;
   const h = logs.handler;
+  // Routine successes write nothing of their own; each warm environment of their functions publishes what it
+  // held once a minute (functions/core/metrics.ts ROUTINE_PUBLISH_EVERY_MS), never more often than they come.
+  const routine: [number, number][] = [
+    [rates.keepalives, keepaliveLambdaMs],
+    [rates.refreshes + rates.notModifiedSyncs, DURATION_MS.notModified],
+    [rates.pings, DURATION_MS.ping],
+  ];
+  const routinePublishes = routine.reduce((sum, [perSecond, ms]) => sum + Math.min(perSecond, warmEnvironments(perSecond, ms) / 60), 0);
   // The sweeper: one invocation a minute, one metric document per sweep.
   const sweeperInvocations = 1 / 60;
   const functions =
     (rates.invocations + sweeperInvocations) * m(logs.platform) +
     rates.keepalives * m(h.keepalive) +
-    rates.refreshes * m(h.listNotModified) +
+    routinePublishes * m(h.routinePublish) +
+    (rates.refreshes + rates.notModifiedSyncs) * m(h.listNotModified) +
     rates.fullLists * m(h.listFull) +
     rates.registrations * m(h.register) +
     rates.pings * m(h.ping) +
@@ -132,7 +155,7 @@ export function logBytesPerSecond(rates: Rates, logs: LogBytes, sweepIntervalSec
     m(h.sweepIdle) / sweepIntervalSeconds +
     // Each restart's DOWN is declared by a sweep, which writes its line instead of the idle document.
     rates.restarts * (m(h.sweepDown) - m(h.sweepIdle));
-  const access = rates.keepalives * m(logs.httpAccess.keepalive) + (rates.refreshes + rates.fullLists) * m(logs.httpAccess.list) + rates.registrations * m(logs.httpAccess.register);
+  const access = rates.keepalives * m(logs.httpAccess.keepalive) + (rates.refreshes + rates.notModifiedSyncs + rates.fullLists) * m(logs.httpAccess.list) + rates.registrations * m(logs.httpAccess.register);
   return { functions, access, keepalive: m(logs.httpAccess.keepalive) + m(logs.platform) + m(h.keepalive) };
 }
 
@@ -142,7 +165,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
   const r = operationRates(input, units);
   const month = (perSecond: number): number => perSecond * SECONDS_PER_MONTH;
   const keepalives = month(r.keepalives);
-  const refreshes = month(r.refreshes);
+  const refreshes = month(r.refreshes + r.notModifiedSyncs);
   const fullLists = month(r.fullLists);
   const registrations = month(r.registrations);
   const httpRequests = month(r.httpRequests);
@@ -158,7 +181,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
   const sweeperGbSeconds = HOURS_PER_MONTH * 60 * 60 * SWEEPER_GB;
   const sweeperInvocations = HOURS_PER_MONTH * 60;
 
-  const logBytes = logBytesPerSecond(r, input.logs.bytes);
+  const logBytes = logBytesPerSecond(r, input.logs.bytes, input.keepaliveLambdaMs);
   const functionLogGb = month(logBytes.functions) / GB;
   const accessLogGb = month(logBytes.access) / GB;
   const ingestedGb = functionLogGb + accessLogGb;
@@ -166,7 +189,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
   const storedGb = (functionLogGb * input.logs.retentionDays + accessLogGb * input.logs.accessRetentionDays) / DAYS_PER_MONTH;
 
   const lines: CostLine[] = [
-    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(refreshes)} refreshes (304) + ${millions(fullLists)} full lists + ${millions(registrations)} registrations`, usd: tieredUsd(p.httpApiRequest, httpRequests) },
+    { component: 'HTTP API requests', quantity: `${millions(keepalives)} keepalives + ${millions(refreshes)} refreshes and syncs (304) + ${millions(fullLists)} full lists + ${millions(registrations)} registrations`, usd: tieredUsd(p.httpApiRequest, httpRequests) },
     { component: 'WebSocket messages', quantity: `${millions(eventMessages)} event messages + ${millions(pingMessages)} ping/PONG`, usd: tieredUsd(p.websocketMessage, messages) },
     { component: 'WebSocket connection minutes', quantity: `${r.connections} connections × ${millions(SECONDS_PER_MONTH / 60)} min`, usd: connectionMinutes * p.websocketConnectionMinute.usd },
     { component: 'Lambda requests', quantity: `${millions(invocations)} invocations (HTTP, ping, $connect/$disconnect, fan-out)`, usd: invocations * p.lambdaRequest.usd },
@@ -178,7 +201,7 @@ export function rosterCost(input: CostInput, units: Units = MEASURED_UNITS): Cos
     { component: 'DynamoDB Streams reads by the fan-out trigger', quantity: 'free', usd: 0 },
     {
       component: 'CloudWatch Logs ingestion',
-      quantity: `${gigabytes(ingestedGb)} (access log ${gigabytes(accessLogGb)}; a keepalive ${Math.round(logBytes.keepalive).toLocaleString('en-US')} B: access line, Lambda's 3 lines, request line and metrics)`,
+      quantity: `${gigabytes(ingestedGb)} (access log ${gigabytes(accessLogGb)}; a keepalive ${Math.round(logBytes.keepalive).toLocaleString('en-US')} B: access line, Lambda's lines, request line and metrics, as configured)`,
       usd: ingestedGb * p.cloudwatchLogsIngestGb.usd,
     },
     {

@@ -21,9 +21,15 @@ export interface LogBytes {
   platform: Written;
   /** The HTTP stage's access log line, per request (zero when access logs are off), by route. */
   httpAccess: { keepalive: Written; list: Written; register: Written };
-  /** What the handler itself writes per invocation: its request line and its EMF metric documents. */
+  /**
+   * What the handler itself writes per invocation: its request line and its EMF metric documents. A routine
+   * success (functions/core/observe.ts `isRoutine`: a keepalive, a ping, a list answered 304) writes nothing of
+   * its own; its counts are held and written by `routinePublish`.
+   */
   handler: {
     keepalive: Written;
+    /** The documents a warm environment of the keepalive, list or ping function writes once a minute for the routine counts it held. */
+    routinePublish: Written;
     /** A list refresh answered 304 from the revision counter. */
     listNotModified: Written;
     /** A full list (the handler's line does not grow with the list). */
@@ -58,23 +64,28 @@ export const meteredBytes = (w: Written): number => w.bytes + w.events * LOG_EVE
  * handlers run as on Lambda against DynamoDB Local, ids of 12 and 11
  * characters, a token subject of 11; Lambda's lines and the access line in
  * their documented formats, the access format from the synthesized stack).
- * A keepalive: 364 + 264 + 855 = 1,483 bytes in 7 events, 1,665 metered.
+ * A keepalive: the access line alone, 230 bytes in 1 event, 256 metered
+ * (before the cuts of issue 22: 1,483 bytes in 7 events, 1,665 metered — the
+ * request line at INFO and two EMF documents, 855 bytes; Lambda's START, END
+ * and REPORT, 264; an access line of 364). Lambda's own lines are 0: the
+ * stack's functions log in JSON at system log level WARN.
  */
 export const MEASURED_LOG_BYTES: LogBytes = {
   source: 'scripts/measure-log-bytes.ts, 2026-12-07',
-  platform: { bytes: 264, events: 3 },
-  httpAccess: { keepalive: { bytes: 364, events: 1 }, list: { bytes: 341, events: 1 }, register: { bytes: 352, events: 1 } },
+  platform: { bytes: 0, events: 0 },
+  httpAccess: { keepalive: { bytes: 230, events: 1 }, list: { bytes: 210, events: 1 }, register: { bytes: 219, events: 1 } },
   handler: {
-    keepalive: { bytes: 855, events: 3 },
-    listNotModified: { bytes: 762, events: 3 },
-    listFull: { bytes: 762, events: 3 },
-    register: { bytes: 1026, events: 4 },
-    ping: { bytes: 737, events: 3 },
+    keepalive: { bytes: 0, events: 0 },
+    routinePublish: { bytes: 404, events: 2 },
+    listNotModified: { bytes: 0, events: 0 },
+    listFull: { bytes: 974, events: 4 },
+    register: { bytes: 1024, events: 4 },
+    ping: { bytes: 0, events: 0 },
     connect: { bytes: 791, events: 3 },
     disconnect: { bytes: 748, events: 3 },
-    fanoutBatch: { bytes: 428, events: 2 },
-    sweepIdle: { bytes: 207, events: 1 },
-    sweepDown: { bytes: 773, events: 3 },
+    fanoutBatch: { bytes: 438, events: 2 },
+    sweepIdle: { bytes: 206, events: 1 },
+    sweepDown: { bytes: 793, events: 3 },
   },
 };
 

@@ -229,48 +229,55 @@ const perCluster = (c: Ctx, x: number): number => x / c.w.clusters;
  * sweep interval, however many downs).
  */
 const metaWrites = (c: Ctx, registrations: number, downs: number): number => registrations + Math.min(downs, 1 / c.settings.detection.sweepIntervalSeconds);
+/** The HTTP stage's throttle of one route against the load the workload puts on it. */
+function httpRouteCheck(settings: Ctx['settings'], id: string, route: string, load: number, what: string): Check {
+  const t = routeThrottle(settings.http, route);
+  return {
+    id: `http-route:${id}`,
+    limit: `HTTP API stage throttle (${what})`,
+    where: route,
+    load,
+    capacity: t.rateLimit,
+    unit: 'requests/s',
+    lift: { by: 'stack', how: `-c expectedNodes= (each hot route's throttle is twice the declared fleet's load; now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
+    source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html',
+    note: 'the stage throttle applies to each route separately (DefaultRouteSettings, or RouteSettings for that route)',
+  };
+}
+
+/** The WebSocket stage's throttle of one route against the load the workload puts on it. */
+function wsRouteCheck(settings: Ctx['settings'], route: string, load: number, what: string): Check {
+  const t = routeThrottle(settings.webSocket, route);
+  return {
+    id: `ws-route:${route}`,
+    limit: `WebSocket stage throttle (${what})`,
+    where: route,
+    load,
+    capacity: t.rateLimit,
+    unit: 'messages/s',
+    lift: { by: 'stack', how: `-c expectedNodes= (each hot route's throttle is twice the declared fleet's load; now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
+    source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-protect.html',
+  };
+}
 
 /** The stage throttles of the routes the SDK uses, the account's API Gateway quotas. */
 function gatewayChecks(c: Ctx): Check[] {
   const { r, settings, account } = c;
-  const httpRoute = (id: string, route: string, load: number, what: string): Check => {
-    const t = routeThrottle(settings.http, route);
-    return {
-      id: `http-route:${id}`,
-      limit: `HTTP API stage throttle (${what})`,
-      where: route,
-      load,
-      capacity: t.rateLimit,
-      unit: 'requests/s',
-      lift: { by: 'stack', how: `-c httpRateLimit= (now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
-      source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html',
-      note: 'the stage throttle applies to each route separately (DefaultRouteSettings, or RouteSettings for that route)',
-    };
-  };
-  const wsRoute = (route: string, load: number, what: string): Check => {
-    const t = routeThrottle(settings.webSocket, route);
-    return {
-      id: `ws-route:${route}`,
-      limit: `WebSocket stage throttle (${what})`,
-      where: route,
-      load,
-      capacity: t.rateLimit,
-      unit: 'messages/s',
-      lift: { by: 'stack', how: `-c wsRateLimit= (now ${t.rateLimit}, burst ${t.burstLimit}), up to the account's quota` },
-      source: 'https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-protect.html',
-    };
-  };
+  const postRate = settings.detection.fanoutPostsPerSecond;
+  // Every request of the account but the @connections posts: HTTP requests, pings, $connect.
+  // A full list's pages after its first are requests of their own.
+  const nonPosts = r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects;
   return [
-    httpRoute('keepalive', httpRouteKeyOf('keepalive'), r.keepalives, 'keepalives'),
-    httpRoute('list', httpRouteKeyOf('list-nodes'), r.refreshes + r.fullLists * c.listPages, 'list refreshes and full lists, a request a page'),
-    httpRoute('register', httpRouteKeyOf('register'), r.registrations, 'registrations'),
-    wsRoute('$connect', r.reconnects, 'connections'),
-    wsRoute('ping', r.pings, 'pings'),
+    httpRouteCheck(settings, 'keepalive', httpRouteKeyOf('keepalive'), r.keepalives, 'keepalives'),
+    httpRouteCheck(settings, 'list', httpRouteKeyOf('list-nodes'), r.refreshes + r.notModifiedSyncs + r.fullLists * c.listPages, 'list refreshes and syncs, a request a page of a full list'),
+    httpRouteCheck(settings, 'register', httpRouteKeyOf('register'), r.registrations, 'registrations'),
+    wsRouteCheck(settings, '$connect', r.reconnects, 'connections'),
+    wsRouteCheck(settings, 'ping', r.pings, 'pings'),
     {
       id: 'apigw:account-rate',
       limit: "API Gateway's account throttle",
       where: 'the account, in the region',
-      load: r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects + r.eventMessages,
+      load: nonPosts + r.eventMessages,
       capacity: account.apiGatewayRate,
       unit: 'requests/s',
       lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
@@ -281,13 +288,25 @@ function gatewayChecks(c: Ctx): Check[] {
       id: 'apigw:event-burst',
       limit: "API Gateway's account burst, one event's posts",
       where: `one event, ${Math.round(r.recipients).toLocaleString('en-US')} subscribers`,
-      load: r.recipients,
+      // The fan-out's own bucket (functions/core/post-rate.ts) lets half a second of its rate go at once, the rest at the rate.
+      load: Math.min(r.recipients, postRate / 2),
       capacity: account.apiGatewayBurst,
       unit: 'posts at once',
       lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
       quotaPerCapacity: account.apiGatewayRate / account.apiGatewayBurst,
       source: AWS_LIMITS.apiGatewayAccountBurst.source,
-      note: `an event's posts go out within ~${Math.round(r.fanout.ms)} ms, drawing on the account's token bucket; AWS sets the bucket from the rate quota, so raising the rate raises it`,
+      note: `the fan-out paces itself to ${postRate.toLocaleString('en-US')} posts a second (fanoutPostsPerSecond) with half a second's burst; an event's posts take ~${Math.round(r.fanout.ms)} ms. AWS sets the bucket from the rate quota, so raising the rate raises it`,
+    },
+    {
+      id: 'apigw:fanout-peak',
+      limit: "API Gateway's account throttle while an event is posted",
+      where: 'the account, in the region',
+      load: nonPosts + Math.max(r.eventMessages, Math.min(r.recipients, postRate)),
+      capacity: account.apiGatewayRate,
+      unit: 'requests/s',
+      lift: quotaOf(AWS_LIMITS.apiGatewayAccountRate),
+      source: AWS_LIMITS.apiGatewayAccountRate.source,
+      note: `the steady requests and messages, and a second of one event's posts: all of them, or ${postRate.toLocaleString('en-US')} (the fan-out's pace) when there are more; -c fanoutPostsPerSecond= trades this against the stream shard's time`,
     },
     {
       id: 'ws:new-connections',
@@ -341,9 +360,9 @@ function clusterKeyChecks(c: Ctx): Check[] {
   const { w, r } = c;
   const clusterReadUnits = 0.5 * Math.ceil((r.nodesPerCluster * w.itemKb) / 4);
   // Every page of a full list reads the revision first (a walk that cannot continue is told so).
-  const metaReads = perCluster(c, r.refreshes + r.fullLists * c.listPages);
+  const metaReads = perCluster(c, r.refreshes + r.notModifiedSyncs + r.fullLists * c.listPages);
   const clusterPartitionReads =
-    perCluster(c, r.refreshes + r.fullLists * r.listRru + r.registrations * Math.ceil(w.itemKb / 4)) + perCluster(c, r.sweeperClusterReads) * clusterReadUnits;
+    perCluster(c, r.refreshes + r.notModifiedSyncs + r.fullLists * r.listRru + r.registrations * Math.ceil(w.itemKb / 4)) + perCluster(c, r.sweeperClusterReads) * clusterReadUnits;
   return [
     {
       id: 'ddb:cluster-partition-writes',
@@ -458,7 +477,11 @@ function otherKeyChecks(c: Ctx): Check[] {
 
 /** The table's quotas and a new table's warm throughput. */
 function tableChecks(c: Ctx): Check[] {
-  const { r, account } = c;
+  const { r, account, settings } = c;
+  // A table pre-warmed by the stack (infra/table.ts, from -c expectedNodes) serves that much at once; otherwise a new table's figure.
+  const warmWrites = Math.max(AWS_LIMITS.dynamodbNewTableWarmWrites.value, settings.tableWarmThroughput?.writeUnitsPerSecond ?? 0);
+  const warmReads = Math.max(AWS_LIMITS.dynamodbNewTableWarmReads.value, settings.tableWarmThroughput?.readUnitsPerSecond ?? 0);
+  const prewarm = { by: 'stack' as const, how: "-c expectedNodes= (the stack pre-warms the table's WarmThroughput for the declared fleet)" };
   const heartbeatWrites = 0.1;
   const tableWrites = Object.values(r.writesAt).reduce((a, b) => a + b, 0) + heartbeatWrites;
   const tableReads = r.readUnits + r.sweeperReadUnits;
@@ -485,25 +508,25 @@ function tableChecks(c: Ctx): Check[] {
     },
     {
       id: 'ddb:warm-writes',
-      limit: "DynamoDB warm throughput of a new table (writes)",
+      limit: "DynamoDB warm throughput of the table (writes)",
       where: 'the table',
       load: tableWrites,
-      capacity: AWS_LIMITS.dynamodbNewTableWarmWrites.value,
+      capacity: warmWrites,
       unit: 'write units/s',
-      lift: { by: 'design', how: "pre-warm the table to the peak (its WarmThroughput setting) before the fleet moves in" },
+      lift: prewarm,
       source: AWS_LIMITS.dynamodbNewTableWarmWrites.source,
-      note: 'DynamoDB raises it as traffic grows; a fleet that arrives at once meets the new table\'s figure',
+      note: "what the table serves at once: a new on-demand table's figure, or the WarmThroughput the stack pre-warmed it to; DynamoDB raises it as traffic grows (to double a previous peak within 30 minutes), so only a fleet that arrives at once meets it",
     },
     {
       id: 'ddb:warm-reads',
-      limit: "DynamoDB warm throughput of a new table (reads)",
+      limit: "DynamoDB warm throughput of the table (reads)",
       where: 'the table',
       load: tableReads,
-      capacity: AWS_LIMITS.dynamodbNewTableWarmReads.value,
+      capacity: warmReads,
       unit: 'read units/s',
-      lift: { by: 'design', how: "pre-warm the table to the peak (its WarmThroughput setting) before the fleet moves in" },
+      lift: prewarm,
       source: AWS_LIMITS.dynamodbNewTableWarmReads.source,
-      note: 'DynamoDB raises it as traffic grows; a fleet that arrives at once meets the new table\'s figure',
+      note: "what the table serves at once: a new on-demand table's figure, or the WarmThroughput the stack pre-warmed it to; DynamoDB raises it as traffic grows (to double a previous peak within 30 minutes), so only a fleet that arrives at once meets it",
     },
   ];
 }

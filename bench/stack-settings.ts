@@ -40,6 +40,8 @@ export interface FunctionSettings {
   reservedConcurrency?: number;
   /** Retention of the function's log group in days; undefined = never expire. */
   logRetentionDays?: number;
+  /** Which of Lambda's own lines it writes (`LoggingConfig.SystemLogLevel`, JSON format only); undefined = all of them (the text format). */
+  systemLogLevel?: 'DEBUG' | 'INFO' | 'WARN';
 }
 
 export interface StackSettings {
@@ -60,6 +62,8 @@ export interface StackSettings {
   fanout: FunctionSettings;
   fanoutPages: FunctionSettings;
   sweeper: FunctionSettings;
+  /** The table's pre-warmed throughput (`WarmThroughput`), where set; a new on-demand table's own otherwise. */
+  tableWarmThroughput?: { readUnitsPerSecond?: number; writeUnitsPerSecond?: number };
   /** The stream event source mapping of the fan-out. */
   fanoutMapping: { batchSize: number; parallelizationFactor: number; maximumBatchingWindowSeconds: number };
   /** The detection settings the sweeper is given (functions/core/config.ts names). */
@@ -166,6 +170,7 @@ class TemplateReader {
       timeoutSeconds: p.Timeout === undefined ? 3 : numberOf(p.Timeout, `${id} Timeout`),
       ...(p.ReservedConcurrentExecutions === undefined ? {} : { reservedConcurrency: numberOf(p.ReservedConcurrentExecutions, `${id} ReservedConcurrentExecutions`) }),
       logRetentionDays: this.retention(referencedId(logging.LogGroup, 'Ref')),
+      ...(logging.LogFormat === 'JSON' && (logging.SystemLogLevel === 'DEBUG' || logging.SystemLogLevel === 'INFO' || logging.SystemLogLevel === 'WARN') ? { systemLogLevel: logging.SystemLogLevel } : {}),
     };
   }
 
@@ -223,6 +228,9 @@ export function settingsFromTemplate(template: Template, source: string): StackS
   const sweeperEnv = t.environment(sweeper);
   const detectionValue = (name: SettingName): number => numberOf(sweeperEnv[variableOf(name)], `the sweeper's ${variableOf(name)}`);
   const accessLogs = isRecord(httpStage.AccessLogSettings) ? httpStage.AccessLogSettings : undefined;
+  const tables = t.ofType('AWS::DynamoDB::Table');
+  if (tables.length !== 1) throw new TemplateError(`expected one DynamoDB table, found ${tables.length}`);
+  const warm = (tables[0] as [string, Resource])[1].Properties?.WarmThroughput;
   return {
     source,
     http: t.stageSettings(httpStage, 'the HTTP'),
@@ -235,6 +243,14 @@ export function settingsFromTemplate(template: Template, source: string): StackS
     fanout: t.function(fanout),
     fanoutPages: t.function(pages),
     sweeper: t.function(sweeper),
+    ...(isRecord(warm)
+      ? {
+          tableWarmThroughput: {
+            ...(warm.ReadUnitsPerSecond === undefined ? {} : { readUnitsPerSecond: numberOf(warm.ReadUnitsPerSecond, 'WarmThroughput ReadUnitsPerSecond') }),
+            ...(warm.WriteUnitsPerSecond === undefined ? {} : { writeUnitsPerSecond: numberOf(warm.WriteUnitsPerSecond, 'WarmThroughput WriteUnitsPerSecond') }),
+          },
+        }
+      : {}),
     fanoutMapping: {
       batchSize: mapping.BatchSize === undefined ? 100 : numberOf(mapping.BatchSize, 'BatchSize'),
       parallelizationFactor: mapping.ParallelizationFactor === undefined ? 1 : numberOf(mapping.ParallelizationFactor, 'ParallelizationFactor'),

@@ -10,10 +10,12 @@
  *   UpdateItem of the node item — measured 1 write unit: it changes no key
  *   or projected attribute of the expiry index. The stream filter drops it:
  *   no fan-out.
- * - list (each client's anti-entropy refresh, SDK default every 30 s): 1 HTTP
- *   request, 1 Lambda, a consistent GetItem of the cluster's revision (the
- *   `META` item; 304); the whole cluster (a consistent Query) only after a
- *   (re)connection.
+ * - list (each client's anti-entropy refresh, SDK default every 300 s, and
+ *   one sync after each (re)connection): 1 HTTP request, 1 Lambda, a
+ *   consistent GetItem of the cluster's revision (the `META` item; 304); the
+ *   whole cluster (a consistent Query) only for a new process (a restart) and
+ *   for a reconnection during which an event of its cluster happened (the SDK
+ *   asks with If-None-Match: `RECONNECT_GAP_SECONDS`).
  * - event (a node registering or going down): its measured writes (the
  *   cluster's revision first, then the node item; the sweeper takes one
  *   block of revisions per cluster and sweep for all its downs), 1 fan-out
@@ -25,7 +27,7 @@
  *   always counts it — 1 consistent Query of the subscriptions; 1 message
  *   per subscriber (the steady state: events come one at a time; a storm's
  *   are batched for connections that ask, `stormPosts`).
- * - each WebSocket connection: `{"action":"ping"}` every 60 s (SDK default)
+ * - each WebSocket connection: `{"action":"ping"}` every 300 s (SDK default)
  *   = 2 messages (ping and PONG) and 1 Lambda invocation; a reconnect every
  *   ~107 min ahead of API Gateway's 2-hour limit = `$connect` +
  *   `$disconnect` (2 invocations and their measured writes: for a bound node
@@ -37,12 +39,12 @@
  *   the measured read units per node; each sweep queries the announcements,
  *   one small query per expiry-index shard.
  */
-import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
+import { DEFAULT_LEASE_SECONDS, DEFAULT_PING_INTERVAL_SECONDS, DEFAULT_REFRESH_INTERVAL_SECONDS } from '@roster/contract';
 import { CONFIG_DEFAULTS } from '../functions/core/config.ts';
 import { BATCH_MESSAGE_LIMIT_BYTES } from '../functions/core/fanout.ts';
 import { FANOUT_MEMORY_MB, pageCount } from '../functions/core/fanout-sizing.ts';
 import { SUBSCRIPTIONS_VERSION_SHARDS, toEvent, type NodeItem } from '../functions/core/model.ts';
-import { FULL_SWEEP_EVERY_MS, HEARTBEAT_EVERY_MS } from '../functions/core/sweeper.ts';
+import { CLUSTER_READS_IN_FLIGHT, FULL_SWEEP_EVERY_MS, HEARTBEAT_EVERY_MS } from '../functions/core/sweeper.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
 
 export interface Workload {
@@ -56,9 +58,9 @@ export interface Workload {
   churnPerHour: number;
   /** Clusters the nodes and watchers are spread over evenly. @default 1 */
   clusters: number;
-  /** Seconds between each client's list refresh (SDK `refreshIntervalMs`). @default 30 */
+  /** Seconds between each client's list refresh (SDK `refreshIntervalMs`). @default 300 (contract DEFAULT_REFRESH_INTERVAL_SECONDS) */
   refreshSeconds: number;
-  /** Seconds between each connection's ping (SDK `pingIntervalMs`). @default 60 */
+  /** Seconds between each connection's ping (SDK `pingIntervalMs`). @default 300 (contract DEFAULT_PING_INTERVAL_SECONDS) */
   pingSeconds: number;
   /** Billed duration of a keepalive invocation (one UpdateItem). @default 10 */
   keepaliveLambdaMs: number;
@@ -115,12 +117,22 @@ export const RECONNECT_EVERY_SECONDS = 107.5 * 60;
 /** A subscription item (`S#{clusterId}` / `WS#{connectionId}`), in KB. */
 export const SUBSCRIPTION_ITEM_KB = 0.1;
 /** Cluster queries one sweep keeps in flight (functions/core/sweeper.ts). */
-export const CLUSTER_READS_IN_FLIGHT = 8;
+export { CLUSTER_READS_IN_FLIGHT };
+/**
+ * How long a client's event stream is away during a proactive reconnection:
+ * the old connection closes, the new one opens ($connect, its authorizer and
+ * function) and the sync's request reads the revision. Assumed, not measured
+ * on AWS: a warm handshake and two Lambda calls take well under a second; 2 s
+ * leaves room for a cold start. A reconnection's sync reads the whole list
+ * only when an event of its cluster happened in that window (client/src/sync.ts
+ * asks with If-None-Match); otherwise the server answers 304.
+ */
+export const RECONNECT_GAP_SECONDS = 2;
 
 /** The node item size the measured sweep reads imply (an eventually consistent read is half a unit per 4 KB). */
 export const measuredItemKb = (units: Units): number => Number((units.sweepReadPerNode * 2 * 4).toFixed(2));
 
-/** The SDK's defaults: a keepalive every third of the default lease, a refresh every 30 s, a ping every 60 s; each node restarts once a day. */
+/** The SDK's defaults (the contract's): a keepalive every third of the default lease, a refresh and a ping every 300 s; each node restarts once a day. */
 export function workloadDefaults(nodes: number, units: Units = MEASURED_UNITS): Workload {
   return {
     nodes,
@@ -128,8 +140,8 @@ export function workloadDefaults(nodes: number, units: Units = MEASURED_UNITS): 
     subscribers: 0,
     churnPerHour: nodes / 24,
     clusters: 1,
-    refreshSeconds: 30,
-    pingSeconds: 60,
+    refreshSeconds: DEFAULT_REFRESH_INTERVAL_SECONDS,
+    pingSeconds: DEFAULT_PING_INTERVAL_SECONDS,
     keepaliveLambdaMs: 10,
     itemKb: measuredItemKb(units),
   };
@@ -221,6 +233,9 @@ export interface Rates {
   events: number;
   keepalives: number;
   refreshes: number;
+  /** Syncs after a (re)connection answered 304 (nothing happened while away). */
+  notModifiedSyncs: number;
+  /** Syncs that read the whole cluster: a restarted process's first, and a reconnection's that missed an event. */
   fullLists: number;
   registrations: number;
   pings: number;
@@ -284,6 +299,22 @@ function writesByLocation(itemWru: number, keepalives: number, restarts: number,
   return writesAt;
 }
 
+/** Milliseconds of handler time per second of the HTTP and WebSocket functions (the fan-out's is its own). */
+function handlerBusyMs(
+  keepaliveMs: number,
+  listMs: number,
+  r: Pick<Rates, 'keepalives' | 'refreshes' | 'notModifiedSyncs' | 'fullLists' | 'registrations' | 'pings' | 'reconnects'>,
+): number {
+  return (
+    r.keepalives * keepaliveMs +
+    (r.refreshes + r.notModifiedSyncs) * DURATION_MS.notModified +
+    r.fullLists * listMs +
+    r.registrations * DURATION_MS.register +
+    r.pings * DURATION_MS.ping +
+    r.reconnects * (DURATION_MS.connect + DURATION_MS.disconnect)
+  );
+}
+
 /** What the workload does per second. */
 export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deployment: Deployment = DEFAULT_DEPLOYMENT): Rates {
   const wu = units.writes;
@@ -302,18 +333,16 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
   const pings = connections / w.pingSeconds;
   const periodicReconnects = connections / RECONNECT_EVERY_SECONDS;
   const reconnects = periodicReconnects + restarts;
-  const fullLists = reconnects;
-  const httpRequests = keepalives + refreshes + fullLists + registrations;
+  // Every (re)connection syncs once. A restarted process has no list yet and reads it whole; a proactive
+  // reconnection reads it whole only if an event of its cluster happened while it was away.
+  const missedAnEvent = Math.min(1, (events / w.clusters) * RECONNECT_GAP_SECONDS);
+  const fullLists = restarts + periodicReconnects * missedAnEvent;
+  const notModifiedSyncs = reconnects - fullLists;
+  const httpRequests = keepalives + refreshes + reconnects + registrations;
   const listMs = DURATION_MS.listBase + DURATION_MS.listPerNode * nodesPerCluster;
   const fanout = fanoutPerEvent(recipients, units, deployment.fanoutPostsPerSecond, deployment.fanoutMemoryMb);
   const invocations = httpRequests + pings + 2 * reconnects + events * fanout.invocations;
-  const busyMs =
-    keepalives * w.keepaliveLambdaMs +
-    refreshes * DURATION_MS.notModified +
-    fullLists * listMs +
-    registrations * DURATION_MS.register +
-    pings * DURATION_MS.ping +
-    reconnects * (DURATION_MS.connect + DURATION_MS.disconnect);
+  const busyMs = handlerBusyMs(w.keepaliveLambdaMs, listMs, { keepalives, refreshes, notModifiedSyncs, fullLists, registrations, pings, reconnects });
   const gbSeconds = ((deployment.functionMemoryMb / 1024) * busyMs) / 1000 + events * fanout.gbSeconds;
   const concurrency = busyMs / 1000 + (events * fanout.busyMs) / 1000;
 
@@ -336,7 +365,7 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
   const sweeper = sweeperReadsPerSecond(w, announcements, deployment);
   const listRru = 1 + Math.ceil((nodesPerCluster * w.itemKb) / 4);
   const readUnits =
-    refreshes * 1 +
+    (refreshes + notModifiedSyncs) * 1 +
     fullLists * listRru +
     registrations * Math.ceil(w.itemKb / 4) +
     events * (SUBSCRIPTIONS_VERSION_SHARDS + Math.ceil((recipients * SUBSCRIPTION_ITEM_KB) / 4)) +
@@ -354,6 +383,7 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
     events,
     keepalives,
     refreshes,
+    notModifiedSyncs,
     fullLists,
     registrations,
     pings,

@@ -1,6 +1,7 @@
 /**
  * `roster cost`: the command over the cost model (bench/cost.ts).
  */
+import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import { cloudMapCost, defaults, etcdCost, renderCost, rosterCost, rosterDetection, type CostInput } from '../bench/cost.ts';
 import { PRICES } from '../bench/prices.ts';
 import { out, parse, showHelp, wholeNumber, type Command } from './kit.ts';
@@ -20,7 +21,7 @@ bench/units.ts, or --units from your own run; the bytes each operation
 logs: bench/log-bytes.ts. \`roster capacity\` holds the same workload
 against AWS's limits.
 
-${workloadHelp("5, the SDK's: a third of the default lease")}
+${workloadHelp(`${DEFAULT_LEASE_SECONDS / 3}, the SDK's: a third of the default lease`)}
   --log-retention D  days the log groups keep logs (default 365, the stack's)
   --json             print the estimate as JSON
   -h, --help         show this help

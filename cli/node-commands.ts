@@ -6,7 +6,7 @@
  * resolves to the installed package wherever the SDK is a dependency.
  */
 import { listNodes, RosterClient, type ClientEvent, type KeepaliveFailedEvent, type KeepaliveRecoveredEvent } from '@roster/client';
-import { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
+import { DEFAULT_LEASE_SECONDS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
 import {
   type Command,
   TARGET_HELP,
@@ -314,7 +314,7 @@ SIGHUP reaches this process, or the process that started it ends; then it
 deregisters the node and exits 0. It prints its own registration (with its
 pid) and deregistration. Exits 3 if a newer incarnation of the node takes over.
 
-  --lease S          lease in seconds, ${LEASE_MIN_SECONDS}..${LEASE_MAX_SECONDS} (default: the server's, 15)
+  --lease S          lease in seconds, ${LEASE_MIN_SECONDS}..${LEASE_MAX_SECONDS} (default: the server's, ${DEFAULT_LEASE_SECONDS})
   --meta k=v         metadata; repeat for more keys
   --keepalive-ms MS  time between keepalives (default: a third of the lease)
   --cache-file FILE  keep the last confirmed list in FILE and start from it

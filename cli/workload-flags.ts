@@ -2,6 +2,7 @@
  * The workload flags `roster cost` and `roster capacity` share: the same
  * fleet described the same way (bench/workload.ts), checked the same way.
  */
+import { DEFAULT_PING_INTERVAL_SECONDS, DEFAULT_REFRESH_INTERVAL_SECONDS } from '@roster/contract';
 import { MEASURED_UNITS, unitsFromReport, type Units } from '../bench/units.ts';
 import type { Workload } from '../bench/workload.ts';
 import { UsageError, positiveNumber } from './kit.ts';
@@ -26,8 +27,8 @@ export function workloadHelp(keepaliveDefault: string): string {
   --subscribers M    WebSocket watchers besides the nodes (default 0)
   --churn R          node restarts per hour (default: nodes / 24, once a day each)
   --clusters C       clusters the nodes are spread over (default 1)
-  --refresh S        seconds between each client's list refresh (default 30, the SDK's)
-  --ping S           seconds between each connection's ping (default 60, the SDK's)
+  --refresh S        seconds between each client's list refresh (default ${DEFAULT_REFRESH_INTERVAL_SECONDS}, the SDK's)
+  --ping S           seconds between each connection's ping (default ${DEFAULT_PING_INTERVAL_SECONDS}, the SDK's)
   --lambda-ms MS     billed duration of a keepalive invocation (default 10)
   --item-kb KB       size of a node item (default: the bench's, about 0.3 KB)
   --units FILE       take the measured units from a roster bench --json report

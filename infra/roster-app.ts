@@ -9,10 +9,12 @@
  * | key | stack property |
  * |---|---|
  * | `defaultLeaseSeconds`, `disconnectGraceSeconds`, `sweepIntervalSeconds`, `downRetentionSeconds`, `sweepShards`, `sweeperAmnestySeconds`, `selfPreservationPercent`, `selfPreservationMinNodes`, `selfPreservationMaxSeconds`, `fanoutPostsPerSecond` | the settings of the same name |
- * | `httpRateLimit`, `httpBurstLimit` | `httpThrottle` |
- * | `wsRateLimit`, `wsBurstLimit` | `webSocketThrottle` |
+ * | `expectedNodes` (a whole number; default 100000) | `expectedNodes`: each hot route's throttle and the table's pre-warmed writes (infra/deployment-size.ts) |
+ * | `httpRateLimit`, `httpBurstLimit` | `httpThrottle`: every HTTP route, instead of the derived throttles |
+ * | `wsRateLimit`, `wsBurstLimit` | `webSocketThrottle`: every WebSocket route, instead of the derived throttles |
  * | `removalPolicy` (`retain` or `destroy`) | `removalPolicy` |
  * | `logRetentionDays` (a CloudWatch Logs retention, e.g. `30`, `365`) | `logRetention` |
+ * | `systemLogLevel` (`WARN`, `INFO` or `DEBUG`; default `WARN`) | `systemLogLevel`: `INFO` brings back Lambda's START and REPORT lines |
  * | `kmsKeyArn` (a KMS key ARN) | `kmsKeyArn` |
  * | `sweeperReservedConcurrency` (a whole number, or `none`) | `sweeperReservedConcurrency` |
  * | `webSocketAccessLogs`, `createApiGatewayLogsRole` (`true` or `false`) | `webSocketAccessLogs` |
@@ -22,6 +24,7 @@
  */
 import { Duration, RemovalPolicy, Validations, type App } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
@@ -64,6 +67,20 @@ function throttleFrom(node: Node, rateKey: string, burstKey: string): ThrottleSe
     throw new Error(`Context values ${rateKey} and ${burstKey} go together: set both or neither`);
   }
   return { rateLimit, burstLimit };
+}
+
+function systemLogLevelFrom(node: Node): SystemLogLevel | undefined {
+  const raw: unknown = node.tryGetContext('systemLogLevel');
+  if (raw === undefined) return undefined;
+  const level = Object.values(SystemLogLevel).find((l) => l === raw);
+  if (level === undefined) throw contextError('systemLogLevel', raw, Object.values(SystemLogLevel).join(', '));
+  return level;
+}
+
+function expectedNodesFrom(node: Node): number | undefined {
+  const value = numberFrom(node, 'expectedNodes');
+  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw contextError('expectedNodes', value, 'a whole number of at least 1');
+  return value;
 }
 
 function removalPolicyFrom(node: Node): RemovalPolicy | undefined {
@@ -129,10 +146,12 @@ export function stackPropsFromContext(node: Node): RosterStackProps {
     if (value !== undefined) props[key] = value;
   }
   const found: Partial<RosterStackProps> = {
+    expectedNodes: expectedNodesFrom(node),
     httpThrottle: throttleFrom(node, 'httpRateLimit', 'httpBurstLimit'),
     webSocketThrottle: throttleFrom(node, 'wsRateLimit', 'wsBurstLimit'),
     removalPolicy: removalPolicyFrom(node),
     logRetention: logRetentionFrom(node),
+    systemLogLevel: systemLogLevelFrom(node),
     kmsKeyArn: arnFrom(node, 'kmsKeyArn', 'kms'),
     sweeperReservedConcurrency: reservedConcurrencyFrom(node),
     webSocketAccessLogs: webSocketAccessLogsFrom(node),

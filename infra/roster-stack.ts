@@ -13,11 +13,13 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
+import { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { CONFIG_DEFAULTS, type Settings } from '../functions/core/config.ts';
 import { applyControlTowerFixes } from './control-tower.ts';
+import { DEFAULT_EXPECTED_NODES, deriveFromSize } from './deployment-size.ts';
 import { RosterFanout } from './fanout.ts';
 import { RosterFunction, type DetectionSettings, type FunctionDefaults } from './function.ts';
 import { RosterHttpApi } from './http-api.ts';
@@ -39,9 +41,21 @@ function detectionSettingsOf({ sweepLoopSeconds: _loop, ...detection }: Settings
 }
 
 export interface RosterStackProps extends StackProps, Partial<DetectionSettings> {
-  /** Steady-state requests per second and burst of the HTTP API stage. @default { rateLimit: 500, burstLimit: 1000 } */
+  /**
+   * The nodes (and watchers) the deployment is built for: the throttle of
+   * each route the SDK calls at its own rhythm (keepalive, list, register,
+   * ping, `$connect`) and the table's pre-warmed writes follow from it
+   * (infra/deployment-size.ts has the rule).
+   * @default 100000
+   */
+  readonly expectedNodes?: number;
+  /**
+   * Steady-state requests per second and burst of every route of the HTTP
+   * API stage, instead of the throttles derived from `expectedNodes`.
+   * @default per route from `expectedNodes`; 500 / 1,000 for the routes the SDK does not call at its own rhythm
+   */
   readonly httpThrottle?: ThrottleSettings;
-  /** Messages per second and burst of the WebSocket stage (all routes, `$connect` included). @default { rateLimit: 500, burstLimit: 1000 } */
+  /** Messages per second and burst of every route of the WebSocket stage (`$connect` included), instead of the derived ones. @default per route from `expectedNodes` */
   readonly webSocketThrottle?: ThrottleSettings;
   /**
    * How long API Gateway caches the HTTP authorizer's result per `Authorization`
@@ -60,6 +74,8 @@ export interface RosterStackProps extends StackProps, Partial<DetectionSettings>
   readonly removalPolicy?: RemovalPolicy;
   /** Retention of function and access logs. @default RetentionDays.ONE_YEAR (what Control Tower's CT.CLOUDWATCH.PR.2 asks) */
   readonly logRetention?: RetentionDays;
+  /** Which of Lambda's own lines (START, REPORT at INFO) the functions log (see `FunctionDefaults.systemLogLevel`). @default SystemLogLevel.WARN */
+  readonly systemLogLevel?: SystemLogLevel;
   /** Customer-managed KMS key (ARN) for the table, the token secret and the log groups. @default AWS managed keys */
   readonly kmsKeyArn?: string;
   /** Reserved concurrency of the sweeper (see `RosterSweeperProps`). @default none */
@@ -71,8 +87,6 @@ export interface RosterStackProps extends StackProps, Partial<DetectionSettings>
   /** Stream iterator age at which the fan-out counts as falling behind. @default 60 seconds */
   readonly iteratorAgeAlarmThreshold?: Duration;
 }
-
-const DEFAULT_THROTTLE: ThrottleSettings = { rateLimit: 500, burstLimit: 1000 };
 
 export class RosterStack extends Stack {
   readonly table: RosterTable;
@@ -96,18 +110,22 @@ export class RosterStack extends Stack {
     const functions = functionDefaults(props, removalPolicy, key);
     this.encryptionKey = key;
     this.logRetention = functions.logRetention;
+    const derived = deriveFromSize(props.expectedNodes ?? DEFAULT_EXPECTED_NODES, functions.settings.defaultLeaseSeconds);
 
-    this.table = new RosterTable(this, 'Table', { removalPolicy, encryptionKey: key });
+    this.table = new RosterTable(this, 'Table', { removalPolicy, encryptionKey: key, warmWriteUnitsPerSecond: derived.warmWriteUnitsPerSecond });
     this.tokenSecret = new RosterTokenSecret(this, 'TokenSecret', { removalPolicy, encryptionKey: key });
     const shared = { functions, table: this.table, tokenSecret: this.tokenSecret };
     this.http = new RosterHttpApi(this, 'HttpApi', {
       ...shared,
-      throttle: props.httpThrottle ?? DEFAULT_THROTTLE,
+      // A throttle given by hand applies to every route; otherwise each hot route gets its own.
+      throttle: props.httpThrottle ?? derived.http.default,
+      routeThrottles: props.httpThrottle ? {} : derived.http.routes,
       authorizerCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
     });
     this.webSocket = new RosterWebSocketApi(this, 'WebSocketApi', {
       ...shared,
-      throttle: props.webSocketThrottle ?? DEFAULT_THROTTLE,
+      throttle: props.webSocketThrottle ?? derived.webSocket.default,
+      routeThrottles: props.webSocketThrottle ? {} : derived.webSocket.routes,
       accessLogs: props.webSocketAccessLogs ?? 'none',
     });
     this.http.useWebSocketUrl(this.webSocket.stage.url);
@@ -154,5 +172,5 @@ export class RosterStack extends Stack {
 function functionDefaults(props: RosterStackProps, logRemovalPolicy: RemovalPolicy, logEncryptionKey: IKey | undefined): FunctionDefaults {
   const settings = { ...DETECTION_DEFAULTS };
   for (const name of Object.keys(settings) as (keyof DetectionSettings)[]) settings[name] = props[name] ?? settings[name];
-  return { settings, logRetention: props.logRetention ?? RetentionDays.ONE_YEAR, logRemovalPolicy, logEncryptionKey };
+  return { settings, logRetention: props.logRetention ?? RetentionDays.ONE_YEAR, systemLogLevel: props.systemLogLevel ?? SystemLogLevel.WARN, logRemovalPolicy, logEncryptionKey };
 }

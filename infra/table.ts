@@ -17,6 +17,13 @@ export interface RosterTableProps {
    * @default the AWS managed key `aws/dynamodb` (encrypted with a KMS key, as Control Tower's CT.DYNAMODB.PR.2 asks, at no key charge)
    */
   readonly encryptionKey?: IKey;
+  /**
+   * Write units a second the table serves from the start (`WarmThroughput`,
+   * pre-warming: a one-time charge, https://aws.amazon.com/dynamodb/pricing/on-demand/).
+   * DynamoDB never lowers it again.
+   * @default a new on-demand table's own (4,000)
+   */
+  readonly warmWriteUnitsPerSecond?: number;
 }
 
 /** On-demand, TTL as garbage collection, a NEW_AND_OLD_IMAGES stream for the fan-out, the sparse expiry index, point-in-time recovery. */
@@ -33,6 +40,7 @@ export class RosterTable extends Table {
       encryption: props.encryptionKey ? TableEncryption.CUSTOMER_MANAGED : TableEncryption.AWS_MANAGED,
       encryptionKey: props.encryptionKey,
       removalPolicy: props.removalPolicy,
+      ...(props.warmWriteUnitsPerSecond === undefined ? {} : { warmThroughput: { writeUnitsPerSecond: props.warmWriteUnitsPerSecond } }),
     });
     this.addGlobalSecondaryIndex({
       indexName: expiryIndex.name,

@@ -13,7 +13,7 @@
 import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import type { CfnStage} from 'aws-cdk-lib/aws-apigatewayv2';
-import { LogGroupLogDestination, WebSocketApi, WebSocketStage, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { LogGroupLogDestination, WebSocketApi, WebSocketStage, type ThrottleSettings, type WebSocketRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -22,6 +22,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { WS_ROUTES, WS_ROUTE_SELECTION } from '../functions/core/routes.ts';
 import { acknowledgeControl, CONTROLS } from './control-tower.ts';
+import { applyRouteThrottles } from './deployment-size.ts';
 import { authorizerFunction, constructIdOf, handlerFunction, type RosterFunction, rosterLogGroup, type FunctionDefaults } from './function.ts';
 import { WS_TABLE_ACCESS } from './table-access.ts';
 
@@ -42,8 +43,10 @@ export interface RosterWebSocketApiProps {
   readonly functions: FunctionDefaults;
   readonly table: ITable;
   readonly tokenSecret: ISecret;
-  /** Messages per second and burst of the stage (all routes, `$connect` included). */
+  /** Messages per second and burst of the stage's routes (`DefaultRouteSettings`, `$connect` included). */
   readonly throttle: ThrottleSettings;
+  /** Routes with a throttle of their own (`RouteSettings`), by route key (`ping`, `$connect`). */
+  readonly routeThrottles: Readonly<Record<string, ThrottleSettings>>;
   readonly accessLogs: WebSocketAccessLogs;
 }
 
@@ -54,6 +57,8 @@ export class RosterWebSocketApi extends Construct {
   readonly authorizer: RosterFunction;
   /** The route handlers, keyed by construct id. */
   readonly handlers = new Map<string, RosterFunction>();
+  /** The routes (the stage's route settings name them). */
+  private readonly routes: WebSocketRoute[] = [];
 
   constructor(scope: Construct, id: string, props: RosterWebSocketApiProps) {
     super(scope, id);
@@ -83,6 +88,7 @@ export class RosterWebSocketApi extends Construct {
             ? new WebSocketLambdaAuthorizer('ConnectAuthorizer', this.authorizer, { identitySource: ['route.request.querystring.token'] })
             : undefined,
       });
+      this.routes.push(wsRoute);
       if (route.routeKey !== '$connect') {
         const reason =
           `API Gateway allows an authorizer on a WebSocket API's $connect route only; ${route.routeKey} runs on a connection ` +
@@ -122,6 +128,7 @@ export class RosterWebSocketApi extends Construct {
     });
     // The stage's logical id from before this construct existed: API Gateway refuses a second `live` stage.
     (stage.node.defaultChild as CfnStage).overrideLogicalId('WebSocketStageC46B7E43');
+    applyRouteThrottles(stage.node.defaultChild as CfnStage, props.routeThrottles, this.routes);
     if (props.accessLogs === 'createAccountRole') stage.node.addDependency(this.apiGatewayLogsAccount());
     if (!logged) {
       acknowledgeControl(

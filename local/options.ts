@@ -45,7 +45,7 @@ export interface RuntimeOptions {
   sweepIntervalSeconds?: number;
   /** Context `disconnectGraceSeconds`. @default the stack's (2) */
   disconnectGraceSeconds?: number;
-  /** Context `defaultLeaseSeconds`. @default the stack's (15) */
+  /** Context `defaultLeaseSeconds`. @default the stack's (60) */
   defaultLeaseSeconds?: number;
   /** Wait between polls of an idle stream shard (Lambda: 250). @default 100 */
   pollIntervalMs?: number;

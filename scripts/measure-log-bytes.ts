@@ -20,7 +20,8 @@ import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { synthesizedSettings } from '../bench/stack-settings.ts';
+import { synthesizedSettings, type FunctionSettings } from '../bench/stack-settings.ts';
+import { EmfSink, ROUTINE_PUBLISH_EVERY_MS } from '../functions/core/metrics.ts';
 import { localOverrides } from '../functions/core/aws.ts';
 import type { WsEvent, WsResult } from '../functions/core/ws.ts';
 import { createTableInput } from '../functions/core/table.ts';
@@ -84,13 +85,20 @@ async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; written: 
 
 const count = (text: string): Written => ({ bytes: Buffer.byteLength(text), lines: text.split('\n').filter((l) => l !== '').length, text });
 
-/** Lambda's three lines around each invocation, in the text format the stack's functions use. */
-function platformLines(memoryMb: number): Written {
+/**
+ * Lambda's own lines around each invocation. In the text format, START, END and
+ * REPORT as on the Node.js logging page. In the JSON format Lambda filters its
+ * lines by the function's system log level: START and REPORT are INFO, so at
+ * WARN (the stack's default) none is written
+ * (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+ */
+function platformLines(fn: FunctionSettings | undefined): Written {
+  if (fn?.systemLogLevel === 'WARN') return { bytes: 0, lines: 0 };
   const id = randomUUID();
   return count(
     `START RequestId: ${id} Version: $LATEST\n` +
       `END RequestId: ${id}\n` +
-      `REPORT RequestId: ${id}\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: ${memoryMb} MB\tMax Memory Used: 95 MB\t\n`,
+      `REPORT RequestId: ${id}\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: ${fn?.memoryMb ?? 256} MB\tMax Memory Used: 95 MB\t\n`,
   );
 }
 
@@ -138,22 +146,33 @@ async function ws(name: string, routeKey: string, eventType: WsEvent['requestCon
 }
 
 const rows: { operation: string; handler: Written; access?: Written; platform: Written }[] = [];
-const httpMemory = (route: string): number => settings.httpFunctions[route]?.memoryMb ?? 256;
+const httpFn = (route: string): FunctionSettings | undefined => settings.httpFunctions[route];
 const nodePath = `/v1/clusters/${CLUSTER}/nodes/${NODE}`;
 const ids = { clusterId: CLUSTER, nodeId: NODE };
 
 try {
   // A first call of each handler pays for module loading; the figures are those of a warm call.
-  const register = (incarnation: number) => http('register', 'PUT', nodePath, ids, { body: { metadata: {}, leaseSeconds: 15, incarnation } });
+  const register = (incarnation: number) => http('register', 'PUT', nodePath, ids, { body: { metadata: {}, incarnation } });
   await register(1);
   const registered = await register(2);
   if (registered.result.statusCode !== 200) throw new Error(`re-registration answered ${registered.result.statusCode}`);
-  rows.push({ operation: 'register (a restart: NODE_REGISTERED)', handler: registered.handler, access: registered.access, platform: platformLines(httpMemory('PUT /v1/clusters/{clusterId}/nodes/{nodeId}')) });
+  rows.push({ operation: 'register (a restart: NODE_REGISTERED)', handler: registered.handler, access: registered.access, platform: platformLines(httpFn('PUT /v1/clusters/{clusterId}/nodes/{nodeId}')) });
 
   await http('keepalive', 'POST', `${nodePath}/keepalive`, ids, { body: {} });
   const keepalive = await http('keepalive', 'POST', `${nodePath}/keepalive`, ids, { body: {} });
   if (keepalive.result.statusCode !== 200) throw new Error(`keepalive answered ${keepalive.result.statusCode}`);
-  rows.push({ operation: 'keepalive', handler: keepalive.handler, access: keepalive.access, platform: platformLines(httpMemory('POST /v1/clusters/{clusterId}/nodes/{nodeId}/keepalive')) });
+  rows.push({ operation: 'keepalive', handler: keepalive.handler, access: keepalive.access, platform: platformLines(httpFn('POST /v1/clusters/{clusterId}/nodes/{nodeId}/keepalive')) });
+
+  // The keepalive above wrote no metric document: its counts wait in the environment (functions/core/metrics.ts
+  // ROUTINE_PUBLISH_EVERY_MS). What an environment writes for them once a minute, through the same sink:
+  // Keepalives, and Requests by status class (a document of its own). A list or ping environment writes less.
+  let clock = Date.now();
+  const held = new EmfSink(() => clock);
+  held.count('Keepalives', 1, {});
+  held.count('Requests', 1, { status: '2xx' });
+  clock += ROUTINE_PUBLISH_EVERY_MS;
+  const publish = await captured(() => Promise.resolve(held.flush({ routine: true })));
+  rows.push({ operation: "routine counts held a minute (per warm keepalive, list or ping environment, once a minute)", handler: publish.written, platform: { bytes: 0, lines: 0 } });
 
   const listPath = `/v1/clusters/${CLUSTER}/nodes`;
   const full = await http('list-nodes', 'GET', listPath, { clusterId: CLUSTER });
@@ -162,20 +181,20 @@ try {
   const notModified = await http('list-nodes', 'GET', listPath, { clusterId: CLUSTER }, { headers: { 'if-none-match': etag } });
   if (notModified.result.statusCode !== 304) throw new Error(`a conditional list answered ${notModified.result.statusCode}`);
   const listFull = await http('list-nodes', 'GET', listPath, { clusterId: CLUSTER });
-  rows.push({ operation: 'list refresh answered 304', handler: notModified.handler, access: notModified.access, platform: platformLines(httpMemory('GET /v1/clusters/{clusterId}/nodes')) });
-  rows.push({ operation: 'full list (1 node; the line does not grow with the list, the access line only by its length)', handler: listFull.handler, access: listFull.access, platform: platformLines(httpMemory('GET /v1/clusters/{clusterId}/nodes')) });
+  rows.push({ operation: 'list refresh answered 304', handler: notModified.handler, access: notModified.access, platform: platformLines(httpFn('GET /v1/clusters/{clusterId}/nodes')) });
+  rows.push({ operation: 'full list (1 node; the line does not grow with the list, the access line only by its length)', handler: listFull.handler, access: listFull.access, platform: platformLines(httpFn('GET /v1/clusters/{clusterId}/nodes')) });
 
-  const wsMemory = (route: string): number => settings.webSocketFunctions[route]?.memoryMb ?? 256;
+  const wsFn = (route: string): FunctionSettings | undefined => settings.webSocketFunctions[route];
   await ws('ping', 'ping', 'MESSAGE', gatewayId(), { body: '{"action":"ping"}' });
   const ping = await ws('ping', 'ping', 'MESSAGE', gatewayId(), { body: '{"action":"ping"}' });
-  rows.push({ operation: 'ping', handler: ping.handler, platform: platformLines(wsMemory('ping')) });
+  rows.push({ operation: 'ping', handler: ping.handler, platform: platformLines(wsFn('ping')) });
 
   const connection = gatewayId();
   const connect = await ws('connect', '$connect', 'CONNECT', connection, { query: { clusterId: CLUSTER, nodeId: NODE } });
   if (connect.result.statusCode !== 200) throw new Error(`$connect answered ${connect.result.statusCode}`);
-  rows.push({ operation: '$connect (bound)', handler: connect.handler, platform: platformLines(wsMemory('$connect')) });
+  rows.push({ operation: '$connect (bound)', handler: connect.handler, platform: platformLines(wsFn('$connect')) });
   const disconnect = await ws('disconnect', '$disconnect', 'DISCONNECT', connection);
-  rows.push({ operation: '$disconnect (bound: the lease cut)', handler: disconnect.handler, platform: platformLines(wsMemory('$disconnect')) });
+  rows.push({ operation: '$disconnect (bound: the lease cut)', handler: disconnect.handler, platform: platformLines(wsFn('$disconnect')) });
 
   // The fan-out of one event (the registration above) to a cluster nobody subscribes to any more: the batch line
   // and its metrics. With subscribers the EMF document also carries EventsFannedOut.
@@ -202,7 +221,7 @@ try {
   } as unknown as DynamoDBRecord;
   const { handler: fanout } = (await import('../functions/stream/fanout.ts')) as { handler: (e: DynamoDBStreamEvent) => Promise<unknown> };
   const fanoutRun = await captured(() => fanout({ Records: [record] }));
-  rows.push({ operation: 'fan-out batch (one event)', handler: fanoutRun.written, platform: platformLines(settings.fanout.memoryMb) });
+  rows.push({ operation: 'fan-out batch (one event)', handler: fanoutRun.written, platform: platformLines(settings.fanout) });
 
   // The sweeper: one sweep per invocation here (SWEEP_LOOP_SECONDS is unset); on AWS one invocation sweeps for a minute.
   const { handler: sweeper } = (await import('../functions/sweeper/sweeper.ts')) as { handler: () => Promise<{ down: number }> };
@@ -217,7 +236,7 @@ try {
   const down = await captured(() => sweeper());
   if (down.result.down !== 1) throw new Error(`the sweep declared ${down.result.down} nodes down, not 1`);
   rows.push({ operation: 'sweep that declares one node down', handler: down.written, platform: { bytes: 0, lines: 0 } });
-  rows.push({ operation: 'sweeper invocation (once a minute)', handler: { bytes: 0, lines: 0 }, platform: platformLines(settings.sweeper.memoryMb) });
+  rows.push({ operation: 'sweeper invocation (once a minute)', handler: { bytes: 0, lines: 0 }, platform: platformLines(settings.sweeper) });
 } finally {
   await dynamo.stop();
 }

@@ -27,7 +27,7 @@ import { closedError, RosterClientError, toClientError, type ClientErrorCode } f
 import { EventHub } from './events.ts';
 import { errorOfAnswer, HttpApi } from './http.ts';
 import { Lease } from './lease.ts';
-import { checkOptions, DEFAULT_PING_INTERVAL_MS, type RosterClientOptions } from './options.ts';
+import { checkOptions, DEFAULT_PING_INTERVAL_MS, DEFAULT_REFRESH_INTERVAL_MS, type RosterClientOptions } from './options.ts';
 import { stopOnSignals } from './signals.ts';
 import { Sync } from './sync.ts';
 import type {
@@ -147,7 +147,7 @@ export class RosterClient implements AsyncDisposable {
 
   private createSync(): Sync {
     return new Sync(
-      { clusterId: this.clusterId, http: this.http, cache: this.cache, backoff: this.backoff, refreshIntervalMs: this.options.refreshIntervalMs ?? 30_000 },
+      { clusterId: this.clusterId, http: this.http, cache: this.cache, backoff: this.backoff, refreshIntervalMs: this.options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS },
       {
         connection: () => ({ open: this.connection.state === 'connected', opened: this.connections }),
         retrying: () => this.phase === 'running',

@@ -3,12 +3,14 @@
  * construction: a mistake is a `VALIDATION_FAILED` error then, not a
  * surprise later.
  */
-import { ID_RULE, isValidId, isValidLease, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
+import { DEFAULT_PING_INTERVAL_SECONDS, DEFAULT_REFRESH_INTERVAL_SECONDS, ID_RULE, isValidId, isValidLease, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
 import type { BackoffOption } from './backoff.ts';
 import { RosterClientError } from './errors.ts';
 
-/** The ping's default period: twice a minute would cost a deployment of 1,000 nodes about $97 a month more (docs/operating/cost.md). */
-export const DEFAULT_PING_INTERVAL_MS = 60_000;
+/** The ping's default period (the contract's DEFAULT_PING_INTERVAL_SECONDS says why 5 minutes). */
+export const DEFAULT_PING_INTERVAL_MS = DEFAULT_PING_INTERVAL_SECONDS * 1000;
+/** The periodic sync's default period (the contract's DEFAULT_REFRESH_INTERVAL_SECONDS says why 5 minutes). */
+export const DEFAULT_REFRESH_INTERVAL_MS = DEFAULT_REFRESH_INTERVAL_SECONDS * 1000;
 
 export interface RosterClientOptions {
   /** Base URL of the HTTP API: the `HttpApiUrl` stack output, or `http://127.0.0.1:4000` locally. */
@@ -25,11 +27,21 @@ export interface RosterClientOptions {
   nodeId?: string;
   /** Flat string metadata sent with the registration (at most 32 keys, 4 KiB). @default {} */
   metadata?: Record<string, string>;
-  /** Lease in seconds (2–3600). @default the information center's default, 15 */
+  /**
+   * Lease in seconds (2–3600). A shorter lease sees a hung node sooner (lease
+   * + ~1.5 s) for more keepalives: more requests, cost and throttle headroom
+   * used (a crash is seen within ~3.5 s whatever the lease, by the bound
+   * connection). @default the information center's default, 60
+   */
   leaseSeconds?: number;
   /** Time between keepalives. @default a third of the lease */
   keepaliveIntervalMs?: number;
-  /** Time between periodic syncs that reconcile the cache with the server (±10% jitter); 0 turns them off. @default 30000 */
+  /**
+   * Time between periodic syncs that reconcile the cache with the server
+   * (±10% jitter); 0 turns them off. Events are pushed, and a gap or a
+   * reconnection syncs at once: this only bounds how long a lost event can go
+   * unnoticed. @default 300000
+   */
   refreshIntervalMs?: number;
   /**
    * How long a revision skipped by an event may be late before the client
@@ -55,7 +67,7 @@ export interface RosterClientOptions {
    * idle for 10 minutes; the ping also finds a connection that died silently
    * (within this + `pongTimeoutMs`; events missed meanwhile come back with the
    * next periodic sync). Each ping is two WebSocket messages and one Lambda
-   * invocation on AWS. @default 60000
+   * invocation on AWS. @default 300000
    */
   pingIntervalMs?: number;
   /** A PONG not received within this marks the connection dead. @default 10000 */

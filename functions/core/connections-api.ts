@@ -27,7 +27,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import { PostSigner } from './post-signer.ts';
 
 export type PostOutcome = 'delivered' | 'gone' | 'throttled' | 'failed';
@@ -94,22 +94,11 @@ export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: st
     const path = `${base}/@connections/${encodeURIComponent(connectionId)}`;
     // undici sends `content-length` from the body itself; it is not among the signed headers.
     const headers = await signer.headers(host, path, payload.sha256);
-    return new Promise<number>((resolve, reject) => {
-      let status = 0;
-      const handler: Dispatcher.DispatchHandler = {
-        // undici's mark of a handler of its current interface (it checks for this method).
-        onRequestStart: () => undefined,
-        onResponseStart: (_controller, statusCode) => {
-          status = statusCode;
-        },
-        // The answer's body (empty, or an error document) is read and dropped.
-        onResponseData: () => undefined,
-        onResponseEnd: () => resolve(status),
-        onResponseError: (_controller, err) => reject(err),
-      };
-      // undici sends the `host` header given (the signed value) instead of its own.
-      pool.dispatch({ method: 'POST', path, headers, body: payload.body }, handler);
-    });
+    // undici sends the `host` header given (the signed value) instead of its own.
+    const { statusCode, body } = await pool.request({ method: 'POST', path, headers, body: payload.body });
+    // The answer's body (empty, or an error document) is read and dropped, which frees the socket.
+    await body.dump();
+    return statusCode;
   };
 
   return {

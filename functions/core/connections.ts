@@ -27,7 +27,6 @@ import {
   SUBSCRIPTIONS_VERSION_SHARDS,
   SUBSCRIPTION_SK_PREFIX,
   connectionPk,
-  nodeItemKey,
   subscriptionPk,
   subscriptionSk,
   subscriptionsVersionKey,
@@ -35,7 +34,7 @@ import {
 } from './model.ts';
 import { mapLimit } from './concurrency.ts';
 import { isConditionFailure } from './conditions.ts';
-import { announcement, renewLease } from './lease.ts';
+import { cutLease, renewLease } from './lease.ts';
 import { ledgerRefOf, type LedgerRef } from './fanout-ledger.ts';
 
 /** API Gateway closes every WebSocket connection after two hours; records outlive that a little. */
@@ -304,33 +303,6 @@ export async function disconnect(deps: Deps, connectionId: string): Promise<{ cu
   await mapLimit(clusters, 10, (clusterId) => bumpSubscriptions(deps, clusterId, connectionId));
   if (conn.clusterId === undefined || conn.nodeId === undefined) return { cutLease: false };
   return { cutLease: await cutLease(deps, connectionId, conn.clusterId, conn.nodeId) };
-}
-
-/**
- * Cuts a bound node's lease to the grace period. The deadline moves earlier,
- * so it is announced to the sweeper (`sweepAt`), which otherwise would look
- * at the cluster only when its old deadline came.
- */
-async function cutLease(deps: Deps, connectionId: string, clusterId: string, nodeId: string): Promise<boolean> {
-  const now = deps.now();
-  const cut = now + deps.config.disconnectGraceSeconds * 1000;
-  const { sweepPk, sweepAt } = announcement(deps, clusterId, nodeId, cut);
-  try {
-    await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.config.tableName,
-        Key: nodeItemKey(clusterId, nodeId),
-        UpdateExpression: 'SET expiresAt = :cut, cutReason = :reason, sweepPk = :sweepPk, sweepAt = :sweepAt REMOVE ev, boundConn',
-        ConditionExpression: 'boundConn = :conn AND #status = :up AND expiresAt > :cut',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':cut': cut, ':reason': 'disconnected', ':conn': connectionId, ':up': 'UP', ':sweepPk': sweepPk, ':sweepAt': sweepAt },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
 }
 
 /**

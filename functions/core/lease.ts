@@ -1,7 +1,14 @@
 /**
- * A node's lease, written in one place: its renewal (keepalive and binding a
- * connection share it), the TTL that follows the lease, and the deadline
+ * A node's lease, written in one place: every write of `expiresAt` but a
+ * registration's new lease and a DOWN — its renewal (keepalive and binding a
+ * connection share it, and so does a registration that changes nothing), its
+ * cut when a bound connection drops, its extension by the sweeper's
+ * self-preservation — the TTL that follows the lease, and the deadline
  * announcement the sweeper reads.
+ *
+ * Placeholders mean one thing in every expression here: `:now` is epoch
+ * milliseconds (the unit of `expiresAt`), `:nowIso` the same moment as an
+ * ISO string (the unit of `lastKeepaliveAt`).
  *
  * What a renewal costs. A keepalive is one conditional UpdateItem of the node
  * item and nothing else: it changes `expiresAt`, `lastKeepaliveAt` and `ttl`,
@@ -104,4 +111,100 @@ export async function renewLease(deps: Deps, clusterId: string, nodeId: string, 
     if (!old || effectiveStatus(old, now).status !== 'UP') throw new NodeNotFoundError(key, { cause: err });
     throw new StaleIncarnationError(key, old.incarnation, options.incarnation ?? old.incarnation, { cause: err });
   }
+}
+
+/**
+ * A registration that changes nothing a subscriber cares about: the lease is
+ * renewed, with no revision and no event, conditional on the node still being
+ * at the `revision` the registration read. The deadline only moves later, so
+ * nothing is announced. A lease that lapsed since the read is not revived
+ * silently: the condition fails and the caller's next attempt registers the
+ * node again (with an event).
+ */
+export async function renewRegistration(deps: Deps, clusterId: string, nodeId: string, revision: number, now: number): Promise<NodeItem> {
+  const ttl = renewedTtl(deps, now);
+  const out = await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: nodeItemKey(clusterId, nodeId),
+      UpdateExpression: `SET expiresAt = leaseMs + :now, lastKeepaliveAt = :nowIso, ${ttl.set}, sweepPk = :sweepPk REMOVE ev, cutReason`,
+      ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt > :now',
+      ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
+      ExpressionAttributeValues: {
+        ':now': now,
+        ':nowIso': new Date(now).toISOString(),
+        ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
+        ':rev': revision,
+        ':up': 'UP',
+        ...ttl.values,
+      },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return out.Attributes as NodeItem;
+}
+
+/**
+ * Cuts a bound node's lease to the disconnect grace when its connection
+ * drops. The deadline moves earlier, so it is announced to the sweeper
+ * (`sweepAt`), which otherwise would look at the cluster only when its old
+ * deadline came. False when there was nothing to cut: the node is no longer
+ * bound to this connection, not UP, or due sooner anyway.
+ */
+export async function cutLease(deps: Deps, connectionId: string, clusterId: string, nodeId: string): Promise<boolean> {
+  const now = deps.now();
+  const cut = now + deps.config.disconnectGraceSeconds * 1000;
+  const { sweepPk, sweepAt } = announcement(deps, clusterId, nodeId, cut);
+  try {
+    await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.config.tableName,
+        Key: nodeItemKey(clusterId, nodeId),
+        UpdateExpression: 'SET expiresAt = :cut, cutReason = :reason, sweepPk = :sweepPk, sweepAt = :sweepAt REMOVE ev, boundConn',
+        ConditionExpression: 'boundConn = :conn AND #status = :up AND expiresAt > :cut',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':cut': cut, ':reason': 'disconnected', ':conn': connectionId, ':up': 'UP', ':sweepPk': sweepPk, ':sweepAt': sweepAt },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * One more lease for a node past its deadline that the sweeper decided not
+ * to declare down (self-preservation: functions/core/sweeper.ts). No event:
+ * the node never went DOWN. But it takes a new `revision`: a reader that
+ * listed the cluster meanwhile saw the node as expired, and the new revision
+ * is what tells its next refresh (and, as a gap, a subscriber) to read the
+ * list again. The extension is its own lease, or `graceMs` for a node whose
+ * bound connection dropped (a crashed process is not kept UP for a lease).
+ */
+export async function extendLapsedLease(
+  deps: Deps,
+  node: { clusterId: string; nodeId: string; revision: number },
+  revision: number,
+  now: number,
+  graceMs?: number,
+): Promise<void> {
+  const ttl = renewedTtl(deps, now);
+  await deps.db.send(
+    new UpdateCommand({
+      TableName: deps.config.tableName,
+      Key: nodeItemKey(node.clusterId, node.nodeId),
+      UpdateExpression: `SET expiresAt = ${graceMs === undefined ? 'leaseMs' : ':grace'} + :now, ${ttl.set}, revision = :revision REMOVE ev`,
+      ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt <= :now',
+      ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
+      ExpressionAttributeValues: {
+        ':now': now,
+        ...ttl.values,
+        ':rev': node.revision,
+        ':revision': revision,
+        ':up': 'UP',
+        ...(graceMs === undefined ? {} : { ':grace': graceMs }),
+      },
+    }),
+  );
 }

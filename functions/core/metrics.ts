@@ -42,7 +42,7 @@ export const METRICS = {
   ClustersRemoved: { kind: 'counter', unit: 'Count', labels: [], help: 'Clusters with no node left that the sweeper removed from the cluster list' },
   AuthorizerDenials: { kind: 'counter', unit: 'Count', labels: ['code'], help: 'Requests denied by authorization, by error code' },
   Requests: { kind: 'counter', unit: 'Count', labels: ['status'], help: 'HTTP and WebSocket requests, by status class (2xx, 4xx, 5xx)' },
-  RequestLatency: { kind: 'observation', unit: 'Milliseconds', labels: [], help: 'Time spent in the handler per request' },
+  RequestLatency: { kind: 'observation', unit: 'Milliseconds', labels: [], help: 'Time spent in the handler per request (not observed for routine successes: a keepalive or ping answered 200, a list answered 304)' },
 } as const satisfies Record<string, MetricSpec>;
 
 export type MetricName = keyof typeof METRICS;
@@ -63,40 +63,87 @@ export const METRICS_SERVICE_DIMENSION = { service: 'roster' } as const;
 export interface MetricsSink {
   count(name: CounterName, value: number, labels: Labels): void;
   observe(name: ObservationName, value: number, labels: Labels): void;
-  /** Called at the end of each invocation: write out what was buffered. */
-  flush(): void;
+  /**
+   * Called at the end of each invocation: write out what was buffered. A
+   * `routine` invocation (functions/core/observe.ts `isRoutine`) lets a sink
+   * that writes per invocation hold its counts for a later one.
+   */
+  flush(options?: { routine?: boolean }): void;
 }
 
-/** Embedded metric format through Powertools; one document per flush, dimensions per series. */
+/**
+ * How long the EMF sink may hold the counts of routine invocations. A
+ * keepalive is one every 20 s from every node; one metric document per
+ * keepalive (two, with `Requests` by status) would be 131 million documents a
+ * month for 1,000 nodes, as many bytes as the rest of their logs together, and
+ * kept a year (docs/operating/cost.md). Held for a minute they are one or two
+ * documents a minute per warm environment, each with the sum.
+ */
+export const ROUTINE_PUBLISH_EVERY_MS = 60_000;
+
+interface Series {
+  name: MetricName;
+  labels: Labels;
+  values: number[];
+}
+
+/**
+ * Embedded metric format through Powertools: one document per dimension set
+ * and publish. Counters are summed until published; a series with labels gets
+ * its own document (its own dimension set).
+ *
+ * Published at the end of every invocation, except a routine one, whose
+ * counts wait until `ROUTINE_PUBLISH_EVERY_MS` has passed since the last
+ * publish, or until an invocation that is not routine. What an environment
+ * held when Lambda retires it is lost: at most a minute of its routine counts
+ * (`Keepalives`, `Requests` with status 2xx); API Gateway's own `Count` per
+ * API is exact. The documents carry the time they are written, so held counts
+ * land up to a minute late.
+ */
 export class EmfSink implements MetricsSink {
   private readonly emf = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE_DIMENSION.service });
-  private pending = false;
+  private readonly held = new Map<string, Series>();
+  private lastPublish: number;
 
-  private add(name: MetricName, value: number, labels: Labels): void {
-    const unit = METRICS[name].unit === 'Count' ? MetricUnit.Count : MetricUnit.Milliseconds;
-    if (Object.keys(labels).length === 0) {
-      this.emf.addMetric(name, unit, value);
-      this.pending = true;
-      return;
-    }
-    // A labelled series needs its own dimension set: single metrics are written at once.
-    const single = this.emf.singleMetric();
-    for (const [key, label] of Object.entries(labels)) single.addDimension(key, label);
-    single.addMetric(name, unit, value);
+  constructor(private readonly now: () => number = Date.now) {
+    this.lastPublish = now();
+  }
+
+  private hold(name: MetricName, value: number, labels: Labels): void {
+    const key = JSON.stringify([name, Object.entries(labels).sort()]);
+    const series = this.held.get(key) ?? { name, labels, values: [] };
+    if (METRICS[name].kind === 'counter') series.values = [(series.values[0] ?? 0) + value];
+    else series.values.push(value);
+    this.held.set(key, series);
   }
 
   count(name: CounterName, value: number, labels: Labels): void {
-    this.add(name, value, labels);
+    this.hold(name, value, labels);
   }
 
   observe(name: ObservationName, value: number, labels: Labels): void {
-    this.add(name, value, labels);
+    this.hold(name, value, labels);
   }
 
-  flush(): void {
-    if (!this.pending) return;
-    this.pending = false;
-    this.emf.publishStoredMetrics();
+  flush(options: { routine?: boolean } = {}): void {
+    if (this.held.size === 0) return;
+    if (options.routine && this.now() - this.lastPublish < ROUTINE_PUBLISH_EVERY_MS) return;
+    let stored = false;
+    for (const { name, labels, values } of this.held.values()) {
+      const unit = METRICS[name].unit === 'Count' ? MetricUnit.Count : MetricUnit.Milliseconds;
+      if (Object.keys(labels).length === 0) {
+        for (const value of values) this.emf.addMetric(name, unit, value);
+        stored = true;
+        continue;
+      }
+      // A labelled series needs its own dimension set: a document of its own.
+      const single = this.emf.singleMetric();
+      for (const [key, label] of Object.entries(labels)) single.addDimension(key, label);
+      for (const value of values) single.addMetric(name, unit, value);
+    }
+    this.held.clear();
+    this.lastPublish = this.now();
+    if (stored) this.emf.publishStoredMetrics();
   }
 }
 
@@ -113,8 +160,9 @@ export const metrics = {
   observe(name: ObservationName, value: number, labels: Labels = {}): void {
     sink().observe(name, value, labels);
   },
-  flush(): void {
-    sink().flush();
+  /** The end of an invocation; a `routine` one (functions/core/observe.ts) may leave its counts for a later document. */
+  flush(options: { routine?: boolean } = {}): void {
+    sink().flush(options);
   },
 };
 

@@ -21,7 +21,7 @@ import { metrics } from './metrics.ts';
 import { CursorExpiredError, NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
 import { encodeCursor, readPage, type Cursor } from './list-page.ts';
 import { isConditionFailure } from './conditions.ts';
-import { announcement, renewLease, renewedTtl, ttlAt } from './lease.ts';
+import { announcement, renewLease, renewRegistration, ttlAt } from './lease.ts';
 import {
   CLUSTERS_PK,
   META_SK,
@@ -31,7 +31,6 @@ import {
   metaKey,
   nodeItemKey,
   nodeKey,
-  sweepPartition,
   toNode,
   type DownReason,
   type EventType,
@@ -84,36 +83,6 @@ function sameMetadata(a: Record<string, string>, b: Record<string, string>): boo
   return ak.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
 }
 
-/**
- * A registration that changes nothing a subscriber cares about: the lease is
- * renewed, with no revision and no event. The deadline only moves later, so
- * nothing is announced. A lease that lapsed since the read is not revived
- * silently: the condition fails and the caller's next attempt registers the
- * node anew, with NODE_REGISTERED.
- */
-async function renewUnchanged(deps: Deps, clusterId: string, nodeId: string, old: NodeItem, now: number): Promise<NodeItem> {
-  const ttl = renewedTtl(deps, now);
-  const out = await deps.db.send(
-    new UpdateCommand({
-      TableName: deps.config.tableName,
-      Key: nodeItemKey(clusterId, nodeId),
-      UpdateExpression: `SET expiresAt = leaseMs + :nowMs, lastKeepaliveAt = :now, ${ttl.set}, sweepPk = :sweepPk REMOVE ev, cutReason`,
-      ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt > :nowMs',
-      ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
-      ExpressionAttributeValues: {
-        ':nowMs': now,
-        ':now': iso(now),
-        ':sweepPk': sweepPartition(clusterId, nodeId, deps.config.sweepShards),
-        ':rev': old.revision,
-        ':up': 'UP',
-        ...ttl.values,
-      },
-      ReturnValues: 'ALL_NEW',
-    }),
-  );
-  return out.Attributes as NodeItem;
-}
-
 export interface RegisterResult {
   node: Node;
   /**
@@ -159,7 +128,7 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
 
     try {
       if (ev === undefined && old) {
-        const renewed = await renewUnchanged(deps, clusterId, nodeId, old, now);
+        const renewed = await renewRegistration(deps, clusterId, nodeId, old.revision, now);
         // The same registration again is what a client sends after an error: if that error came between
         // an earlier attempt's node write and its cluster write, this is where the cluster is listed.
         await rememberCluster(deps, clusterId, nowIso);
@@ -280,16 +249,17 @@ export async function deregister(deps: Deps, clusterId: string, nodeId: string, 
  * The UP → DOWN write shared by deregister and the sweeper. Conditional on
  * the revision the caller saw, and for the sweeper also on the lease being
  * past, so a keepalive racing the sweeper either wins (node stays UP) or
- * loses (404) — never both. For the sweeper (`expired`) the reason stored
- * comes from the item: `disconnected` when the lease was cut by a dropped
- * connection, else `expired`.
+ * loses (404) — never both. `cause` is who decided: the client
+ * (`deregistered`, the reason stored) or the lease's end, seen by the sweeper
+ * (`lapsed`: the reason stored comes from the item, `disconnected` when the
+ * lease was cut by a dropped connection, else `expired`).
  */
 export async function markDown(
   deps: Deps,
   node: { clusterId: string; nodeId: string; revision: number },
   revision: number,
   now: number,
-  reason: 'deregistered' | 'expired',
+  cause: 'deregistered' | 'lapsed',
 ): Promise<DownReason> {
   const values: Record<string, unknown> = {
     ':down': 'DOWN',
@@ -302,13 +272,13 @@ export async function markDown(
   };
   let condition = 'revision = :oldRevision AND #status = :up';
   let reasonExpression = ':reason';
-  if (reason === 'expired') {
+  if (cause === 'lapsed') {
     condition += ' AND expiresAt <= :now';
     values[':now'] = now;
     values[':expired'] = 'expired';
     reasonExpression = 'if_not_exists(cutReason, :expired)';
   } else {
-    values[':reason'] = reason;
+    values[':reason'] = cause;
   }
   const out = await deps.db.send(
     new UpdateCommand({

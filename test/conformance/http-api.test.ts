@@ -4,6 +4,7 @@
  * deregister and the error contract, black-box over HTTP only.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import openapi from '@roster/contract/openapi.json' with { type: 'json' };
 import { Api, uid, type Reply } from './client.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -56,11 +57,11 @@ describe('register', () => {
     expect(list.body.nodes.map((n) => n.key)).toEqual([`${c}/n1`]);
   });
 
-  test('without leaseSeconds the default lease of 15 s applies', async () => {
+  test(`without leaseSeconds the default lease of ${DEFAULT_LEASE_SECONDS} s applies`, async () => {
     const c = uid('c');
     const reply = await api.register(c, 'n1');
     expect(reply.status).toBe(201);
-    expect(reply.body.node.leaseSeconds).toBe(15);
+    expect(reply.body.node.leaseSeconds).toBe(DEFAULT_LEASE_SECONDS);
     expect(reply.body.node.metadata).toEqual({});
   });
 

@@ -19,6 +19,8 @@ const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' };
 const region = 'eu-west-1';
 
 interface Received {
+  /** The client's port: one per connection it opened. */
+  socket: number;
   method: string;
   path: string;
   headers: IncomingMessage['headers'];
@@ -59,7 +61,7 @@ beforeAll(async () => {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       void verify(req, body).then((signatureValid) => {
-        received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: body.toString(), signatureValid });
+        received.push({ socket: req.socket.remotePort ?? 0, method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: body.toString(), signatureValid });
         const status = script.shift() ?? 200;
         if (status === 410) res.setHeader('x-amzn-ErrorType', 'GoneException');
         res.writeHead(status).end(status === 200 ? '' : '{"message":"scripted"}');
@@ -79,9 +81,9 @@ afterEach(() => {
   script = [];
 });
 
-function poster(): ConnectionsApi {
+function poster(options: { maxSockets?: number } = {}): ConnectionsApi {
   const url = `http://127.0.0.1:${port}/live`;
-  api = connectionsApiFor(new ApiGatewayManagementApiClient({ endpoint: url, region, credentials }), url);
+  api = connectionsApiFor(new ApiGatewayManagementApiClient({ endpoint: url, region, credentials }), url, options);
   return api;
 }
 
@@ -118,6 +120,19 @@ describe('PostToConnection as one signed request', () => {
     const [req] = received;
     expect(req).toMatchObject({ method: 'POST', path: '/live/@connections/L0SM9cOFvHcCIhw%3D', body: '{"type":"NODE_DOWN"}', signatureValid: true });
     expect(req?.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[^,]*host[^,]*, Signature=[0-9a-f]{64}$/);
+  });
+
+  // What the poster relies on undici for, through its documented `Pool.request`: the signed `host` header sent
+  // as given (above: the signature verifies), `content-length` from the body, and a connection freed for the
+  // next post once an answer's body (an error document too) is dumped. An upgrade that changes one fails here.
+  it('keeps its connections: 60 posts, answers with error documents among them, over the 3 sockets it may open', async () => {
+    script = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 410 : i % 3 === 1 ? 429 : 200));
+    const api = poster({ maxSockets: 3 });
+    const outcomes = await Promise.all(Array.from({ length: 60 }, (_, i) => api.post(`c${i}`, payloadOf('{"type":"NODE_DOWN"}'))));
+    expect(outcomes.filter((o) => o === 'failed')).toEqual([]);
+    expect(received).toHaveLength(60);
+    expect(new Set(received.map((r) => r.socket)).size).toBeLessThanOrEqual(3);
+    expect(received.every((r) => r.signatureValid && r.headers['content-length'] === String(Buffer.byteLength('{"type":"NODE_DOWN"}')))).toBe(true);
   });
 
   it('a tampered body does not verify (the check above can fail)', async () => {

@@ -5,6 +5,7 @@
  * the fan-out's filter criteria.
  */
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Node } from '../../functions/core/model.ts';
 import { newSweeperState, sweep } from '../../functions/core/sweeper.ts';
@@ -77,9 +78,9 @@ describe('register', () => {
     expect(events[0]?.node.metadata).toEqual({ zone: 'a' });
   });
 
-  it('uses the default lease of 15 s when none is given', async () => {
+  it(`uses the default lease of ${DEFAULT_LEASE_SECONDS} s when none is given`, async () => {
     const res = await register(cluster(), 'n1');
-    expect((res.json as { node: Node }).node.leaseSeconds).toBe(15);
+    expect((res.json as { node: Node }).node.leaseSeconds).toBe(DEFAULT_LEASE_SECONDS);
   });
 
   it('emits NODE_UPDATED when a live node re-registers with different metadata', async () => {

@@ -151,7 +151,7 @@ describe('functions', () => {
     for (const fn of s.stack.functions.values()) {
       expect(envOf(fn), fn.node.id).toMatchObject({
         POWERTOOLS_SERVICE_NAME: 'roster',
-        DEFAULT_LEASE_SECONDS: '15',
+        DEFAULT_LEASE_SECONDS: '60',
         DISCONNECT_GRACE_SECONDS: '2',
         SWEEP_INTERVAL_SECONDS: '1',
         DOWN_RETENTION_SECONDS: '86400',
@@ -229,6 +229,23 @@ describe('HTTP API', () => {
       expect(JSON.parse(format)).toHaveProperty('requestId', '$context.requestId');
       expect(format).not.toMatch(/querystring|rawQueryString|\$context\.path|header/i);
     }
+  });
+
+  it('writes an access line with what an operator searches by and no more: every keepalive writes one, kept a year', () => {
+    const stage = resourcesOfType(s.json, 'AWS::ApiGatewayV2::Stage').find(([, r]) => JSON.stringify(props(r).ApiId) === JSON.stringify({ Ref: s.logicalId(s.stack.http.api) }));
+    const format = JSON.parse(String((props((stage as [string, TemplateResource])[1]).AccessLogSettings as { Format: string }).Format)) as Record<string, string>;
+    expect(Object.keys(format).sort()).toEqual(['authorizerError', 'integrationError', 'ip', 'principal', 'requestId', 'responseLatency', 'routeKey', 'status']);
+  });
+
+  it("logs in JSON and keeps Lambda's own lines (START, REPORT: INFO) out by default; -c systemLogLevel brings them back, a bad one is refused", () => {
+    const levels = (x: typeof s) =>
+      resourcesOfType(x.json, 'AWS::Lambda::Function')
+        .map(([, r]) => props(r).LoggingConfig as { LogFormat?: string; SystemLogLevel?: string; LogGroup?: unknown } | undefined)
+        .filter((c) => c?.LogGroup !== undefined);
+    expect(levels(s).length).toBeGreaterThanOrEqual(HTTP_ROUTES.length);
+    for (const config of levels(s)) expect(config).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'WARN' });
+    for (const config of levels(synthRoster({ systemLogLevel: 'INFO' }))) expect(config).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'INFO' });
+    expect(() => synthRoster({ systemLogLevel: 'quiet' })).toThrow(/systemLogLevel="quiet" is invalid: expected INFO, DEBUG, WARN/);
   });
 
   it('takes throttling from context', () => {

@@ -4,6 +4,7 @@
  * esbuild. Then the bundles themselves are run: they must work as ES modules
  * with the bundled AWS SDK, against DynamoDB Local.
  */
+import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -98,7 +99,7 @@ describe('npx cdk synth', () => {
   it('takes detection settings from -c context values', () => {
     for (const [id, fn] of functions()) {
       const env = (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(env, id).toMatchObject({ SWEEP_INTERVAL_SECONDS: '2', DISCONNECT_GRACE_SECONDS: '3', DEFAULT_LEASE_SECONDS: '15' });
+      expect(env, id).toMatchObject({ SWEEP_INTERVAL_SECONDS: '2', DISCONNECT_GRACE_SECONDS: '3', DEFAULT_LEASE_SECONDS: String(DEFAULT_LEASE_SECONDS) });
     }
   });
 
