@@ -28,7 +28,6 @@ export const HTTP_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
   'list-clusters': { actions: ['Query'] },
   // sweeper.lastSweepAt: the sweeper's heartbeat item.
   health: { actions: ['GetItem'] },
-  // not-found touches no table.
 };
 
 /** WebSocket handlers, keyed by module name under `functions/ws/`. */
@@ -41,7 +40,18 @@ export const WS_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
   subscribe: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
   // connections.unsubscribe: remove the cluster, delete the subscription.
   unsubscribe: { actions: ['UpdateItem', 'DeleteItem'] },
-  // ping and $default touch no table.
+};
+
+/**
+ * The handlers that touch no table, said so: a route's handler in neither its
+ * map above nor here fails test/contract/routes.unit.test.ts, so a new route
+ * cannot go without table access by being forgotten.
+ */
+export const NO_TABLE_ACCESS: Readonly<{ http: readonly string[]; ws: readonly string[] }> = {
+  // not-found answers 404; openapi and console serve documents built into the bundle.
+  http: ['not-found', 'openapi', 'console'],
+  // ping answers pong; $default answers the unknown action.
+  ws: ['ping', 'default'],
 };
 
 /**

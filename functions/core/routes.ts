@@ -30,7 +30,7 @@ export interface HttpRouteSpec {
    * The query parameters the route takes. Any other is refused with 400
    * VALIDATION_FAILED before the route's logic runs (`httpHandler`): a
    * misspelt flag (`?stauts=all`) must not be silently ignored. The OpenAPI
-   * document lists exactly these (test/contract/documents.test.ts).
+   * document lists exactly these (test/contract/documents.unit.test.ts).
    */
   query: readonly string[];
 }

@@ -139,7 +139,7 @@ interface EmfDocument {
 }
 
 describe('a WebSocket handler that answers 500 itself', () => {
-  it('counts Requests with status 5xx in the EMF document it writes: the series the WebSocket 5xx alarm watches (test/infra/observability.test.ts)', async () => {
+  it('counts Requests with status 5xx in the EMF document it writes: the series the WebSocket 5xx alarm watches (test/infra/observability.unit.test.ts)', async () => {
     // The handler runs as on Lambda (AWS_LAMBDA_FUNCTION_NAME: metrics in EMF on stdout) against a table that does not
     // exist, so DynamoDB Local itself fails subscribe's write (ResourceNotFoundException): no mock, a real store error.
     const scope = new Scope({
