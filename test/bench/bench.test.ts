@@ -18,9 +18,9 @@ let report: BenchReport;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'roster-bench-test-'));
-  result = await runCli(['bench', '--quick', '--json', join(dir, 'out.json')], { timeoutMs: 150_000, killSignal: 'SIGINT' });
+  result = await runCli(['bench', '--quick', '--json', join(dir, 'out.json')], { timeoutMs: 300_000, killSignal: 'SIGINT' });
   if (result.code === 0) report = JSON.parse(await readFile(join(dir, 'out.json'), 'utf8')) as BenchReport;
-}, 160_000);
+}, 310_000);
 
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
