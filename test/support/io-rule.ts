@@ -18,6 +18,7 @@
 import childProcess from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
+import { promisify } from 'node:util';
 import { afterAll, inject, type RunnerTestSuite } from 'vitest';
 
 declare module 'vitest' {
@@ -67,10 +68,21 @@ if (registry[WRAPPED]) {
   const mutable = childProcess as unknown as Record<ProcessFunction, (...args: unknown[]) => unknown>;
   for (const name of PROCESS_FUNCTIONS) {
     const original = mutable[name];
-    mutable[name] = function (this: unknown, ...args: unknown[]) {
+    const wrapped = function (this: unknown, ...args: unknown[]) {
       hook.watch(`start a child process (${name} ${String(args[0])})`);
       return original.apply(this, args);
     };
+    // `promisify(execFile)` resolves with `{ stdout, stderr }` through the original's custom form; keep it, watched too.
+    const custom = (original as unknown as Record<symbol, unknown>)[promisify.custom];
+    if (typeof custom === 'function') {
+      Object.defineProperty(wrapped, promisify.custom, {
+        value: function (this: unknown, ...args: unknown[]) {
+          hook.watch(`start a child process (${name} ${String(args[0])})`);
+          return (custom as (...a: unknown[]) => unknown).apply(this, args);
+        },
+      });
+    }
+    mutable[name] = wrapped;
   }
   const listen = net.Server.prototype.listen;
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
