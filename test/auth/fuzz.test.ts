@@ -554,4 +554,4 @@ test(`${HTTP_CASES} HTTP requests and ${WS_SESSIONS} WebSocket sessions of gener
   // And every accepted registration is there.
   expect(items.filter((i) => String(i.sk).startsWith('N#')).length).toBe(t.registered.size);
   expect(rt.runtime.output()).not.toMatch(/failed inside the runtime|answered 500/);
-}, 180_000);
+}, 420_000);

@@ -89,21 +89,22 @@ describe('the lease', () => {
   it('reports the lease lost only once it has certainly lapsed, then registers anew', async () => {
     const clusterId = uniqueCluster('lost');
     const p = await proxy();
-    const leaseMs = 2000;
+    // Short enough to see the lease lapse, long enough that a busy machine answers start()'s requests in time.
+    const leaseMs = 6000;
     const client = node({
       clusterId,
       nodeId: 'l1',
       leaseSeconds: leaseMs / 1000,
       httpUrl: p.via(runtime.httpUrl),
       wsUrl: p.via(runtime.wsUrl),
-      requestTimeoutMs: 500,
+      requestTimeoutMs: 1500,
     });
     const events = record(client);
     await client.start();
 
     const cutAt = Date.now();
     p.cut();
-    await eventually(() => expect(events.of('lost')).toHaveLength(1), 10_000);
+    await eventually(() => expect(events.of('lost')).toHaveLength(1), 30_000);
     const lost = events.all.find((r) => r.event.type === 'lost');
     const firstFailure = events.all.find((r) => r.event.type === 'keepaliveFailed');
     expect(lost?.event).toMatchObject({ reason: 'expired' });
