@@ -20,14 +20,14 @@
  */
 import { PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
 import { PAGE_MAX_BYTES } from '../functions/core/list-page.ts';
-import { SUBSCRIPTIONS_VERSION_SHARDS, toNode, type NodeItem } from '../functions/core/model.ts';
+import { SUBSCRIPTIONS_VERSION_SHARDS, toNode } from '../functions/core/model.ts';
 import { SETTLES_IN_FLIGHT } from '../functions/core/sweeper.ts';
 import { LIST_PAGE_MAX } from '@roster/contract';
 import { AWS_LIMITS, type AwsLimit } from './aws-limits.ts';
 import { httpRouteKeyOf, routeThrottle, type StackSettings } from './stack-settings.ts';
 import { table } from './table.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
-import { CLUSTER_READS_IN_FLIGHT, eventMessageBytes, FULL_VCPU_MB, operationRates, stormPosts, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type StormPosts, type Workload } from './workload.ts';
+import { CLUSTER_READS_IN_FLIGHT, eventMessageBytes, FULL_VCPU_MB, operationRates, sampleNodeItem, stormPosts, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type StormPosts, type Workload } from './workload.ts';
 
 /** The account the deployment runs in: AWS's defaults unless raised. */
 export interface Account {
@@ -172,24 +172,7 @@ export const stackKeepaliveSeconds = (settings: StackSettings): number => settin
 /** The bytes of one node in a list: in the HTTP body, and in Lambda's response (the body is a JSON string there, its quotes escaped). */
 export function listBytesPerNode(metadataKb: number): { body: number; lambda: number } {
   const now = Date.parse('2026-12-01T00:00:00.000Z');
-  const metadata = metadataKb > 0 ? { m: 'x'.repeat(Math.max(1, Math.round(metadataKb * 1024) - 8)) } : undefined;
-  const item = {
-    pk: 'C#cluster-0001',
-    sk: 'N#node-000042',
-    clusterId: 'cluster-0001',
-    nodeId: 'node-000042',
-    status: 'UP',
-    metadata,
-    leaseSeconds: 15,
-    leaseMs: 15_000,
-    incarnation: now,
-    registeredAt: new Date(now).toISOString(),
-    lastKeepaliveAt: new Date(now).toISOString(),
-    expiresAt: now + 15_000,
-    revision: 123_456,
-    changedAt: new Date(now).toISOString(),
-    ttl: 0,
-  } as NodeItem;
+  const item = sampleNodeItem(metadataKb, now);
   const json = JSON.stringify(toNode(item, now));
   // One node and its separating comma; in Lambda's response the body is JSON-encoded once more.
   return { body: Buffer.byteLength(json) + 1, lambda: Buffer.byteLength(JSON.stringify(json)) - 2 + 1 };

@@ -38,6 +38,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
+import { Slots } from './concurrency.ts';
 import { pageCount } from './fanout-sizing.ts';
 import { payloadOf, type ConnectionsApi, type Payload, type PostOutcome } from './connections-api.ts';
 import type { Deps } from './deps.ts';
@@ -205,25 +206,6 @@ function messagePlanner(page: Page): (subscriber: PageSubscriber) => Message[] {
   };
 }
 
-/** At most `size` posts in flight; a connection waiting out a throttle holds none. First come, first served. */
-class Slots {
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private free: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-}
-
 /**
  * Posts one connection its messages, in order, and stops at the first that
  * does not get through. A 429 is retried for this connection alone, after a
@@ -270,6 +252,7 @@ async function postInOrder(
 export async function deliverPage(deps: FanoutDeps, page: Page, rate?: PostRate): Promise<PageResult> {
   const pace = {
     rate: rate ?? new PostRate(page.postsPerSecond ?? deps.config.fanoutPostsPerSecond, page.burst),
+    // Posts in flight, first come first served; a connection waiting out a throttle holds no slot.
     slots: new Slots(deps.postConcurrency ?? POST_CONCURRENCY),
     deadline: page.deadline ?? Date.now() + DEFAULT_BUDGET_MS,
   };
