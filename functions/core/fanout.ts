@@ -14,7 +14,7 @@
  * the fan-out itself, as is everything when no dispatcher is given (tests).
  * A group's subscribers come from the `SubscriberCache` when one is given:
  * the list held since the last event, unless the cluster's subscriptions
- * version moved (functions/core/connections.ts).
+ * version moved (functions/core/subscriber-cache.ts).
  *
  * At the account's request quota (docs/how-it-works/fanout-sizing.md#at-the-account-quota).
  * Posts are paced by one token bucket (`PostRate`) of `fanoutPostsPerSecond`
@@ -42,7 +42,8 @@ import { Slots } from './concurrency.ts';
 import { pageCount } from './fanout-sizing.ts';
 import { payloadOf, type ConnectionsApi, type Payload, type PostOutcome } from './connections-api.ts';
 import type { Deps } from './deps.ts';
-import { audienceOf, disconnect, forgetSubscription, type Audience, type Subscriber, type SubscriberCache } from './connections.ts';
+import { audienceOf, type Audience, type Subscriber, type SubscriberCache } from './subscriber-cache.ts';
+import { disconnect, forgetSubscription } from './subscriptions.ts';
 import { clearLedger, readLedger, writeLedger, type Ledger } from './fanout-ledger.ts';
 import { toEvent, type MembershipEvent, type NodeItem } from './model.ts';
 import { logger } from './log.ts';

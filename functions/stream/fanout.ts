@@ -1,7 +1,7 @@
 import type { Context, DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
 import { createLambdaClient, createManagementClient } from '../core/aws.ts';
 import { connectionsApiFor } from '../core/connections-api.ts';
-import { SubscriberCache } from '../core/connections.ts';
+import { SubscriberCache } from '../core/subscriber-cache.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { fanOut, type FanoutDeps } from '../core/fanout.ts';
 import { logger } from '../core/log.ts';

@@ -1,4 +1,4 @@
-import { connect } from '../core/connections.ts';
+import { connect } from '../core/subscriptions.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { incarnationParamSchema, parseId, parseWith } from '../core/validation.ts';
 import { authorize } from '../core/auth.ts';

@@ -1,4 +1,4 @@
-import { disconnect } from '../core/connections.ts';
+import { disconnect } from '../core/subscriptions.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { wsHandler } from '../core/ws.ts';
 

@@ -19,7 +19,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createManagementClient, localOverrides } from '../../functions/core/aws.ts';
-import { connect } from '../../functions/core/connections.ts';
+import { connect } from '../../functions/core/subscriptions.ts';
 import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { register } from '../../functions/core/registry.ts';

@@ -1,7 +1,7 @@
 /**
  * The fan-out keeps each cluster's subscriber list between events and reads
  * it again only when the cluster's subscriptions version moved
- * (functions/core/connections.ts, `SubscriberCache`). On real stream records
+ * (functions/core/subscriber-cache.ts, `SubscriberCache`). On real stream records
  * from DynamoDB Local, one cache across several events, as one execution
  * environment of the fan-out holds it: every change a client makes —
  * subscribing on connect or by message, unsubscribing, disconnecting, a 410 —
@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SubscriberCache } from '../../functions/core/connections.ts';
+import { SubscriberCache } from '../../functions/core/subscriber-cache.ts';
 import type { ConnectionsApi } from '../../functions/core/connections-api.ts';
 import { fanOut, YOUNG_CONNECTION_MS, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { mapLimit } from '../../functions/core/concurrency.ts';
@@ -95,7 +95,7 @@ describe('the fan-out’s subscriber lists, kept between events', () => {
   });
 
   it('reads a list again only when its version moved: a subscription removed behind the version’s back is still posted to', async () => {
-    // Why every change to subscriptions must go through connections.ts: this is what a change that skips the version costs.
+    // Why every change to subscriptions must go through subscriptions.ts: this is what a change that skips the version costs.
     const c = id('c');
     const [a, b] = [id('a'), id('b')];
     const event = fanout();

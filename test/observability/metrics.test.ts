@@ -13,7 +13,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createDocumentClient, createManagementClient } from '../../functions/core/aws.ts';
-import { connect } from '../../functions/core/connections.ts';
+import { connect } from '../../functions/core/subscriptions.ts';
 import { connectionsApiFor } from '../../functions/core/connections-api.ts';
 import { fanOut } from '../../functions/core/fanout.ts';
 import { METRICS_NAMESPACE, METRICS_SERVICE_DIMENSION, requestLabels, REQUESTS_METRIC } from '../../functions/core/metrics.ts';
