@@ -7,7 +7,12 @@
 import { WebSocket } from 'ws';
 import { touch, type Connection, type ConnectionInfo } from './websocket-connection.ts';
 
-/** What became of a post, as the management API answers it: 200, or 410 `GoneException`. */
+/**
+ * What became of a post on the gateway's side, as the management API answers
+ * it: 200, or 410 `GoneException`. The fan-out's view of the same call has
+ * two more (throttled, failed: `PosterOutcome`, functions/core/poster.ts),
+ * which come from the network and API Gateway's checks before the backend.
+ */
 export type BackendPostOutcome = 'delivered' | 'gone';
 
 /** How long a post waits for a connection whose `$connect` has not returned yet. */

@@ -40,7 +40,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { Slots } from './concurrency.ts';
 import { pageCount } from './fanout-sizing.ts';
-import { payloadOf, type ConnectionsApi, type Payload, type PostOutcome } from './connections-api.ts';
+import { payloadOf, type Poster, type Payload, type PosterOutcome } from './poster.ts';
 import type { Deps } from './deps.ts';
 import { audienceOf, type Audience, type Subscriber, type SubscriberCache } from './subscriber-cache.ts';
 import { disconnect, forgetSubscription } from './subscriptions.ts';
@@ -89,7 +89,7 @@ export interface PageResult {
 }
 
 export interface FanoutDeps extends Deps {
-  connections: ConnectionsApi;
+  poster: Poster;
   /** Delivers one page elsewhere (on AWS, a parallel invocation); without it pages are delivered in this process. */
   dispatchPage?: (page: Page) => Promise<PageResult>;
   /** Subscriber lists kept between events (read again when their version moves); without it every event queries them. */
@@ -224,7 +224,7 @@ async function postInOrder(
   let throttles = 0;
   while (posted < messages.length) {
     const { payload } = messages[posted] as Message;
-    const outcome = await pace.slots.run<PostOutcome | 'late'>(async () => ((await pace.rate.take(pace.deadline)) ? deps.connections.post(connectionId, payload) : 'late'));
+    const outcome = await pace.slots.run<PosterOutcome | 'late'>(async () => ((await pace.rate.take(pace.deadline)) ? deps.poster.post(connectionId, payload) : 'late'));
     if (outcome === 'delivered') {
       posted++;
       throttles = 0;

@@ -1,6 +1,6 @@
 import { subscribe } from '../core/subscriptions.ts';
 import { defaultDeps } from '../core/deps.ts';
-import { authorizeWs, parseMessage, reply, subscribeMessageSchema, wsHandler } from '../core/ws.ts';
+import { authorizeWs, parseMessage, reply, subscribeMessageSchema, wsHandler } from '../core/ws-handler.ts';
 
 /**
  * `{"action":"subscribe","clusterId":"c2"}` → `{"type":"SUBSCRIBED","clusterId":"c2"}`; `ERROR`

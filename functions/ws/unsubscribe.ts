@@ -1,6 +1,6 @@
 import { unsubscribe } from '../core/subscriptions.ts';
 import { defaultDeps } from '../core/deps.ts';
-import { authorizeWs, parseMessage, reply, unsubscribeMessageSchema, wsHandler } from '../core/ws.ts';
+import { authorizeWs, parseMessage, reply, unsubscribeMessageSchema, wsHandler } from '../core/ws-handler.ts';
 
 /**
  * `{"action":"unsubscribe","clusterId":"c2"}` → `{"type":"UNSUBSCRIBED","clusterId":"c2"}`; `ERROR`

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubscriberCache } from '../../functions/core/subscriber-cache.ts';
-import type { ConnectionsApi } from '../../functions/core/connections-api.ts';
+import type { Poster } from '../../functions/core/poster.ts';
 import { fanOut, YOUNG_CONNECTION_MS, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { mapLimit } from '../../functions/core/concurrency.ts';
 import { SUBSCRIPTIONS_VERSION_SHARDS, subscriptionPk, subscriptionSk, subscriptionsVersionKey, versionShardOf } from '../../functions/core/model.ts';
@@ -31,7 +31,7 @@ afterAll(() => stream.close());
 /** A fan-out with one cache for all its events, recording who each event was posted to; `gone` connections answer 410. */
 function fanout(gone: Set<string> = new Set()) {
   let posted: string[] = [];
-  const connections: ConnectionsApi = {
+  const poster: Poster = {
     post(connectionId) {
       if (gone.has(connectionId)) return Promise.resolve('gone');
       posted.push(connectionId);
@@ -40,7 +40,7 @@ function fanout(gone: Set<string> = new Set()) {
     close: () => undefined,
   };
   // Old enough connections: a 410 means gone.
-  const deps: FanoutDeps = { ...table.deps, now: () => Date.now() + YOUNG_CONNECTION_MS + 1, connections, subscriberCache: new SubscriberCache() };
+  const deps: FanoutDeps = { ...table.deps, now: () => Date.now() + YOUNG_CONNECTION_MS + 1, poster, subscriberCache: new SubscriberCache() };
   /** Registers a node of `cluster` and fans its event out; the connections it was posted to. */
   return async (cluster: string): Promise<string[]> => {
     await stream.mark();

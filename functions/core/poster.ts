@@ -1,5 +1,5 @@
 /**
- * The fan-out's path to API Gateway's `@connections` management API:
+ * The fan-out's poster, its path to API Gateway's `@connections` management API:
  * `PostToConnection` as one SigV4-signed HTTP request over a keep-alive
  * connection pool, without the SDK's per-request machinery.
  *
@@ -30,7 +30,12 @@ import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewayma
 import { Pool } from 'undici';
 import { PostSigner } from './post-signer.ts';
 
-export type PostOutcome = 'delivered' | 'gone' | 'throttled' | 'failed';
+/**
+ * What the poster made of one PostToConnection, as its caller sees it (the
+ * local runtime's own side of the call, the gateway's, has only the first
+ * two: `BackendPostOutcome` in local/websocket-backend.ts).
+ */
+export type PosterOutcome = 'delivered' | 'gone' | 'throttled' | 'failed';
 
 /** One message, ready to post to any number of connections. */
 export interface Payload {
@@ -45,12 +50,12 @@ export const payloadOf = (text: string): Payload => {
   return { body, sha256: createHash('sha256').update(body).digest('hex') };
 };
 
-export interface ConnectionsApi {
-  post(connectionId: string, payload: Payload): Promise<PostOutcome>;
+export interface Poster {
+  post(connectionId: string, payload: Payload): Promise<PosterOutcome>;
   close(): void;
 }
 
-export interface ConnectionsApiOptions {
+export interface PosterOptions {
   /** Sockets kept open to the endpoint. @default 128 */
   maxSockets?: number;
   /** Attempts per post (the SDK client's maxAttempts). @default 2 */
@@ -69,11 +74,11 @@ function jitteredDelay(attempt: number): Promise<void> {
 }
 
 /**
- * A `ConnectionsApi` for the callback URL `url` (the stage's `@connections`
+ * A `Poster` for the callback URL `url` (the stage's `@connections`
  * endpoint), signing with the SDK client's own configuration: its region,
  * credentials (the default provider chain, refreshed by the SDK) and hash.
  */
-export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: string, options: ConnectionsApiOptions = {}): ConnectionsApi {
+export function posterFor(client: ApiGatewayManagementApiClient, url: string, options: PosterOptions = {}): Poster {
   const { config } = client;
   const endpoint = new URL(url);
   const signer = new PostSigner({ region: config.region, credentials: config.credentials, sha256: config.sha256 });
