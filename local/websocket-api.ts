@@ -16,6 +16,7 @@
  * `closeAll`).
  */
 import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { ConnectAuthorizer } from './authorizers.ts';
@@ -183,8 +184,7 @@ export class WebSocketApi {
         ws.close(1001, 'the information center is shutting down');
       } else this.forget(conn);
     }
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([Promise.all(waits), deadline]);
+    await Promise.race([Promise.all(waits), sleep(timeoutMs, undefined, { ref: false })]);
     for (const conn of [...this.connections.values()]) {
       conn.ws?.terminate();
       this.forget(conn);

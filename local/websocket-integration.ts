@@ -4,6 +4,7 @@
  * function's answer (its status, its body). It also counts the invocations
  * under way, so a shutdown can let them finish.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { Connection } from './websocket-connection.ts';
@@ -68,7 +69,7 @@ export class WsIntegration {
 
   /** Resolves once the work under way now has settled, or after `timeoutMs`. */
   async settled(timeoutMs: number): Promise<void> {
-    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    await Promise.race([Promise.allSettled([...this.inflight]), sleep(timeoutMs, undefined, { ref: false })]);
   }
 
   requestContext(conn: Connection, routeKey: string, eventType: WsEventType, now: number) {

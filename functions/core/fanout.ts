@@ -35,6 +35,7 @@
  * `$disconnect` would — including the lease cut of a bound node, since API
  * Gateway delivers `$disconnect` only on a best-effort basis.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
@@ -48,7 +49,7 @@ import { clearLedger, readLedger, writeLedger, type Ledger } from './fanout-ledg
 import { toEvent, type MembershipEvent, type NodeItem } from './model.ts';
 import { logger } from './log.ts';
 import { metrics } from './metrics.ts';
-import { PostRate, sleep, throttleBackoff } from './post-rate.ts';
+import { PostRate, throttleBackoff } from './post-rate.ts';
 import { FANOUT_FILTER_PATTERNS, matchesFilter } from './stream-filter.ts';
 
 /** A subscriber of a page, with what it still needs when a ledger says it already has some of the events. */

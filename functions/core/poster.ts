@@ -26,6 +26,7 @@
  *   (fanout.ts, `deliverPage`), instead of holding one of its sockets.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { Pool } from 'undici';
 import { PostSigner } from './post-signer.ts';
@@ -70,7 +71,7 @@ const retryable = (status: number): boolean => status >= 500;
 function jitteredDelay(attempt: number): Promise<void> {
   // Full jitter on a 100 ms base doubling per attempt, the SDK's default backoff.
   const ms = Math.random() * 100 * 2 ** (attempt - 1);
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return sleep(ms);
 }
 
 /**
