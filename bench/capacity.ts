@@ -13,7 +13,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../functions/core/aws.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { readConfig } from '../functions/core/config.ts';
-import { connect, disconnect } from '../functions/core/connections.ts';
+import { connect, disconnect } from '../functions/core/subscriptions.ts';
 import type { Deps } from '../functions/core/deps.ts';
 import { deregister, keepalive, register } from '../functions/core/registry.ts';
 import { newSweeperState, sweep } from '../functions/core/sweeper.ts';

@@ -235,7 +235,7 @@ server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port)
 
 /**
  * The fan-out's own CPU per post, alone: the signed poster
- * (functions/core/connections-api.ts) posting a membership event to an
+ * (functions/core/poster.ts) posting a membership event to an
  * endpoint in another process, 128 at a time, measured as the bench
  * process's CPU time. This is the figure that sizes the fan-out on AWS
  * (docs/how-it-works/fanout-sizing.md); the runtime's figure also pays for the local
@@ -243,12 +243,12 @@ server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port)
  */
 export async function measurePoster(posts: number): Promise<PosterCost> {
   const endpoint = startChild(process.execPath, ['-e', ENDPOINT_SCRIPT]);
-  const { connectionsApiFor, payloadOf } = await import('../functions/core/connections-api.ts');
+  const { posterFor, payloadOf } = await import('../functions/core/poster.ts');
   const { createManagementClient } = await import('../functions/core/aws.ts');
   try {
     const port = Number((await endpoint.waitForLine((line) => line.startsWith('port '), 10_000)).slice(5));
     const url = `http://127.0.0.1:${port}/live`;
-    const api = connectionsApiFor(createManagementClient(url, true), url);
+    const api = posterFor(createManagementClient(url, true), url);
     const event = JSON.stringify({ type: 'NODE_REGISTERED', clusterId: 'c1', revision: 42, node: { key: 'c1/n1', clusterId: 'c1', nodeId: 'n1', status: 'UP', metadata: { zone: 'eu-west-1a' }, leaseSeconds: 15, incarnation: 1, registeredAt: new Date().toISOString(), lastKeepaliveAt: new Date().toISOString(), expiresAt: new Date().toISOString(), revision: 42 }, at: new Date().toISOString() });
     const payload = payloadOf(event);
     const ids = Array.from({ length: 1000 }, (_, i) => `L0SM9cOF${String(i).padStart(7, '0')}=`);

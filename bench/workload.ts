@@ -190,7 +190,7 @@ export function fanoutPerEvent(
 
 /**
  * Where each operation's write units land, read from the code (functions/core
- * registry.ts, lease.ts, connections.ts, sweeper.ts): the node item and the
+ * registry.ts, lease.ts, subscriptions.ts, sweeper.ts): the node item and the
  * cluster's `META` revision item share the partition `C#{clusterId}`; a
  * subscription and the subscriptions-version item share `S#{clusterId}`; a
  * connection item is its own partition; index entries go to the expiry

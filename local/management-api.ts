@@ -17,13 +17,14 @@ import { BodyTooLargeError, readBody } from './http-api.ts';
 import { gatewayId } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
 import { listenOnLoopback } from './loopback.ts';
-import type { ConnectionInfo, PostOutcome } from './websocket-api.ts';
+import type { BackendPostOutcome } from './websocket-backend.ts';
+import type { ConnectionInfo } from './websocket-connection.ts';
 
 /** PostToConnection's payload limit on AWS (128 KB). */
 export const POST_LIMIT_BYTES = 128 * 1024;
 
 export interface ConnectionsBackend {
-  post(connectionId: string, data: Buffer): Promise<PostOutcome>;
+  post(connectionId: string, data: Buffer): Promise<BackendPostOutcome>;
   info(connectionId: string): ConnectionInfo | undefined;
   disconnect(connectionId: string): boolean;
 }
@@ -39,7 +40,7 @@ export class ConnectionsRelay implements ConnectionsBackend {
     this.target = target;
   }
 
-  post(connectionId: string, data: Buffer): Promise<PostOutcome> {
+  post(connectionId: string, data: Buffer): Promise<BackendPostOutcome> {
     return this.target?.post(connectionId, data) ?? Promise.resolve('gone');
   }
 

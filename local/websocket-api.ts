@@ -1,30 +1,34 @@
 /**
- * The WebSocket API half of API Gateway.
+ * The WebSocket API half of API Gateway, composed of its parts:
  *
- * - An upgrade request on the WebSocket path first runs `$connect` (with the
- *   query string); only a 2xx result completes the upgrade, any other status
- *   refuses it with that status and body. The connection exists from the
- *   moment `$connect` returns, as on AWS.
- * - Each client message is routed by the route selection expression
- *   (`$request.body.action`), falling back to `$default`; the handler's
- *   `body` is sent back to the client (route responses). Messages of one
- *   connection are handled one after another, in arrival order.
- * - `$disconnect` runs when a socket closes for any reason: close frame,
- *   dropped TCP connection, idle or age limit, or a `DELETE` on `@connections`.
- *   It does not run when the runtime itself shuts down (see `closeAll`).
- * - `post` is the `@connections` backend. A post for a connection whose
- *   `$connect` is still running is queued and delivered, in order, once the
- *   socket is open, instead of being lost or answered 410.
+ * - the handshake (websocket-handshake.ts): the upgrade request, the
+ *   `$connect` authorizer and `$connect`;
+ * - message routing (websocket-routing.ts): each client message to its
+ *   route, in arrival order per connection;
+ * - the `@connections` backend (websocket-backend.ts): post, describe,
+ *   close, with posts held while `$connect` runs;
+ * - the Lambda integration they share (websocket-integration.ts).
+ *
+ * This file keeps the connections and their lifecycle: the idle and age
+ * limits, and `$disconnect`, which runs when a socket closes for any reason:
+ * close frame, dropped TCP connection, idle or age limit, or a `DELETE` on
+ * `@connections`. It does not run when the runtime itself shuts down (see
+ * `closeAll`).
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { toErrorBody } from '../functions/core/errors.ts';
-import { authorizeConnect, type ConnectAuthorizer } from './authorizers.ts';
-import { invokeHandler, type LambdaHandler } from './handlers.ts';
-import { gatewayId, gatewayTime } from './ids.ts';
+import type { WebSocket } from 'ws';
+import type { ConnectAuthorizer } from './authorizers.ts';
 import type { RuntimeLog } from './log.ts';
-import { THROTTLED_BODY, type StageThrottle } from './throttle.ts';
+import type { StageThrottle } from './throttle.ts';
+import { WebSocketBackend, type BackendPostOutcome } from './websocket-backend.ts';
+import type { Connection, ConnectionInfo } from './websocket-connection.ts';
+import { Handshake } from './websocket-handshake.ts';
+import { statusOf, WsIntegration, type WsRoute } from './websocket-integration.ts';
+import { MessageRouter } from './websocket-routing.ts';
+
+export type { WsRoute } from './websocket-integration.ts';
 
 /** API Gateway's limits for WebSocket APIs. */
 export const WS_LIMITS = {
@@ -37,51 +41,6 @@ export const WS_LIMITS = {
   /** Integration timeout (API Gateway: 29 seconds). */
   integrationTimeoutMs: 29_000,
 } as const;
-
-/** How long a post waits for a connection whose `$connect` has not returned yet. */
-const PENDING_POST_TIMEOUT_MS = 30_000;
-/** Client messages queued on one connection before it is closed for flooding. */
-const MAX_QUEUED_MESSAGES = 1000;
-
-export type PostOutcome = 'delivered' | 'gone';
-
-export interface ConnectionInfo {
-  connectedAt: number;
-  lastActiveAt: number;
-  sourceIp: string;
-  userAgent: string;
-}
-
-interface PendingPost {
-  data: Buffer;
-  settle: (outcome: PostOutcome) => void;
-}
-
-interface Connection extends ConnectionInfo {
-  id: string;
-  state: 'connecting' | 'open' | 'closed';
-  domainName: string;
-  ws?: WebSocket;
-  pending: PendingPost[];
-  /** Client messages, handled one at a time. */
-  chain: Promise<void>;
-  queued: number;
-  /** The `$connect` authorizer's context and principalId, passed on with every event of the connection. */
-  authorizer?: Record<string, unknown>;
-  idleTimer?: NodeJS.Timeout;
-  ageTimer?: NodeJS.Timeout;
-}
-
-/** One route of the WebSocket API, as the template defines it. */
-export interface WsRoute {
-  handler: LambdaHandler;
-  /** The function's name, for the invocation's context. */
-  functionName: string;
-  /** API Gateway's wait for the integration (at most 29 s). */
-  timeoutMs: number;
-  /** Whether the route has a route response: only then is the integration's answer sent back to the client. */
-  respond: boolean;
-}
 
 export interface WebSocketApiOptions {
   /** Routes by route key (`$connect`, `$disconnect`, `$default`, custom routes). */
@@ -100,109 +59,28 @@ export interface WebSocketApiOptions {
   throttle?: StageThrottle;
 }
 
-/** The field of a client message that selects its route, from `$request.body.<field>`. */
-function selectionPath(expression: string): string[] {
-  const match = /^\$request\.body\.(.+)$/.exec(expression);
-  if (!match?.[1]) throw new Error(`unsupported route selection expression ${expression}`);
-  return match[1].split('.');
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const toBuffer = (data: RawData): Buffer =>
-  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-
-function statusOf(result: unknown): number {
-  if (isRecord(result) && typeof result.statusCode === 'number') return result.statusCode;
-  // Lambda proxy integrations that return no status count as success.
-  return 200;
-}
-
-function bodyOf(result: unknown): string | undefined {
-  if (isRecord(result)) return typeof result.body === 'string' ? result.body : undefined;
-  return typeof result === 'string' ? result : undefined;
-}
-
-/** Headers with their original spelling, as the WebSocket `$connect` event carries them. */
-function rawHeaders(req: IncomingMessage): { headers: Record<string, string>; multiValueHeaders: Record<string, string[]> } {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i] as string;
-    const value = req.rawHeaders[i + 1] as string;
-    (multiValueHeaders[name] ??= []).push(value);
-    headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
-  }
-  return { headers, multiValueHeaders };
-}
-
-function isWebSocketUpgrade(req: IncomingMessage): boolean {
-  const key = req.headers['sec-websocket-key'];
-  return (
-    req.method === 'GET' &&
-    req.headers.upgrade?.toLowerCase() === 'websocket' &&
-    typeof key === 'string' &&
-    /^[+/0-9A-Za-z]{22}==$/.test(key) &&
-    (req.headers['sec-websocket-version'] === '13' || req.headers['sec-websocket-version'] === '8')
-  );
-}
-
-/** Refuses an upgrade with a plain HTTP response. */
-export function refuseUpgrade(socket: Duplex, statusCode: number, body = '', headers: Record<string, string> = {}): void {
-  if (socket.destroyed) return;
-  const lines = [`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? 'Error'}`, 'Connection: close'];
-  const all = { 'content-type': 'application/json; charset=utf-8', ...headers, 'content-length': String(Buffer.byteLength(body)) };
-  for (const [name, value] of Object.entries(all)) {
-    if (!/[\r\n]/.test(name + value)) lines.push(`${name}: ${value}`);
-  }
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
-
-const errorJson = (err: unknown): string => JSON.stringify(toErrorBody(err).body);
-
-function splitUrl(url: string): { pathname: string; query: string } {
-  const q = url.indexOf('?');
-  return q < 0 ? { pathname: url, query: '' } : { pathname: url.slice(0, q), query: url.slice(q + 1) };
-}
-
-/** A connection whose `$connect` is about to run. */
-function newConnection(req: IncomingMessage, now: number): Connection {
-  return {
-    id: gatewayId(),
-    state: 'connecting',
-    connectedAt: now,
-    lastActiveAt: now,
-    sourceIp: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
-    userAgent: req.headers['user-agent'] ?? '',
-    domainName: req.headers.host ?? '127.0.0.1',
-    pending: [],
-    chain: Promise.resolve(),
-    queued: 0,
-  };
-}
-
 export class WebSocketApi {
   private readonly connections = new Map<string, Connection>();
-  private readonly wss: WebSocketServer;
-  private readonly protocols = new WeakMap<IncomingMessage, string>();
-  private readonly customRoutes: Set<string>;
-  private readonly selection: string[];
   private readonly limits: typeof WS_LIMITS;
-  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly integration: WsIntegration;
+  private readonly handshake: Handshake;
+  private readonly router: MessageRouter;
+  private readonly backend: WebSocketBackend;
   private closing = false;
 
   constructor(private readonly options: WebSocketApiOptions) {
     this.limits = { ...WS_LIMITS, ...options.limits };
-    this.customRoutes = new Set([...options.routes.keys()].filter((k) => !k.startsWith('$')));
-    this.selection = selectionPath(options.routeSelectionExpression);
-    this.wss = new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      maxPayload: this.limits.maxMessageBytes,
-      perMessageDeflate: false,
-      // API Gateway completes a subprotocol handshake only when `$connect` returns the header.
-      handleProtocols: (_protocols, req) => this.protocols.get(req) ?? false,
+    const { apiId, stage, log } = options;
+    this.integration = new WsIntegration(options.routes, { apiId, stage, integrationTimeoutMs: this.limits.integrationTimeoutMs });
+    this.router = new MessageRouter(this.integration, options.routeSelectionExpression, log, options.throttle);
+    this.backend = new WebSocketBackend(this.connections);
+    const handshakeOptions = { path: this.path, maxMessageBytes: this.limits.maxMessageBytes, log, apiId, stage, authorizer: options.authorizer, throttle: options.throttle };
+    this.handshake = new Handshake(handshakeOptions, this.integration, {
+      closing: () => this.closing,
+      admit: (conn) => this.connections.set(conn.id, conn),
+      forget: (conn) => this.forget(conn),
+      finish: (conn, code, reason) => this.finish(conn, code, reason),
+      opened: (conn, ws) => this.opened(conn, ws),
     });
   }
 
@@ -215,122 +93,36 @@ export class WebSocketApi {
   }
 
   /** Handles an HTTP upgrade request (the server's `upgrade` event). */
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', (err) => this.options.log.debug('WebSocket socket error', { error: err }));
-    const { pathname, query } = splitUrl(req.url ?? '/');
-    const refusal = this.refusalOf(req, pathname);
-    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.body);
-    if (this.options.throttle && !this.options.throttle.admit('$connect')) return refuseUpgrade(socket, 429, THROTTLED_BODY);
-    const now = Date.now();
-    const conn = newConnection(req, now);
-    // From here on, posts for this id are queued rather than answered 410.
-    this.connections.set(conn.id, conn);
-    const event = this.connectEvent(req, conn, query, now);
-    const { authorizer } = this.options;
-    if (authorizer && !(await this.authorizeConnection(authorizer, conn, event, socket))) return;
-    const result = await this.runConnect(event);
-    const status = statusOf(result);
-    if (status < 200 || status > 299) {
-      this.forget(conn);
-      refuseUpgrade(socket, status, bodyOf(result) ?? '');
-      this.options.log.debug(`$connect refused ${conn.id} with ${status}`);
-      return;
-    }
-    this.completeHandshake(req, socket, head, conn, result);
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    return this.handshake.handleUpgrade(req, socket, head);
   }
 
-  /** Why an upgrade request is refused before any handler runs, if it is. */
-  private refusalOf(req: IncomingMessage, pathname: string): { status: number; body: string } | undefined {
-    if (this.closing) return { status: 503, body: errorJson(new Error('shutting down')) };
-    if (pathname !== this.path) {
-      return { status: 404, body: JSON.stringify({ error: { code: 'NOT_FOUND', message: `no WebSocket API at ${pathname.slice(0, 200)}; use ${this.path}` } }) };
-    }
-    if (!isWebSocketUpgrade(req)) {
-      return { status: 400, body: JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: 'not a valid WebSocket upgrade request' } }) };
-    }
-    return undefined;
+  /** `POST @connections/{id}`: sends `data` as one text message. */
+  post(connectionId: string, data: Buffer): Promise<BackendPostOutcome> {
+    return this.backend.post(connectionId, data);
   }
 
-  /** The `$connect` event: the request's headers and query string, as API Gateway passes them. */
-  private connectEvent(req: IncomingMessage, conn: Connection, query: string, now: number): Record<string, unknown> {
-    const queryStringParameters: Record<string, string> = {};
-    const multiValueQueryStringParameters: Record<string, string[]> = {};
-    for (const [key, value] of new URLSearchParams(query)) {
-      queryStringParameters[key] = value;
-      (multiValueQueryStringParameters[key] ??= []).push(value);
-    }
-    const event: Record<string, unknown> = {
-      ...rawHeaders(req),
-      requestContext: this.requestContext(conn, '$connect', 'CONNECT', now),
-      isBase64Encoded: false,
-    };
-    if (Object.keys(queryStringParameters).length > 0) {
-      event.queryStringParameters = queryStringParameters;
-      event.multiValueQueryStringParameters = multiValueQueryStringParameters;
-    }
-    return event;
+  /** `GET @connections/{id}`. */
+  info(connectionId: string): ConnectionInfo | undefined {
+    return this.backend.info(connectionId);
   }
 
-  /** Runs the `$connect` authorizer; false when it refused (the upgrade is answered then). */
-  private async authorizeConnection(authorizer: ConnectAuthorizer, conn: Connection, event: Record<string, unknown>, socket: Duplex): Promise<boolean> {
-    const outcome = await this.track(authorizeConnect(authorizer, event, this.options.apiId, this.options.stage));
-    if (outcome.kind === 'refuse') {
-      this.forget(conn);
-      refuseUpgrade(socket, outcome.reply.statusCode, outcome.reply.body);
-      this.options.log.debug(`$connect authorizer refused ${conn.id} with ${outcome.reply.statusCode}`);
-      return false;
-    }
-    conn.authorizer = outcome.context;
-    event.requestContext = { ...(event.requestContext as Record<string, unknown>), authorizer: outcome.context };
-    return true;
-  }
-
-  private async runConnect(event: Record<string, unknown>): Promise<unknown> {
-    try {
-      return await this.track(this.invoke('$connect', event));
-    } catch (err) {
-      this.options.log.error('$connect failed inside the runtime; refused with 500', { error: err as Error });
-      return { statusCode: 500, body: errorJson(err) };
-    }
-  }
-
-  /** `$connect` accepted: completes the WebSocket handshake, with the subprotocol it chose. */
-  private completeHandshake(req: IncomingMessage, socket: Duplex, head: Buffer, conn: Connection, result: unknown): void {
-    if (socket.destroyed || !socket.writable || this.closing) {
-      // The client left (or the runtime is stopping) while `$connect` ran: the
-      // connection never opened, but `$connect` already recorded it, so clean up.
-      socket.destroy();
-      this.finish(conn, 1006, 'connection closed during $connect');
-      return;
-    }
-    const headers = isRecord(result) && isRecord(result.headers) ? result.headers : {};
-    const protocolHeader = Object.entries(headers).find(([name]) => name.toLowerCase() === 'sec-websocket-protocol')?.[1];
-    if (typeof protocolHeader === 'string') this.protocols.set(req, protocolHeader);
-    // If the handshake itself fails, `ws` destroys the socket without calling back.
-    socket.once('close', () => {
-      if (conn.state === 'connecting') this.finish(conn, 1006, 'handshake failed');
-    });
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.opened(conn, ws));
+  /** `DELETE @connections/{id}`: closes the connection; `$disconnect` follows. */
+  disconnect(connectionId: string): boolean {
+    return this.backend.disconnect(connectionId);
   }
 
   private opened(conn: Connection, ws: WebSocket): void {
     conn.ws = ws;
     conn.state = 'open';
     conn.lastActiveAt = Date.now();
-    ws.on('message', (data, isBinary) => this.onMessage(conn, toBuffer(data), isBinary));
+    ws.on('message', (data, isBinary) => this.router.receive(conn, data, isBinary));
     ws.on('close', (code, reason) => this.finish(conn, code, reason.toString()));
     ws.on('error', (err) => this.options.log.debug('WebSocket error', { connectionId: conn.id, error: err }));
     this.armIdleTimer(conn, ws, this.limits.idleTimeoutMs);
     conn.ageTimer = setTimeout(() => ws.close(1001, 'Going away'), this.limits.maxConnectionMs).unref();
-    // Posts that arrived while `$connect` ran, in their order.
-    const pending = conn.pending.splice(0);
-    for (const post of pending) void this.send(conn, post.data).then(post.settle);
-    this.options.log.debug(`connected ${conn.id}`, { pendingPosts: pending.length });
-  }
-
-  /** Activity: the idle timer looks at `lastActiveAt` when it fires (no timer work per message). */
-  private touch(conn: Connection): void {
-    conn.lastActiveAt = Date.now();
+    const pendingPosts = this.backend.flush(conn);
+    this.options.log.debug(`connected ${conn.id}`, { pendingPosts });
   }
 
   /** Closes the connection once it has been idle for the idle timeout, measured from its last activity. */
@@ -342,145 +134,12 @@ export class WebSocketApi {
     }, delayMs).unref();
   }
 
-  private requestContext(conn: Connection, routeKey: string, eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT', now: number) {
-    const requestId = gatewayId();
-    return {
-      routeKey,
-      eventType,
-      extendedRequestId: requestId,
-      requestTime: gatewayTime(now),
-      messageDirection: 'IN',
-      stage: this.options.stage,
-      connectedAt: conn.connectedAt,
-      requestTimeEpoch: now,
-      identity: { sourceIp: conn.sourceIp, userAgent: conn.userAgent },
-      requestId,
-      domainName: conn.domainName,
-      connectionId: conn.id,
-      apiId: this.options.apiId,
-      ...(conn.authorizer ? { authorizer: conn.authorizer } : {}),
-    };
-  }
-
-  private invoke(routeKey: string, event: unknown): Promise<unknown> {
-    const route = this.options.routes.get(routeKey);
-    if (!route) return Promise.reject(new Error(`no WebSocket route ${routeKey}`));
-    return invokeHandler(route.handler, event, route.functionName, Math.min(route.timeoutMs, this.limits.integrationTimeoutMs));
-  }
-
-  private track<T>(promise: Promise<T>): Promise<T> {
-    this.inflight.add(promise);
-    const done = () => this.inflight.delete(promise);
-    promise.then(done, done);
-    return promise;
-  }
-
-  /** The route a message selects: the value of the selection field if it names a custom route, else `$default`. */
-  selectRoute(text: string): string {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return '$default';
-    }
-    for (const key of this.selection) value = isRecord(value) ? value[key] : undefined;
-    return typeof value === 'string' && this.customRoutes.has(value) ? value : '$default';
-  }
-
-  private onMessage(conn: Connection, data: Buffer, isBinary: boolean): void {
-    this.touch(conn);
-    if (conn.queued >= MAX_QUEUED_MESSAGES) {
-      conn.ws?.close(1008, 'too many messages in flight');
-      return;
-    }
-    conn.queued++;
-    const received = Date.now();
-    conn.chain = conn.chain.then(async () => {
-      try {
-        const text = isBinary ? undefined : data.toString('utf8');
-        const routeKey = text === undefined ? '$default' : this.selectRoute(text);
-        const requestContext = { ...this.requestContext(conn, routeKey, 'MESSAGE', received), messageId: gatewayId() };
-        if (this.options.throttle && !this.options.throttle.admit(routeKey)) {
-          // API Gateway's own error frame, as for its other errors: the message, the connection and the request.
-          const frame = JSON.stringify({ ...(JSON.parse(THROTTLED_BODY) as object), connectionId: conn.id, requestId: requestContext.requestId });
-          if (conn.ws?.readyState === WebSocket.OPEN) conn.ws.send(frame);
-          return;
-        }
-        const event = {
-          requestContext,
-          body: text ?? data.toString('base64'),
-          isBase64Encoded: text === undefined,
-        };
-        let body: string | undefined;
-        try {
-          body = bodyOf(await this.track(this.invoke(routeKey, event)));
-        } catch (err) {
-          this.options.log.error(`WebSocket route ${routeKey} failed inside the runtime`, { error: err as Error });
-          body = JSON.stringify({ type: 'ERROR', ...toErrorBody(err).body });
-        }
-        const respond = this.options.routes.get(routeKey)?.respond ?? false;
-        if (respond && body !== undefined && conn.ws?.readyState === WebSocket.OPEN) conn.ws.send(body);
-      } finally {
-        conn.queued--;
-      }
-    }).catch((err: unknown) => this.options.log.error('WebSocket message handling failed', { connectionId: conn.id, error: err as Error }));
-  }
-
-  private send(conn: Connection, data: Buffer): Promise<PostOutcome> {
-    const ws = conn.ws;
-    if (conn.state !== 'open' || !ws || ws.readyState !== WebSocket.OPEN) return Promise.resolve('gone');
-    this.touch(conn);
-    // Accepted for the connection, as PostToConnection's 200 means: a write that fails later closes the
-    // connection ($disconnect runs) and the next post finds it gone. No per-message write callback: this
-    // runs once per delivered message.
-    ws.send(data, { binary: false });
-    return Promise.resolve('delivered');
-  }
-
-  /** `POST @connections/{id}`: sends `data` as one text message. */
-  post(connectionId: string, data: Buffer): Promise<PostOutcome> {
-    const conn = this.connections.get(connectionId);
-    if (!conn) return Promise.resolve('gone');
-    if (conn.state === 'connecting') {
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          conn.pending = conn.pending.filter((p) => p !== post);
-          resolve('gone');
-        }, PENDING_POST_TIMEOUT_MS).unref();
-        const post: PendingPost = {
-          data,
-          settle: (outcome) => {
-            clearTimeout(timer);
-            resolve(outcome);
-          },
-        };
-        conn.pending.push(post);
-      });
-    }
-    return this.send(conn, data);
-  }
-
-  /** `GET @connections/{id}`. */
-  info(connectionId: string): ConnectionInfo | undefined {
-    const conn = this.connections.get(connectionId);
-    if (!conn || conn.state !== 'open') return undefined;
-    return { connectedAt: conn.connectedAt, lastActiveAt: conn.lastActiveAt, sourceIp: conn.sourceIp, userAgent: conn.userAgent };
-  }
-
-  /** `DELETE @connections/{id}`: closes the connection; `$disconnect` follows. */
-  disconnect(connectionId: string): boolean {
-    const conn = this.connections.get(connectionId);
-    if (!conn || conn.state !== 'open' || !conn.ws) return false;
-    conn.ws.close(1000, 'Goodbye');
-    return true;
-  }
-
   private forget(conn: Connection): void {
     conn.state = 'closed';
     this.connections.delete(conn.id);
     clearTimeout(conn.idleTimer);
     clearTimeout(conn.ageTimer);
-    for (const post of conn.pending.splice(0)) post.settle('gone');
+    this.backend.drop(conn);
   }
 
   /** The connection is gone: forget it and run `$disconnect` after its queued messages. */
@@ -493,12 +152,12 @@ export class WebSocketApi {
     const event = {
       headers: { Host: conn.domainName, 'x-api-key': '', 'X-Forwarded-For': '', 'x-restapi': '' },
       multiValueHeaders: { Host: [conn.domainName], 'x-api-key': [''], 'X-Forwarded-For': [''], 'x-restapi': [''] },
-      requestContext: { ...this.requestContext(conn, '$disconnect', 'DISCONNECT', now), disconnectStatusCode: code, disconnectReason: reason },
+      requestContext: { ...this.integration.requestContext(conn, '$disconnect', 'DISCONNECT', now), disconnectStatusCode: code, disconnectReason: reason },
       isBase64Encoded: false,
     };
-    void this.track(
+    void this.integration.track(
       conn.chain
-        .then(() => this.invoke('$disconnect', event))
+        .then(() => this.integration.invoke('$disconnect', event))
         .then(
           (result) => {
             if (statusOf(result) >= 300) this.options.log.warn('$disconnect did not succeed', { connectionId: conn.id, result });
@@ -525,14 +184,13 @@ export class WebSocketApi {
         ws.close(1001, 'the information center is shutting down');
       } else this.forget(conn);
     }
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([Promise.all(waits), deadline]);
+    await Promise.race([Promise.all(waits), sleep(timeoutMs, undefined, { ref: false })]);
     for (const conn of [...this.connections.values()]) {
       conn.ws?.terminate();
       this.forget(conn);
     }
     // Let handler invocations already under way (a `$connect`, a message) finish against the store.
-    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
-    this.wss.close();
+    await this.integration.settled(timeoutMs);
+    this.handshake.close();
   }
 }

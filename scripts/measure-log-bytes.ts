@@ -23,7 +23,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, DynamoD
 import { synthesizedSettings, type FunctionSettings } from '../bench/stack-settings.ts';
 import { EmfSink, ROUTINE_PUBLISH_EVERY_MS } from '../functions/core/metrics.ts';
 import { localOverrides } from '../functions/core/aws.ts';
-import type { WsEvent, WsResult } from '../functions/core/ws.ts';
+import type { WsEvent, WsResult } from '../functions/core/ws-handler.ts';
 import { createTableInput } from '../functions/core/table.ts';
 import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 import { httpEvent, wsEvent } from '../test/support/events.ts';

@@ -64,8 +64,8 @@ export function createDocumentClient(cfg: Pick<Config, 'dynamodbEndpoint'>): Dyn
 }
 
 /**
- * The `@connections` client. The fan-out posts through `connectionsApiFor`
- * (functions/core/connections-api.ts), which signs with this client's region
+ * The `@connections` client. The fan-out posts through `posterFor`
+ * (functions/core/poster.ts), which signs with this client's region
  * and credentials but skips its per-request machinery.
  */
 export function createManagementClient(endpoint: string, local = false): ApiGatewayManagementApiClient {

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import type { HttpResult } from './http.ts';
+import type { HttpResult } from './http-handler.ts';
 
 /** Where the built document carries the WebSocket URL (`<meta name="roster-ws-url">`). */
 export const CONSOLE_WS_URL_PLACEHOLDER = '%ROSTER_WS_URL%';

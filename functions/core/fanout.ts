@@ -14,7 +14,7 @@
  * the fan-out itself, as is everything when no dispatcher is given (tests).
  * A group's subscribers come from the `SubscriberCache` when one is given:
  * the list held since the last event, unless the cluster's subscriptions
- * version moved (functions/core/connections.ts).
+ * version moved (functions/core/subscriber-cache.ts).
  *
  * At the account's request quota (docs/how-it-works/fanout-sizing.md#at-the-account-quota).
  * Posts are paced by one token bucket (`PostRate`) of `fanoutPostsPerSecond`
@@ -35,19 +35,21 @@
  * `$disconnect` would — including the lease cut of a bound node, since API
  * Gateway delivers `$disconnect` only on a best-effort basis.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { Slots } from './concurrency.ts';
 import { pageCount } from './fanout-sizing.ts';
-import { payloadOf, type ConnectionsApi, type Payload, type PostOutcome } from './connections-api.ts';
+import { payloadOf, type Poster, type Payload, type PosterOutcome } from './poster.ts';
 import type { Deps } from './deps.ts';
-import { audienceOf, disconnect, forgetSubscription, type Audience, type Subscriber, type SubscriberCache } from './connections.ts';
+import { audienceOf, type Audience, type Subscriber, type SubscriberCache } from './subscriber-cache.ts';
+import { disconnect, forgetSubscription } from './subscriptions.ts';
 import { clearLedger, readLedger, writeLedger, type Ledger } from './fanout-ledger.ts';
 import { toEvent, type MembershipEvent, type NodeItem } from './model.ts';
 import { logger } from './log.ts';
 import { metrics } from './metrics.ts';
-import { PostRate, sleep, throttleBackoff } from './post-rate.ts';
+import { PostRate, throttleBackoff } from './post-rate.ts';
 import { FANOUT_FILTER_PATTERNS, matchesFilter } from './stream-filter.ts';
 
 /** A subscriber of a page, with what it still needs when a ledger says it already has some of the events. */
@@ -88,7 +90,7 @@ export interface PageResult {
 }
 
 export interface FanoutDeps extends Deps {
-  connections: ConnectionsApi;
+  poster: Poster;
   /** Delivers one page elsewhere (on AWS, a parallel invocation); without it pages are delivered in this process. */
   dispatchPage?: (page: Page) => Promise<PageResult>;
   /** Subscriber lists kept between events (read again when their version moves); without it every event queries them. */
@@ -223,7 +225,7 @@ async function postInOrder(
   let throttles = 0;
   while (posted < messages.length) {
     const { payload } = messages[posted] as Message;
-    const outcome = await pace.slots.run<PostOutcome | 'late'>(async () => ((await pace.rate.take(pace.deadline)) ? deps.connections.post(connectionId, payload) : 'late'));
+    const outcome = await pace.slots.run<PosterOutcome | 'late'>(async () => ((await pace.rate.take(pace.deadline)) ? deps.poster.post(connectionId, payload) : 'late'));
     if (outcome === 'delivered') {
       posted++;
       throttles = 0;

@@ -11,7 +11,7 @@
  * holds at most `limit` nodes and ends before its nodes would take more than
  * `PAGE_MAX_BYTES` in the Lambda response (each node measured as it is
  * written there, escapes included): half of Lambda's limit. A gzip-compressed
- * page (http.ts) travels as base64, at most 4/3 of the compressed bytes,
+ * page (http-handler.ts) travels as base64, at most 4/3 of the compressed bytes,
  * which are no more than the JSON's (gzip adds at most a few bytes per
  * 16 KiB stored block): under 4.2 MB either way.
  *

@@ -8,7 +8,7 @@
  * | cluster index | `CLUSTERS`         | `{clusterId}`   | clusters with a node (UP or retained DOWN); `gen` counts listings |
  * | connection    | `WS#{connectionId}`| `WS`            | subscribed clusters, bound node          |
  * | subscription  | `S#{clusterId}`    | `WS#{connectionId}` | the fan-out queries this partition   |
- * | subscriptions version | `S#{clusterId}` | `VERSION`, `VERSION#1`…`#15` | changes counted in 16 shards (connections.ts) |
+ * | subscriptions version | `S#{clusterId}` | `VERSION`, `VERSION#1`…`#15` | changes counted in 16 shards (subscriptions.ts) |
  * | fan-out ledger| `S#{clusterId}`    | `FANOUT#{id}#{n}` | what a failed fan-out still owes (fanout-ledger.ts) |
  * | sweeper       | `SWEEPER`          | `SWEEPER`       | time of the last completed sweep          |
  *
@@ -78,7 +78,7 @@ export const SUBSCRIPTION_SK_PREFIX = 'WS#';
  * instead of writing one past DynamoDB's 1,000 writes a second per item:
  * 10,000 subscribers dropping within one second are 625 writes a second on
  * each (`roster capacity`'s storm rows). The fan-out reads all 16 in one
- * BatchGetItem per event (16 read units, functions/core/connections.ts).
+ * BatchGetItem per event (16 read units, functions/core/subscriber-cache.ts).
  * Change it only with every function stopped: a reader that knows fewer
  * shards than a writer misses changes.
  */

@@ -14,10 +14,11 @@
  * the page's deadline; a page still throttled then is reported lost, and its
  * subscribers owed (fanout.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { DEFAULT_BUDGET_MS, type Page, type PageResult } from './fanout.ts';
 import { logger } from './log.ts';
-import { sleep, throttleBackoff } from './post-rate.ts';
+import { throttleBackoff } from './post-rate.ts';
 
 /** Whether `err` is Lambda refusing an invocation for throttling (429 `TooManyRequestsException`). */
 export function isInvokeThrottle(err: unknown): err is Error & { retryAfterSeconds?: string } {

@@ -17,7 +17,7 @@
  * it hands out an even share of the rate and of the burst it has left.
  */
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * A token bucket of `perSecond` posts a second holding up to `burst` posts
@@ -84,5 +84,3 @@ export const THROTTLE_BACKOFF = { baseMs: 100, capMs: 3_000 } as const;
 export function throttleBackoff(throttles: number, random: () => number = Math.random): number {
   return random() * Math.min(THROTTLE_BACKOFF.capMs, THROTTLE_BACKOFF.baseMs * 2 ** (throttles - 1));
 }
-
-export { sleep };

@@ -14,7 +14,7 @@
  *   query, `host;x-amz-content-sha256;x-amz-date` (plus
  *   `x-amz-security-token` with temporary credentials), the given payload hash.
  *
- * test/handlers/connections-api.test.ts checks the result against
+ * test/handlers/poster.test.ts checks the result against
  * `SignatureV4.sign` itself (and against a server that recomputes it).
  */
 import { createHash, createHmac } from 'node:crypto';

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { CONSOLE_HTML_FILE_NAME, consoleResponse, loadConsolePage, readConsoleConfig, type ConsolePage } from '../core/console-page.ts';
-import { httpHandler } from '../core/http.ts';
+import { httpHandler } from '../core/http-handler.ts';
 import { currentScope, perScope } from '../core/scope.ts';
 
 /**

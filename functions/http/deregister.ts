@@ -1,5 +1,5 @@
 import { defaultDeps } from '../core/deps.ts';
-import { httpHandler, json, pathIds } from '../core/http.ts';
+import { httpHandler, json, pathIds } from '../core/http-handler.ts';
 import { deregister } from '../core/registry.ts';
 import { parseQuery, deregisterQuerySchema } from '../core/validation.ts';
 

@@ -1,5 +1,5 @@
 import { defaultDeps } from '../core/deps.ts';
-import { httpHandler, json, pathIds } from '../core/http.ts';
+import { httpHandler, json, pathIds } from '../core/http-handler.ts';
 import { getNode } from '../core/registry.ts';
 
 /** GET /v1/clusters/{clusterId}/nodes/{nodeId} — the node with its effective status, or 404. */

@@ -1,5 +1,5 @@
 import { defaultDeps } from '../core/deps.ts';
-import { httpHandler, json } from '../core/http.ts';
+import { httpHandler, json } from '../core/http-handler.ts';
 import { lastSweepAt } from '../core/sweeper.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { defaultDeps } from '../core/deps.ts';
-import { httpHandler, json } from '../core/http.ts';
+import { httpHandler, json } from '../core/http-handler.ts';
 import { listClusters } from '../core/registry.ts';
 
 /** GET /v1/clusters — every cluster with its UP and DOWN counts. */

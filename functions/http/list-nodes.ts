@@ -1,6 +1,6 @@
 import { listEtag, revisionInIfNoneMatch } from '@roster/contract';
 import { defaultDeps } from '../core/deps.ts';
-import { clusterIdOf, httpHandler, json, negotiateEncoding } from '../core/http.ts';
+import { clusterIdOf, httpHandler, json, negotiateEncoding } from '../core/http-handler.ts';
 import { decodeCursor } from '../core/list-page.ts';
 import { listNodes } from '../core/registry.ts';
 import { listQuerySchema, parseQuery } from '../core/validation.ts';

@@ -1,5 +1,5 @@
 import { MethodNotAllowedError, RouteNotFoundError } from '../core/errors.ts';
-import { httpHandler } from '../core/http.ts';
+import { httpHandler } from '../core/http-handler.ts';
 import { matchHttpRoute } from '../core/routes.ts';
 
 /** `$default` — 405 with `Allow` when the path exists under another method, else 404 NOT_FOUND. */

@@ -1,5 +1,5 @@
 import openapi from '@roster/contract/openapi.json' with { type: 'json' };
-import { httpHandler, json } from '../core/http.ts';
+import { httpHandler, json } from '../core/http-handler.ts';
 
 /** The document is part of the bundle; it changes only with a deployment. */
 const BODY = openapi;

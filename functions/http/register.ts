@@ -1,5 +1,5 @@
 import { defaultDeps } from '../core/deps.ts';
-import { bodyOf, httpHandler, json, pathIds } from '../core/http.ts';
+import { bodyOf, httpHandler, json, pathIds } from '../core/http-handler.ts';
 import { register } from '../core/registry.ts';
 import { parseWith, registerBodySchema } from '../core/validation.ts';
 

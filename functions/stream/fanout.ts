@@ -1,7 +1,7 @@
 import type { Context, DynamoDBStreamEvent, DynamoDBBatchResponse } from 'aws-lambda';
 import { createLambdaClient, createManagementClient } from '../core/aws.ts';
-import { connectionsApiFor } from '../core/connections-api.ts';
-import { SubscriberCache } from '../core/connections.ts';
+import { posterFor } from '../core/poster.ts';
+import { SubscriberCache } from '../core/subscriber-cache.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { fanOut, type FanoutDeps } from '../core/fanout.ts';
 import { logger } from '../core/log.ts';
@@ -17,17 +17,17 @@ export const fanoutDeps = perScope((scope): FanoutDeps => {
   if (!url) throw new Error('Configuration error: WEBSOCKET_CALLBACK_URL is not set');
   // With an endpoint override (local runtime, LocalStack) the management API gets the same local defaults.
   const management = createManagementClient(url, base.config.dynamodbEndpoint !== undefined);
-  const connections = connectionsApiFor(management, url);
+  const poster = posterFor(management, url);
   const pages = base.config.fanoutPageFunction;
   const lambda = pages ? createLambdaClient(base.config) : undefined;
   scope.onDispose(() => {
-    connections.close();
+    poster.close();
     management.destroy();
     lambda?.destroy();
   });
   return {
     ...base,
-    connections,
+    poster,
     subscriberCache: new SubscriberCache(),
     // One bucket per execution environment: the batches of its shard come one after another.
     postRate: new PostRate(base.config.fanoutPostsPerSecond),

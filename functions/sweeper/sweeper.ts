@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultDeps } from '../core/deps.ts';
 import { logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
@@ -6,7 +7,6 @@ import { newSweeperState, SLOW_REQUEST_MS, sweep } from '../core/sweeper.ts';
 
 /** Kept between invocations of one execution environment (one per local runtime). */
 const sweeperState = perScope(newSweeperState);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Scheduled every minute by EventBridge (its floor), this invocation sweeps

@@ -1,8 +1,8 @@
-import { connect } from '../core/connections.ts';
+import { connect } from '../core/subscriptions.ts';
 import { defaultDeps } from '../core/deps.ts';
 import { incarnationParamSchema, parseId, parseWith } from '../core/validation.ts';
 import { authorize } from '../core/auth.ts';
-import { wsClaims, wsHandler, type WsEvent } from '../core/ws.ts';
+import { wsClaims, wsHandler, type WsEvent } from '../core/ws-handler.ts';
 import type { WS_CONNECT_PARAMETERS } from '@roster/contract';
 import { z } from 'zod';
 

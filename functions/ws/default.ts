@@ -1,5 +1,5 @@
 import { RouteNotFoundError } from '../core/errors.ts';
-import { messageOf, wsHandler } from '../core/ws.ts';
+import { messageOf, wsHandler } from '../core/ws-handler.ts';
 
 /** `$default` — a message whose `action` is missing or unknown. */
 export const handler = wsHandler('$default', async (event) => {

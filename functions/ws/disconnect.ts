@@ -1,6 +1,6 @@
-import { disconnect } from '../core/connections.ts';
+import { disconnect } from '../core/subscriptions.ts';
 import { defaultDeps } from '../core/deps.ts';
-import { wsHandler } from '../core/ws.ts';
+import { wsHandler } from '../core/ws-handler.ts';
 
 /** `$disconnect` — removes the connection; a bound node's lease is cut to the grace period. */
 export const handler = wsHandler('$disconnect', async (event) => {

@@ -1,4 +1,4 @@
-import { parseMessage, pingMessageSchema, reply, wsHandler } from '../core/ws.ts';
+import { parseMessage, pingMessageSchema, reply, wsHandler } from '../core/ws-handler.ts';
 
 /** `{"action":"ping"}` → `{"type":"PONG","at":…}`; keeps idle connections open (API Gateway drops them after 10 idle minutes). */
 export const handler = wsHandler('ping', async (event) => {

@@ -1,11 +1,11 @@
-import { subscribe } from '../core/connections.ts';
+import { subscribe } from '../core/subscriptions.ts';
 import { defaultDeps } from '../core/deps.ts';
-import { authorizeWs, parseMessage, reply, subscribeMessageSchema, wsHandler } from '../core/ws.ts';
+import { authorizeWs, parseMessage, reply, subscribeMessageSchema, wsHandler } from '../core/ws-handler.ts';
 
 /**
  * `{"action":"subscribe","clusterId":"c2"}` → `{"type":"SUBSCRIBED","clusterId":"c2"}`; `ERROR`
  * `FORBIDDEN` for a cluster the connection's token does not cover, `THROTTLED`
- * past the connection's action limit (connections.ts).
+ * past the connection's action limit (action-limit.ts).
  */
 export const handler = wsHandler('subscribe', async (event) => {
   const { clusterId } = parseMessage(subscribeMessageSchema, event);

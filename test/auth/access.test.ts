@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import type { Role } from '../../functions/core/auth.ts';
-import { ACTION_LIMIT } from '../../functions/core/connections.ts';
+import { ACTION_LIMIT } from '../../functions/core/action-limit.ts';
 import { HTTP_ROUTES, type HttpRouteSpec, type RouteAccess } from '../../functions/core/routes.ts';
 import { call, expiredWith, startAuthRuntime, unsignedAdmin, wronglySigned, type AuthRuntime, type Reply } from './support.ts';
 import { eventually, sleep } from '../support/wait.ts';

@@ -1,11 +1,12 @@
 /**
- * The per-connection action limit in the core (functions/core/connections.ts),
+ * The per-connection action limit in the core (functions/core/action-limit.ts),
  * on DynamoDB Local with an injected clock: exactly ACTION_LIMIT.actions
  * actions per window, also when they race each other, a fresh count in the
  * next window, and nothing written for a refused action.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
-import { ACTION_LIMIT, connect, subscribe, takeAction, unsubscribe } from '../../functions/core/connections.ts';
+import { ACTION_LIMIT, takeAction } from '../../functions/core/action-limit.ts';
+import { connect, subscribe, unsubscribe } from '../../functions/core/subscriptions.ts';
 import type { Deps } from '../../functions/core/deps.ts';
 import { ThrottledError, ValidationError } from '../../functions/core/errors.ts';
 import { createTestTable, type TestTable } from '../support/table.ts';

@@ -17,7 +17,7 @@ import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import type { Role } from '../../functions/core/auth.ts';
-import { ACTION_LIMIT } from '../../functions/core/connections.ts';
+import { ACTION_LIMIT } from '../../functions/core/action-limit.ts';
 import { isValidId } from '@roster/contract';
 import { expiredWith, startAuthRuntime, unsignedAdmin, wronglySigned, type AuthRuntime } from './support.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -521,7 +521,7 @@ test(`${HTTP_CASES} HTTP requests and ${WS_SESSIONS} WebSocket sessions of gener
   }
 
   // Every socket is closed: once their $disconnects ran, no connection or subscription item is left — only the
-  // clusters' subscriptions versions, counters that must never go back (functions/core/connections.ts).
+  // clusters' subscriptions versions, counters that must never go back (functions/core/subscriptions.ts).
   const items = await eventually(async () => {
     const all = await rt.scan();
     const left = all.filter((i) => /^(WS|S)#/.test(String(i.pk)) && !(String(i.pk).startsWith('S#') && /^VERSION(#\d+)?$/.test(String(i.sk))));

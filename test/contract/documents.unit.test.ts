@@ -26,7 +26,7 @@ import asyncapi from '@roster/contract/asyncapi.json' with { type: 'json' };
 import openapi from '@roster/contract/openapi.json' with { type: 'json' };
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { GZIP_MIN_BYTES } from '../../functions/core/http.ts';
+import { GZIP_MIN_BYTES } from '../../functions/core/http-handler.ts';
 import { PAGE_MAX_BYTES } from '../../functions/core/list-page.ts';
 import { HTTP_ROUTES } from '../../functions/core/routes.ts';
 import { WEBSOCKET_STAGE_NAME } from '../../infra/websocket-api.ts';

@@ -19,8 +19,8 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createManagementClient, localOverrides } from '../../functions/core/aws.ts';
-import { connect } from '../../functions/core/connections.ts';
-import { connectionsApiFor } from '../../functions/core/connections-api.ts';
+import { connect } from '../../functions/core/subscriptions.ts';
+import { posterFor } from '../../functions/core/poster.ts';
 import { fanOut, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { register } from '../../functions/core/registry.ts';
 import { FANOUT_FILTER_PATTERNS } from '../../functions/core/stream-filter.ts';
@@ -62,7 +62,7 @@ beforeAll(async () => {
     },
     quiet,
   );
-  const deps: FanoutDeps = { ...table.deps, connections: connectionsApiFor(createManagementClient(management.url, true), management.url) };
+  const deps: FanoutDeps = { ...table.deps, poster: posterFor(createManagementClient(management.url, true), management.url) };
   dynamodb = new DynamoDBClient(localOverrides(table.endpoint));
   streams = new DynamoDBStreamsClient(localOverrides(table.endpoint));
   poller = new StreamPoller({

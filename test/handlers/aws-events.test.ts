@@ -15,7 +15,7 @@ import { signToken, type ClaimsContext } from '../../functions/core/auth.ts';
 import { CONSOLE_WS_URL_PLACEHOLDER } from '../../functions/core/console-page.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES } from '../../functions/core/routes.ts';
 import { Scope } from '../../functions/core/scope.ts';
-import type { WsEvent, WsResult } from '../../functions/core/ws.ts';
+import type { WsEvent, WsResult } from '../../functions/core/ws-handler.ts';
 import { generateSecret } from '../../local/auth-secret.ts';
 import { REPO_ROOT } from '../support/runtime.ts';
 import { createTestTable } from '../support/table.ts';

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManagementClient } from '../../functions/core/aws.ts';
-import { connectionsApiFor } from '../../functions/core/connections-api.ts';
+import { posterFor } from '../../functions/core/poster.ts';
 import { BATCH_MESSAGE_LIMIT_BYTES, batchMessages, fanOut, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { connectionPk } from '../../functions/core/model.ts';
 import { startManagementApi, type ManagementApi } from '../../local/management-api.ts';
@@ -43,11 +43,11 @@ beforeAll(async () => {
     },
     { debug() {}, info() {}, warn() {}, error() {} },
   );
-  deps = { ...table.deps, connections: connectionsApiFor(createManagementClient(management.url, true), management.url) };
+  deps = { ...table.deps, poster: posterFor(createManagementClient(management.url, true), management.url) };
 });
 
 afterAll(async () => {
-  deps.connections.close();
+  deps.poster.close();
   stream.close();
   await management.close();
 });

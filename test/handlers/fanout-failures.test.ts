@@ -3,14 +3,14 @@
  * PostToConnection is stubbed here only to produce what a real endpoint cannot
  * be made to produce on demand: a 410 for a chosen connection, and a post
  * that still fails after its retries. The poster itself, against a real HTTP
- * endpoint, is tested in test/handlers/connections-api.test.ts, and the
+ * endpoint, is tested in test/handlers/poster.test.ts, and the
  * fan-out at the account's request quota (429s, the post rate, the ledger)
  * against a real HTTP endpoint in test/handlers/fanout-quota.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionsApi } from '../../functions/core/connections-api.ts';
+import type { Poster } from '../../functions/core/poster.ts';
 import { fanOut, YOUNG_CONNECTION_MS, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { connectionPk, nodeItemKey, subscriptionPk, subscriptionSk } from '../../functions/core/model.ts';
 import { invokeHttp, wsConnect } from '../support/events.ts';
@@ -29,7 +29,7 @@ afterAll(() => stream.close());
 /** A PostToConnection stand-in that answers per connection id ('throttle': still failing after the poster's retries). */
 function stubConnections(answer: (connectionId: string) => 'ok' | 'gone' | 'throttle') {
   const posts: { connectionId: string; data: unknown }[] = [];
-  const client: ConnectionsApi = {
+  const client: Poster = {
     post(connectionId, payload) {
       const outcome = answer(connectionId);
       if (outcome === 'gone') return Promise.resolve('gone');
@@ -60,7 +60,7 @@ describe('fan-out failures', () => {
     // Pretend the connection is old enough that a 410 means it is really gone.
     const later = Date.now() + YOUNG_CONNECTION_MS + 1;
     const { client } = stubConnections(() => 'gone');
-    const deps: FanoutDeps = { ...table.deps, now: () => later, connections: client };
+    const deps: FanoutDeps = { ...table.deps, now: () => later, poster: client };
     const result = await fanOut(deps, records);
 
     expect(result.gone).toBe(1);
@@ -79,7 +79,7 @@ describe('fan-out failures', () => {
     await stream.mark();
     await invokeHttp({ method: 'PUT', path: `/v1/clusters/${c}/nodes/n1` });
     const { client } = stubConnections(() => 'gone');
-    const result = await fanOut({ ...table.deps, connections: client }, await stream.next());
+    const result = await fanOut({ ...table.deps, poster: client }, await stream.next());
     expect(result.gone).toBe(1);
     expect(await exists({ pk: subscriptionPk(c), sk: subscriptionSk(conn) })).toBe(true);
   });
@@ -100,7 +100,7 @@ describe('fan-out failures', () => {
     let throttled = true;
     const { client, posts } = stubConnections((id) => (id === slow && throttled ? 'throttle' : 'ok'));
     const nodesTo = (id: string) => posts.filter((p) => p.connectionId === id).map((p) => (p.data as { node: { nodeId: string } }).node.nodeId);
-    const first = await fanOut({ ...table.deps, connections: client }, records);
+    const first = await fanOut({ ...table.deps, poster: client }, records);
     // Both events are one cluster's: the group fails as a whole, from its first record.
     expect(first.batchItemFailures).toEqual([{ itemIdentifier: eventRecords[0]?.dynamodb?.SequenceNumber }]);
     expect(nodesTo(ok)).toEqual(['n1', 'n2']);
@@ -110,7 +110,7 @@ describe('fan-out failures', () => {
     // fan-out's ledger keeps the retry from posting again what `ok` already acknowledged.
     throttled = false;
     const failedAt = records.findIndex((r) => r.dynamodb?.SequenceNumber === first.batchItemFailures[0]?.itemIdentifier);
-    const retry = await fanOut({ ...table.deps, connections: client }, records.slice(failedAt));
+    const retry = await fanOut({ ...table.deps, poster: client }, records.slice(failedAt));
     expect(retry.batchItemFailures).toEqual([]);
     expect(nodesTo(slow)).toEqual(['n1', 'n2']);
     expect(nodesTo(ok)).toEqual(['n1', 'n2']);
@@ -126,7 +126,7 @@ describe('fan-out failures', () => {
     const records = await stream.next();
     expect(records.length).toBeGreaterThan(0);
     const { client, posts } = stubConnections(() => 'ok');
-    await fanOut({ ...table.deps, connections: client }, records);
+    await fanOut({ ...table.deps, poster: client }, records);
     expect(posts).toEqual([]);
   });
 });

@@ -18,8 +18,9 @@ import type { AddressInfo } from 'node:net';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLambdaClient, createManagementClient } from '../../functions/core/aws.ts';
-import { connect, SubscriberCache } from '../../functions/core/connections.ts';
-import { connectionsApiFor, type ConnectionsApi } from '../../functions/core/connections-api.ts';
+import { SubscriberCache } from '../../functions/core/subscriber-cache.ts';
+import { connect } from '../../functions/core/subscriptions.ts';
+import { posterFor, type Poster } from '../../functions/core/poster.ts';
 import { deliverPage, fanOut, LEDGER_RESERVE_MS, type FanoutDeps, type Page } from '../../functions/core/fanout.ts';
 import { mapLimit } from '../../functions/core/concurrency.ts';
 import { pageInvoker } from '../../functions/core/page-invoker.ts';
@@ -45,7 +46,7 @@ let endpoint: Server;
 let url: string;
 const posts: Post[] = [];
 let answer: Answer = () => 200;
-let poster: ConnectionsApi;
+let poster: Poster;
 
 function eventsOf(body: string): string[] {
   const message = JSON.parse(body) as { type: string; events?: { node: { nodeId: string }; revision: number }[]; node?: { nodeId: string }; revision?: number };
@@ -71,7 +72,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/live`;
-  poster = connectionsApiFor(createManagementClient(url, true), url);
+  poster = posterFor(createManagementClient(url, true), url);
 });
 
 afterAll(async () => {
@@ -87,7 +88,7 @@ afterEach(() => {
 
 const id = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 /** A fan-out as a fresh execution environment has it (its own subscriber cache). */
-const fanoutDeps = (extra: Partial<FanoutDeps> = {}): FanoutDeps => ({ ...table.deps, connections: poster, subscriberCache: new SubscriberCache(), ...extra });
+const fanoutDeps = (extra: Partial<FanoutDeps> = {}): FanoutDeps => ({ ...table.deps, poster, subscriberCache: new SubscriberCache(), ...extra });
 /** Events each connection acknowledged (posts answered 200), in order. */
 const got = (connectionId: string): string[] => posts.filter((p) => p.connectionId === connectionId && p.status === 200).flatMap((p) => p.events);
 const refused = (connectionId: string): number => posts.filter((p) => p.connectionId === connectionId && p.status === 429).length;

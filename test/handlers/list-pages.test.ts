@@ -2,14 +2,14 @@
  * The list's pages (functions/core/list-page.ts) on DynamoDB Local: the
  * cursor, the page limits (nodes and bytes), the walk's one revision, the
  * walk the server cannot continue (410), and the list route's bad input;
- * the gzip negotiation of functions/core/http.ts.
+ * the gzip negotiation of functions/core/http-handler.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIST_PAGE_MAX, type NodeList } from '@roster/contract';
-import { acceptsGzip, GZIP_MIN_BYTES } from '../../functions/core/http.ts';
+import { acceptsGzip, GZIP_MIN_BYTES } from '../../functions/core/http-handler.ts';
 import { pageBytesOf, readPage } from '../../functions/core/list-page.ts';
 import { metaKey } from '../../functions/core/model.ts';
 import { deregister, listNodes, register } from '../../functions/core/registry.ts';

@@ -1,7 +1,7 @@
 /**
  * The fan-out keeps each cluster's subscriber list between events and reads
  * it again only when the cluster's subscriptions version moved
- * (functions/core/connections.ts, `SubscriberCache`). On real stream records
+ * (functions/core/subscriber-cache.ts, `SubscriberCache`). On real stream records
  * from DynamoDB Local, one cache across several events, as one execution
  * environment of the fan-out holds it: every change a client makes —
  * subscribing on connect or by message, unsubscribing, disconnecting, a 410 —
@@ -10,8 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SubscriberCache } from '../../functions/core/connections.ts';
-import type { ConnectionsApi } from '../../functions/core/connections-api.ts';
+import { SubscriberCache } from '../../functions/core/subscriber-cache.ts';
+import type { Poster } from '../../functions/core/poster.ts';
 import { fanOut, YOUNG_CONNECTION_MS, type FanoutDeps } from '../../functions/core/fanout.ts';
 import { mapLimit } from '../../functions/core/concurrency.ts';
 import { SUBSCRIPTIONS_VERSION_SHARDS, subscriptionPk, subscriptionSk, subscriptionsVersionKey, versionShardOf } from '../../functions/core/model.ts';
@@ -31,7 +31,7 @@ afterAll(() => stream.close());
 /** A fan-out with one cache for all its events, recording who each event was posted to; `gone` connections answer 410. */
 function fanout(gone: Set<string> = new Set()) {
   let posted: string[] = [];
-  const connections: ConnectionsApi = {
+  const poster: Poster = {
     post(connectionId) {
       if (gone.has(connectionId)) return Promise.resolve('gone');
       posted.push(connectionId);
@@ -40,7 +40,7 @@ function fanout(gone: Set<string> = new Set()) {
     close: () => undefined,
   };
   // Old enough connections: a 410 means gone.
-  const deps: FanoutDeps = { ...table.deps, now: () => Date.now() + YOUNG_CONNECTION_MS + 1, connections, subscriberCache: new SubscriberCache() };
+  const deps: FanoutDeps = { ...table.deps, now: () => Date.now() + YOUNG_CONNECTION_MS + 1, poster, subscriberCache: new SubscriberCache() };
   /** Registers a node of `cluster` and fans its event out; the connections it was posted to. */
   return async (cluster: string): Promise<string[]> => {
     await stream.mark();
@@ -95,7 +95,7 @@ describe('the fan-out’s subscriber lists, kept between events', () => {
   });
 
   it('reads a list again only when its version moved: a subscription removed behind the version’s back is still posted to', async () => {
-    // Why every change to subscriptions must go through connections.ts: this is what a change that skips the version costs.
+    // Why every change to subscriptions must go through subscriptions.ts: this is what a change that skips the version costs.
     const c = id('c');
     const [a, b] = [id('a'), id('b')];
     const event = fanout();

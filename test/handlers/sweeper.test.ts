@@ -15,7 +15,7 @@ import { NodeNotFoundError } from '../../functions/core/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CapacityMeter } from '../../bench/capacity.ts';
 import { createDocumentClient } from '../../functions/core/aws.ts';
-import { connect, disconnect } from '../../functions/core/connections.ts';
+import { connect, disconnect } from '../../functions/core/subscriptions.ts';
 import type { Deps } from '../../functions/core/deps.ts';
 import { CLUSTERS_PK, META_SK, clusterPk, nodeSk } from '../../functions/core/model.ts';
 import { deregister, getNode, keepalive, listClusters, listNodes, register } from '../../functions/core/registry.ts';

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { HTTP_DEFAULT_HANDLER, matchHttpRoute, WS_ROUTES } from '../../functions/core/routes.ts';
-import type { WsEvent, WsResult } from '../../functions/core/ws.ts';
+import type { WsEvent, WsResult } from '../../functions/core/ws-handler.ts';
 
 type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 type WsHandlerFn = (event: WsEvent) => Promise<WsResult>;

@@ -1,5 +1,5 @@
 /**
- * The fan-out's path to API Gateway's `@connections` management API:
+ * The fan-out's poster, its path to API Gateway's `@connections` management API:
  * `PostToConnection` as one SigV4-signed HTTP request over a keep-alive
  * connection pool, without the SDK's per-request machinery.
  *
@@ -26,11 +26,17 @@
  *   (fanout.ts, `deliverPage`), instead of holding one of its sockets.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { Pool } from 'undici';
 import { PostSigner } from './post-signer.ts';
 
-export type PostOutcome = 'delivered' | 'gone' | 'throttled' | 'failed';
+/**
+ * What the poster made of one PostToConnection, as its caller sees it (the
+ * local runtime's own side of the call, the gateway's, has only the first
+ * two: `BackendPostOutcome` in local/websocket-backend.ts).
+ */
+export type PosterOutcome = 'delivered' | 'gone' | 'throttled' | 'failed';
 
 /** One message, ready to post to any number of connections. */
 export interface Payload {
@@ -45,12 +51,12 @@ export const payloadOf = (text: string): Payload => {
   return { body, sha256: createHash('sha256').update(body).digest('hex') };
 };
 
-export interface ConnectionsApi {
-  post(connectionId: string, payload: Payload): Promise<PostOutcome>;
+export interface Poster {
+  post(connectionId: string, payload: Payload): Promise<PosterOutcome>;
   close(): void;
 }
 
-export interface ConnectionsApiOptions {
+export interface PosterOptions {
   /** Sockets kept open to the endpoint. @default 128 */
   maxSockets?: number;
   /** Attempts per post (the SDK client's maxAttempts). @default 2 */
@@ -65,15 +71,15 @@ const retryable = (status: number): boolean => status >= 500;
 function jitteredDelay(attempt: number): Promise<void> {
   // Full jitter on a 100 ms base doubling per attempt, the SDK's default backoff.
   const ms = Math.random() * 100 * 2 ** (attempt - 1);
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return sleep(ms);
 }
 
 /**
- * A `ConnectionsApi` for the callback URL `url` (the stage's `@connections`
+ * A `Poster` for the callback URL `url` (the stage's `@connections`
  * endpoint), signing with the SDK client's own configuration: its region,
  * credentials (the default provider chain, refreshed by the SDK) and hash.
  */
-export function connectionsApiFor(client: ApiGatewayManagementApiClient, url: string, options: ConnectionsApiOptions = {}): ConnectionsApi {
+export function posterFor(client: ApiGatewayManagementApiClient, url: string, options: PosterOptions = {}): Poster {
   const { config } = client;
   const endpoint = new URL(url);
   const signer = new PostSigner({ region: config.region, credentials: config.credentials, sha256: config.sha256 });

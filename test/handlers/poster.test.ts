@@ -1,5 +1,5 @@
 /**
- * The fan-out's poster (functions/core/connections-api.ts): PostToConnection
+ * The fan-out's poster (functions/core/poster.ts): PostToConnection
  * as one signed request. Checked against a loopback HTTP endpoint that plays
  * API Gateway's part — it verifies the SigV4 signature with the same secret,
  * and answers what the test scripts (410, throttling, 5xx) — and against the
@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createManagementClient } from '../../functions/core/aws.ts';
-import { connectionsApiFor, payloadOf, type ConnectionsApi } from '../../functions/core/connections-api.ts';
+import { posterFor, payloadOf, type Poster } from '../../functions/core/poster.ts';
 import { PostSigner } from '../../functions/core/post-signer.ts';
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 
@@ -74,16 +74,16 @@ beforeAll(async () => {
 
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-let api: ConnectionsApi | undefined;
+let api: Poster | undefined;
 afterEach(() => {
   api?.close();
   received.length = 0;
   script = [];
 });
 
-function poster(options: { maxSockets?: number } = {}): ConnectionsApi {
+function poster(options: { maxSockets?: number } = {}): Poster {
   const url = `http://127.0.0.1:${port}/live`;
-  api = connectionsApiFor(new ApiGatewayManagementApiClient({ endpoint: url, region, credentials }), url, options);
+  api = posterFor(new ApiGatewayManagementApiClient({ endpoint: url, region, credentials }), url, options);
   return api;
 }
 
@@ -153,7 +153,7 @@ describe('PostToConnection as one signed request', () => {
     expect(received).toHaveLength(2);
     received.length = 0;
     script = [500, 503];
-    expect(await (api as ConnectionsApi).post('abc', payloadOf('x'))).toBe('failed');
+    expect(await (api as Poster).post('abc', payloadOf('x'))).toBe('failed');
     expect(received).toHaveLength(2);
   });
 
@@ -171,7 +171,7 @@ describe('PostToConnection as one signed request', () => {
 
   it('an endpoint that is down is a failure, not a crash', async () => {
     const url = 'http://127.0.0.1:9/live';
-    const down = connectionsApiFor(createManagementClient(url, true), url, { maxAttempts: 1 });
+    const down = posterFor(createManagementClient(url, true), url, { maxAttempts: 1 });
     try {
       expect(await down.post('abc', payloadOf('x'))).toBe('failed');
     } finally {
@@ -183,7 +183,7 @@ describe('PostToConnection as one signed request', () => {
     const silent = createServer(() => undefined); // takes the request, never answers
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/live`;
-    const slow = connectionsApiFor(createManagementClient(url, true), url, { maxAttempts: 1, timeoutMs: 300 });
+    const slow = posterFor(createManagementClient(url, true), url, { maxAttempts: 1, timeoutMs: 300 });
     try {
       expect(await slow.post('abc', payloadOf('x'))).toBe('failed');
     } finally {
