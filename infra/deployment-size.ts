@@ -32,7 +32,10 @@ export interface Throttle extends ThrottleSettings {
   readonly burstLimit: number;
 }
 
-/** The size the stack is built for unless `-c expectedNodes=` says otherwise: the design's goal (design.md §3). */
+/**
+ * The size the stack is built for unless `-c expectedNodes=` says otherwise: one deployment's goal size
+ * (docs/how-it-works/scale.md#the-defaults-at-the-goal-sizes).
+ */
 export const DEFAULT_EXPECTED_NODES = 100_000;
 
 /**
