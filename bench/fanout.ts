@@ -1,6 +1,7 @@
 /**
- * The fan-out measurements, shared by Roster (bench/roster.ts) and etcd
- * (bench/etcd.ts) so that both sides are timed by the very same loop:
+ * The fan-out measurements, shared by Roster (bench/roster-fanout.ts,
+ * bench/storm.ts) and etcd (bench/etcd.ts) so that both sides are timed by
+ * the very same loop:
  *
  * - `timeFanout`: registrations one after another, each at a random phase;
  *   for each, the time from sending it until the last (and the median)
