@@ -18,7 +18,7 @@ import type { Deps } from '../functions/core/deps.ts';
 import { deregister, keepalive, register } from '../functions/core/registry.ts';
 import { newSweeperState, sweep } from '../functions/core/sweeper.ts';
 import { sleep } from './procs.ts';
-import type { Progress, RosterTarget } from './target.ts';
+import type { Progress, RosterTarget } from './scenario.ts';
 
 /** Capacity units consumed, split into reads and writes, for the table and its indexes. */
 export interface Capacity {

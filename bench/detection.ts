@@ -4,11 +4,11 @@
  * scenario with real `roster agent` processes, killed (crash) or stopped
  * (hang) one by one while observers wait for NODE_DOWN.
  */
-import { BenchHttp } from './http.ts';
+import { LoadClient } from './load-client.ts';
 import { ROSTER_BIN, failEach, sleep, startChild, type Child } from './procs.ts';
 import { summarize, type Summary } from './stats.ts';
 import { closeAll, openSubscribers } from './subscriber.ts';
-import { uid, type Progress, type RosterTarget } from './target.ts';
+import { uid, type Progress, type RosterTarget } from './scenario.ts';
 
 /** A detection scenario's size, the same for Roster's agents and etcd's nodes so the two compare. */
 export interface DetectionOptions {
@@ -86,7 +86,7 @@ export async function agentDetection(
 ): Promise<DetectionResult> {
   const { kind, trials, leaseSeconds } = options;
   const clusterId = uid(kind);
-  const http = new BenchHttp(target.httpUrl, 4);
+  const http = new LoadClient(target.httpUrl, 4);
   const observers = await openSubscribers(target.wsUrl, clusterId, options.observers);
   const agents: Child[] = [];
   try {

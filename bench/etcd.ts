@@ -27,7 +27,7 @@ import { mapLimit } from '../functions/core/concurrency.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, type FanoutResult, type WaitAll } from './fanout.ts';
 import { cpuMicros, failEach, sleep, startChild, type Child } from './procs.ts';
 import { detectionResult, type DetectionOptions, type DetectionResult } from './detection.ts';
-import { uid, type Progress } from './target.ts';
+import { uid, type Progress } from './scenario.ts';
 
 export const ETCD_INSTALL_HINT = 'install etcd to compare: `sudo apt-get install -y etcd-server` (Debian/Ubuntu; needs `npm install` for the etcd3 dev dependency), or put an `etcd` binary on PATH / in ETCD_BIN';
 

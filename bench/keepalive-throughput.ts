@@ -12,9 +12,9 @@ import { readConfig } from '../functions/core/config.ts';
 import type { Deps } from '../functions/core/deps.ts';
 import { keepalive as coreKeepalive } from '../functions/core/registry.ts';
 import { bareUpdateItem } from './bare-update-item.ts';
-import { BenchHttp, mustRegister } from './http.ts';
+import { LoadClient, mustRegister } from './load-client.ts';
 import { Histogram, type Summary } from './stats.ts';
-import { uid, type Progress, type RosterTarget } from './target.ts';
+import { uid, type Progress, type RosterTarget } from './scenario.ts';
 
 export interface ThroughputSide {
   requests: number;
@@ -95,7 +95,7 @@ export async function keepaliveThroughput(
   const { concurrency, durationMs, warmupMs } = options;
   const clusterId = uid('tp');
   const nodes = Array.from({ length: concurrency }, (_, i) => `n${i}`);
-  const http = new BenchHttp(target.httpUrl, concurrency);
+  const http = new LoadClient(target.httpUrl, concurrency);
   // The handlers' own client configuration (retry mode, attempts, connection pool), pointed at the same engine.
   const config = readConfig({ TABLE_NAME: target.tableName, DYNAMODB_ENDPOINT: target.dynamodbEndpoint });
   const deps: Deps = { db: createDocumentClient(config), config, now: Date.now };

@@ -6,13 +6,13 @@
  * (etcd.ts) uses too (fanout.ts).
  */
 import { fanoutResult, timeFanout, type FanoutResult } from './fanout.ts';
-import { BenchHttp, mustRegister } from './http.ts';
+import { LoadClient, mustRegister } from './load-client.ts';
 import { arrivalsAt, closeAll, openSubscribers } from './subscriber.ts';
-import { rosterCpuMeter, uid, type Progress, type RosterTarget } from './target.ts';
+import { rosterCpuMeter, uid, type Progress, type RosterTarget } from './scenario.ts';
 
 export async function rosterFanout(target: RosterTarget, options: { subscribers: number; registrations: number; timeoutMs: number }, progress: Progress): Promise<FanoutResult> {
   const clusterId = uid(`fo${options.subscribers}`);
-  const http = new BenchHttp(target.httpUrl, 4);
+  const http = new LoadClient(target.httpUrl, 4);
   progress(`fan-out: opening ${options.subscribers} WebSocket subscribers`);
   const subscribers = await openSubscribers(target.wsUrl, clusterId, options.subscribers, { parallel: options.subscribers > 1000 ? 50 : 25 });
   try {

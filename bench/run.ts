@@ -24,7 +24,7 @@ import { keepaliveThroughput, type ThroughputResult } from './keepalive-throughp
 import { rosterFanout } from './roster-fanout.ts';
 import { soak, type SoakResult } from './soak.ts';
 import { storm, type StormResult } from './storm.ts';
-import type { Progress, RosterTarget } from './target.ts';
+import type { Progress, RosterTarget } from './scenario.ts';
 
 export const SCENARIOS = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];

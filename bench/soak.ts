@@ -6,11 +6,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Slots } from '../functions/core/concurrency.ts';
-import { BenchHttp, mustRegister } from './http.ts';
+import { LoadClient, mustRegister } from './load-client.ts';
 import { rssBytes, sleep } from './procs.ts';
 import { Histogram, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
-import { uid, type Progress, type RosterTarget } from './target.ts';
+import { uid, type Progress, type RosterTarget } from './scenario.ts';
 
 const mib = (bytes: number | undefined): number => (bytes === undefined ? Number.NaN : Number((bytes / 1024 / 1024).toFixed(1)));
 
@@ -47,7 +47,7 @@ interface SoakTally {
  * previous keepalive finished (the first one at a random phase), and register again on 404.
  * Kept apart from `soak` so the node's loop reads on its own.
  */
-async function keepAliveUntil(http: BenchHttp, clusterId: string, nodeId: string, leaseSeconds: number, keepaliveMs: number, deadline: number, tally: SoakTally): Promise<void> {
+async function keepAliveUntil(http: LoadClient, clusterId: string, nodeId: string, leaseSeconds: number, keepaliveMs: number, deadline: number, tally: SoakTally): Promise<void> {
   let wait = Math.random() * keepaliveMs;
   for (;;) {
     if (performance.now() + wait >= deadline) return;
@@ -102,7 +102,7 @@ export async function soak(
 ): Promise<SoakResult> {
   const { nodes, leaseSeconds, keepaliveMs, durationMs } = options;
   const clusterId = uid('soak');
-  const http = new BenchHttp(target.httpUrl, 128);
+  const http = new LoadClient(target.httpUrl, 128);
   const watcher = await Subscriber.open(target.wsUrl, clusterId, { keepAll: true });
   const ids = Array.from({ length: nodes }, (_, i) => `s${i}`);
   const tally: SoakTally = { histogram: new Histogram(), errors: 0, reRegistrations: 0 };

@@ -6,10 +6,10 @@
  * `timeStorm`).
  */
 import { timeStorm, type CpuPerMessage, type StormGroupTimed, type WaitAll } from './fanout.ts';
-import { BenchHttp } from './http.ts';
+import { LoadClient } from './load-client.ts';
 import type { Summary } from './stats.ts';
 import { arrivalsAt, closeAll, openSubscribers, type Subscriber } from './subscriber.ts';
-import { rosterCpuMeter, uid, type Progress, type RosterTarget } from './target.ts';
+import { rosterCpuMeter, uid, type Progress, type RosterTarget } from './scenario.ts';
 
 export interface StormGroup {
   subscribers: number;
@@ -53,7 +53,7 @@ export async function storm(
   progress: Progress,
 ): Promise<StormResult> {
   const clusterId = uid('storm');
-  const http = new BenchHttp(target.httpUrl, options.parallel);
+  const http = new LoadClient(target.httpUrl, options.parallel);
   const nodes = Math.ceil(options.registrations / 2);
   const half = Math.min(options.plain, options.subscribers);
   progress(`storm: opening ${options.subscribers} WebSocket subscribers (${options.subscribers - half} of them batched)`);

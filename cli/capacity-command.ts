@@ -4,7 +4,9 @@
 import { DEFAULT_ACCOUNT, plan, renderPlan, stackKeepaliveSeconds } from '../bench/planner.ts';
 import { settingsFromFile, synthesizedSettings, TemplateError, type StackSettings } from '../bench/stack-settings.ts';
 import { workloadDefaults } from '../bench/workload.ts';
-import { CliError, UsageError, out, parse, positiveNumber, showHelp, type Command } from './kit.ts';
+import { parse, positiveNumber } from './args.ts';
+import { CliError, type Command, showHelp, UsageError } from './command.ts';
+import { out } from './output.ts';
 import { WORKLOAD_OPTIONS, workloadFrom, workloadHelp } from './workload-flags.ts';
 
 /** `-c key=value` pairs, as `cdk synth -c` takes them. */

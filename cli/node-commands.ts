@@ -7,24 +7,10 @@
  */
 import { listNodes, RosterClient, type ClientEvent, type KeepaliveFailedEvent, type KeepaliveRecoveredEvent } from '@roster/client';
 import { DEFAULT_LEASE_SECONDS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
-import {
-  type Command,
-  TARGET_HELP,
-  TARGET_OPTIONS,
-  UsageError,
-  ago,
-  checkId,
-  metadataOf,
-  metadataText,
-  out,
-  parse,
-  positiveNumber,
-  resolveTarget,
-  showHelp,
-  table,
-  wholeNumber,
-  type Target,
-} from './kit.ts';
+import { checkId, metadataOf, parse, positiveNumber, wholeNumber } from './args.ts';
+import { type Command, showHelp, UsageError } from './command.ts';
+import { ago, metadataText, out, table } from './output.ts';
+import { resolveTarget, type Target, TARGET_HELP, TARGET_OPTIONS } from './target-flags.ts';
 import { startersOf, watchStarters } from './starter.ts';
 
 /** The agent's own node, for the lines about itself. */

@@ -25,7 +25,7 @@ import { CacheFile, type CacheFileContent } from './cache-file.ts';
 import { Connection, type ConnectionState, type DropInfo } from './connection.ts';
 import { closedError, RosterClientError, toClientError, type ClientErrorCode } from './errors.ts';
 import { EventHub } from './events.ts';
-import { errorOfAnswer, HttpApi } from './http.ts';
+import { errorOfAnswer, HttpClient } from './http-client.ts';
 import { Lease } from './lease.ts';
 import { checkOptions, DEFAULT_PING_INTERVAL_MS, DEFAULT_REFRESH_INTERVAL_MS, type RosterClientOptions } from './options.ts';
 import { stopOnSignals } from './signals.ts';
@@ -79,7 +79,7 @@ export class RosterClient implements AsyncDisposable {
   private readonly options: RosterClientOptions;
   private readonly requestTimeoutMs: number;
   private readonly backoff: Backoff;
-  private readonly http: HttpApi;
+  private readonly http: HttpClient;
   private readonly cache: ClusterCache;
   private readonly hub = new EventHub();
   private readonly connection: Connection;
@@ -116,7 +116,7 @@ export class RosterClient implements AsyncDisposable {
     this.incarnation = options.incarnation ?? Date.now();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.backoff = toBackoff(options.backoff);
-    this.http = new HttpApi({ baseUrl: options.httpUrl, token: options.token, timeoutMs: this.requestTimeoutMs });
+    this.http = new HttpClient({ baseUrl: options.httpUrl, token: options.token, timeoutMs: this.requestTimeoutMs });
     this.cache = new ClusterCache(this.clusterId, { gapWaitMs: options.gapWaitMs });
     this.connection = this.createConnection();
     this.sync = this.createSync();
