@@ -4,8 +4,9 @@
  * scenario with real `roster agent` processes, killed (crash) or stopped
  * (hang) one by one while observers wait for NODE_DOWN.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LoadClient } from './load-client.ts';
-import { ROSTER_BIN, failEach, sleep, startChild, type Child } from './procs.ts';
+import { ROSTER_BIN, failEach, startChild, type Child } from './procs.ts';
 import { summarize, type Summary } from './stats.ts';
 import { closeAll, openSubscribers } from './subscriber.ts';
 import { uid, type Progress, type RosterTarget } from './scenario.ts';

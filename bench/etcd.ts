@@ -20,12 +20,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3, IOptions, Watcher } from 'etcd3';
 import { freePort } from '../local/dynamodb-local.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, type FanoutResult, type WaitAll } from './fanout.ts';
-import { cpuMicros, failEach, sleep, startChild, type Child } from './procs.ts';
+import { cpuMicros, failEach, startChild, type Child } from './procs.ts';
 import { detectionResult, type DetectionOptions, type DetectionResult } from './detection.ts';
 import { uid, type Progress } from './scenario.ts';
 

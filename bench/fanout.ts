@@ -12,8 +12,9 @@
  *   message, net of what they spend idle.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mapLimit } from '../functions/core/concurrency.ts';
-import { sleep, startChild } from './procs.ts';
+import { startChild } from './procs.ts';
 import { summarize, type Summary } from './stats.ts';
 
 /** CPU time per delivered message, in µs; null when a process could not be measured. */

@@ -5,9 +5,10 @@
  * leak shows as max and end well above start).
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Slots } from '../functions/core/concurrency.ts';
 import { LoadClient, mustRegister } from './load-client.ts';
-import { rssBytes, sleep } from './procs.ts';
+import { rssBytes } from './procs.ts';
 import { Histogram, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
 import { uid, type Progress, type RosterTarget } from './scenario.ts';

@@ -78,12 +78,13 @@ export function wholeNumber(flag: string, raw: string | undefined, min: number, 
   return value;
 }
 
-export function metadataOf(pairs: string[] | undefined): Record<string, string> {
-  const metadata: Record<string, string> = {};
+/** Repeated `--flag key=value` values (`--meta`, `cdk synth`'s `-c`) as one record; a later key wins. */
+export function keyValues(flag: string, pairs: string[] | undefined): Record<string, string> {
+  const values: Record<string, string> = {};
   for (const pair of pairs ?? []) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--meta takes key=value, not "${pair}"`);
-    metadata[pair.slice(0, eq)] = pair.slice(eq + 1);
+    if (eq <= 0) throw new UsageError(`--${flag} takes key=value, not "${pair}"`);
+    values[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  return metadata;
+  return values;
 }
