@@ -3,8 +3,8 @@
  * a timeout; every failure becomes a RosterClientError with the server's code
  * when it sent one, and the server's `Retry-After` when it asked for a pause.
  */
-import { isErrorBody, isNode, isNodeList, isObject, LIST_PAGE_MAX, listEtag, type Node, type NodeList } from '@roster/contract';
-import { RosterClientError, toClientError, type ClientErrorCode } from './errors.ts';
+import { isNode, isNodeList, isObject, LIST_PAGE_MAX, listEtag, type Node, type NodeList } from '@roster/contract';
+import { errorOfAnswer, RosterClientError, toClientError } from './errors.ts';
 
 export interface HttpClientOptions {
   /** Base URL of the HTTP API; may carry a path prefix (an API Gateway stage). */
@@ -207,23 +207,6 @@ export class HttpClient {
 
 /** Walks of the list begun before giving up: each one after the first means the server lost its state during the one before. */
 const LIST_WALKS = 3;
-
-/**
- * The error an error answer stands for: the contract's `{error:{code,message}}`
- * when the server sent one; for API Gateway's own refusals
- * (`{"message":"Unauthorized"}`, e.g. no Authorization header) the status
- * says which contract code it is.
- */
-export function errorOfAnswer(what: string, status: number, json: unknown, hadToken: boolean, retryAfter?: number): RosterClientError {
-  const options = retryAfter === undefined ? { status } : { status, retryAfterMs: retryAfter };
-  if (isErrorBody(json)) return new RosterClientError(json.error.code as ClientErrorCode, json.error.message, options);
-  if (status === 401) {
-    const message = hadToken ? 'the information center refused the token' : 'the information center requires a token (none was given)';
-    return new RosterClientError('UNAUTHORIZED', `${what}: ${message} (HTTP 401)`, options);
-  }
-  if (status === 403) return new RosterClientError('FORBIDDEN', `${what}: the token does not grant this (HTTP 403)`, options);
-  return new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, options);
-}
 
 export interface ListNodesOptions {
   /** Base URL of the HTTP API. */
