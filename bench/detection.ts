@@ -7,9 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoadClient } from './load-client.ts';
 import { ROSTER_BIN, failEach, startChild, type Child } from './procs.ts';
+import { uid, type Progress, type RosterTarget } from './scenario.ts';
 import { summarize, type Summary } from './stats.ts';
 import { closeAll, openSubscribers } from './subscriber.ts';
-import { uid, type Progress, type RosterTarget } from './scenario.ts';
 
 /** A detection scenario's size, the same for Roster's agents and etcd's nodes so the two compare. */
 export interface DetectionOptions {

@@ -25,9 +25,9 @@ import { fileURLToPath } from 'node:url';
 import type { Etcd3, IOptions, Watcher } from 'etcd3';
 import { freePort } from '../local/dynamodb-local.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
+import { detectionResult, type DetectionOptions, type DetectionResult } from './detection.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, type FanoutResult, type WaitAll } from './fanout.ts';
 import { cpuMicros, failEach, startChild, type Child } from './procs.ts';
-import { detectionResult, type DetectionOptions, type DetectionResult } from './detection.ts';
 import { uid, type Progress } from './scenario.ts';
 
 export const ETCD_INSTALL_HINT = 'install etcd to compare: `sudo apt-get install -y etcd-server` (Debian/Ubuntu; needs `npm install` for the etcd3 dev dependency), or put an `etcd` binary on PATH / in ETCD_BIN';

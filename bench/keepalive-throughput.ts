@@ -13,8 +13,8 @@ import type { Deps } from '../functions/core/deps.ts';
 import { keepalive as coreKeepalive } from '../functions/core/registry.ts';
 import { bareUpdateItem } from './bare-update-item.ts';
 import { LoadClient, mustRegister } from './load-client.ts';
-import { Histogram, type Summary } from './stats.ts';
 import { uid, type Progress, type RosterTarget } from './scenario.ts';
+import { Histogram, type Summary } from './stats.ts';
 
 export interface ThroughputSide {
   requests: number;

@@ -7,8 +7,8 @@
  */
 import { fanoutResult, timeFanout, type FanoutResult } from './fanout.ts';
 import { LoadClient, mustRegister } from './load-client.ts';
-import { arrivalsAt, closeAll, openSubscribers } from './subscriber.ts';
 import { rosterCpuMeter, uid, type Progress, type RosterTarget } from './scenario.ts';
+import { arrivalsAt, closeAll, openSubscribers } from './subscriber.ts';
 
 export async function rosterFanout(target: RosterTarget, options: { subscribers: number; registrations: number; timeoutMs: number }, progress: Progress): Promise<FanoutResult> {
   const clusterId = uid(`fo${options.subscribers}`);

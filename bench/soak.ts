@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Slots } from '../functions/core/concurrency.ts';
 import { LoadClient, mustRegister } from './load-client.ts';
 import { rssBytes } from './procs.ts';
+import { uid, type Progress, type RosterTarget } from './scenario.ts';
 import { Histogram, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
-import { uid, type Progress, type RosterTarget } from './scenario.ts';
 
 const mib = (bytes: number | undefined): number => (bytes === undefined ? Number.NaN : Number((bytes / 1024 / 1024).toFixed(1)));
 

@@ -7,9 +7,9 @@
  */
 import { timeStorm, type CpuPerMessage, type StormGroupTimed, type WaitAll } from './fanout.ts';
 import { LoadClient } from './load-client.ts';
+import { rosterCpuMeter, uid, type Progress, type RosterTarget } from './scenario.ts';
 import type { Summary } from './stats.ts';
 import { arrivalsAt, closeAll, openSubscribers, type Subscriber } from './subscriber.ts';
-import { rosterCpuMeter, uid, type Progress, type RosterTarget } from './scenario.ts';
 
 export interface StormGroup {
   subscribers: number;
