@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumedCapacity } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../functions/core/aws.ts';
@@ -17,8 +18,7 @@ import { connect, disconnect } from '../functions/core/subscriptions.ts';
 import type { Deps } from '../functions/core/deps.ts';
 import { deregister, keepalive, register } from '../functions/core/registry.ts';
 import { newSweeperState, sweep } from '../functions/core/sweeper.ts';
-import { sleep } from './procs.ts';
-import type { Progress, RosterTarget } from './roster.ts';
+import type { Progress, RosterTarget } from './scenario.ts';
 
 /** Capacity units consumed, split into reads and writes, for the table and its indexes. */
 export interface Capacity {

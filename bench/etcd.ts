@@ -20,13 +20,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3, IOptions, Watcher } from 'etcd3';
 import { freePort } from '../local/dynamodb-local.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
+import { detectionResult, type DetectionOptions, type DetectionResult } from './detection.ts';
 import { CpuMeter, fanoutResult, ownCpu, timeFanout, type FanoutResult, type WaitAll } from './fanout.ts';
-import { cpuMicros, failEach, sleep, startChild, type Child } from './procs.ts';
-import { detectionResult, type DetectionOptions, type DetectionResult, type Progress } from './roster.ts';
+import { cpuMicros, failEach, startChild, type Child } from './procs.ts';
+import { uid, type Progress } from './scenario.ts';
 
 export const ETCD_INSTALL_HINT = 'install etcd to compare: `sudo apt-get install -y etcd-server` (Debian/Ubuntu; needs `npm install` for the etcd3 dev dependency), or put an `etcd` binary on PATH / in ETCD_BIN';
 
@@ -183,15 +185,13 @@ async function openWatchers(endpoint: string, prefix: string, count: number): Pr
   return opened;
 }
 
-const uid = (): string => Math.random().toString(36).slice(2, 10);
-
 /** One registration (grant a lease, put the key) → every watcher has the PUT; timed by the loop Roster's fan-out uses. */
 export async function etcdFanout(
   server: EtcdServer,
   options: { subscribers: number; registrations: number; timeoutMs: number },
   progress: Progress,
 ): Promise<FanoutResult> {
-  const prefix = `/roster-bench/fo${options.subscribers}-${uid()}/`;
+  const prefix = `/roster-bench/${uid(`fo${options.subscribers}`)}/`;
   progress(`etcd fan-out: opening ${options.subscribers} prefix watchers (one connection each)`);
   const watchers = await openWatchers(server.endpoint, prefix, options.subscribers);
   const writer = await newClient(server.endpoint, true);
@@ -223,7 +223,7 @@ export async function etcdDetection(
   progress: Progress,
 ): Promise<DetectionResult> {
   const { kind, trials, leaseSeconds } = options;
-  const prefix = `/roster-bench/${kind}-${uid()}/`;
+  const prefix = `/roster-bench/${uid(kind)}/`;
   const observers = await openWatchers(server.endpoint, prefix, options.observers);
   const nodes: Child[] = [];
   try {

@@ -1,6 +1,7 @@
 /**
- * The fan-out measurements, shared by Roster (bench/roster.ts) and etcd
- * (bench/etcd.ts) so that both sides are timed by the very same loop:
+ * The fan-out measurements, shared by Roster (bench/roster-fanout.ts,
+ * bench/storm.ts) and etcd (bench/etcd.ts) so that both sides are timed by
+ * the very same loop:
  *
  * - `timeFanout`: registrations one after another, each at a random phase;
  *   for each, the time from sending it until the last (and the median)
@@ -11,8 +12,9 @@
  *   message, net of what they spend idle.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mapLimit } from '../functions/core/concurrency.ts';
-import { sleep, startChild } from './procs.ts';
+import { startChild } from './procs.ts';
 import { summarize, type Summary } from './stats.ts';
 
 /** CPU time per delivered message, in µs; null when a process could not be measured. */

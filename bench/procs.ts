@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../local/spawn.ts';
 
@@ -124,8 +125,6 @@ export function rssBytes(pid: number): number | undefined {
     return undefined;
   }
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Clock ticks per second of /proc/{pid}/stat's CPU times (USER_HZ: 100 on every Linux this runs on). */
 const USER_HZ = 100;

@@ -3,7 +3,8 @@ import { table } from './table.ts';
 import type { BenchReport, Goal } from './run.ts';
 import type { CpuPerMessage, FanoutResult } from './fanout.ts';
 import type { CapacityResult } from './capacity.ts';
-import type { DetectionResult, StormResult } from './roster.ts';
+import type { DetectionResult } from './detection.ts';
+import type { StormResult } from './storm.ts';
 import type { Summary } from './stats.ts';
 
 const ms = (s: Summary): string => (s.n === 0 ? 'none' : `${Math.round(s.p50)} / ${Math.round(s.p99)} ms`);

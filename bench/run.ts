@@ -19,19 +19,12 @@ import { spawnRuntime, type SpawnedRuntime } from '../local/spawn.ts';
 import { detectEtcd, etcdDetection, etcdFanout, startEtcd, type EtcdAvailability, type EtcdServer } from './etcd.ts';
 import { capacity, type CapacityPlan, type CapacityResult } from './capacity.ts';
 import { measurePoster, type FanoutResult, type PosterCost } from './fanout.ts';
-import {
-  agentDetection,
-  fanout,
-  keepaliveThroughput,
-  soak,
-  storm,
-  type DetectionResult,
-  type Progress,
-  type RosterTarget,
-  type SoakResult,
-  type StormResult,
-  type ThroughputResult,
-} from './roster.ts';
+import { agentDetection, type DetectionResult } from './detection.ts';
+import { keepaliveThroughput, type ThroughputResult } from './keepalive-throughput.ts';
+import { rosterFanout } from './roster-fanout.ts';
+import { soak, type SoakResult } from './soak.ts';
+import { storm, type StormResult } from './storm.ts';
+import type { Progress, RosterTarget } from './scenario.ts';
 
 export const SCENARIOS = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -224,7 +217,7 @@ async function runScenarios(
   if (chosen.has('throughput')) report.throughput = await keepaliveThroughput(target, plan.throughput, progress);
   if (chosen.has('fanout')) {
     report.fanout = [];
-    for (const size of plan.fanout) report.fanout.push(await fanout(target, { ...size, timeoutMs: 15_000 }, progress));
+    for (const size of plan.fanout) report.fanout.push(await rosterFanout(target, { ...size, timeoutMs: 15_000 }, progress));
     progress('fan-out: CPU per post of the signed poster alone');
     report.poster = await measurePoster(report.quick ? 2000 : 20_000);
   }

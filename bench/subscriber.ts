@@ -4,9 +4,12 @@
  * "when did all N subscribers have NODE_DOWN for n3?". A subscriber opened
  * with `batch` asks for batched messages (`&batch=true`) and unpacks them
  * (`{"type":"EVENTS","events":[…]}`, docs/running-nodes/wire-batching.md).
+ * Below the class, what the scenarios do with a group of them: open, wait
+ * on every one, close.
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { mapLimit } from '../functions/core/concurrency.ts';
 
 export interface Arrival {
   /** performance.now() at arrival. */
@@ -136,4 +139,27 @@ export class Subscriber {
       this.ws.close();
     });
   }
+}
+
+/** Opens `count` subscribers to `clusterId`, `parallel` handshakes at a time; `batch` opts every one in to batched messages. */
+export async function openSubscribers(wsUrl: string, clusterId: string, count: number, options: { parallel?: number; batch?: boolean; keepAll?: boolean } = {}): Promise<Subscriber[]> {
+  const opened: Subscriber[] = [];
+  try {
+    await mapLimit(Array.from({ length: count }), options.parallel ?? 25, async () => {
+      opened.push(await Subscriber.open(wsUrl, clusterId, { batch: options.batch, keepAll: options.keepAll }));
+    });
+  } catch (err) {
+    await closeAll(opened);
+    throw err;
+  }
+  return opened;
+}
+
+export async function closeAll(subscribers: Subscriber[]): Promise<void> {
+  await mapLimit(subscribers.splice(0), 100, (s) => s.close());
+}
+
+/** Arrival times (performance.now()) of `type` for `nodeId` at every subscriber; undefined where it never arrived. */
+export async function arrivalsAt(subscribers: readonly Subscriber[], type: string, nodeId: string, timeoutMs: number): Promise<(number | undefined)[]> {
+  return (await Promise.all(subscribers.map((s) => s.waitFor(type, nodeId, timeoutMs)))).map((a) => a?.at);
 }

@@ -5,7 +5,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { JavaMissingError } from '../local/dynamodb-local.ts';
-import { CliError, UsageError, out, parse, positiveNumber, showHelp, type Command } from './kit.ts';
+import { parse, positiveNumber } from './args.ts';
+import { CliError, type Command, showHelp, UsageError } from './command.ts';
+import { out } from './output.ts';
 
 const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'];
 

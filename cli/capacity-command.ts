@@ -4,19 +4,10 @@
 import { DEFAULT_ACCOUNT, plan, renderPlan, stackKeepaliveSeconds } from '../bench/planner.ts';
 import { settingsFromFile, synthesizedSettings, TemplateError, type StackSettings } from '../bench/stack-settings.ts';
 import { workloadDefaults } from '../bench/workload.ts';
-import { CliError, UsageError, out, parse, positiveNumber, showHelp, type Command } from './kit.ts';
+import { keyValues, parse, positiveNumber } from './args.ts';
+import { CliError, type Command, showHelp, UsageError } from './command.ts';
+import { out } from './output.ts';
 import { WORKLOAD_OPTIONS, workloadFrom, workloadHelp } from './workload-flags.ts';
-
-/** `-c key=value` pairs, as `cdk synth -c` takes them. */
-function contextOf(pairs: string[] | undefined): Record<string, string> {
-  const context: Record<string, string> = {};
-  for (const pair of pairs ?? []) {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new UsageError(`--context takes key=value, not "${pair}"`);
-    context[pair.slice(0, at)] = pair.slice(at + 1);
-  }
-  return context;
-}
 
 async function stackSettings(template: string | undefined, context: Record<string, string>): Promise<StackSettings> {
   if (template !== undefined && Object.keys(context).length > 0) throw new UsageError('--context applies to the stack synthesized here; a --template is already synthesized (pass -c to cdk synth)');
@@ -83,7 +74,7 @@ ${workloadHelp("the stack's default lease / 3, as the SDK does")}
     };
     // Check the workload's flags before the (slower) stack.
     await workloadFrom(v, workloadDefaults);
-    const settings = await stackSettings(v.template, contextOf(v.context));
+    const settings = await stackSettings(v.template, keyValues('context', v.context));
     const { workload, units } = await workloadFrom(v, (nodes, u) => ({ ...workloadDefaults(nodes, u), keepaliveSeconds: stackKeepaliveSeconds(settings) }));
     const result = plan(workload, settings, { units, account, metadataKb });
     if (v.json) out(JSON.stringify(result, null, 2));

@@ -4,7 +4,9 @@
 import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
 import { cloudMapCost, defaults, etcdCost, renderCost, rosterCost, rosterDetection, type CostInput } from '../bench/cost.ts';
 import { PRICES } from '../bench/prices.ts';
-import { out, parse, showHelp, wholeNumber, type Command } from './kit.ts';
+import { parse, wholeNumber } from './args.ts';
+import { type Command, showHelp } from './command.ts';
+import { out } from './output.ts';
 import { WORKLOAD_OPTIONS, workloadFrom, workloadHelp } from './workload-flags.ts';
 
 export const costCommand: Command = {

@@ -6,18 +6,18 @@
  * runtime and the token helpers, and nothing imports it.
  *
  * Each command is an entry of COMMANDS: a one-line summary, its help text,
- * and a function that returns the exit code (`Command`, from kit.ts).
+ * and a function that returns the exit code (`Command`, from command.ts).
  * A command of its own module is added there with one line; anything not in
  * COMMANDS prints the usage and exits 2.
  * Errors are one line on stderr: a usage error exits 2, anything else 1
- * (`runMain`, kit.ts). `nodes`, `watch` and `agent` (node-commands.ts) are
+ * (`runMain`, command.ts). `nodes`, `watch` and `agent` (node-commands.ts) are
  * also the @roster/client package's own `roster` bin (sdk-bin.ts).
  */
 import rootPackage from '../package.json' with { type: 'json' };
 import { benchCommand } from './bench-command.ts';
 import { capacityCommand } from './capacity-command.ts';
 import { costCommand } from './cost-command.ts';
-import { type Command, runMain } from './kit.ts';
+import { type Command, runMain } from './command.ts';
 import { agentCommand, nodesCommand, watchCommand } from './node-commands.ts';
 import { robustnessCommand } from './robustness-command.ts';
 import { tokenCommand } from './token-command.ts';

@@ -7,24 +7,10 @@
  */
 import { listNodes, RosterClient, type ClientEvent, type KeepaliveFailedEvent, type KeepaliveRecoveredEvent } from '@roster/client';
 import { DEFAULT_LEASE_SECONDS, LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '@roster/contract';
-import {
-  type Command,
-  TARGET_HELP,
-  TARGET_OPTIONS,
-  UsageError,
-  ago,
-  checkId,
-  metadataOf,
-  metadataText,
-  out,
-  parse,
-  positiveNumber,
-  resolveTarget,
-  showHelp,
-  table,
-  wholeNumber,
-  type Target,
-} from './kit.ts';
+import { checkId, keyValues, parse, positiveNumber, wholeNumber } from './args.ts';
+import { type Command, showHelp, UsageError } from './command.ts';
+import { ago, metadataText, out, table } from './output.ts';
+import { resolveTarget, type Target, TARGET_HELP, TARGET_OPTIONS } from './target-flags.ts';
 import { startersOf, watchStarters } from './starter.ts';
 
 /** The agent's own node, for the lines about itself. */
@@ -345,7 +331,7 @@ ${TARGET_HELP}
     const nodeId = checkId('node', parsed.args[1] as string);
     const leaseSeconds = wholeNumber('lease', parsed.values.lease, LEASE_MIN_SECONDS, LEASE_MAX_SECONDS);
     const keepaliveIntervalMs = positiveNumber('keepalive-ms', parsed.values['keepalive-ms'], false);
-    const metadata = metadataOf(parsed.values.meta);
+    const metadata = keyValues('meta', parsed.values.meta);
     const target = await resolveTarget(parsed.values);
     checkWebSocketPath(target);
     const client = new RosterClient({

@@ -2,10 +2,11 @@
  * `roster robustness`: the command. The harness (and the AWS SDK, DynamoDB
  * Local and the client processes it pulls in) loads only when it runs.
  * It lives with the other commands so it parses its flags and reports usage
- * errors as they do (cli/kit.ts).
+ * errors as they do (cli/args.ts, cli/command.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { parse, showHelp, wholeNumber, type Command } from './kit.ts';
+import { parse, wholeNumber } from './args.ts';
+import { type Command, showHelp } from './command.ts';
 
 const HELP = `Usage: roster robustness [--seed N] [--duration S] [--clients N] [--runs K] [--json FILE] [--history FILE]
        roster robustness --check FILE

@@ -13,7 +13,7 @@
  * `npx roster` is the full CLI (cli/main.ts).
  */
 import clientPackage from '@roster/client/package.json' with { type: 'json' };
-import { runMain } from './kit.ts';
+import { runMain } from './command.ts';
 import { NODE_COMMANDS } from './node-commands.ts';
 
 const code = await runMain(process.argv.slice(2), {

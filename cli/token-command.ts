@@ -5,7 +5,10 @@
  * Prints the token alone on stdout, so `export ROSTER_TOKEN=$(roster token create …)` works.
  */
 import { MAX_TOKEN_TTL_SECONDS, ROLES, isRole, signToken } from '../functions/core/auth.ts';
-import { CliError, UsageError, out, parse, showHelp, stackOutputs, type Command } from './kit.ts';
+import { parse } from './args.ts';
+import { CliError, type Command, showHelp, UsageError } from './command.ts';
+import { out } from './output.ts';
+import { stackOutputs } from './target-flags.ts';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 

@@ -5,7 +5,8 @@
 import { DEFAULT_PING_INTERVAL_SECONDS, DEFAULT_REFRESH_INTERVAL_SECONDS } from '@roster/contract';
 import { MEASURED_UNITS, unitsFromReport, type Units } from '../bench/units.ts';
 import type { Workload } from '../bench/workload.ts';
-import { UsageError, positiveNumber } from './kit.ts';
+import { positiveNumber } from './args.ts';
+import { UsageError } from './command.ts';
 
 export const WORKLOAD_OPTIONS = {
   nodes: { type: 'string' },

@@ -6,9 +6,18 @@
  * and a table of p50/p99 against the first configuration.
  */
 import { parseArgs } from 'node:util';
-import { timedFetch as timed } from '../bench/http.ts';
 import { percentile } from '../bench/stats.ts';
 import { spawnRuntime } from '../local/spawn.ts';
+
+/** One request, timed from send to the last byte of the answer; throws unless the status is `expect`. */
+async function timed(url: string, init: RequestInit, expect: number): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url, init);
+  await res.arrayBuffer();
+  const ms = performance.now() - t0;
+  if (res.status !== expect) throw new Error(`${init.method} ${url}: HTTP ${res.status}, expected ${expect}`);
+  return ms;
+}
 
 export interface LatencyPlan {
   registrations: number;

@@ -17,6 +17,7 @@
  * with the values of the request just made) and counted the same way.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
@@ -226,13 +227,13 @@ try {
   // The sweeper: one sweep per invocation here (SWEEP_LOOP_SECONDS is unset); on AWS one invocation sweeps for a minute.
   const { handler: sweeper } = (await import('../functions/sweeper/sweeper.ts')) as { handler: () => Promise<{ down: number }> };
   // The node whose connection dropped above goes down after its grace: let that sweep pass first.
-  await new Promise((resolve) => setTimeout(resolve, 2_200));
+  await sleep(2_200);
   await captured(() => sweeper());
   const idle = await captured(() => sweeper());
   rows.push({ operation: 'sweep that finds nothing (per sweep)', handler: idle.written, platform: { bytes: 0, lines: 0 } });
   // A node whose lease runs out: the sweep that declares it down writes its line and the NodesDown metric.
   await http('register', 'PUT', `/v1/clusters/${CLUSTER}/nodes/node-000043`, { clusterId: CLUSTER, nodeId: 'node-000043' }, { body: { leaseSeconds: 2 } });
-  await new Promise((resolve) => setTimeout(resolve, 2_200));
+  await sleep(2_200);
   const down = await captured(() => sweeper());
   if (down.result.down !== 1) throw new Error(`the sweep declared ${down.result.down} nodes down, not 1`);
   rows.push({ operation: 'sweep that declares one node down', handler: down.written, platform: { bytes: 0, lines: 0 } });

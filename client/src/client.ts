@@ -18,14 +18,14 @@
  * the two; an event that is also in the list is dropped by the per-node
  * revision rule.
  */
-import { eventsIn, isErrorBody, isObject } from '@roster/contract';
+import { eventsIn, isObject } from '@roster/contract';
 import { toBackoff, type Backoff } from './backoff.ts';
 import { ClusterCache, type NodeChange, type SnapshotOutcome } from './cache.ts';
 import { CacheFile, type CacheFileContent } from './cache-file.ts';
-import { Connection, type ConnectionState, type DropInfo } from './connection.ts';
-import { closedError, RosterClientError, toClientError, type ClientErrorCode } from './errors.ts';
+import { Connection, isTokenRefusal, isUnknownNode, type ConnectionState, type DropInfo } from './connection.ts';
+import { attemptError, closedError, errorOfAnswer, RosterClientError, toClientError } from './errors.ts';
 import { EventHub } from './events.ts';
-import { errorOfAnswer, HttpApi } from './http.ts';
+import { HttpClient } from './http-client.ts';
 import { Lease } from './lease.ts';
 import { checkOptions, DEFAULT_PING_INTERVAL_MS, DEFAULT_REFRESH_INTERVAL_MS, type RosterClientOptions } from './options.ts';
 import { stopOnSignals } from './signals.ts';
@@ -79,7 +79,7 @@ export class RosterClient implements AsyncDisposable {
   private readonly options: RosterClientOptions;
   private readonly requestTimeoutMs: number;
   private readonly backoff: Backoff;
-  private readonly http: HttpApi;
+  private readonly http: HttpClient;
   private readonly cache: ClusterCache;
   private readonly hub = new EventHub();
   private readonly connection: Connection;
@@ -116,7 +116,7 @@ export class RosterClient implements AsyncDisposable {
     this.incarnation = options.incarnation ?? Date.now();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.backoff = toBackoff(options.backoff);
-    this.http = new HttpApi({ baseUrl: options.httpUrl, token: options.token, timeoutMs: this.requestTimeoutMs });
+    this.http = new HttpClient({ baseUrl: options.httpUrl, token: options.token, timeoutMs: this.requestTimeoutMs });
     this.cache = new ClusterCache(this.clusterId, { gapWaitMs: options.gapWaitMs });
     this.connection = this.createConnection();
     this.sync = this.createSync();
@@ -493,29 +493,15 @@ export class RosterClient implements AsyncDisposable {
     const unknownNode = isUnknownNode(info);
     if (unknownNode) this.lease?.forget(); // the next attempt's prepare() re-registers
     if (info.wasOpen) this.emit({ type: 'disconnected', reason: info.reason });
-    if (info.status === 401 || info.status === 403) {
+    if (isTokenRefusal(info)) {
       void this.refusedConnection(info.status, info.body);
       return;
     }
     if (this.phase === 'starting' && this.firstOpen) {
       // One 404 is expected if the node went down in between; the connection re-registers and retries at once.
       if (unknownNode && this.startRefusals++ === 0) return;
-      this.firstOpen.reject(this.attemptError(info));
+      this.firstOpen.reject(attemptError(`WebSocket ${this.options.wsUrl}`, info));
     }
-  }
-
-  /** The error a failed WebSocket attempt stands for. */
-  private attemptError(info: DropInfo): RosterClientError {
-    const what = `WebSocket ${this.options.wsUrl}`;
-    const { status, body } = info;
-    // A refusal that says why (the local runtime's `NOT_FOUND` for a path that is no WebSocket API) is reported as it was said.
-    if (status !== undefined && isErrorBody(body) && body.error.code !== 'NODE_NOT_FOUND') {
-      return new RosterClientError(body.error.code as ClientErrorCode, `${what}: ${body.error.message} (HTTP ${status})`, { status });
-    }
-    const byStatus: Record<number, ClientErrorCode> = { 404: 'NODE_NOT_FOUND', 429: 'THROTTLED' };
-    let code: ClientErrorCode = 'NETWORK';
-    if (status !== undefined) code = byStatus[status] ?? (status >= 500 ? 'INTERNAL' : 'UNEXPECTED_STATUS');
-    return new RosterClientError(code, `${what}: ${info.reason}`, status === undefined ? {} : { status });
   }
 
   /**
@@ -580,16 +566,4 @@ export class RosterClient implements AsyncDisposable {
       this.armGapTimer();
     }, Math.max(0, deadline - Date.now()));
   }
-}
-
-/**
- * A refused upgrade that means "this node is not registered": 404 with the
- * contract's `NODE_NOT_FOUND`, or with no reason at all (API Gateway passes
- * a `$connect` refusal on as a bare status). A 404 that names another reason
- * — the local runtime answers `NOT_FOUND` for a path where no WebSocket API
- * is, such as a URL without its `/ws` — is a wrong URL, and registering
- * again cannot help.
- */
-function isUnknownNode(info: DropInfo): boolean {
-  return info.status === 404 && (!isErrorBody(info.body) || info.body.error.code === 'NODE_NOT_FOUND');
 }

@@ -11,9 +11,10 @@
  * "connecting" covers both the wait before an attempt and the attempt itself.
  * The connection knows nothing of registrations or caches: the owner says
  * what URL to use (`prepare`, run before every attempt) and hears about
- * opens, messages and drops.
+ * opens, messages and drops. What a refused upgrade means for the owner
+ * (`isUnknownNode`, `isTokenRefusal`) is read here, beside `DropInfo`.
  */
-import { isObject } from '@roster/contract';
+import { isErrorBody, isObject } from '@roster/contract';
 import WebSocket, { type RawData } from 'ws';
 import type { Backoff } from './backoff.ts';
 
@@ -34,6 +35,23 @@ export interface DropInfo {
   status?: number;
   /** The body of that refusal (its first 4 KiB), parsed as JSON when it is JSON. */
   body?: unknown;
+}
+
+/**
+ * A refused upgrade that means "this node is not registered": 404 with the
+ * contract's `NODE_NOT_FOUND`, or with no reason at all (API Gateway passes
+ * a `$connect` refusal on as a bare status). A 404 that names another reason
+ * — the local runtime answers `NOT_FOUND` for a path where no WebSocket API
+ * is, such as a URL without its `/ws` — is a wrong URL, and registering
+ * again cannot help.
+ */
+export function isUnknownNode(info: DropInfo): boolean {
+  return info.status === 404 && (!isErrorBody(info.body) || info.body.error.code === 'NODE_NOT_FOUND');
+}
+
+/** A refused upgrade that means "not with this token" (401, 403): no attempt can succeed until the client has another one. */
+export function isTokenRefusal(info: DropInfo): info is DropInfo & { status: 401 | 403 } {
+  return info.status === 401 || info.status === 403;
 }
 
 export interface ConnectionHooks {

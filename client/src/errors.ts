@@ -1,4 +1,11 @@
-import type { ErrorCode } from '@roster/contract';
+/**
+ * The SDK's one error class, RosterClientError, and the one mapping to it
+ * from what the server said: an HTTP error answer (`errorOfAnswer`, also for
+ * a WebSocket upgrade refused with the contract's error body) or a failed
+ * WebSocket attempt (`attemptError`).
+ */
+import { isErrorBody, type ErrorCode } from '@roster/contract';
+import type { DropInfo } from './connection.ts';
 
 /**
  * The server's error codes (the contract's) plus those the client adds when
@@ -60,3 +67,33 @@ export function toClientError(err: unknown): RosterClientError {
 }
 
 export const closedError = (): RosterClientError => new RosterClientError('CLOSED', 'the client was stopped');
+
+/**
+ * The error an error answer stands for: the contract's `{error:{code,message}}`
+ * when the server sent one; for API Gateway's own refusals
+ * (`{"message":"Unauthorized"}`, e.g. no Authorization header) the status
+ * says which contract code it is.
+ */
+export function errorOfAnswer(what: string, status: number, json: unknown, hadToken: boolean, retryAfter?: number): RosterClientError {
+  const options = retryAfter === undefined ? { status } : { status, retryAfterMs: retryAfter };
+  if (isErrorBody(json)) return new RosterClientError(json.error.code as ClientErrorCode, json.error.message, options);
+  if (status === 401) {
+    const message = hadToken ? 'the information center refused the token' : 'the information center requires a token (none was given)';
+    return new RosterClientError('UNAUTHORIZED', `${what}: ${message} (HTTP 401)`, options);
+  }
+  if (status === 403) return new RosterClientError('FORBIDDEN', `${what}: the token does not grant this (HTTP 403)`, options);
+  return new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, options);
+}
+
+/** The error a failed WebSocket attempt stands for; `what` names the WebSocket API, as in `WebSocket wss://…`. */
+export function attemptError(what: string, info: DropInfo): RosterClientError {
+  const { status, body } = info;
+  // A refusal that says why (the local runtime's `NOT_FOUND` for a path that is no WebSocket API) is reported as it was said.
+  if (status !== undefined && isErrorBody(body) && body.error.code !== 'NODE_NOT_FOUND') {
+    return new RosterClientError(body.error.code as ClientErrorCode, `${what}: ${body.error.message} (HTTP ${status})`, { status });
+  }
+  const byStatus: Record<number, ClientErrorCode> = { 404: 'NODE_NOT_FOUND', 429: 'THROTTLED' };
+  let code: ClientErrorCode = 'NETWORK';
+  if (status !== undefined) code = byStatus[status] ?? (status >= 500 ? 'INTERNAL' : 'UNEXPECTED_STATUS');
+  return new RosterClientError(code, `${what}: ${info.reason}`, status === undefined ? {} : { status });
+}

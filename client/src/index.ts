@@ -21,7 +21,7 @@
 export { RosterClient, type RosterClientOptions } from './client.ts';
 export { exponentialBackoff, type Backoff, type BackoffOption, type ExponentialBackoffOptions } from './backoff.ts';
 export { RosterClientError, type ClientErrorCode } from './errors.ts';
-export { listNodes, type ListNodesOptions } from './http.ts';
+export { listNodes, type ListNodesOptions } from './http-client.ts';
 export type { ConnectionState } from './connection.ts';
 export type {
   ChangeEvent,

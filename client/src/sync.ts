@@ -16,7 +16,7 @@
 import type { Backoff } from './backoff.ts';
 import type { ClusterCache, SnapshotOutcome } from './cache.ts';
 import { closedError, toClientError, type RosterClientError } from './errors.ts';
-import type { HttpApi } from './http.ts';
+import type { HttpClient } from './http-client.ts';
 import type { SyncReason } from './types.ts';
 
 /** What a sync ended with. Syncs never reject: callers that care look at this. */
@@ -35,7 +35,7 @@ export interface SyncHooks {
 
 export interface SyncOptions {
   clusterId: string;
-  http: HttpApi;
+  http: HttpClient;
   cache: ClusterCache;
   backoff: Backoff;
   /** Time between periodic syncs (±10% jitter); 0 turns them off. */

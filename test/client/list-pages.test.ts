@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RosterClient, listNodes } from '@roster/client';
-import { HttpApi } from '../../client/src/http.ts';
+import { HttpClient } from '../../client/src/http-client.ts';
 import { localOverrides } from '../../functions/core/aws.ts';
 import { metaKey } from '../../functions/core/model.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
@@ -40,7 +40,7 @@ async function clusterOf(count: number): Promise<string> {
 describe('the list in pages', () => {
   it('is read page by page into one list at the first page\'s revision', async () => {
     const clusterId = await clusterOf(9);
-    const http = new HttpApi({ baseUrl: runtime.httpUrl, timeoutMs: 10_000, pageLimit: 4 });
+    const http = new HttpClient({ baseUrl: runtime.httpUrl, timeoutMs: 10_000, pageLimit: 4 });
     const paged = await http.listNodesUnless(clusterId, undefined, { all: true });
     const whole = await listNodes({ httpUrl: runtime.httpUrl, clusterId, all: true });
     if (paged === 'not-modified') throw new Error('a list without If-None-Match came back 304');
@@ -75,7 +75,7 @@ describe('the list in pages', () => {
     try {
       const address = proxy.address();
       const port = typeof address === 'object' && address ? address.port : 0;
-      const http = new HttpApi({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 10_000, pageLimit: 2 });
+      const http = new HttpClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 10_000, pageLimit: 2 });
       const list = await http.listNodesUnless(clusterId, undefined, { all: true });
       if (list === 'not-modified') throw new Error('a list without If-None-Match came back 304');
       expect(list.nodes.map((n) => n.nodeId)).toEqual(['n00', 'n01', 'n02', 'n03', 'n04']);

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { WS_ACTIONS } from '@roster/contract';
 import { describe, expect, test } from 'vitest';
-import { HttpApi } from '../../client/src/http.ts';
+import { HttpClient } from '../../client/src/http-client.ts';
 import { HTTP_DEFAULT_HANDLER, HTTP_ROUTES, WS_ROUTES } from '../../functions/core/routes.ts';
 import { PROJECT_ROOT } from '../../infra/function.ts';
 import { HTTP_TABLE_ACCESS, NO_TABLE_ACCESS, WS_TABLE_ACCESS } from '../../infra/table-access.ts';
@@ -57,12 +57,12 @@ test("the contract's WebSocket actions are the route table's actions ($connect, 
 });
 
 /**
- * Which SDK method (client/src/http.ts) calls each HTTP route, or why none
+ * Which SDK method (client/src/http-client.ts) calls each HTTP route, or why none
  * does: a route added without a line here fails, so whether the SDK needs it
  * is decided, not forgotten. That each method calls its route is the client
  * and conformance suites' part (test/client/, test/conformance/).
  */
-const SDK_METHOD: Readonly<Record<string, keyof HttpApi | { none: string }>> = {
+const SDK_METHOD: Readonly<Record<string, keyof HttpClient | { none: string }>> = {
   register: 'register',
   keepalive: 'keepalive',
   deregister: 'deregister',
@@ -77,6 +77,6 @@ const SDK_METHOD: Readonly<Record<string, keyof HttpApi | { none: string }>> = {
 test('each HTTP route has its SDK method, or says why it has none', () => {
   expect(Object.keys(SDK_METHOD).sort()).toEqual(HTTP_ROUTES.map((r) => r.handler).filter((h, i, all) => all.indexOf(h) === i).sort());
   for (const [handler, method] of Object.entries(SDK_METHOD)) {
-    if (typeof method === 'string') expect(typeof HttpApi.prototype[method], `HttpApi.${method} (for ${handler})`).toBe('function');
+    if (typeof method === 'string') expect(typeof HttpClient.prototype[method], `HttpClient.${method} (for ${handler})`).toBe('function');
   }
 });

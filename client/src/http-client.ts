@@ -1,12 +1,12 @@
 /**
- * The HTTP API over the global fetch. Every request has a timeout; every
- * failure becomes a RosterClientError with the server's code when it sent
- * one, and the server's `Retry-After` when it asked for a pause.
+ * The SDK's client of the HTTP API, over the global fetch. Every request has
+ * a timeout; every failure becomes a RosterClientError with the server's code
+ * when it sent one, and the server's `Retry-After` when it asked for a pause.
  */
-import { isErrorBody, isNode, isNodeList, isObject, LIST_PAGE_MAX, listEtag, type Node, type NodeList } from '@roster/contract';
-import { RosterClientError, toClientError, type ClientErrorCode } from './errors.ts';
+import { isNode, isNodeList, isObject, LIST_PAGE_MAX, listEtag, type Node, type NodeList } from '@roster/contract';
+import { errorOfAnswer, RosterClientError, toClientError } from './errors.ts';
 
-export interface HttpApiOptions {
+export interface HttpClientOptions {
   /** Base URL of the HTTP API; may carry a path prefix (an API Gateway stage). */
   baseUrl: string;
   token?: string;
@@ -52,10 +52,10 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS);
 }
 
-export class HttpApi {
+export class HttpClient {
   private readonly base: string;
 
-  constructor(private readonly options: HttpApiOptions) {
+  constructor(private readonly options: HttpClientOptions) {
     // String concatenation, not `new URL(path, base)`, which would drop a stage prefix such as `/prod`.
     this.base = options.baseUrl.replace(/\/+$/, '');
   }
@@ -113,7 +113,7 @@ export class HttpApi {
   async refusalReason(clusterId: string, options: RequestOptions = {}): Promise<RosterClientError | undefined> {
     try {
       // The access check comes before anything is read, so a refusal costs the server nothing.
-      await this.request('GET', `${HttpApi.path(clusterId)}?limit=1`, options);
+      await this.request('GET', `${HttpClient.path(clusterId)}?limit=1`, options);
       return undefined;
     } catch (err) {
       const error = toClientError(err);
@@ -132,20 +132,20 @@ export class HttpApi {
   }
 
   async register(clusterId: string, nodeId: string, body: RegisterBody, options: RequestOptions = {}): Promise<Node> {
-    const { json } = await this.request('PUT', HttpApi.path(clusterId, nodeId), { ...options, body });
-    return HttpApi.node(json, 'register');
+    const { json } = await this.request('PUT', HttpClient.path(clusterId, nodeId), { ...options, body });
+    return HttpClient.node(json, 'register');
   }
 
   async keepalive(clusterId: string, nodeId: string, incarnation: number, options: RequestOptions = {}): Promise<Node> {
-    const path = `${HttpApi.path(clusterId, nodeId)}/keepalive`;
+    const path = `${HttpClient.path(clusterId, nodeId)}/keepalive`;
     const { json } = await this.request('POST', path, { ...options, body: { incarnation } });
-    return HttpApi.node(json, 'keepalive');
+    return HttpClient.node(json, 'keepalive');
   }
 
   /** Marks the node DOWN; with `incarnation`, only if that incarnation is still the current one (else 409). */
   async deregister(clusterId: string, nodeId: string, incarnation?: number, options: RequestOptions = {}): Promise<void> {
     const query = incarnation === undefined ? '' : `?incarnation=${incarnation}`;
-    await this.request('DELETE', HttpApi.path(clusterId, nodeId) + query, options);
+    await this.request('DELETE', HttpClient.path(clusterId, nodeId) + query, options);
   }
 
   /** The healthy list, or with `all` also the retained DOWN nodes (whose revisions a cache needs). */
@@ -171,15 +171,15 @@ export class HttpApi {
     query: { all?: boolean } = {},
     options: RequestOptions = {},
   ): Promise<NodeList | 'not-modified'> {
-    const base = `${HttpApi.path(clusterId)}?${query.all ? 'status=all&' : ''}limit=${this.options.pageLimit ?? LIST_PAGE_MAX}`;
+    const base = `${HttpClient.path(clusterId)}?${query.all ? 'status=all&' : ''}limit=${this.options.pageLimit ?? LIST_PAGE_MAX}`;
     for (let walk = 1; ; walk++) {
       const headers: Record<string, string> = revision === undefined ? {} : { 'if-none-match': listEtag(revision, query.all ?? false) };
       const first = await this.request('GET', base, { ...options, headers });
       if (first.status === 304) return 'not-modified';
-      const list = HttpApi.page(first.json);
+      const list = HttpClient.page(first.json);
       try {
         for (let next = list.next; next !== undefined; ) {
-          const page = HttpApi.page((await this.request('GET', `${base}&cursor=${encodeURIComponent(next)}`, options)).json);
+          const page = HttpClient.page((await this.request('GET', `${base}&cursor=${encodeURIComponent(next)}`, options)).json);
           if (page.revision !== list.revision || page.clusterId !== list.clusterId) {
             throw new RosterClientError('BAD_RESPONSE', `list nodes: a page of the list at revision ${list.revision} says revision ${page.revision}`);
           }
@@ -208,23 +208,6 @@ export class HttpApi {
 /** Walks of the list begun before giving up: each one after the first means the server lost its state during the one before. */
 const LIST_WALKS = 3;
 
-/**
- * The error an error answer stands for: the contract's `{error:{code,message}}`
- * when the server sent one; for API Gateway's own refusals
- * (`{"message":"Unauthorized"}`, e.g. no Authorization header) the status
- * says which contract code it is.
- */
-export function errorOfAnswer(what: string, status: number, json: unknown, hadToken: boolean, retryAfter?: number): RosterClientError {
-  const options = retryAfter === undefined ? { status } : { status, retryAfterMs: retryAfter };
-  if (isErrorBody(json)) return new RosterClientError(json.error.code as ClientErrorCode, json.error.message, options);
-  if (status === 401) {
-    const message = hadToken ? 'the information center refused the token' : 'the information center requires a token (none was given)';
-    return new RosterClientError('UNAUTHORIZED', `${what}: ${message} (HTTP 401)`, options);
-  }
-  if (status === 403) return new RosterClientError('FORBIDDEN', `${what}: the token does not grant this (HTTP 403)`, options);
-  return new RosterClientError('UNEXPECTED_STATUS', `${what}: HTTP ${status}`, options);
-}
-
 export interface ListNodesOptions {
   /** Base URL of the HTTP API. */
   httpUrl: string;
@@ -243,6 +226,6 @@ export interface ListNodesOptions {
  * needs the list as it changes uses a RosterClient.
  */
 export function listNodes(options: ListNodesOptions): Promise<NodeList> {
-  const http = new HttpApi({ baseUrl: options.httpUrl, token: options.token, timeoutMs: options.timeoutMs ?? 10_000 });
+  const http = new HttpClient({ baseUrl: options.httpUrl, token: options.token, timeoutMs: options.timeoutMs ?? 10_000 });
   return http.listNodes(options.clusterId, { all: options.all ?? false });
 }

@@ -11,7 +11,7 @@ export interface Reply {
   body: string;
 }
 
-export class BenchHttp {
+export class LoadClient {
   readonly agent: Agent;
   private readonly host: string;
   private readonly port: number;
@@ -67,17 +67,7 @@ export class BenchHttp {
 }
 
 /** Registers or fails with the status and body. */
-export async function mustRegister(http: BenchHttp, clusterId: string, nodeId: string, leaseSeconds: number): Promise<void> {
+export async function mustRegister(http: LoadClient, clusterId: string, nodeId: string, leaseSeconds: number): Promise<void> {
   const reply = await http.register(clusterId, nodeId, leaseSeconds);
   if (reply.status !== 200 && reply.status !== 201) throw new Error(`register ${clusterId}/${nodeId}: HTTP ${reply.status} ${reply.body.slice(0, 200)}`);
-}
-
-/** One request, timed from send to the last byte of the answer; throws unless the status is `expect`. */
-export async function timedFetch(url: string, init: RequestInit, expect: number): Promise<number> {
-  const t0 = performance.now();
-  const res = await fetch(url, init);
-  await res.arrayBuffer();
-  const ms = performance.now() - t0;
-  if (res.status !== expect) throw new Error(`${init.method} ${url}: HTTP ${res.status}, expected ${expect}`);
-  return ms;
 }
