@@ -46,11 +46,11 @@ export const MEASURED_UNITS: Units = {
   // A bound $connect: the renewal, the connection and subscription items, the subscriptions version; its
   // $disconnect: the lease cut (index entry moved), the two items deleted, the version.
   writes: { keepalive: 1, registerNew: 4, reRegister: 4, markDown: 3, connectBound: 4, disconnectBound: 6 },
-  // 883.5 RCU for 23,524 node items in the full sweep after 10,000 nodes in one cluster (0.31 KB an item, no metadata).
+  // The full sweep after 10,000 nodes in one cluster, per node item (docs/measured/hot-paths.md, the sweep's table).
   sweepReadPerNode: 0.038,
-  // 57 µs in that run's 20,000 posts of a 364-byte event (48-63 µs in seven runs that day, undici's Pool).
+  // The fan-out's poster alone (docs/measured/bench.md, the figures; docs/how-it-works/fanout-sizing.md).
   postCpuUs: 57,
-  // scripts/measure-sweep.ts (docs/measured/sweep.md): the storm sweep's CPU less a sweep that only reads the cluster.
+  // The storm sweep's CPU less a sweep that only reads the cluster (docs/measured/sweep.md, scripts/measure-sweep.ts).
   sweepCpuUsPerWrite: 1300,
 };
 
