@@ -1,15 +1,17 @@
 /**
  * `roster capacity`: the command over the capacity planner (bench/planner.ts).
+ * The planner and the workload model load when the command runs (they bring
+ * the core's modules and the AWS SDK): `roster --help` and the other commands
+ * do not pay for them.
  */
-import { DEFAULT_ACCOUNT, plan, renderPlan, stackKeepaliveSeconds } from '../bench/planner.ts';
-import { settingsFromFile, synthesizedSettings, TemplateError, type StackSettings } from '../bench/stack-settings.ts';
-import { workloadDefaults } from '../bench/workload.ts';
+import type { StackSettings } from '../bench/stack-settings.ts';
 import { keyValues, parse, positiveNumber } from './args.ts';
 import { CliError, type Command, showHelp, UsageError } from './command.ts';
 import { out } from './output.ts';
 import { WORKLOAD_OPTIONS, workloadFrom, workloadHelp } from './workload-flags.ts';
 
 async function stackSettings(template: string | undefined, context: Record<string, string>): Promise<StackSettings> {
+  const { settingsFromFile, synthesizedSettings, TemplateError } = await import('../bench/stack-settings.ts');
   if (template !== undefined && Object.keys(context).length > 0) throw new UsageError('--context applies to the stack synthesized here; a --template is already synthesized (pass -c to cdk synth)');
   try {
     return template === undefined ? await synthesizedSettings(context) : await settingsFromFile(template);
@@ -64,6 +66,8 @@ ${workloadHelp("the stack's default lease / 3, as the SDK does")}
       [],
     );
     if (parsed.help) return showHelp(this);
+    const { DEFAULT_ACCOUNT, plan, renderPlan, stackKeepaliveSeconds } = await import('../bench/planner.ts');
+    const { workloadDefaults } = await import('../bench/workload.ts');
     const v = parsed.values;
     const metadataKb = v['metadata-kb'] === '0' ? 0 : (positiveNumber('metadata-kb', v['metadata-kb'], false) ?? 0);
     if (metadataKb > 4) throw new UsageError('--metadata-kb must be at most 4: the contract allows 4 KiB of metadata');

@@ -2,8 +2,7 @@
  * `roster cost`: the command over the cost model (bench/cost.ts).
  */
 import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
-import { cloudMapCost, defaults, etcdCost, renderCost, rosterCost, rosterDetection, type CostInput } from '../bench/cost.ts';
-import { PRICES } from '../bench/prices.ts';
+import type { CostInput } from '../bench/cost.ts';
 import { parse, wholeNumber } from './args.ts';
 import { type Command, showHelp } from './command.ts';
 import { out } from './output.ts';
@@ -31,6 +30,9 @@ ${workloadHelp(`${DEFAULT_LEASE_SECONDS / 3}, the SDK's: a third of the default 
   async run(argv) {
     const parsed = parse(argv, { ...WORKLOAD_OPTIONS, 'log-retention': { type: 'string' }, json: { type: 'boolean' } }, []);
     if (parsed.help) return showHelp(this);
+    // The model loads when the command runs (it brings the core's modules and the AWS SDK): `roster --help` does not pay for it.
+    const { cloudMapCost, defaults, etcdCost, renderCost, rosterCost, rosterDetection } = await import('../bench/cost.ts');
+    const { PRICES } = await import('../bench/prices.ts');
     const v = parsed.values;
     const { workload, units } = await workloadFrom(v, defaults);
     const base = defaults(workload.nodes, units);
