@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_LEASE_SECONDS } from '@roster/contract';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Node } from '../../functions/core/model.ts';
 import { newSweeperState, sweep } from '../../functions/core/sweeper.ts';
 import { invokeHttp, wsConnect, wsDisconnect } from '../support/events.ts';
@@ -22,21 +22,27 @@ const GRACE_SECONDS = 1;
 /** The shortest lease there is, for the expiry tests. */
 const SHORT_LEASE_SECONDS = 2;
 /**
- * Time passing is the behaviour of the expiry and grace tests: these wait
- * until a lease (or the grace) has certainly run out, by the clock the
- * handlers use (a wait in this process, no round trip involved).
+ * Time passing is the behaviour of the expiry and grace tests. The handlers and the sweeper read the time from
+ * `Date.now` (their `deps.now`), in this process: the test moves that clock forward instead of waiting for it.
+ * Only `Date` is faked, and it keeps running with the real clock, so timers, the SDK and DynamoDB Local's
+ * requests behave as they do without it.
  */
-const pastShortLease = () => sleep(SHORT_LEASE_SECONDS * 1000 + 100);
-const pastGrace = () => sleep(GRACE_SECONDS * 1000 + 100);
+const pass = (ms: number) => vi.setSystemTime(Date.now() + ms);
+const pastShortLease = () => pass(SHORT_LEASE_SECONDS * 1000 + 100);
+const pastGrace = () => pass(GRACE_SECONDS * 1000 + 100);
 
 beforeAll(async () => {
+  vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
   // The amnesty window is long enough not to interfere. Holds of the renewal threshold are off: several cases let a
   // whole cluster lapse at once to see it declared down (test/handlers/sweeper.test.ts has the threshold's own cases).
   table = await createTestTable({ DISCONNECT_GRACE_SECONDS: String(GRACE_SECONDS), SWEEPER_AMNESTY_SECONDS: '600', SELF_PRESERVATION_MAX_SECONDS: '0' });
   stream = new StreamReader(table.endpoint, table.tableName);
 });
 
-afterAll(() => stream.close());
+afterAll(() => {
+  stream.close();
+  vi.useRealTimers();
+});
 
 const cluster = () => `c-${randomUUID().slice(0, 8)}`;
 const nodePath = (c: string, n: string) => `/v1/clusters/${c}/nodes/${n}`;
@@ -112,7 +118,7 @@ describe('keepalive', () => {
     const c = cluster();
     const reg = (await register(c, 'n1', { leaseSeconds: 10 })).json as { node: Node };
     await stream.mark();
-    await sleep(50); // so that the keepalive's expiry is measurably later than the registration's
+    pass(50); // so that the keepalive's expiry is measurably later than the registration's
     const res = await keepalive(c, 'n1');
     expect(res.status).toBe(200);
     const node = (res.json as { node: Node }).node;
@@ -147,7 +153,7 @@ describe('expiry', () => {
     await register(c, 'n1', { leaseSeconds: SHORT_LEASE_SECONDS });
     await register(c, 'n2', { leaseSeconds: 60 });
     await stream.mark();
-    await pastShortLease();
+    pastShortLease();
     const before = await healthy(c);
     expect(before.nodes.map((n) => n.nodeId)).toEqual(['n2']);
     const all = await invokeHttp({ method: 'GET', path: `/v1/clusters/${c}/nodes`, query: { status: 'all' } });
@@ -175,6 +181,7 @@ describe('expiry', () => {
     // Fire keepalives spread around the moment of expiry (from 300 ms before to 400 ms after) while sweeps run back to back.
     const started = Date.now();
     const expiry = SHORT_LEASE_SECONDS * 1000;
+    pass(expiry - 400); // to just before the leases run out; the last 0.4 s around the expiry pass on the real clock
     const keepalives = ids.map(async (n, i) => {
       await sleep(expiry - 300 + i * 60 - (Date.now() - started));
       return { n, status: (await keepalive(c, n)).status };
@@ -240,7 +247,7 @@ describe('connection-bound liveness', () => {
     await stream.mark();
     await wsDisconnect(conn);
     expect((await healthy(c)).nodes).toHaveLength(1); // still within the grace
-    await pastGrace();
+    pastGrace();
     expect((await healthy(c)).nodes).toHaveLength(0);
     await sweepOnce();
     const events = await eventsOf(c);
@@ -254,7 +261,7 @@ describe('connection-bound liveness', () => {
     await wsConnect(conn, { clusterId: c, nodeId: 'n1' });
     await wsDisconnect(conn);
     expect((await keepalive(c, 'n1')).status).toBe(200);
-    await pastGrace(); // a lease the keepalive did not restore would have run out by now
+    pastGrace(); // a lease the keepalive did not restore would have run out by now
     await sweepOnce();
     expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
@@ -267,7 +274,7 @@ describe('connection-bound liveness', () => {
     await wsConnect(old, { clusterId: c, nodeId: 'n1' });
     await wsConnect(fresh, { clusterId: c, nodeId: 'n1' });
     await wsDisconnect(old);
-    await pastGrace(); // a lease wrongly cut would have run out by now
+    pastGrace(); // a lease wrongly cut would have run out by now
     expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
 
@@ -282,7 +289,7 @@ describe('connection-bound liveness', () => {
     const current = `conn-${randomUUID()}`;
     expect((await wsConnect(current, { clusterId: c, nodeId: 'n1', incarnation: '2' })).statusCode).toBe(200);
     await wsDisconnect(zombie);
-    await pastGrace(); // a lease wrongly cut would have run out by now
+    pastGrace(); // a lease wrongly cut would have run out by now
     expect((await healthy(c)).nodes.map((n) => n.nodeId)).toEqual(['n1']);
   });
 
@@ -297,7 +304,7 @@ describe('self-preservation', () => {
   it('after the sweeper could not reach the store, expired nodes get one more lease instead of a NODE_DOWN storm', async () => {
     const c = cluster();
     await Promise.all(['a', 'b', 'c'].map((n) => register(c, n, { leaseSeconds: SHORT_LEASE_SECONDS })));
-    await pastShortLease();
+    pastShortLease();
     await stream.mark();
     const state = newSweeperState();
     state.sawStoreFailure = true; // what a failed sweep leaves behind
@@ -328,7 +335,7 @@ describe('sweeper heartbeat', () => {
   it('a process that itself missed the amnesty window sweeps with amnesty, without reading the heartbeat', async () => {
     const c = cluster();
     await register(c, 'n1', { leaseSeconds: SHORT_LEASE_SECONDS });
-    await pastShortLease();
+    pastShortLease();
     const state = newSweeperState();
     state.lastSweepAt = Date.now() - 601_000; // the table was created with a 600 s window
     const result = await sweep(table.deps, state);
