@@ -5,6 +5,7 @@
  * started itself.
  */
 import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Reply {
   status: number;
@@ -54,7 +55,19 @@ export class LoadClient {
   }
 
   register(clusterId: string, nodeId: string, leaseSeconds: number): Promise<Reply> {
-    return this.send('PUT', `/v1/clusters/${clusterId}/nodes/${nodeId}`, { leaseSeconds });
+    return this.registration(clusterId, nodeId, { leaseSeconds });
+  }
+
+  /**
+   * A registration's PUT, sent again after a 429 as the SDK does (at most 20 times, 0.1-0.5 s apart): the register
+   * route's bucket is small (infra/deployment-size.ts), so a burst of registrations is paced, not refused.
+   */
+  async registration(clusterId: string, nodeId: string, body: Record<string, unknown>): Promise<Reply> {
+    for (let attempt = 1; ; attempt++) {
+      const reply = await this.send('PUT', `/v1/clusters/${clusterId}/nodes/${nodeId}`, body);
+      if (reply.status !== 429 || attempt >= 20) return reply;
+      await sleep(100 + Math.random() * 400);
+    }
   }
 
   keepalive(clusterId: string, nodeId: string): Promise<Reply> {

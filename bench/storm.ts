@@ -73,7 +73,7 @@ export async function storm(
       const n = i % nodes;
       const update = i >= nodes;
       if (update) await first.get(n);
-      const put = http.send('PUT', `/v1/clusters/${clusterId}/nodes/s${n}`, { leaseSeconds: 3600, ...(update ? { metadata: { v: '2' } } : {}) });
+      const put = http.registration(clusterId, `s${n}`, { leaseSeconds: 3600, ...(update ? { metadata: { v: '2' } } : {}) });
       if (!update) first.set(n, put.catch(() => undefined));
       const reply = await put;
       if (reply.status !== 200 && reply.status !== 201) throw new Error(`storm: PUT s${n} answered ${reply.status}: ${reply.body}`);

@@ -86,6 +86,23 @@ export function throttleFor(load: number): Throttle {
   return { rateLimit, burstLimit };
 }
 
+/**
+ * Every registration takes its revision from its cluster's `META` item, one
+ * write each, and one item takes at most 1,000 writes a second (DynamoDB's
+ * per-partition limit: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html).
+ * A cluster restarting at once registers as fast as the route admits in a
+ * second, its bucket and a second of its rate: the two together stay at 65%
+ * of the item's limit, so a storm is paced by 429s the SDK retries, not by
+ * writes DynamoDB throttles (the planner's `storm:meta-item-writes`).
+ */
+export const REGISTER_FIRST_SECOND = 650;
+
+/** The register route's throttle: the recovery rate, its bucket what is left of `REGISTER_FIRST_SECOND` (at least 100). */
+export function registerThrottleFor(load: number): Throttle {
+  const { rateLimit } = throttleFor(load);
+  return { rateLimit, burstLimit: Math.max(100, REGISTER_FIRST_SECOND - rateLimit) };
+}
+
 const routeKeyOf = (handler: string): string => {
   const route: HttpRouteSpec | undefined = HTTP_ROUTES.find((r) => r.handler === handler);
   if (!route) throw new Error(`no HTTP route is served by ${handler}`);
@@ -107,7 +124,7 @@ export function deriveFromSize(expectedNodes: number, leaseSeconds: number): Der
       routes: {
         [routeKeyOf('keepalive')]: keepalive,
         [routeKeyOf('list-nodes')]: throttleFor(expectedNodes / DEFAULT_REFRESH_INTERVAL_SECONDS + expectedNodes / RECONNECT_EVERY_SECONDS),
-        [routeKeyOf('register')]: throttleFor(expectedNodes / RECOVERY_SECONDS),
+        [routeKeyOf('register')]: registerThrottleFor(expectedNodes / RECOVERY_SECONDS),
       },
     },
     webSocket: {

@@ -37,8 +37,9 @@ describe('the default size, 100,000 nodes', () => {
       [KEEPALIVE]: throttle(10_000, 5_000),
       // 100,000 / 300 s refreshes + 100,000 / 6,000 s reconnection syncs = 350, doubled.
       [LIST]: throttle(700, 1000),
-      // The fleet registering again within 10 minutes (167 a second), doubled, is under the floor.
-      [REGISTER]: throttle(500, 1000),
+      // The fleet registering again within 10 minutes (167 a second), doubled, is under the floor; the bucket is what
+      // keeps a cluster's first second of registrations at 650, under its META item's 1,000 writes.
+      [REGISTER]: throttle(500, 150),
     });
   });
 
@@ -73,12 +74,19 @@ describe('the default size, 100,000 nodes', () => {
     expect(use('ws-route:ping')).toBeCloseTo(0.5, 2);
     expect(use('ddb:warm-writes')).toBeLessThan(0.7);
   });
+
+  it("keeps a cluster's storm of registrations under 70% of its META item's writes", () => {
+    const settings = settingsFromTemplate(s.json as unknown as Template, 'default');
+    const p = plan({ ...workloadDefaults(10_000), clusters: 1 }, settings);
+    const meta = p.storm.rows.find((r) => r.id === 'storm:meta-item-writes');
+    expect(meta?.utilization).toBeLessThan(0.7);
+  });
 });
 
 describe('other sizes, and a throttle set by hand', () => {
   it('10,000 nodes: a tenth of the keepalive throttle, the floor elsewhere, no pre-warming (a new table takes 4,000 writes a second)', () => {
     const s = synthRoster({ expectedNodes: '10000' });
-    expect(routeSettings(s, '$default')).toEqual({ [KEEPALIVE]: throttle(1000, 1000), [LIST]: throttle(500, 1000), [REGISTER]: throttle(500, 1000) });
+    expect(routeSettings(s, '$default')).toEqual({ [KEEPALIVE]: throttle(1000, 1000), [LIST]: throttle(500, 1000), [REGISTER]: throttle(500, 150) });
     expect(table(s).Properties?.WarmThroughput).toBeUndefined();
   });
 
