@@ -24,6 +24,7 @@ import { authorizeConnect, type ConnectAuthorizer } from './authorizers.ts';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
+import type { GatewayCount } from './metrics.ts';
 import { THROTTLED_BODY, type StageThrottle } from './throttle.ts';
 
 /** API Gateway's limits for WebSocket APIs. */
@@ -98,6 +99,8 @@ export interface WebSocketApiOptions {
   authorizer?: ConnectAuthorizer;
   /** The stage's throttle: `$connect` and each message's route take a token (local/throttle.ts). @default none */
   throttle?: StageThrottle;
+  /** Counts `$connect`, each message and `$disconnect` by route key and status (local/metrics.ts). @default none */
+  count?: GatewayCount;
 }
 
 /** The field of a client message that selects its route, from `$request.body.<field>`. */
@@ -219,8 +222,8 @@ export class WebSocketApi {
     socket.on('error', (err) => this.options.log.debug('WebSocket socket error', { error: err }));
     const { pathname, query } = splitUrl(req.url ?? '/');
     const refusal = this.refusalOf(req, pathname);
-    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.body);
-    if (this.options.throttle && !this.options.throttle.admit('$connect')) return refuseUpgrade(socket, 429, THROTTLED_BODY);
+    if (refusal) return this.refuse(socket, refusal.status, refusal.body);
+    if (this.options.throttle && !this.options.throttle.admit('$connect')) return this.refuse(socket, 429, THROTTLED_BODY);
     const now = Date.now();
     const conn = newConnection(req, now);
     // From here on, posts for this id are queued rather than answered 410.
@@ -232,11 +235,18 @@ export class WebSocketApi {
     const status = statusOf(result);
     if (status < 200 || status > 299) {
       this.forget(conn);
-      refuseUpgrade(socket, status, bodyOf(result) ?? '');
+      this.refuse(socket, status, bodyOf(result) ?? '');
       this.options.log.debug(`$connect refused ${conn.id} with ${status}`);
       return;
     }
+    this.options.count?.('websocket', '$connect', status);
     this.completeHandshake(req, socket, head, conn, result);
+  }
+
+  /** Refuses an upgrade, counted as a `$connect` with that status. */
+  private refuse(socket: Duplex, status: number, body: string): void {
+    this.options.count?.('websocket', '$connect', status);
+    refuseUpgrade(socket, status, body);
   }
 
   /** Why an upgrade request is refused before any handler runs, if it is. */
@@ -276,7 +286,7 @@ export class WebSocketApi {
     const outcome = await this.track(authorizeConnect(authorizer, event, this.options.apiId, this.options.stage));
     if (outcome.kind === 'refuse') {
       this.forget(conn);
-      refuseUpgrade(socket, outcome.reply.statusCode, outcome.reply.body);
+      this.refuse(socket, outcome.reply.statusCode, outcome.reply.body);
       this.options.log.debug(`$connect authorizer refused ${conn.id} with ${outcome.reply.statusCode}`);
       return false;
     }
@@ -402,6 +412,7 @@ export class WebSocketApi {
         const requestContext = { ...this.requestContext(conn, routeKey, 'MESSAGE', received), messageId: gatewayId() };
         if (this.options.throttle && !this.options.throttle.admit(routeKey)) {
           // API Gateway's own error frame, as for its other errors: the message, the connection and the request.
+          this.options.count?.('websocket', routeKey, 429);
           const frame = JSON.stringify({ ...(JSON.parse(THROTTLED_BODY) as object), connectionId: conn.id, requestId: requestContext.requestId });
           if (conn.ws?.readyState === WebSocket.OPEN) conn.ws.send(frame);
           return;
@@ -413,8 +424,11 @@ export class WebSocketApi {
         };
         let body: string | undefined;
         try {
-          body = bodyOf(await this.track(this.invoke(routeKey, event)));
+          const result = await this.track(this.invoke(routeKey, event));
+          this.options.count?.('websocket', routeKey, statusOf(result));
+          body = bodyOf(result);
         } catch (err) {
+          this.options.count?.('websocket', routeKey, 500);
           this.options.log.error(`WebSocket route ${routeKey} failed inside the runtime`, { error: err as Error });
           body = JSON.stringify({ type: 'ERROR', ...toErrorBody(err).body });
         }
@@ -501,9 +515,13 @@ export class WebSocketApi {
         .then(() => this.invoke('$disconnect', event))
         .then(
           (result) => {
+            this.options.count?.('websocket', '$disconnect', statusOf(result));
             if (statusOf(result) >= 300) this.options.log.warn('$disconnect did not succeed', { connectionId: conn.id, result });
           },
-          (err: unknown) => this.options.log.error('$disconnect failed inside the runtime', { connectionId: conn.id, error: err as Error }),
+          (err: unknown) => {
+            this.options.count?.('websocket', '$disconnect', 500);
+            this.options.log.error('$disconnect failed inside the runtime', { connectionId: conn.id, error: err as Error });
+          },
         ),
     );
   }
