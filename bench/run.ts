@@ -223,7 +223,8 @@ function goals(report: BenchReport): Goal[] {
     list.push({ what: `false NODE_DOWN at scale (${sc.nodes} nodes), steady phase`, target: '0', ...judge(sc.falseDowns.steady, (v) => v === 0, false) });
     list.push({ what: `crash detection p99 at scale, ${sc.stormNodes} killed at once (ms)`, target: '≤ 3500', ...judge(sc.crash.observed === sc.stormNodes ? sc.crash.detectionMs.p99 : undefined, (v) => v <= 3500, true) });
     const off = sc.prediction?.figures.filter((f) => f.agrees === false).length;
-    list.push({ what: "scale: measured figures within 15% of roster capacity's prediction", target: '0 apart', ...judge(off, (v) => v === 0, false) });
+    // Judged only at full size: a quick run's phases are shorter than the SDK's intervals.
+    list.push({ what: "scale: measured figures within 15% of roster capacity's prediction", target: '0 apart', ...judge(off, (v) => v === 0, true) });
   }
   return list;
 }

@@ -50,6 +50,8 @@ export async function scalePrediction(result: ScaleResult): Promise<ScalePredict
     ...workloadDefaults(result.nodes),
     keepaliveSeconds: stackKeepaliveSeconds(settings),
     boundNodes: bound,
+    // The bench's observer: a watcher that is not a node.
+    subscribers: 1,
     churnPerHour: 0,
     clusters: 1,
   };
@@ -71,6 +73,6 @@ export async function scalePrediction(result: ScaleResult): Promise<ScalePredict
     compare('storm: posts', result.storm.counts.posts, p.storm.batched.posts),
     compare('storm: full-list reads', result.storm.counts.fullLists, p.storm.restarts),
   ];
-  const command = `npx roster capacity --nodes ${result.nodes} --bound-nodes ${bound} --clusters 1 --subscribers 0 --churn 0`;
+  const command = `npx roster capacity --nodes ${result.nodes} --bound-nodes ${bound} --clusters 1 --subscribers 1 --churn 0`;
   return { command, figures };
 }
