@@ -40,13 +40,21 @@ export interface ShareSpec {
   prefix: string;
   from: number;
   count: number;
-  /** The nodes start evenly spread over this time (a fleet starting up; it also spreads their refreshes and pings). */
+  /**
+   * With `registerMs`, every node first registers, evenly spread over that time, and keeps
+   * alive (the SDK's lease); the RosterClients then start, at the parent's `go`, evenly spread
+   * over `spreadMs` with the incarnations already registered, so their starts change nothing a
+   * subscriber is told (a fleet that came up before its watchers did). Without it (a restart)
+   * the RosterClients start at once as new incarnations.
+   */
+  registerMs?: number;
+  /** The RosterClients' starts are spread over this time; it also spreads their refreshes and pings. */
   spreadMs: number;
   /** @default the SDK's 300 s */
   refreshIntervalMs?: number;
 }
 
-export type ParentMessage = { id: number; type: 'stats' | 'digests' | 'stop' };
+export type ParentMessage = { id: number; type: 'stats' | 'digests' | 'stop' | 'go' };
 
 export interface ShareStats {
   /** Nodes whose start finished (registered; bound ones connected with a list). */
@@ -69,6 +77,7 @@ export interface ShareStats {
 }
 
 export type ChildMessage =
+  | { type: 'registered' }
   | { type: 'ready'; incarnations: Record<string, number> }
   | { id: number; type: 'stats'; stats: ShareStats }
   | { id: number; type: 'digests'; digests: Record<string, number> }
@@ -93,10 +102,11 @@ const clients: RosterClient[] = [];
 /** The digest of each client's list, kept until its revision moves (a digest of 10,000 nodes is not free). */
 const digestOf = new Map<RosterClient, { revision: number; size: number; digest: string }>();
 
-async function startBound(nodeId: string): Promise<void> {
+/** Starts a RosterClient for `nodeId`; a node registered beforehand passes its incarnation and the lease that kept it alive until now. */
+async function startBound(nodeId: string, registered?: { incarnation: number; lease: Lease }): Promise<void> {
   for (;;) {
     // A failed start() stops its client for good: an application starts a new one.
-    const client = new RosterClient({ httpUrl: spec.httpUrl, wsUrl: spec.wsUrl, clusterId: spec.clusterId, nodeId, refreshIntervalMs: refreshMs });
+    const client = new RosterClient({ httpUrl: spec.httpUrl, wsUrl: spec.wsUrl, clusterId: spec.clusterId, nodeId, refreshIntervalMs: refreshMs, incarnation: registered?.incarnation });
     client.on('down', (e) => {
       stats.downs++;
       stats.firstDownAt[e.node.nodeId] ??= Date.now();
@@ -107,6 +117,7 @@ async function startBound(nodeId: string): Promise<void> {
     });
     try {
       await client.start();
+      await registered?.lease.stop();
       incarnations[nodeId] = client.incarnation;
       clients.push(client);
       stats.started++;
@@ -155,19 +166,19 @@ async function refresh(): Promise<void> {
   }
 }
 
-function scheduleRefresh(): void {
+function scheduleRefresh(delayMs = refreshMs * (0.9 + 0.2 * Math.random())): void {
   if (stopping) return;
-  // The SDK's jitter: ±10% of the interval.
+  // By default the SDK's jitter: ±10% of the interval.
   const timer = setTimeout(() => {
     refreshTimers.delete(timer);
-    void refresh().then(scheduleRefresh);
-  }, refreshMs * (0.9 + 0.2 * Math.random()));
+    void refresh().then(() => scheduleRefresh());
+  }, delayMs);
   refreshTimers.add(timer);
 }
 
-async function startPlain(nodeId: string): Promise<void> {
+/** Registers `nodeId` and keeps it alive with the SDK's lease, from now on. */
+async function keepAlive(nodeId: string): Promise<{ incarnation: number; lease: Lease }> {
   const incarnation = Date.now();
-  incarnations[nodeId] = incarnation;
   const lease = new Lease({
     transport: {
       register: () => http.register(spec.clusterId, nodeId, { metadata: {}, incarnation }),
@@ -182,7 +193,6 @@ async function startPlain(nodeId: string): Promise<void> {
   lease.on('registered', (count) => {
     if (count > 1) stats.reRegistrations++;
   });
-  leases.push({ nodeId, lease, incarnation });
   for (;;) {
     try {
       await lease.ensureRegistered();
@@ -190,14 +200,20 @@ async function startPlain(nodeId: string): Promise<void> {
     } catch (err) {
       stats.startFailures++;
       stats.lastStartError = err instanceof Error ? err.message : String(err);
-      if (stopping) return;
+      if (stopping) break;
       await sleep(1000 + Math.random() * 2000);
     }
   }
   lease.start();
-  // Like a RosterClient's start, which reads the list before it returns.
-  await refresh();
-  scheduleRefresh();
+  return { incarnation, lease };
+}
+
+/** A plain node: its lease, and a refresh at the SDK's interval whose first one falls anywhere in the interval (a fleet long up has every phase). */
+async function startPlain(nodeId: string): Promise<void> {
+  const { incarnation, lease } = await keepAlive(nodeId);
+  leases.push({ nodeId, lease, incarnation });
+  incarnations[nodeId] = incarnation;
+  scheduleRefresh(Math.random() * refreshMs);
   stats.started++;
 }
 
@@ -223,13 +239,41 @@ process.on('message', (message: ParentMessage) => {
 // The parent gone (killed, or its IPC closed): nothing left to serve.
 process.on('disconnect', () => process.exit(0));
 
-const t0 = performance.now();
-const start = spec.kind === 'bound' ? startBound : startPlain;
-await Promise.all(
-  nodeIds.map(async (nodeId, i) => {
-    const at = spec.count <= 1 ? 0 : (i / spec.count) * spec.spreadMs;
-    await sleep(Math.max(0, at - (performance.now() - t0)));
-    if (!stopping) await start(nodeId);
-  }),
-);
+/** Runs `start` for each node, evenly spread over `spreadMs`. */
+async function spread<T>(ids: readonly T[], spreadMs: number, start: (id: T) => Promise<void>): Promise<void> {
+  const t0 = performance.now();
+  await Promise.all(
+    ids.map(async (id, i) => {
+      const at = ids.length <= 1 ? 0 : (i / ids.length) * spreadMs;
+      await sleep(Math.max(0, at - (performance.now() - t0)));
+      if (!stopping) await start(id);
+    }),
+  );
+}
+
+let go: () => void = () => undefined;
+const released = new Promise<void>((resolve) => (go = resolve));
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'go') go();
+});
+
+if (spec.registerMs === undefined) {
+  // A restart: new incarnations, at once.
+  send({ type: 'registered' });
+  await spread(nodeIds, spec.spreadMs, (nodeId) => (spec.kind === 'bound' ? startBound(nodeId) : startPlain(nodeId)));
+} else if (spec.kind === 'plain') {
+  await spread(nodeIds, spec.registerMs, startPlain);
+  send({ type: 'registered' });
+  await released;
+  // The process's list, read once: its nodes' refreshes ask If-None-Match of it.
+  await refresh();
+} else {
+  const registered = new Map<string, { incarnation: number; lease: Lease }>();
+  await spread(nodeIds, spec.registerMs, async (nodeId) => {
+    registered.set(nodeId, await keepAlive(nodeId));
+  });
+  send({ type: 'registered' });
+  await released;
+  await spread(nodeIds, spec.spreadMs, (nodeId) => startBound(nodeId, registered.get(nodeId)));
+}
 send({ type: 'ready', incarnations });

@@ -44,6 +44,8 @@ export interface ScaleOptions {
   storm: number;
   /** Child processes for the plain nodes and for the subscribers (the storm has one of its own). */
   processes: { plain: number; subscribers: number };
+  /** Every node registers (and keeps alive) first, spread over this time; then the RosterClients start over `rampMs`. */
+  registerMs: number;
   rampMs: number;
   steadyMs: number;
   /** How long the storm may take to be seen and to converge. */
@@ -141,17 +143,26 @@ class Share {
   private nextId = 1;
   private readonly waiting = new Map<number, (m: ChildMessage) => void>();
   readonly ready: Promise<Extract<ChildMessage, { type: 'ready' }>>;
+  readonly registered: Promise<void>;
 
   constructor(
     readonly child: Child,
     readonly spec: ShareSpec,
   ) {
     let onReady!: (m: Extract<ChildMessage, { type: 'ready' }>) => void;
+    let onRegistered!: () => void;
     this.ready = new Promise((resolve) => (onReady = resolve));
+    this.registered = new Promise((resolve) => (onRegistered = resolve));
     child.process.on('message', (m: ChildMessage) => {
       if (m.type === 'ready') onReady(m);
+      else if (m.type === 'registered') onRegistered();
       else this.waiting.get(m.id)?.(m);
     });
+  }
+
+  /** The RosterClients may start (the whole cluster is registered). */
+  go(): void {
+    this.child.process.send({ id: 0, type: 'go' } satisfies ParentMessage);
   }
 
   static start(spec: ShareSpec): Share {
@@ -178,16 +189,17 @@ class Share {
     });
   }
 
-  async waitReady(timeoutMs: number): Promise<void> {
+  /** Waits for `what` (the child's registrations, or its whole start) for at most `timeoutMs`. */
+  async waitFor(what: 'registered' | 'ready', timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`scale: a client process (pid ${this.child.pid}) did not start its ${this.spec.count} nodes within ${timeoutMs} ms:\n${this.child.output()}`)), timeoutMs);
+      timer = setTimeout(() => reject(new Error(`scale: a client process (pid ${this.child.pid}) was not ${what} (${this.spec.count} nodes) within ${timeoutMs} ms:\n${this.child.output()}`)), timeoutMs);
     });
     const exited = this.child.exited.then(() => {
       throw new Error(`scale: a client process (pid ${this.child.pid}) exited while starting:\n${this.child.output()}`);
     });
     try {
-      await Promise.race([this.ready, deadline, exited]);
+      await Promise.race([what === 'ready' ? this.ready : this.registered, deadline, exited]);
     } finally {
       clearTimeout(timer);
     }
@@ -271,10 +283,11 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
   if (plainCount < 0) throw new Error(`scale: ${subscribers} subscribers and ${storm} storm nodes do not fit in ${nodes} nodes`);
   const clusterId = uid('scale');
   const base = { httpUrl: target.httpUrl, wsUrl: target.wsUrl, clusterId, refreshIntervalMs: options.refreshIntervalMs };
-  const stormSpec: ShareSpec = { ...base, kind: 'bound', prefix: 's', from: 0, count: storm, spreadMs: rampMs };
+  const ramp = { registerMs: options.registerMs, spreadMs: rampMs };
+  const stormSpec: ShareSpec = { ...base, kind: 'bound', prefix: 's', from: 0, count: storm, ...ramp };
   const specs = {
-    plain: split(0, plainCount, options.processes.plain).map((s): ShareSpec => ({ ...base, kind: 'plain', prefix: 'p', ...s, spreadMs: rampMs })),
-    subscribers: split(0, subscribers, options.processes.subscribers).map((s): ShareSpec => ({ ...base, kind: 'bound', prefix: 'b', ...s, spreadMs: rampMs })),
+    plain: split(0, plainCount, options.processes.plain).map((s): ShareSpec => ({ ...base, kind: 'plain', prefix: 'p', ...s, ...ramp })),
+    subscribers: split(0, subscribers, options.processes.subscribers).map((s): ShareSpec => ({ ...base, kind: 'bound', prefix: 'b', ...s, ...ramp })),
   };
   const observer = await Subscriber.open(target.wsUrl, clusterId, { batch: true });
   const writes = new ItemWrites(target.dynamodbEndpoint, target.tableName);
@@ -283,14 +296,16 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
   const all: Share[] = [];
   let rss: ScaleResult['rssMiB'] | undefined;
   try {
-    progress(`scale: ${nodes} nodes in one cluster start over ${rampMs / 1000} s: ${plainCount} without a connection (${specs.plain.length} processes), ${subscribers} RosterClients (${specs.subscribers.length} processes), ${storm} RosterClients to kill (1 process)`);
+    progress(`scale: ${nodes} nodes in one cluster register over ${options.registerMs / 1000} s: ${plainCount} without a connection (${specs.plain.length} processes), ${subscribers} RosterClients (${specs.subscribers.length} processes), ${storm} RosterClients to kill (1 process)`);
     const plain = specs.plain.map((s) => Share.start(s));
     const subs = specs.subscribers.map((s) => Share.start(s));
     let stormShare = Share.start(stormSpec);
     all.push(...plain, ...subs, stormShare);
     const rampStarted = performance.now();
-    const startTimeout = rampMs + options.stormTimeoutMs;
-    await Promise.all(all.map((s) => s.waitReady(startTimeout)));
+    await Promise.all(all.map((s) => s.waitFor('registered', options.registerMs + options.stormTimeoutMs)));
+    progress(`scale: every node registered and kept alive (${Math.round((performance.now() - rampStarted) / 1000)} s); the RosterClients start over ${rampMs / 1000} s`);
+    for (const s of all) s.go();
+    await Promise.all(all.map((s) => s.waitFor('ready', rampMs + options.stormTimeoutMs)));
     const downsInRamp = observer.count('NODE_DOWN');
     progress(`scale: every node started (${Math.round((performance.now() - rampStarted) / 1000)} s); steady phase, ${steadyMs / 1000} s`);
 
@@ -326,10 +341,10 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
     const detection = arrivals.flatMap((a) => (a === undefined ? [] : [a.at - killedAt]));
     progress(`scale: ${detection.length} of ${storm} NODE_DOWN seen; restarting the ${storm} nodes at once`);
     const restartedAt = performance.now();
-    const restarted = Share.start({ ...stormSpec, spreadMs: 0 });
+    const restarted = Share.start({ ...stormSpec, registerMs: undefined, spreadMs: 0 });
     all.push(restarted);
     stormShare = restarted;
-    await restarted.waitReady(options.stormTimeoutMs);
+    await restarted.waitFor('ready', options.stormTimeoutMs);
     const watchers = [...subs, restarted];
     const deadline = restartedAt + options.stormTimeoutMs;
     let converged: number | undefined;

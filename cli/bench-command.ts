@@ -10,7 +10,7 @@ import { CliError, UsageError, out, parse, positiveNumber, showHelp, type Comman
 const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'scale', 'capacity'];
 
 export const benchCommand: Command = {
-  summary: 'measure detection, fan-out, throughput and a soak on a local runtime, beside etcd',
+  summary: 'measure detection, fan-out, throughput, a soak and a 10,000-node cluster with a storm on a local runtime, beside etcd',
   help: `Usage: roster bench [--quick] [--json FILE] [--scenarios LIST] [--soak-seconds S]
                     [--scale-nodes N] [--scale-subscribers M]
 
