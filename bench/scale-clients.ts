@@ -208,13 +208,18 @@ async function keepAlive(nodeId: string): Promise<{ incarnation: number; lease: 
   return { incarnation, lease };
 }
 
-/** A plain node: its lease, and a refresh at the SDK's interval whose first one falls anywhere in the interval (a fleet long up has every phase). */
+/** A plain node: its lease; its refreshes begin once the process has its list (`refreshAll`). */
 async function startPlain(nodeId: string): Promise<void> {
   const { incarnation, lease } = await keepAlive(nodeId);
   leases.push({ nodeId, lease, incarnation });
   incarnations[nodeId] = incarnation;
-  scheduleRefresh(Math.random() * refreshMs);
   stats.started++;
+}
+
+/** Reads the process's list once, then each plain node refreshes at the SDK's interval, the first time anywhere in it (a fleet long up has every phase). */
+async function refreshAll(): Promise<void> {
+  await refresh();
+  for (let i = 0; i < leases.length; i++) scheduleRefresh(Math.random() * refreshMs);
 }
 
 // ─── Start, answer, stop ────────────────────────────────────────────────────
@@ -261,12 +266,12 @@ if (spec.registerMs === undefined) {
   // A restart: new incarnations, at once.
   send({ type: 'registered' });
   await spread(nodeIds, spec.spreadMs, (nodeId) => (spec.kind === 'bound' ? startBound(nodeId) : startPlain(nodeId)));
+  if (spec.kind === 'plain') await refreshAll();
 } else if (spec.kind === 'plain') {
   await spread(nodeIds, spec.registerMs, startPlain);
   send({ type: 'registered' });
   await released;
-  // The process's list, read once: its nodes' refreshes ask If-None-Match of it.
-  await refresh();
+  await refreshAll();
 } else {
   const registered = new Map<string, { incarnation: number; lease: Lease }>();
   await spread(nodeIds, spec.registerMs, async (nodeId) => {
