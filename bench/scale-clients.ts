@@ -25,6 +25,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RosterClient } from '@roster/client';
+import { Agent, setGlobalDispatcher } from 'undici';
 import { exponentialBackoff } from '../client/src/backoff.ts';
 import { HttpApi } from '../client/src/http.ts';
 import { Lease } from '../client/src/lease.ts';
@@ -84,6 +85,13 @@ export type ChildMessage =
   | { id: number; type: 'stopped' };
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ShareSpec;
+/**
+ * The SDK's requests go through fetch's global pool, which opens a connection for every request in flight:
+ * thousands of nodes in one process would open thousands when the server slows, and each one that times out
+ * is closed and opened again. A host's processes share a few connections; so do these.
+ */
+const CONNECTIONS_PER_PROCESS = 64;
+setGlobalDispatcher(new Agent({ connections: CONNECTIONS_PER_PROCESS }));
 const send = (message: ChildMessage): void => {
   process.send?.(message);
 };
