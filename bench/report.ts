@@ -122,6 +122,8 @@ function scaleRows(rows: string[][], sc: ScaleResult, goal: (prefix: string) => 
   rows.push(['', "storm: every subscriber's list equals the server's", conv, '', '', '', '']);
   rows.push(['', 'storm: full-list reads, posts, registrations, $connect', `${st.counts.fullLists}, ${st.counts.posts}, ${st.counts.register}, ${st.counts.connect}`, '', '', '', '']);
   rows.push(['', "storm: the busiest item's writes in a second; the longest sweep", `${busy(st.writes)}; ≤ ${st.longestSweepMs ?? '-'} ms (mean ${st.meanSweepMs ?? '-'} ms)`, '', '', '', '']);
+  const cpu = sc.steadyCpuCores;
+  rows.push(['', 'steady CPU, in cores: runtime / DynamoDB Local / client processes', `${cpu.runtime} / ${cpu.dynamodbLocal} / ${cpu.clients}`, '', '', '', '']);
   rows.push(['', 'runtime RSS start / max / end (DynamoDB Local max)', `${sc.rssMiB.runtime.start} / ${sc.rssMiB.runtime.max} / ${sc.rssMiB.runtime.end} MiB (${sc.rssMiB.dynamodbLocal.max} MiB)`, '', '', '', '']);
   for (const k of sc.clients) rows.push(['', `client processes, ${k.kind}: ${k.nodes} nodes in ${k.processes}`, `${k.cpuUsPerNodeSecond} µs CPU per node-second, ${k.rssKiBPerNode} KiB RSS per node`, '', '', '', '']);
   const p = sc.prediction;

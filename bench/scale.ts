@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { listNodes } from '@roster/client';
 import { countOf, gatewayDelta, readGatewayCounts, type GatewayReading } from './gateway-counts.ts';
 import { ItemWrites, type WritesWindow } from './item-writes.ts';
-import { cpuMicros, rssBytes, sleep, startChild, type Child } from './procs.ts';
+import { cpuMicros, rssBytes, sleep, startChild, treeCpuMicros, type Child } from './procs.ts';
 import type { ChildMessage, ParentMessage, ShareSpec, ShareStats } from './scale-clients.ts';
 import { listDigest } from './scale-digest.ts';
 import { scalePrediction, type ScalePrediction } from './scale-prediction.ts';
@@ -44,7 +44,7 @@ export interface ScaleOptions {
   storm: number;
   /** Child processes for the plain nodes and for the subscribers (the storm has one of its own). */
   processes: { plain: number; subscribers: number };
-  /** Every node registers (and keeps alive) first, spread over this time; then the RosterClients start over `rampMs`. */
+  /** Every node registers (and keeps alive) first, a few at a time per process, within this time; then the RosterClients start over `rampMs`. */
   registerMs: number;
   rampMs: number;
   steadyMs: number;
@@ -112,6 +112,8 @@ export interface ScaleResult {
     meanSweepMs: number | null;
   };
   rssMiB: { runtime: { start: number; max: number; end: number }; dynamodbLocal: { start: number; max: number; end: number } };
+  /** CPU the runtime (with its child processes) and DynamoDB Local used in the steady phase, as a share of one core. */
+  steadyCpuCores: { runtime: number; dynamodbLocal: number; clients: number };
   clients: ChildCost[];
   /** `roster capacity` for the same workload, beside the measured figures. */
   prediction?: ScalePrediction;
@@ -296,13 +298,13 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
   const all: Share[] = [];
   let rss: ScaleResult['rssMiB'] | undefined;
   try {
-    progress(`scale: ${nodes} nodes in one cluster register over ${options.registerMs / 1000} s: ${plainCount} without a connection (${specs.plain.length} processes), ${subscribers} RosterClients (${specs.subscribers.length} processes), ${storm} RosterClients to kill (1 process)`);
+    progress(`scale: ${nodes} nodes in one cluster register: ${plainCount} without a connection (${specs.plain.length} processes), ${subscribers} RosterClients (${specs.subscribers.length} processes), ${storm} RosterClients to kill (1 process)`);
     const plain = specs.plain.map((s) => Share.start(s));
     const subs = specs.subscribers.map((s) => Share.start(s));
     let stormShare = Share.start(stormSpec);
     all.push(...plain, ...subs, stormShare);
     const rampStarted = performance.now();
-    await Promise.all(all.map((s) => s.waitFor('registered', options.registerMs + options.stormTimeoutMs)));
+    await Promise.all(all.map((s) => s.waitFor('registered', options.registerMs)));
     progress(`scale: every node registered and kept alive (${Math.round((performance.now() - rampStarted) / 1000)} s); the RosterClients start over ${rampMs / 1000} s`);
     for (const s of all) s.go();
     await Promise.all(all.map((s) => s.waitFor('ready', rampMs + options.stormTimeoutMs)));
@@ -311,6 +313,7 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
 
     // ─── Steady ───
     const cpu0 = all.map((s) => cpuMicros(s.child.pid) ?? 0);
+    const server0 = { runtime: treeCpuMicros(target.runtimePid) ?? 0, dynamodb: target.dynamodbPid === undefined ? 0 : (cpuMicros(target.dynamodbPid) ?? 0) };
     const stats0 = await childStats(all);
     const g0 = await readGatewayCounts(target.httpUrl);
     const steadyFrom = Date.now();
@@ -319,6 +322,13 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
     const steadyTo = Date.now();
     const stats1 = await childStats(all);
     const cpu1 = all.map((s) => cpuMicros(s.child.pid) ?? 0);
+    const server1 = { runtime: treeCpuMicros(target.runtimePid) ?? 0, dynamodb: target.dynamodbPid === undefined ? 0 : (cpuMicros(target.dynamodbPid) ?? 0) };
+    const cores = (us: number) => Number((us / (steadyMs * 1000)).toFixed(2));
+    const steadyCpuCores = {
+      runtime: cores(server1.runtime - server0.runtime),
+      dynamodbLocal: cores(server1.dynamodb - server0.dynamodb),
+      clients: cores(cpu1.reduce((n, c, i) => n + c - (cpu0[i] ?? 0), 0)),
+    };
     const falseSteady = observer.count('NODE_DOWN') - downsInRamp;
     const costOf = (kind: ChildCost['kind'], group: Share[]): ChildCost => {
       const idx = group.map((s) => all.indexOf(s));
@@ -405,6 +415,7 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
         meanSweepMs: sweep.mean,
       },
       rssMiB: rss,
+      steadyCpuCores,
       clients,
     };
     progress('scale: stopping the nodes (each deregisters)');
