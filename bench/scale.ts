@@ -279,153 +279,182 @@ async function childStats(shares: Share[]): Promise<ShareStats[]> {
 
 const sumOf = (stats: ShareStats[], key: 'keepaliveFailures' | 'leasesLost' | 'reRegistrations'): number => stats.reduce((n, s) => n + s[key], 0);
 
+/** What every phase works with: the runtime, the cluster, the fleet's processes, the observer and the stream reader. */
+interface Run {
+  target: RosterTarget;
+  options: ScaleOptions;
+  clusterId: string;
+  observer: Subscriber;
+  writes: ItemWrites;
+  /** Every client process started, in order (the restarted storm process last). */
+  all: Share[];
+  plain: Share[];
+  subs: Share[];
+  storm: Share;
+  stormSpec: ShareSpec;
+  progress: Progress;
+}
+
+/** Starts the fleet: every node registers and keeps alive, then the RosterClients start over the ramp. */
+async function startFleet(run: Run): Promise<number> {
+  const { all, options, progress, observer } = run;
+  const started = performance.now();
+  await Promise.all(all.map((s) => s.waitFor('registered', options.registerMs)));
+  progress(`scale: every node registered and kept alive (${Math.round((performance.now() - started) / 1000)} s); the RosterClients start over ${options.rampMs / 1000} s`);
+  for (const s of all) s.go();
+  await Promise.all(all.map((s) => s.waitFor('ready', options.rampMs + options.stormTimeoutMs)));
+  progress(`scale: every node started (${Math.round((performance.now() - started) / 1000)} s); steady phase, ${options.steadyMs / 1000} s`);
+  return observer.count('NODE_DOWN');
+}
+
+type Steady = Pick<ScaleResult, 'steady' | 'steadyClientTrouble' | 'steadyCpuCores' | 'clients'> & { falseDowns: number };
+
+const serverCpu = (target: RosterTarget) => ({ runtime: treeCpuMicros(target.runtimePid) ?? 0, dynamodb: target.dynamodbPid === undefined ? 0 : (cpuMicros(target.dynamodbPid) ?? 0) });
+
+/** The steady phase: nothing is stopped; what the runtime served, what was written, what it all cost. */
+async function steadyPhase(run: Run): Promise<Steady> {
+  const { all, target, observer, options } = run;
+  const { steadyMs } = options;
+  const downs0 = observer.count('NODE_DOWN');
+  const cpu0 = all.map((s) => cpuMicros(s.child.pid) ?? 0);
+  const server0 = serverCpu(target);
+  const stats0 = await childStats(all);
+  const g0 = await readGatewayCounts(target.httpUrl);
+  const from = Date.now();
+  await sleep(steadyMs);
+  const g1 = await readGatewayCounts(target.httpUrl);
+  const to = Date.now();
+  const stats1 = await childStats(all);
+  const cpu1 = all.map((s) => cpuMicros(s.child.pid) ?? 0);
+  const server1 = serverCpu(target);
+  const cores = (us: number) => Number((us / (steadyMs * 1000)).toFixed(2));
+  const costOf = (kind: ChildCost['kind'], group: Share[]): ChildCost => {
+    const count = group.reduce((n, s) => n + s.spec.count, 0);
+    const cpu = group.map((s) => all.indexOf(s)).reduce((n, i) => n + ((cpu1[i] ?? 0) - (cpu0[i] ?? 0)), 0);
+    const rss = group.reduce((n, s) => n + (rssBytes(s.child.pid) ?? 0), 0);
+    return { kind, processes: group.length, nodes: count, cpuUsPerNodeSecond: Math.round(cpu / Math.max(1, count) / (steadyMs / 1000)), rssKiBPerNode: Math.round(rss / 1024 / Math.max(1, count)) };
+  };
+  const moved = (key: 'keepaliveFailures' | 'leasesLost' | 'reRegistrations') => sumOf(stats1, key) - sumOf(stats0, key);
+  return {
+    falseDowns: observer.count('NODE_DOWN') - downs0,
+    steadyClientTrouble: { keepaliveFailures: moved('keepaliveFailures'), leasesLost: moved('leasesLost'), reRegistrations: moved('reRegistrations') },
+    steady: { rates: routeRates(gatewayDelta(g1, g0), (to - from) / 1000), writes: run.writes.window(from, to) },
+    steadyCpuCores: {
+      runtime: cores(server1.runtime - server0.runtime),
+      dynamodbLocal: cores(server1.dynamodb - server0.dynamodb),
+      clients: cores(cpu1.reduce((n, c, i) => n + c - (cpu0[i] ?? 0), 0)),
+    },
+    clients: [costOf('plain', run.plain), costOf('subscribers', run.subs), costOf('storm', [run.storm])],
+  };
+}
+
+/** Polls every RosterClient until all hold the server's list (a digest each); resolves with when, or undefined at the deadline. Counts its own full reads. */
+async function convergence(run: Run, watchers: Share[], deadline: number): Promise<{ at: number | undefined; ownLists: number }> {
+  let ownLists = 0;
+  while (performance.now() < deadline) {
+    const reports = await Promise.all(watchers.map(async (s) => (await s.ask<'digests'>('digests')).digests));
+    const counts = new Map<string, number>();
+    for (const r of reports) for (const [d, n] of Object.entries(r)) counts.set(d, (counts.get(d) ?? 0) + n);
+    const [only] = [...counts.keys()];
+    if (counts.size === 1 && only !== undefined && only !== 'stale') {
+      const server = await serverDigest(run.target.httpUrl, run.clusterId);
+      ownLists++;
+      if (server.digest === only && server.size === run.options.nodes) return { at: performance.now(), ownLists };
+    }
+    await sleep(1000);
+  }
+  return { at: undefined, ownLists };
+}
+
+/** The storm: the storm process SIGKILLed, its nodes seen down, restarted at once; until every list is the server's. */
+async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'>> {
+  const { target, observer, options, progress } = run;
+  progress(`scale: storm — SIGKILL the process of ${options.storm} bound nodes`);
+  const stormIds = Array.from({ length: options.storm }, (_, i) => `s${i}`);
+  const sweeps0 = await sweepFigures(target.httpUrl);
+  const m0 = await readGatewayCounts(target.httpUrl);
+  const killedAt = performance.now();
+  const killedWall = Date.now();
+  run.storm.child.signal('SIGKILL');
+  const arrivals = await Promise.all(stormIds.map((id) => observer.waitFor('NODE_DOWN', id, options.stormTimeoutMs)));
+  const detection = arrivals.flatMap((a) => (a === undefined ? [] : [a.at - killedAt]));
+  progress(`scale: ${detection.length} of ${options.storm} NODE_DOWN seen; restarting the ${options.storm} nodes at once`);
+  const restartedAt = performance.now();
+  const restarted = Share.start({ ...run.stormSpec, registerMs: undefined, spreadMs: 0 });
+  run.all.push(restarted);
+  await restarted.waitFor('ready', options.stormTimeoutMs);
+  const { at: converged, ownLists } = await convergence(run, [...run.subs, restarted], restartedAt + options.stormTimeoutMs);
+  const m1 = await readGatewayCounts(target.httpUrl);
+  const sweeps1 = await sweepFigures(target.httpUrl);
+  const stormTo = Date.now();
+  const downReports = await childStats(run.subs);
+  const allSubscribersMs = stormIds.flatMap((id) => {
+    const times = downReports.map((s) => s.firstDownAt[id]);
+    return times.every((t) => t !== undefined) ? [Math.max(...(times as number[])) - killedWall] : [];
+  });
+  progress(converged === undefined ? 'scale: the lists did not converge before the deadline' : `scale: every list equals the server's ${Math.round((converged - killedAt) / 1000)} s after the kill`);
+  // Records reach the bench's stream reader a poll or two after they are written.
+  await sleep(2000);
+  const sweep = longestSweep(sweeps1, sweeps0);
+  const since = (t: number | undefined, from: number) => (t === undefined ? null : Math.round(t - from));
+  return {
+    crash: { observed: detection.length, detectionMs: summarize(detection, 0), allSubscribersMs: summarize(allSubscribersMs, 0) },
+    storm: {
+      restartedAfterMs: Math.round(restartedAt - killedAt),
+      convergedMs: { fromKill: since(converged, killedAt), fromRestart: since(converged, restartedAt) },
+      counts: routeRates(gatewayDelta(m1, m0), 1, ownLists),
+      writes: run.writes.window(killedWall, stormTo),
+      longestSweepMs: sweep.longest,
+      meanSweepMs: sweep.mean,
+    },
+  };
+}
+
 export async function scale(target: RosterTarget, options: ScaleOptions, progress: Progress): Promise<ScaleResult> {
-  const { nodes, subscribers, storm, rampMs, steadyMs } = options;
+  const { nodes, subscribers, storm } = options;
   const plainCount = nodes - subscribers - storm;
   if (plainCount < 0) throw new Error(`scale: ${subscribers} subscribers and ${storm} storm nodes do not fit in ${nodes} nodes`);
   const clusterId = uid('scale');
-  const base = { httpUrl: target.httpUrl, wsUrl: target.wsUrl, clusterId, refreshIntervalMs: options.refreshIntervalMs };
-  const ramp = { registerMs: options.registerMs, spreadMs: rampMs };
-  const stormSpec: ShareSpec = { ...base, kind: 'bound', prefix: 's', from: 0, count: storm, ...ramp };
-  const specs = {
-    plain: split(0, plainCount, options.processes.plain).map((s): ShareSpec => ({ ...base, kind: 'plain', prefix: 'p', ...s, ...ramp })),
-    subscribers: split(0, subscribers, options.processes.subscribers).map((s): ShareSpec => ({ ...base, kind: 'bound', prefix: 'b', ...s, ...ramp })),
-  };
+  const base = { httpUrl: target.httpUrl, wsUrl: target.wsUrl, clusterId, refreshIntervalMs: options.refreshIntervalMs, registerMs: options.registerMs, spreadMs: options.rampMs };
+  const stormSpec: ShareSpec = { ...base, kind: 'bound', prefix: 's', from: 0, count: storm };
+  const plainSpecs = split(0, plainCount, options.processes.plain).map((s): ShareSpec => ({ ...base, kind: 'plain', prefix: 'p', ...s }));
+  const subSpecs = split(0, subscribers, options.processes.subscribers).map((s): ShareSpec => ({ ...base, kind: 'bound', prefix: 'b', ...s }));
   const observer = await Subscriber.open(target.wsUrl, clusterId, { batch: true });
   const writes = new ItemWrites(target.dynamodbEndpoint, target.tableName);
   await writes.start();
   const memory = watchMemory(target);
-  const all: Share[] = [];
   let rss: ScaleResult['rssMiB'] | undefined;
+  progress(`scale: ${nodes} nodes in one cluster register: ${plainCount} without a connection (${plainSpecs.length} processes), ${subscribers} RosterClients (${subSpecs.length} processes), ${storm} RosterClients to kill (1 process)`);
+  const plain = plainSpecs.map((s) => Share.start(s));
+  const subs = subSpecs.map((s) => Share.start(s));
+  const run: Run = { target, options, clusterId, observer, writes, all: [], plain, subs, storm: Share.start(stormSpec), stormSpec, progress };
+  run.all.push(...plain, ...subs, run.storm);
   try {
-    progress(`scale: ${nodes} nodes in one cluster register: ${plainCount} without a connection (${specs.plain.length} processes), ${subscribers} RosterClients (${specs.subscribers.length} processes), ${storm} RosterClients to kill (1 process)`);
-    const plain = specs.plain.map((s) => Share.start(s));
-    const subs = specs.subscribers.map((s) => Share.start(s));
-    let stormShare = Share.start(stormSpec);
-    all.push(...plain, ...subs, stormShare);
-    const rampStarted = performance.now();
-    await Promise.all(all.map((s) => s.waitFor('registered', options.registerMs)));
-    progress(`scale: every node registered and kept alive (${Math.round((performance.now() - rampStarted) / 1000)} s); the RosterClients start over ${rampMs / 1000} s`);
-    for (const s of all) s.go();
-    await Promise.all(all.map((s) => s.waitFor('ready', rampMs + options.stormTimeoutMs)));
-    const downsInRamp = observer.count('NODE_DOWN');
-    progress(`scale: every node started (${Math.round((performance.now() - rampStarted) / 1000)} s); steady phase, ${steadyMs / 1000} s`);
-
-    // ─── Steady ───
-    const cpu0 = all.map((s) => cpuMicros(s.child.pid) ?? 0);
-    const server0 = { runtime: treeCpuMicros(target.runtimePid) ?? 0, dynamodb: target.dynamodbPid === undefined ? 0 : (cpuMicros(target.dynamodbPid) ?? 0) };
-    const stats0 = await childStats(all);
-    const g0 = await readGatewayCounts(target.httpUrl);
-    const steadyFrom = Date.now();
-    await sleep(steadyMs);
-    const g1 = await readGatewayCounts(target.httpUrl);
-    const steadyTo = Date.now();
-    const stats1 = await childStats(all);
-    const cpu1 = all.map((s) => cpuMicros(s.child.pid) ?? 0);
-    const server1 = { runtime: treeCpuMicros(target.runtimePid) ?? 0, dynamodb: target.dynamodbPid === undefined ? 0 : (cpuMicros(target.dynamodbPid) ?? 0) };
-    const cores = (us: number) => Number((us / (steadyMs * 1000)).toFixed(2));
-    const steadyCpuCores = {
-      runtime: cores(server1.runtime - server0.runtime),
-      dynamodbLocal: cores(server1.dynamodb - server0.dynamodb),
-      clients: cores(cpu1.reduce((n, c, i) => n + c - (cpu0[i] ?? 0), 0)),
-    };
-    const falseSteady = observer.count('NODE_DOWN') - downsInRamp;
-    const costOf = (kind: ChildCost['kind'], group: Share[]): ChildCost => {
-      const idx = group.map((s) => all.indexOf(s));
-      const count = group.reduce((n, s) => n + s.spec.count, 0);
-      const cpu = idx.reduce((n, i) => n + ((cpu1[i] ?? 0) - (cpu0[i] ?? 0)), 0);
-      const rssTotal = group.reduce((n, s) => n + (rssBytes(s.child.pid) ?? 0), 0);
-      return { kind, processes: group.length, nodes: count, cpuUsPerNodeSecond: Math.round(cpu / Math.max(1, count) / (steadyMs / 1000)), rssKiBPerNode: Math.round(rssTotal / 1024 / Math.max(1, count)) };
-    };
-    const clients = [costOf('plain', plain), costOf('subscribers', subs), costOf('storm', [stormShare])];
-
-    // ─── Storm ───
-    progress(`scale: storm — SIGKILL the process of ${storm} bound nodes`);
-    const stormIds = Array.from({ length: storm }, (_, i) => `s${i}`);
-    const sweeps0 = await sweepFigures(target.httpUrl);
-    const m0 = await readGatewayCounts(target.httpUrl);
-    const killedAt = performance.now();
-    const killedWall = Date.now();
-    stormShare.child.signal('SIGKILL');
-    const arrivals = await Promise.all(stormIds.map((id) => observer.waitFor('NODE_DOWN', id, options.stormTimeoutMs)));
-    const detection = arrivals.flatMap((a) => (a === undefined ? [] : [a.at - killedAt]));
-    progress(`scale: ${detection.length} of ${storm} NODE_DOWN seen; restarting the ${storm} nodes at once`);
-    const restartedAt = performance.now();
-    const restarted = Share.start({ ...stormSpec, registerMs: undefined, spreadMs: 0 });
-    all.push(restarted);
-    stormShare = restarted;
-    await restarted.waitFor('ready', options.stormTimeoutMs);
-    const watchers = [...subs, restarted];
-    const deadline = restartedAt + options.stormTimeoutMs;
-    let converged: number | undefined;
-    let ownLists = 0;
-    while (performance.now() < deadline) {
-      const reports = await Promise.all(watchers.map(async (s) => (await s.ask<'digests'>('digests')).digests));
-      const counts = new Map<string, number>();
-      for (const r of reports) for (const [d, n] of Object.entries(r)) counts.set(d, (counts.get(d) ?? 0) + n);
-      const [only] = [...counts.keys()];
-      if (counts.size === 1 && only !== undefined && only !== 'stale') {
-        const server = await serverDigest(target.httpUrl, clusterId);
-        ownLists++;
-        if (server.digest === only && server.size === nodes) {
-          converged = performance.now();
-          break;
-        }
-      }
-      await sleep(1000);
-    }
-    const m1 = await readGatewayCounts(target.httpUrl);
-    const sweeps1 = await sweepFigures(target.httpUrl);
-    const stormTo = Date.now();
-    const downReports = await childStats(subs);
-    const allSubscribersMs = stormIds.flatMap((id) => {
-      const times = downReports.map((s) => s.firstDownAt[id]);
-      return times.every((t) => t !== undefined) ? [Math.max(...(times as number[])) - killedWall] : [];
-    });
-    progress(converged === undefined ? 'scale: the lists did not converge before the deadline' : `scale: every list equals the server's ${Math.round((converged - killedAt) / 1000)} s after the kill`);
-    // Records reach the bench's stream reader a poll or two after they are written.
-    await sleep(2000);
-    const sweep = longestSweep(sweeps1, sweeps0);
-    const stormCounts = routeRates(gatewayDelta(m1, m0), 1, ownLists);
+    const downsInRamp = await startFleet(run);
+    const steady = await steadyPhase(run);
+    const stormed = await stormPhase(run);
     rss = memory();
+    const { falseDowns, ...measured } = steady;
     const result: ScaleResult = {
       nodes,
       subscribers,
       stormNodes: storm,
-      rampSeconds: rampMs / 1000,
-      steadySeconds: steadyMs / 1000,
+      rampSeconds: options.rampMs / 1000,
+      steadySeconds: options.steadyMs / 1000,
       allStarted: true,
-      falseDowns: { ramp: downsInRamp, steady: falseSteady },
-      steadyClientTrouble: {
-        keepaliveFailures: sumOf(stats1, 'keepaliveFailures') - sumOf(stats0, 'keepaliveFailures'),
-        leasesLost: sumOf(stats1, 'leasesLost') - sumOf(stats0, 'leasesLost'),
-        reRegistrations: sumOf(stats1, 'reRegistrations') - sumOf(stats0, 'reRegistrations'),
-      },
-      steady: { rates: routeRates(gatewayDelta(g1, g0), (steadyTo - steadyFrom) / 1000), writes: writes.window(steadyFrom, steadyTo) },
-      crash: { observed: detection.length, detectionMs: summarize(detection, 0), allSubscribersMs: summarize(allSubscribersMs, 0) },
-      storm: {
-        restartedAfterMs: Math.round(restartedAt - killedAt),
-        convergedMs: {
-          fromKill: converged === undefined ? null : Math.round(converged - killedAt),
-          fromRestart: converged === undefined ? null : Math.round(converged - restartedAt),
-        },
-        counts: stormCounts,
-        writes: writes.window(killedWall, stormTo),
-        longestSweepMs: sweep.longest,
-        meanSweepMs: sweep.mean,
-      },
+      falseDowns: { ramp: downsInRamp, steady: falseDowns },
+      ...measured,
+      ...stormed,
       rssMiB: rss,
-      steadyCpuCores,
-      clients,
     };
     progress('scale: stopping the nodes (each deregisters)');
-    await Promise.all(all.filter((s) => s.child.process.connected).map((s) => s.ask<'stopped'>('stop', 300_000).catch(() => undefined)));
+    await Promise.all(run.all.filter((s) => s.child.process.connected).map((s) => s.ask<'stopped'>('stop', 300_000).catch(() => undefined)));
     progress("scale: roster capacity's prediction for the same workload");
     result.prediction = await scalePrediction(result);
     return result;
   } finally {
     if (!rss) memory();
-    await Promise.all(all.map((s) => s.child.kill()));
+    await Promise.all(run.all.map((s) => s.child.kill()));
     await writes.stop();
     await observer.close();
   }

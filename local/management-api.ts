@@ -120,14 +120,17 @@ function send(res: ServerResponse, status: number, body?: unknown, errorType?: s
 
 const GONE = { message: 'Gone' };
 
+/** `send`, counted as the gateway counts the call (`POST @connections`, …) with its status. */
+const counted = (req: IncomingMessage, res: ServerResponse, guards: CallGuards) => (status: number, body?: unknown, errorType?: string) => {
+  guards.count(`${req.method ?? 'GET'} @connections`, status);
+  send(res, status, body, errorType);
+};
+
 export function managementListener(backend: ConnectionsBackend, log: RuntimeLog, guards: CallGuards = new CallGuards()) {
   // Keep-alive sockets already found to come from a loopback address (the check runs once per socket, not per post).
   const loopbackSockets = new WeakSet<IncomingMessage['socket']>();
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const answer = (status: number, body?: unknown, errorType?: string) => {
-      guards.count(`${req.method ?? 'GET'} @connections`, status);
-      send(res, status, body, errorType);
-    };
+    const answer = counted(req, res, guards);
     try {
       if (!loopbackSockets.has(req.socket)) {
         if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
