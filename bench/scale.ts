@@ -80,6 +80,8 @@ export interface ChildCost {
 }
 
 export interface ScaleResult {
+  /** The scenario's cluster (its client processes carry it on their command line). */
+  clusterId: string;
   nodes: number;
   subscribers: number;
   stormNodes: number;
@@ -436,6 +438,7 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
     rss = memory();
     const { falseDowns, ...measured } = steady;
     const result: ScaleResult = {
+      clusterId,
       nodes,
       subscribers,
       stormNodes: storm,

@@ -41,13 +41,15 @@ one run, on this machine:
               detection, time until every list equals the server's, each
               route's requests (the runtime's /metrics), posts, the busiest
               item's writes/s, the longest sweep, RSS; beside roster
-              capacity's prediction for the same workload (about 12 minutes)
+              capacity's prediction for the same workload (7 minutes at
+              1,000 nodes; longer at 10,000)
   capacity    DynamoDB's ConsumedCapacity (INDEXES) of each hot operation,
               the sweeper's read units under a keepalive load, full sweeps
               of 10,000 nodes (last: it leaves those nodes behind)
 
-A full run takes about 25 minutes, 5 of them the soak and 12 the scale; every child process
-(runtime, DynamoDB Local, agents, etcd) is stopped at the end, also on Ctrl-C.
+A full run takes 25 minutes or more, 5 of them the soak and 7 or more the
+scale; every child process (runtime, DynamoDB Local, agents, etcd, the
+scale's clients) is stopped at the end, also on Ctrl-C.
 
   --quick              a small version of each scenario (about a minute),
                        for CI smoke tests; its timings are not judged
