@@ -5,6 +5,7 @@ import type { CpuPerMessage, FanoutResult } from './fanout.ts';
 import type { CapacityResult } from './capacity.ts';
 import type { DetectionResult } from './detection.ts';
 import type { StormResult } from './storm.ts';
+import type { ScaleResult } from './scale.ts';
 import type { Summary } from './stats.ts';
 
 const ms = (s: Summary): string => (s.n === 0 ? 'none' : `${Math.round(s.p50)} / ${Math.round(s.p99)} ms`);
@@ -72,6 +73,7 @@ export function renderReport(report: BenchReport): string[] {
     rows.push(['', 'runtime RSS start / max / end', `${k.runtimeRssMiB.start} / ${k.runtimeRssMiB.max} / ${k.runtimeRssMiB.end} MiB`, '', '', '', '']);
     rows.push(['', 'DynamoDB Local (JVM) RSS start / max / end', `${k.dynamodbLocalRssMiB.start} / ${k.dynamodbLocalRssMiB.max} / ${k.dynamodbLocalRssMiB.end} MiB`, '', '', '', '']);
   }
+  if (report.scale) scaleRows(rows, report.scale, goal);
   if (report.capacity) capacityRows(rows, report.capacity, goal('write units per keepalive'));
   lines.push(...table(rows));
   return lines;
@@ -101,4 +103,33 @@ function capacityRows(rows: string[][], c: CapacityResult, g: Goal | undefined):
   for (const f of c.fullSweeps) {
     rows.push(['', `full sweep after adding ${f.nodes} nodes in ${f.clusters} cluster${f.clusters === 1 ? '' : 's'}`, `${f.itemsRead} items in ${f.clustersRead} clusters: ${f.readUnits} RCU (${f.readUnitsPerItem} per item), ${f.durationMs} ms`, '', '', '', '']);
   }
+}
+
+function scaleRows(rows: string[][], sc: ScaleResult, goal: (prefix: string) => Goal | undefined): void {
+  const r = sc.steady.rates;
+  const label = `scale: ${sc.nodes} nodes, 1 cluster, ${sc.subscribers} + ${sc.stormNodes} RosterClients`;
+  const gFalse = goal('false NODE_DOWN at scale');
+  rows.push([label, `false NODE_DOWN, steady ${sc.steadySeconds} s (in the ${sc.rampSeconds} s ramp)`, `${sc.falseDowns.steady} (${sc.falseDowns.ramp})`, '', '', gFalse?.target ?? '', metText(gFalse)]);
+  const t = sc.steadyClientTrouble;
+  rows.push(['', 'steady: failed keepalives / lapsed leases / re-registrations', `${t.keepaliveFailures} / ${t.leasesLost} / ${t.reRegistrations}`, '', '', '', '']);
+  rows.push(['', 'steady req/s: keepalive, list (full), ping, $connect, posts, 429', `${r.keepalive}, ${r.list} (${r.fullLists}), ${r.ping}, ${r.connect}, ${r.posts}, ${r.throttled}`, '', '', '', '']);
+  const busy = (w: ScaleResult['steady']['writes']) => (w.busiest ? `${w.busiest.writes}/s (${w.busiest.item})` : 'none');
+  rows.push(['', 'steady: item writes/s by place; the busiest item', `${Object.entries(sc.steady.writes.perSecond).map(([k, v]) => `${k} ${v}`).join(', ')}; ${busy(sc.steady.writes)}`, '', '', '', '']);
+  const gCrash = goal('crash detection p99 at scale');
+  const c = sc.crash;
+  rows.push(['', `storm: ${sc.stormNodes} killed at once → NODE_DOWN, p50 / p99 (at every subscriber)`, `${c.observed === sc.stormNodes ? secs(c.detectionMs) : `${c.observed} of ${sc.stormNodes} seen`} (${secs(c.allSubscribersMs)})`, '', '', gCrash?.target ? `${gCrash.target} ms` : '', metText(gCrash)]);
+  const st = sc.storm;
+  const conv = st.convergedMs.fromKill === null ? 'NOT within the deadline' : `${(st.convergedMs.fromKill / 1000).toFixed(1)} s after the kill (${((st.convergedMs.fromRestart ?? 0) / 1000).toFixed(1)} s after the restart)`;
+  rows.push(['', "storm: every subscriber's list equals the server's", conv, '', '', '', '']);
+  rows.push(['', 'storm: full-list reads, posts, registrations, $connect', `${st.counts.fullLists}, ${st.counts.posts}, ${st.counts.register}, ${st.counts.connect}`, '', '', '', '']);
+  rows.push(['', "storm: the busiest item's writes in a second; the longest sweep", `${busy(st.writes)}; ≤ ${st.longestSweepMs ?? '-'} ms (mean ${st.meanSweepMs ?? '-'} ms)`, '', '', '', '']);
+  const cpu = sc.steadyCpuCores;
+  rows.push(['', 'steady CPU, in cores: runtime / DynamoDB Local / client processes', `${cpu.runtime} / ${cpu.dynamodbLocal} / ${cpu.clients}`, '', '', '', '']);
+  rows.push(['', 'runtime RSS start / max / end (DynamoDB Local max)', `${sc.rssMiB.runtime.start} / ${sc.rssMiB.runtime.max} / ${sc.rssMiB.runtime.end} MiB (${sc.rssMiB.dynamodbLocal.max} MiB)`, '', '', '', '']);
+  for (const k of sc.clients) rows.push(['', `client processes, ${k.kind}: ${k.nodes} nodes in ${k.processes}`, `${k.cpuUsPerNodeSecond} µs CPU per node-second, ${k.rssKiBPerNode} KiB RSS per node`, '', '', '', '']);
+  const p = sc.prediction;
+  if (!p) return;
+  const gPlan = goal('scale: measured figures');
+  rows.push(['', `roster capacity: ${p.command}`, 'measured / predicted (ratio)', '', '', gPlan?.target ?? '', metText(gPlan)]);
+  for (const f of p.figures) rows.push(['', `  ${f.figure}`, `${f.measured} / ${f.predicted} (${f.ratio ?? '-'})${f.agrees === false ? ' APART' : ''}${f.note ? `; ${f.note}` : ''}`, '', '', '', '']);
 }

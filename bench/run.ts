@@ -25,8 +25,10 @@ import { rosterFanout } from './roster-fanout.ts';
 import { soak, type SoakResult } from './soak.ts';
 import { storm, type StormResult } from './storm.ts';
 import type { Progress, RosterTarget } from './scenario.ts';
+import { scale, type ScaleOptions, type ScaleResult } from './scale.ts';
+import { DEFAULT_STORM_SHARE } from './planner.ts';
 
-export const SCENARIOS = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'] as const;
+export const SCENARIOS = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'scale', 'capacity'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -36,6 +38,10 @@ export interface BenchOptions {
   scenarios?: readonly ScenarioName[];
   /** Overrides the soak's duration. @default 300 (quick: 6) */
   soakSeconds?: number;
+  /** The scale scenario's nodes in one cluster. @default 10000 (quick: 200) */
+  scaleNodes?: number;
+  /** Of them, the RosterClients that watch through its storm. @default 1000 (quick: 20) */
+  scaleSubscribers?: number;
   /** Progress lines (stderr in the CLI). */
   progress?: Progress;
 }
@@ -54,6 +60,9 @@ export const PLANS = {
     storm: { subscribers: 1000, plain: 100, registrations: 500, parallel: 50 },
     detection: { trials: 10, observers: 3, crashLeaseSeconds: 15, hangLeaseSeconds: 15, etcdCrashLeaseSeconds: 15 },
     soak: { nodes: 2000, leaseSeconds: 10, keepaliveMs: 3000, durationMs: 300_000 },
+    // The nodes register as fast as the runtime answers (within 15 minutes); the RosterClients then start over one refresh interval (300 s), which
+    // spreads their refreshes and pings as in a long-running fleet.
+    scale: { nodes: 10_000, subscribers: 1000, registerMs: 900_000, rampMs: 300_000, steadyMs: 60_000, stormTimeoutMs: 900_000 },
     capacity: {
       operations: 100,
       // The cost model's workload: clusters of 100 nodes, SDK defaults (keepalive 5 s, lease 15 s).
@@ -77,6 +86,7 @@ export const PLANS = {
     // Lease 15 s for keepalives every 3 s: 12 s of slack. A box at load 12 answered keepalives in 3-4 s (p50-p99) and
     // lapsed leases of 6 s with keepalives every 2 s; a smoke run must not fail for that (the full run keeps 10 s / 3 s).
     soak: { nodes: 100, leaseSeconds: 15, keepaliveMs: 3000, durationMs: 8000 },
+    scale: { nodes: 200, subscribers: 20, registerMs: 120_000, rampMs: 5000, steadyMs: 5000, stormTimeoutMs: 120_000 },
     capacity: {
       operations: 10,
       load: { clusters: 2, perCluster: 20, keepaliveSeconds: 2, durationMs: 5000 },
@@ -133,6 +143,7 @@ export interface BenchReport {
   hang?: DetectionResult;
   etcd?: EtcdSection;
   soak?: SoakResult;
+  scale?: ScaleResult;
   capacity?: CapacityResult;
   goals: Goal[];
 }
@@ -202,6 +213,14 @@ function goals(report: BenchReport): Goal[] {
   if (report.soak) {
     list.push({ what: `false NODE_DOWN in the soak (${report.soak.nodes} nodes)`, target: '0', ...judge(report.soak.falseDowns, (v) => v === 0, false) });
   }
+  if (report.scale) {
+    const sc = report.scale;
+    list.push({ what: `false NODE_DOWN at scale (${sc.nodes} nodes), steady phase`, target: '0', ...judge(sc.falseDowns.steady, (v) => v === 0, false) });
+    list.push({ what: `crash detection p99 at scale, ${sc.stormNodes} killed at once (ms)`, target: '≤ 3500', ...judge(sc.crash.observed === sc.stormNodes ? sc.crash.detectionMs.p99 : undefined, (v) => v <= 3500, true) });
+    const off = sc.prediction?.figures.filter((f) => f.agrees === false).length;
+    // Judged only at full size: a quick run's phases are shorter than the SDK's intervals.
+    list.push({ what: "scale: measured figures within 15% of roster capacity's prediction", target: '0 apart', ...judge(off, (v) => v === 0, true) });
+  }
   return list;
 }
 
@@ -209,7 +228,7 @@ function goals(report: BenchReport): Goal[] {
 async function runScenarios(
   report: BenchReport,
   target: RosterTarget,
-  run: { plan: (typeof PLANS)['full' | 'quick']; chosen: Set<ScenarioName>; soakSeconds?: number },
+  run: { plan: (typeof PLANS)['full' | 'quick']; chosen: Set<ScenarioName>; soakSeconds?: number; scale: ScaleOptions },
   cleanups: Cleanups,
   progress: Progress,
 ): Promise<void> {
@@ -235,9 +254,36 @@ async function runScenarios(
     const durationMs = run.soakSeconds === undefined ? plan.soak.durationMs : run.soakSeconds * 1000;
     report.soak = await soak(target, { ...plan.soak, durationMs }, progress);
   }
+  if (chosen.has('scale')) report.scale = await scale(target, run.scale, progress);
   // Last: it leaves thousands of nodes with an hour's lease behind.
   if (chosen.has('capacity')) report.capacity = await capacity(target, plan.capacity, progress);
 }
+
+/**
+ * The scale scenario's sizes: the storm is a tenth of the cluster, as `roster
+ * capacity` plans it; the RosterClients in child processes of at most 250
+ * (a client caches the whole list), the plain nodes 5,000 a process.
+ */
+export function scaleOptions(plan: (typeof PLANS)['full' | 'quick'], options: Pick<BenchOptions, 'scaleNodes' | 'scaleSubscribers'>): ScaleOptions {
+  const nodes = options.scaleNodes ?? plan.scale.nodes;
+  const subscribers = options.scaleSubscribers ?? plan.scale.subscribers;
+  const storm = Math.max(1, Math.round(nodes * DEFAULT_STORM_SHARE));
+  if (subscribers + storm > nodes) throw new ScaleSizeError(`the scale scenario needs --scale-subscribers (${subscribers}) plus its storm (a tenth of the nodes, ${storm}) to be at most --scale-nodes (${nodes})`);
+  const plain = nodes - subscribers - storm;
+  return {
+    nodes,
+    subscribers,
+    storm,
+    processes: { plain: Math.max(1, Math.ceil(plain / 5000)), subscribers: Math.max(1, Math.ceil(subscribers / 250)) },
+    registerMs: plan.scale.registerMs,
+    rampMs: plan.scale.rampMs,
+    steadyMs: plan.scale.steadyMs,
+    stormTimeoutMs: plan.scale.stormTimeoutMs,
+  };
+}
+
+/** Sizes of the scale scenario that do not fit together. */
+export class ScaleSizeError extends Error {}
 
 /** Runs the chosen scenarios; everything it started is stopped before it returns or throws. */
 export async function runBench(options: BenchOptions = {}, cleanups = new Cleanups()): Promise<BenchReport> {
@@ -305,7 +351,7 @@ export async function runBench(options: BenchOptions = {}, cleanups = new Cleanu
       goals: [],
     };
 
-    await runScenarios(report, target, { plan, chosen, soakSeconds: options.soakSeconds }, cleanups, progress);
+    await runScenarios(report, target, { plan, chosen, soakSeconds: options.soakSeconds, scale: scaleOptions(plan, options) }, cleanups, progress);
     report.machine.loadAverage.end = load();
     report.goals = goals(report);
     report.finishedAt = new Date().toISOString();

@@ -50,6 +50,12 @@ import { MEASURED_UNITS, type Units } from './units.ts';
 export interface Workload {
   /** Nodes (each runs the SDK: keeps alive, holds a bound connection, refreshes its list). */
   nodes: number;
+  /**
+   * Of the nodes, those that hold a bound connection; the others keep alive
+   * and refresh their list over HTTP only (no pings, no events; a crash is
+   * seen when the lease runs out). @default every node
+   */
+  boundNodes?: number;
   /** Seconds between keepalives (the lease is three times this). */
   keepaliveSeconds: number;
   /** WebSocket watchers besides the nodes' own bound connections. */
@@ -284,17 +290,17 @@ export function sweeperReadsPerSecond(w: Workload, announcementsPerSecond: numbe
   return { units: clusterReads * perClusterRead + announcementQueries, clusterReads };
 }
 
-/** Where the write units of a second land (`WRITE_LOCATIONS` at these rates). */
-function writesByLocation(itemWru: number, keepalives: number, restarts: number, periodicReconnects: number, boundShare: number): WritesByLocation {
+/** Where the write units of a second land (`WRITE_LOCATIONS` at these rates); `boundRestarts` of the restarts drop and make a bound connection. */
+function writesByLocation(itemWru: number, keepalives: number, restarts: number, boundRestarts: number, periodicReconnects: number, boundShare: number): WritesByLocation {
   const writesAt: WritesByLocation = { node: 0, meta: 0, subscription: 0, version: 0, connection: 0, index: 0, clusters: 0 };
   const add = (locations: Partial<Record<WriteLocation, number>>, perSecond: number) => {
     for (const [where, n] of Object.entries(locations) as [WriteLocation, number][]) writesAt[where] += perSecond * n * (where === 'node' ? itemWru : 1);
   };
   add(WRITE_LOCATIONS.keepalive, keepalives);
-  add(WRITE_LOCATIONS.disconnectBound, restarts + periodicReconnects * boundShare);
+  add(WRITE_LOCATIONS.disconnectBound, boundRestarts + periodicReconnects * boundShare);
   add(WRITE_LOCATIONS.markDown, restarts);
   add(WRITE_LOCATIONS.reRegister, restarts);
-  add(WRITE_LOCATIONS.connectBound, restarts + periodicReconnects * boundShare);
+  add(WRITE_LOCATIONS.connectBound, boundRestarts + periodicReconnects * boundShare);
   add(WRITE_LOCATIONS.watcherReconnect, periodicReconnects * (1 - boundShare));
   return writesAt;
 }
@@ -320,25 +326,29 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
   const wu = units.writes;
   const itemWru = Math.max(1, Math.ceil(w.itemKb));
   const nodesPerCluster = w.nodes / w.clusters;
-  const connections = w.nodes + w.subscribers;
+  const bound = Math.min(w.nodes, w.boundNodes ?? w.nodes);
+  const connections = bound + w.subscribers;
   const recipients = connections / w.clusters;
   const restarts = w.churnPerHour / 3600;
+  // A restarted node that holds a connection drops it and makes a new one.
+  const boundRestarts = w.nodes === 0 ? 0 : restarts * (bound / w.nodes);
   const events = 2 * restarts;
 
   const keepalives = w.nodes / w.keepaliveSeconds;
   // A periodic refresh of an up-to-date cache is answered 304 from the revision counter alone
   // (If-None-Match); the whole list is read after each (re)connection, when the cache may be behind.
-  const refreshes = connections / w.refreshSeconds;
+  // Every client refreshes, with a connection or without.
+  const refreshes = (w.nodes + w.subscribers) / w.refreshSeconds;
   const registrations = restarts;
   const pings = connections / w.pingSeconds;
   const periodicReconnects = connections / RECONNECT_EVERY_SECONDS;
-  const reconnects = periodicReconnects + restarts;
-  // Every (re)connection syncs once. A restarted process has no list yet and reads it whole; a proactive
-  // reconnection reads it whole only if an event of its cluster happened while it was away.
+  const reconnects = periodicReconnects + boundRestarts;
+  // Every (re)connection syncs once, and every restarted process. A restarted process has no list yet and reads it
+  // whole; a proactive reconnection reads it whole only if an event of its cluster happened while it was away.
   const missedAnEvent = Math.min(1, (events / w.clusters) * RECONNECT_GAP_SECONDS);
   const fullLists = restarts + periodicReconnects * missedAnEvent;
-  const notModifiedSyncs = reconnects - fullLists;
-  const httpRequests = keepalives + refreshes + reconnects + registrations;
+  const notModifiedSyncs = periodicReconnects * (1 - missedAnEvent);
+  const httpRequests = keepalives + refreshes + periodicReconnects + restarts + registrations;
   const listMs = DURATION_MS.listBase + DURATION_MS.listPerNode * nodesPerCluster;
   const fanout = fanoutPerEvent(recipients, units, deployment.fanoutPostsPerSecond, deployment.fanoutMemoryMb);
   const invocations = httpRequests + pings + 2 * reconnects + events * fanout.invocations;
@@ -352,16 +362,17 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
   // Writes, as measured: a keepalive; a restart = its connection's lease cut, the sweeper's DOWN write,
   // the new incarnation's registration and its bind; a periodic reconnect of a node = the cut and the bind,
   // of a watcher = its connection and subscription items, written and deleted, and its subscriptions version bumped twice.
-  const boundShare = connections === 0 ? 0 : w.nodes / connections;
+  const boundShare = connections === 0 ? 0 : bound / connections;
   const watcherReconnectUnits = Object.values(WRITE_LOCATIONS.watcherReconnect).reduce((a, b) => a + b, 0);
   const heartbeats = 1000 / Math.max(HEARTBEAT_EVERY_MS, deployment.sweepIntervalSeconds * 1000);
   const writeUnits =
     keepalives * wu.keepalive * itemWru +
-    restarts * (wu.disconnectBound + wu.markDown + wu.reRegister + wu.connectBound) +
+    restarts * (wu.markDown + wu.reRegister) +
+    boundRestarts * (wu.disconnectBound + wu.connectBound) +
     periodicReconnects * (boundShare * (wu.disconnectBound + wu.connectBound) + (1 - boundShare) * watcherReconnectUnits) +
     heartbeats;
-  // Each restart announces two deadlines (the cut, the registration), each periodic reconnect of a node one.
-  const announcements = 2 * restarts + periodicReconnects * boundShare;
+  // Each restart announces its registration's deadline, a bound one also its lease cut; each periodic reconnect of a node one.
+  const announcements = restarts + boundRestarts + periodicReconnects * boundShare;
   const sweeper = sweeperReadsPerSecond(w, announcements, deployment);
   const listRru = 1 + Math.ceil((nodesPerCluster * w.itemKb) / 4);
   const readUnits =
@@ -372,7 +383,7 @@ export function operationRates(w: Workload, units: Units = MEASURED_UNITS, deplo
     // The sweeper's heartbeat read, once per invocation (a minute).
     1 / 60;
 
-  const writesAt = writesByLocation(itemWru, keepalives, restarts, periodicReconnects, boundShare);
+  const writesAt = writesByLocation(itemWru, keepalives, restarts, boundRestarts, periodicReconnects, boundShare);
 
   return {
     nodesPerCluster,

@@ -9,11 +9,12 @@ import { parse, positiveNumber } from './args.ts';
 import { CliError, type Command, showHelp, UsageError } from './command.ts';
 import { out } from './output.ts';
 
-const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'capacity'];
+const NAMES = ['throughput', 'fanout', 'storm', 'crash', 'hang', 'etcd', 'soak', 'scale', 'capacity'];
 
 export const benchCommand: Command = {
-  summary: 'measure detection, fan-out, throughput and a soak on a local runtime, beside etcd',
+  summary: 'measure detection, fan-out, throughput, a soak and a 10,000-node cluster with a storm on a local runtime, beside etcd',
   help: `Usage: roster bench [--quick] [--json FILE] [--scenarios LIST] [--soak-seconds S]
+                    [--scale-nodes N] [--scale-subscribers M]
 
 Starts DynamoDB Local and a local runtime (127.0.0.1 only) and measures, in
 one run, on this machine:
@@ -36,12 +37,21 @@ one run, on this machine:
               is installed (the bench never installs it)
   soak        2,000 simulated nodes, lease 10 s, keepalive every 3 s, for
               5 minutes: false NODE_DOWN, keepalive p99, runtime RSS
+  scale       10,000 nodes in one cluster run by the SDK in child processes
+              (1,000 RosterClients watching, 1,000 more killed and restarted
+              at once after a steady minute): false NODE_DOWN, crash
+              detection, time until every list equals the server's, each
+              route's requests (the runtime's /metrics), posts, the busiest
+              item's writes/s, the longest sweep, RSS; beside roster
+              capacity's prediction for the same workload (7 minutes at
+              1,000 nodes; longer at 10,000)
   capacity    DynamoDB's ConsumedCapacity (INDEXES) of each hot operation,
               the sweeper's read units under a keepalive load, full sweeps
               of 10,000 nodes (last: it leaves those nodes behind)
 
-A full run takes about 10 minutes, 5 of them the soak; every child process
-(runtime, DynamoDB Local, agents, etcd) is stopped at the end, also on Ctrl-C.
+A full run takes 25 minutes or more, 5 of them the soak and 7 or more the
+scale; every child process (runtime, DynamoDB Local, agents, etcd, the
+scale's clients) is stopped at the end, also on Ctrl-C.
 
   --quick              a small version of each scenario (about a minute),
                        for CI smoke tests; its timings are not judged
@@ -49,6 +59,10 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
   --scenarios LIST     comma-separated subset of: ${NAMES.join(', ')}
                        (etcd compares the Roster scenarios chosen with it)
   --soak-seconds S     soak duration (default 300; --quick: 6)
+  --scale-nodes N      the scale scenario's nodes (default 10000; --quick: 200)
+  --scale-subscribers M
+                       its watching RosterClients (default 1000; --quick: 20);
+                       with its storm (a tenth of N) at most N
   -h, --help           show this help
 `,
   async run(argv) {
@@ -59,11 +73,13 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
         json: { type: 'string' },
         scenarios: { type: 'string' },
         'soak-seconds': { type: 'string' },
+        'scale-nodes': { type: 'string' },
+        'scale-subscribers': { type: 'string' },
       },
       [],
     );
     if (parsed.help) return showHelp(this);
-    const { runBench, Cleanups, SCENARIOS } = await import('../bench/run.ts');
+    const { runBench, Cleanups, SCENARIOS, PLANS, scaleOptions, ScaleSizeError } = await import('../bench/run.ts');
     const { renderReport } = await import('../bench/report.ts');
     let scenarios: (typeof SCENARIOS)[number][] | undefined;
     if (parsed.values.scenarios !== undefined) {
@@ -73,6 +89,14 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
       scenarios = names as (typeof SCENARIOS)[number][];
     }
     const soakSeconds = positiveNumber('soak-seconds', parsed.values['soak-seconds'], false);
+    const scaleNodes = positiveNumber('scale-nodes', parsed.values['scale-nodes'], true);
+    const scaleSubscribers = positiveNumber('scale-subscribers', parsed.values['scale-subscribers'], true);
+    try {
+      scaleOptions(parsed.values.quick ? PLANS.quick : PLANS.full, { scaleNodes, scaleSubscribers });
+    } catch (err) {
+      if (err instanceof ScaleSizeError) throw new UsageError(err.message);
+      throw err;
+    }
 
     // Ctrl-C stops every child process before exiting; a second one exits at once.
     const cleanups = new Cleanups();
@@ -91,6 +115,8 @@ A full run takes about 10 minutes, 5 of them the soak; every child process
           quick: parsed.values.quick ?? false,
           scenarios,
           soakSeconds,
+          scaleNodes,
+          scaleSubscribers,
           progress: (line) => process.stderr.write(`roster bench: ${line}\n`),
         },
         cleanups,

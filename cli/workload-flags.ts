@@ -10,6 +10,7 @@ import { UsageError } from './command.ts';
 
 export const WORKLOAD_OPTIONS = {
   nodes: { type: 'string' },
+  'bound-nodes': { type: 'string' },
   keepalive: { type: 'string' },
   subscribers: { type: 'string' },
   churn: { type: 'string' },
@@ -24,6 +25,8 @@ export const WORKLOAD_OPTIONS = {
 /** The flags' help lines; `keepaliveDefault` says where the default keepalive comes from. */
 export function workloadHelp(keepaliveDefault: string): string {
   return `  --nodes N          nodes (each keeps alive, holds a bound connection and refreshes its list)
+  --bound-nodes B    of the nodes, those that hold a bound connection; the
+                     others keep alive and refresh over HTTP only (default: all)
   --keepalive S      seconds between keepalives; the lease is 3 × S (default ${keepaliveDefault})
   --subscribers M    WebSocket watchers besides the nodes (default 0)
   --churn R          node restarts per hour (default: nodes / 24, once a day each)
@@ -53,8 +56,11 @@ export async function workloadFrom(values: WorkloadValues, base: (nodes: number,
   const b = base(nodes, units);
   const subscribers = values.subscribers === '0' ? 0 : positiveNumber('subscribers', values.subscribers, true);
   const churn = values.churn === '0' ? 0 : positiveNumber('churn', values.churn, false);
+  const boundNodes = values['bound-nodes'] === '0' ? 0 : positiveNumber('bound-nodes', values['bound-nodes'], true);
+  if (boundNodes !== undefined && boundNodes > nodes) throw new UsageError(`--bound-nodes must be at most --nodes (${nodes})`);
   const workload: Workload = {
     nodes,
+    ...(boundNodes === undefined ? {} : { boundNodes }),
     keepaliveSeconds: positiveNumber('keepalive', values.keepalive, false) ?? b.keepaliveSeconds,
     subscribers: subscribers ?? b.subscribers,
     churnPerHour: churn ?? b.churnPerHour,

@@ -16,6 +16,7 @@ import type { HttpAuthorizer } from './authorizers.ts';
 import { invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
+import type { GatewayCount } from './metrics.ts';
 import { THROTTLED_BODY, type StageThrottle } from './throttle.ts';
 
 /** After a 413, how much more of the oversized body is read (and dropped) so the client can see the answer. */
@@ -238,6 +239,8 @@ export interface HttpApiOptions {
   throttle?: StageThrottle;
   /** Served at `GET /metrics` to loopback clients (Prometheus text); not a route of the API on AWS. */
   metrics?: { text(): Promise<string>; contentType: string };
+  /** Counts each request by route key and status (local/metrics.ts). @default none */
+  count?: GatewayCount;
 }
 
 const LOOPBACK_IPS = new Set(['127.0.0.1', '::1']);
@@ -294,11 +297,18 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
   return async (req, res) => {
     const requestId = gatewayId();
     const now = Date.now();
+    // The route key a reply is counted under: none until a route is selected, as API Gateway's own 404.
+    let routeKey = '$none';
+    const reply = (r: HttpReply) => {
+      options.count?.('http', routeKey, r.statusCode);
+      writeReply(res, r, requestId);
+    };
     try {
       if (options.metrics && req.method === 'GET' && splitTarget(req.url).rawPath === '/metrics') {
         const allowed = LOOPBACK_IPS.has(sourceIpOf(req));
         const text = allowed ? await options.metrics.text() : JSON.stringify({ error: { code: 'FORBIDDEN', message: '/metrics is served to loopback clients only' } });
         const contentType = allowed ? options.metrics.contentType : 'application/json; charset=utf-8';
+        // Not a route of the API: not counted.
         writeReply(res, { statusCode: allowed ? 200 : 403, headers: { 'content-type': contentType }, cookies: [], body: Buffer.from(text) }, requestId);
         return;
       }
@@ -308,22 +318,25 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       if (!selected) {
         // No route and no $default: API Gateway's own 404.
         req.resume();
-        writeReply(res, { statusCode: 404, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(NOT_FOUND_BODY) }, requestId);
+        reply({ statusCode: 404, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(NOT_FOUND_BODY) });
         return;
       }
       const { route } = selected;
+      routeKey = route.routeKey;
       if (options.throttle && !options.throttle.admit(route.routeKey)) {
         req.resume();
         log.debug(`${method} ${rawPath.slice(0, 200)} -> 429 (throttled)`, { route: route.routeKey });
-        writeReply(res, { statusCode: 429, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(THROTTLED_BODY) }, requestId);
+        reply({ statusCode: 429, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(THROTTLED_BODY) });
         return;
       }
       let body: Buffer;
       try {
         body = await readBody(req, bodyLimitBytes);
       } catch (err) {
-        if (err instanceof BodyTooLargeError) refuseOversized(req, res, bodyLimitBytes, requestId);
-        else res.destroy();
+        if (err instanceof BodyTooLargeError) {
+          options.count?.('http', routeKey, 413);
+          refuseOversized(req, res, bodyLimitBytes, requestId);
+        } else res.destroy();
         return;
       }
       const event = buildHttpEvent({ req, body, routeKey: route.routeKey, pathParameters: selected.params, requestId, now, apiId, stage });
@@ -331,19 +344,19 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
         const outcome = await route.authorizer.authorize(event, apiId);
         if (outcome.kind === 'refuse') {
           log.debug(`${method} ${rawPath.slice(0, 200)} -> ${outcome.reply.statusCode} (authorizer)`, { route: route.routeKey, ms: Date.now() - now });
-          writeReply(res, { statusCode: outcome.reply.statusCode, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(outcome.reply.body) }, requestId);
+          reply({ statusCode: outcome.reply.statusCode, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from(outcome.reply.body) });
           return;
         }
         // As on AWS (payload 2.0): the authorizer's context reaches the handler here.
         (event.requestContext as { authorizer?: unknown }).authorizer = { lambda: outcome.context };
       }
       const result = await invokeHandler(route.handler, event, route.functionName, route.timeoutMs);
-      const reply = toReply(result);
-      log.debug(`${method} ${rawPath.slice(0, 200)} -> ${reply.statusCode}`, { route: route.routeKey, ms: Date.now() - now });
-      writeReply(res, reply, requestId);
+      const answer = toReply(result);
+      log.debug(`${method} ${rawPath.slice(0, 200)} -> ${answer.statusCode}`, { route: route.routeKey, ms: Date.now() - now });
+      reply(answer);
     } catch (err) {
       log.error('HTTP request failed inside the runtime; answered 500', { path: splitTarget(req.url).rawPath.slice(0, 200), error: err as Error });
-      writeReply(res, internalErrorReply(), requestId);
+      reply(internalErrorReply());
     }
   };
 }

@@ -17,6 +17,7 @@ import { BodyTooLargeError, readBody } from './http-api.ts';
 import { gatewayId } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
 import { listenOnLoopback } from './loopback.ts';
+import type { GatewayCount } from './metrics.ts';
 import type { BackendPostOutcome } from './websocket-backend.ts';
 import type { ConnectionInfo } from './websocket-connection.ts';
 
@@ -75,9 +76,16 @@ export interface CallGuard {
 
 export class CallGuards {
   private guard: CallGuard | undefined;
+  private counter: GatewayCount | undefined;
 
-  attach(guard: CallGuard): void {
+  attach(guard: CallGuard, count?: GatewayCount): void {
     this.guard = guard;
+    this.counter = count;
+  }
+
+  /** Counts a call by its route (`POST @connections`, …) and status, once the runtime counts (local/metrics.ts). */
+  count(route: string, status: number): void {
+    this.counter?.('connections', route, status);
   }
 
   authorize(req: IncomingMessage, method: string, stage: string | undefined, connectionId: string): Promise<CallRefusal | undefined> {
@@ -111,16 +119,23 @@ function send(res: ServerResponse, status: number, body?: unknown, errorType?: s
   res.end(text);
 }
 
-const gone = (res: ServerResponse) => send(res, 410, { message: 'Gone' }, 'GoneException');
+const GONE = { message: 'Gone' };
+
+/** `send`, counted as the gateway counts the call (`POST @connections`, …) with its status. */
+const counted = (req: IncomingMessage, res: ServerResponse, guards: CallGuards) => (status: number, body?: unknown, errorType?: string) => {
+  guards.count(`${req.method ?? 'GET'} @connections`, status);
+  send(res, status, body, errorType);
+};
 
 export function managementListener(backend: ConnectionsBackend, log: RuntimeLog, guards: CallGuards = new CallGuards()) {
   // Keep-alive sockets already found to come from a loopback address (the check runs once per socket, not per post).
   const loopbackSockets = new WeakSet<IncomingMessage['socket']>();
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const answer = counted(req, res, guards);
     try {
       if (!loopbackSockets.has(req.socket)) {
         if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
-          send(res, 403, { message: 'Forbidden' }, 'ForbiddenException');
+          answer(403, { message: 'Forbidden' }, 'ForbiddenException');
           req.socket.destroy();
           return;
         }
@@ -135,18 +150,18 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog,
       }
       if (connectionId === undefined) {
         req.resume();
-        send(res, 404, { message: 'Not Found' }, 'NotFoundException');
+        answer(404, { message: 'Not Found' }, 'NotFoundException');
         return;
       }
       if (!guards.admit()) {
         req.resume();
-        send(res, 429, { message: 'Too Many Requests' }, 'LimitExceededException');
+        answer(429, { message: 'Too Many Requests' }, 'LimitExceededException');
         return;
       }
       const refusal = await guards.authorize(req, req.method ?? 'GET', match?.[1], connectionId);
       if (refusal !== undefined) {
         req.resume();
-        send(res, 403, refusal.body, refusal.errorType);
+        answer(403, refusal.body, refusal.errorType);
         return;
       }
       switch (req.method) {
@@ -156,22 +171,22 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog,
             data = await readBody(req, POST_LIMIT_BYTES);
           } catch (err) {
             if (err instanceof BodyTooLargeError) {
-              send(res, 413, { message: `Message too long; limit is ${POST_LIMIT_BYTES} bytes` }, 'PayloadTooLargeException');
+              answer(413, { message: `Message too long; limit is ${POST_LIMIT_BYTES} bytes` }, 'PayloadTooLargeException');
               req.socket.destroySoon();
             } else res.destroy();
             return;
           }
           const outcome = await backend.post(connectionId, data);
-          if (outcome === 'gone') gone(res);
-          else send(res, 200);
+          if (outcome === 'gone') answer(410, GONE, 'GoneException');
+          else answer(200);
           return;
         }
         case 'GET': {
           req.resume();
           const info = backend.info(connectionId);
-          if (!info) return gone(res);
+          if (!info) return answer(410, GONE, 'GoneException');
           // The wire names of GetConnection (the SDK maps them to ConnectedAt, Identity, LastActiveAt).
-          send(res, 200, {
+          answer(200, {
             connectedAt: new Date(info.connectedAt).toISOString(),
             identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
             lastActiveAt: new Date(info.lastActiveAt).toISOString(),
@@ -180,17 +195,17 @@ export function managementListener(backend: ConnectionsBackend, log: RuntimeLog,
         }
         case 'DELETE': {
           req.resume();
-          if (!backend.disconnect(connectionId)) return gone(res);
-          send(res, 204);
+          if (!backend.disconnect(connectionId)) return answer(410, GONE, 'GoneException');
+          answer(204);
           return;
         }
         default:
           req.resume();
-          send(res, 405, { message: 'Method Not Allowed' }, 'MethodNotAllowedException');
+          answer(405, { message: 'Method Not Allowed' }, 'MethodNotAllowedException');
       }
     } catch (err) {
       log.error('@connections request failed', { error: err as Error });
-      send(res, 500, { message: 'Internal server error' }, 'InternalServerErrorException');
+      answer(500, { message: 'Internal server error' }, 'InternalServerErrorException');
     }
   };
 }

@@ -12,6 +12,21 @@ export function prometheusName(name: MetricName): string {
   return METRICS[name].kind === 'counter' ? `roster_${snake}_total` : `roster_${snake}_ms`;
 }
 
+/** Which of API Gateway's faces a request came through. */
+export type GatewayApi = 'http' | 'websocket' | 'connections';
+
+/**
+ * API Gateway's own count of what it served, as its `Count` metric per API and
+ * route would show it on AWS: every HTTP request, every WebSocket `$connect`,
+ * message and `$disconnect`, every `@connections` call, by route key and the
+ * status it got (429s from the throttles included). Not in the core's
+ * catalogue: no handler sees a throttled request or a post.
+ */
+export type GatewayCount = (api: GatewayApi, route: string, status: number) => void;
+
+/** Prometheus name of the gateway's counter. */
+export const GATEWAY_REQUESTS = 'roster_gateway_requests_total';
+
 /** Latency buckets in milliseconds: from a fast local call to a slow sweep. */
 const BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
@@ -19,6 +34,14 @@ export class PrometheusSink implements MetricsSink {
   readonly registry = new Registry();
   private readonly counters = new Map<MetricName, Counter>();
   private readonly histograms = new Map<MetricName, Histogram>();
+  private readonly gateway = new Counter({
+    name: GATEWAY_REQUESTS,
+    help: 'Requests API Gateway served, by API (http, websocket, connections), route key and status',
+    labelNames: ['api', 'route', 'status'],
+    registers: [this.registry],
+  });
+  /** Counts one request the gateway served (`GatewayCount`). */
+  readonly countRequest: GatewayCount = (api, route, status) => this.gateway.inc({ api, route, status: String(status) });
 
   constructor() {
     for (const [name, spec] of Object.entries(METRICS) as [MetricName, (typeof METRICS)[MetricName]][]) {

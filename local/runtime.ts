@@ -37,7 +37,7 @@ import { accessKeyOf } from './iam/gate.ts';
 import { startLambdaApi, type LambdaApi, type LocalFunction as InvocableFunction } from './lambda-api.ts';
 import { createLog, type RuntimeLog } from './log.ts';
 import { CallGuards, ConnectionsRelay, startManagementApi, type CallGuard, type CallRefusal, type ManagementApi } from './management-api.ts';
-import { PrometheusSink, startSummary } from './metrics.ts';
+import { PrometheusSink, startSummary, type GatewayCount } from './metrics.ts';
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from './options.ts';
 import { startPublicServer, type PublicServer } from './public-server.ts';
 import { startSecretsManager } from './secrets-manager.ts';
@@ -145,7 +145,7 @@ function connectionsGuard(deployment: Deployment, functions: LocalFunctions, acc
 }
 
 /** The HTTP and WebSocket APIs of the template, with their routes, authorizers and stage throttles. */
-async function gatewayApis(deployment: Deployment, functions: LocalFunctions, o: ResolvedOptions, parts: { account: Bucket; metrics: PrometheusSink; log: RuntimeLog }) {
+async function gatewayApis(deployment: Deployment, functions: LocalFunctions, o: ResolvedOptions, parts: { account: Bucket; metrics: PrometheusSink; count: GatewayCount | undefined; log: RuntimeLog }) {
   const { region } = deployment.placement;
   const { httpApi: httpSpec, webSocketApi: wsSpec } = deployment;
   const http = createHttpApi({
@@ -156,6 +156,7 @@ async function gatewayApis(deployment: Deployment, functions: LocalFunctions, o:
     stage: httpSpec.stage.name,
     throttle: o.throttle ? new StageThrottle(httpSpec.stage, parts.account) : undefined,
     metrics: parts.metrics,
+    count: parts.count,
   });
   const ws = new WebSocketApi({
     ...(await wsRoutes(wsSpec, functions, o, region)),
@@ -164,6 +165,7 @@ async function gatewayApis(deployment: Deployment, functions: LocalFunctions, o:
     apiId: wsSpec.id,
     stage: wsSpec.stage.name,
     throttle: o.throttle ? new StageThrottle(wsSpec.stage, parts.account) : undefined,
+    count: parts.count,
   });
   return { http, ws };
 }
@@ -247,8 +249,9 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups, en
   }
 
   const account: Bucket = o.throttle ? new TokenBucket(ACCOUNT_THROTTLE) : { take: () => true };
-  guards.attach(connectionsGuard(deployment, functions, account));
-  const { http, ws } = await gatewayApis(deployment, functions, o, { account, metrics, log });
+  const count = o.metrics ? metrics.countRequest : undefined;
+  guards.attach(connectionsGuard(deployment, functions, account), count);
+  const { http, ws } = await gatewayApis(deployment, functions, o, { account, metrics, count, log });
   connections.attach(ws);
   cleanups.add(() => ws.closeAll());
   const region = deployment.placement.region;

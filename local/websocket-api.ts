@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { ConnectAuthorizer } from './authorizers.ts';
 import type { RuntimeLog } from './log.ts';
+import type { GatewayCount } from './metrics.ts';
 import type { StageThrottle } from './throttle.ts';
 import { WebSocketBackend, type BackendPostOutcome } from './websocket-backend.ts';
 import type { Connection, ConnectionInfo } from './websocket-connection.ts';
@@ -57,6 +58,8 @@ export interface WebSocketApiOptions {
   authorizer?: ConnectAuthorizer;
   /** The stage's throttle: `$connect` and each message's route take a token (local/throttle.ts). @default none */
   throttle?: StageThrottle;
+  /** Counts `$connect`, each message and `$disconnect` by route key and status (local/metrics.ts). @default none */
+  count?: GatewayCount;
 }
 
 export class WebSocketApi {
@@ -72,9 +75,9 @@ export class WebSocketApi {
     this.limits = { ...WS_LIMITS, ...options.limits };
     const { apiId, stage, log } = options;
     this.integration = new WsIntegration(options.routes, { apiId, stage, integrationTimeoutMs: this.limits.integrationTimeoutMs });
-    this.router = new MessageRouter(this.integration, options.routeSelectionExpression, log, options.throttle);
+    this.router = new MessageRouter(this.integration, options.routeSelectionExpression, log, options.throttle, options.count);
     this.backend = new WebSocketBackend(this.connections);
-    const handshakeOptions = { path: this.path, maxMessageBytes: this.limits.maxMessageBytes, log, apiId, stage, authorizer: options.authorizer, throttle: options.throttle };
+    const handshakeOptions = { path: this.path, maxMessageBytes: this.limits.maxMessageBytes, log, apiId, stage, authorizer: options.authorizer, throttle: options.throttle, count: options.count };
     this.handshake = new Handshake(handshakeOptions, this.integration, {
       closing: () => this.closing,
       admit: (conn) => this.connections.set(conn.id, conn),
@@ -160,9 +163,13 @@ export class WebSocketApi {
         .then(() => this.integration.invoke('$disconnect', event))
         .then(
           (result) => {
+            this.options.count?.('websocket', '$disconnect', statusOf(result));
             if (statusOf(result) >= 300) this.options.log.warn('$disconnect did not succeed', { connectionId: conn.id, result });
           },
-          (err: unknown) => this.options.log.error('$disconnect failed inside the runtime', { connectionId: conn.id, error: err as Error }),
+          (err: unknown) => {
+            this.options.count?.('websocket', '$disconnect', 500);
+            this.options.log.error('$disconnect failed inside the runtime', { connectionId: conn.id, error: err as Error });
+          },
         ),
     );
   }

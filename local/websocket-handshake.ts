@@ -12,6 +12,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { toErrorBody } from '../functions/core/errors.ts';
 import { authorizeConnect, type ConnectAuthorizer } from './authorizers.ts';
 import type { RuntimeLog } from './log.ts';
+import type { GatewayCount } from './metrics.ts';
 import { THROTTLED_BODY, type StageThrottle } from './throttle.ts';
 import { newConnection, type Connection } from './websocket-connection.ts';
 import { bodyOf, isRecord, statusOf, type WsIntegration } from './websocket-integration.ts';
@@ -28,6 +29,8 @@ export interface HandshakeOptions {
   authorizer?: ConnectAuthorizer;
   /** The stage's throttle: `$connect` takes a token. */
   throttle?: StageThrottle;
+  /** Counts each `$connect` by its status (local/metrics.ts). @default none */
+  count?: GatewayCount;
 }
 
 /** What the handshake asks of the API that keeps the connections. */
@@ -111,8 +114,8 @@ export class Handshake {
     socket.on('error', (err) => this.options.log.debug('WebSocket socket error', { error: err }));
     const { pathname, query } = splitUrl(req.url ?? '/');
     const refusal = this.refusalOf(req, pathname);
-    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.body);
-    if (this.options.throttle && !this.options.throttle.admit('$connect')) return refuseUpgrade(socket, 429, THROTTLED_BODY);
+    if (refusal) return this.refuse(socket, refusal.status, refusal.body);
+    if (this.options.throttle && !this.options.throttle.admit('$connect')) return this.refuse(socket, 429, THROTTLED_BODY);
     const now = Date.now();
     const conn = newConnection(req, now);
     this.hooks.admit(conn);
@@ -123,11 +126,18 @@ export class Handshake {
     const status = statusOf(result);
     if (status < 200 || status > 299) {
       this.hooks.forget(conn);
-      refuseUpgrade(socket, status, bodyOf(result) ?? '');
+      this.refuse(socket, status, bodyOf(result) ?? '');
       this.options.log.debug(`$connect refused ${conn.id} with ${status}`);
       return;
     }
+    this.options.count?.('websocket', '$connect', status);
     this.completeHandshake(req, socket, head, conn, result);
+  }
+
+  /** Refuses an upgrade, counted as a `$connect` with that status. */
+  private refuse(socket: Duplex, status: number, body: string): void {
+    this.options.count?.('websocket', '$connect', status);
+    refuseUpgrade(socket, status, body);
   }
 
   /** Stops accepting upgrades' sockets. */
@@ -173,7 +183,7 @@ export class Handshake {
     const outcome = await this.integration.track(authorizeConnect(authorizer, event, this.options.apiId, this.options.stage));
     if (outcome.kind === 'refuse') {
       this.hooks.forget(conn);
-      refuseUpgrade(socket, outcome.reply.statusCode, outcome.reply.body);
+      this.refuse(socket, outcome.reply.statusCode, outcome.reply.body);
       this.options.log.debug(`$connect authorizer refused ${conn.id} with ${outcome.reply.statusCode}`);
       return false;
     }

@@ -9,9 +9,10 @@ import { WebSocket, type RawData } from 'ws';
 import { toErrorBody } from '../functions/core/errors.ts';
 import { gatewayId } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
+import type { GatewayCount } from './metrics.ts';
 import { THROTTLED_BODY, type StageThrottle } from './throttle.ts';
 import { touch, type Connection } from './websocket-connection.ts';
-import { bodyOf, isRecord, type WsIntegration } from './websocket-integration.ts';
+import { bodyOf, isRecord, statusOf, type WsIntegration } from './websocket-integration.ts';
 
 /** Client messages queued on one connection before it is closed for flooding. */
 const MAX_QUEUED_MESSAGES = 1000;
@@ -35,6 +36,8 @@ export class MessageRouter {
     routeSelectionExpression: string,
     private readonly log: RuntimeLog,
     private readonly throttle?: StageThrottle,
+    /** Counts each message by its route key and status (local/metrics.ts). */
+    private readonly count?: GatewayCount,
   ) {
     this.selection = selectionPath(routeSelectionExpression);
     this.customRoutes = integration.customRoutes();
@@ -79,6 +82,7 @@ export class MessageRouter {
     const requestContext = { ...this.integration.requestContext(conn, routeKey, 'MESSAGE', received), messageId: gatewayId() };
     if (this.throttle && !this.throttle.admit(routeKey)) {
       // API Gateway's own error frame, as for its other errors: the message, the connection and the request.
+      this.count?.('websocket', routeKey, 429);
       const frame = JSON.stringify({ ...(JSON.parse(THROTTLED_BODY) as object), connectionId: conn.id, requestId: requestContext.requestId });
       if (conn.ws?.readyState === WebSocket.OPEN) conn.ws.send(frame);
       return;
@@ -90,8 +94,11 @@ export class MessageRouter {
     };
     let body: string | undefined;
     try {
-      body = bodyOf(await this.integration.track(this.integration.invoke(routeKey, event)));
+      const result = await this.integration.track(this.integration.invoke(routeKey, event));
+      this.count?.('websocket', routeKey, statusOf(result));
+      body = bodyOf(result);
     } catch (err) {
+      this.count?.('websocket', routeKey, 500);
       this.log.error(`WebSocket route ${routeKey} failed inside the runtime`, { error: err as Error });
       body = JSON.stringify({ type: 'ERROR', ...toErrorBody(err).body });
     }

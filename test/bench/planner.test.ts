@@ -304,3 +304,26 @@ test('roster capacity --template prints every limit and marks the first to break
     expect(bad.stdout).toBe('');
   }
 }, 60_000);
+
+describe('nodes without a bound connection (--bound-nodes)', () => {
+  test('keep alive and refresh like every node, but make no pings, connections or posts', () => {
+    const all = { ...workloadDefaults(10_000), subscribers: 1, churnPerHour: 0 };
+    const some = operationRates({ ...all, boundNodes: 2000 });
+    const every = operationRates(all);
+    expect(some.keepalives).toBe(every.keepalives);
+    expect(some.refreshes).toBe(every.refreshes);
+    expect(some.connections).toBe(2001);
+    expect(every.connections).toBe(10_001);
+    expect(some.pings).toBeCloseTo(every.pings * (2001 / 10_001), 6);
+    expect(some.periodicReconnects).toBeCloseTo(every.periodicReconnects * (2001 / 10_001), 6);
+  });
+
+  test('a restart of a node without a connection writes no connection or subscription items', () => {
+    const churn = { ...workloadDefaults(1000), churnPerHour: 3600, boundNodes: 0 };
+    const rates = operationRates(churn);
+    expect(rates.reconnects).toBe(0);
+    expect(rates.writesAt.connection).toBe(0);
+    expect(rates.writesAt.subscription).toBe(0);
+    expect(rates.writesAt.meta).toBeGreaterThan(0);
+  });
+});

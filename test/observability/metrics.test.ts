@@ -99,6 +99,17 @@ describe('GET /metrics of the local runtime', () => {
     expect(delta(after, before, 'roster_sweep_duration_ms_count')).toBeGreaterThan(0);
     expect(delta(after, before, 'roster_stream_batch_age_ms_count')).toBeGreaterThan(0);
     expect(delta(after, before, 'roster_requests_total{status="4xx"}')).toBeGreaterThanOrEqual(3);
+    // API Gateway's own count, by API, route key and status: what the handlers never see (the authorizer's refusals, the posts).
+    const gateway = (api: string, route: string, status: number) => delta(after, before, `roster_gateway_requests_total{api="${api}",route="${route}",status="${status}"}`);
+    const nodeRoute = '/v1/clusters/{clusterId}/nodes/{nodeId}';
+    expect(gateway('http', `PUT ${nodeRoute}`, 201)).toBe(2);
+    expect(gateway('http', `PUT ${nodeRoute}`, 403)).toBe(1);
+    expect(gateway('http', `POST ${nodeRoute}/keepalive`, 200)).toBe(3);
+    expect(gateway('http', `POST ${nodeRoute}/keepalive`, 404)).toBe(1);
+    expect(gateway('http', `GET ${nodeRoute}`, 401)).toBe(1);
+    expect(gateway('websocket', '$connect', 200)).toBe(1);
+    expect(gateway('connections', 'POST @connections', 200)).toBe(3);
+    expect(gateway('connections', 'POST @connections', 410)).toBe(1);
   });
 });
 
