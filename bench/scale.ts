@@ -33,7 +33,7 @@ import { listDigest } from './scale-digest.ts';
 import { scalePrediction, type ScalePrediction } from './scale-prediction.ts';
 import { summarize, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
-import type { Progress, RosterTarget } from './scenario.ts';
+import { watchMemory, type Progress, type RosterTarget } from './scenario.ts';
 
 const CLIENTS_MODULE = fileURLToPath(new URL('./scale-clients.ts', import.meta.url));
 
@@ -123,7 +123,6 @@ export interface ScaleResult {
 }
 
 const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
-const mib = (bytes: number | undefined): number => (bytes === undefined ? Number.NaN : Number((bytes / 1024 / 1024).toFixed(1)));
 const KEEPALIVE = (r: string) => r.endsWith('/keepalive');
 const LIST = (r: string) => r === 'GET /v1/clusters/{clusterId}/nodes';
 const REGISTER = (r: string) => r === 'PUT /v1/clusters/{clusterId}/nodes/{nodeId}';
@@ -218,28 +217,6 @@ function split(from: number, count: number, parts: number): { from: number; coun
     const start = Math.floor((i * count) / n);
     return { from: from + start, count: Math.floor(((i + 1) * count) / n) - start };
   }).filter((s) => s.count > 0);
-}
-
-/** Resident memory of the runtime and DynamoDB Local, sampled every second. */
-function watchMemory(target: RosterTarget): () => ScaleResult['rssMiB'] {
-  const read = () => ({ runtime: rssBytes(target.runtimePid), dynamodb: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid) });
-  const start = read();
-  const max = { runtime: 0, dynamodb: 0 };
-  const sample = () => {
-    const now = read();
-    max.runtime = Math.max(max.runtime, now.runtime ?? 0);
-    max.dynamodb = Math.max(max.dynamodb, now.dynamodb ?? 0);
-    return now;
-  };
-  const timer = setInterval(sample, 1000);
-  return () => {
-    clearInterval(timer);
-    const end = sample();
-    return {
-      runtime: { start: mib(start.runtime), max: mib(max.runtime), end: mib(end.runtime) },
-      dynamodbLocal: { start: mib(start.dynamodb), max: mib(max.dynamodb), end: mib(end.dynamodb) },
-    };
-  };
 }
 
 /** The longest sweep (its histogram bucket's upper bound) and the mean, from two readings of `GET /metrics`. */
@@ -436,7 +413,7 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
     const downsInRamp = await startFleet(run);
     const steady = await steadyPhase(run);
     const stormed = await stormPhase(run);
-    rss = memory();
+    rss = memory.stop();
     const { falseDowns, ...measured } = steady;
     const result: ScaleResult = {
       clusterId,
@@ -457,7 +434,7 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
     result.prediction = await scalePrediction(result);
     return result;
   } finally {
-    if (!rss) memory();
+    if (!rss) memory.stop();
     await Promise.all(run.all.map((s) => s.child.kill()));
     await writes.stop();
     await observer.close();

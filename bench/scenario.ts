@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CpuMeter, ownCpu } from './fanout.ts';
-import { cpuMicros, treeCpuMicros } from './procs.ts';
+import { cpuMicros, rssBytes, treeCpuMicros } from './procs.ts';
 
 export interface RosterTarget {
   httpUrl: string;
@@ -33,4 +33,38 @@ export function rosterCpuMeter(target: RosterTarget): CpuMeter {
     store: dynamodbPid === undefined ? undefined : () => cpuMicros(dynamodbPid),
     clients: ownCpu,
   });
+}
+
+/** Bytes in MiB with one decimal; NaN when the process was not found. */
+export const mib = (bytes: number | undefined): number => (bytes === undefined ? Number.NaN : Number((bytes / 1024 / 1024).toFixed(1)));
+
+/** A process's resident memory over a run, in MiB: a leak shows as max and end well above start. */
+export interface MemoryRange {
+  start: number;
+  max: number;
+  end: number;
+}
+
+/** Resident memory of the runtime and of DynamoDB Local, sampled every second until `stop`. */
+export function watchMemory(target: RosterTarget): { stop(): { runtime: MemoryRange; dynamodbLocal: MemoryRange } } {
+  const read = () => ({ runtime: rssBytes(target.runtimePid), dynamodb: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid) });
+  const start = read();
+  const max = { runtime: 0, dynamodb: 0 };
+  const sample = () => {
+    const now = read();
+    if (now.runtime !== undefined) max.runtime = Math.max(max.runtime, now.runtime);
+    if (now.dynamodb !== undefined) max.dynamodb = Math.max(max.dynamodb, now.dynamodb);
+    return now;
+  };
+  const sampler = setInterval(sample, 1000);
+  return {
+    stop() {
+      clearInterval(sampler);
+      const end = sample();
+      return {
+        runtime: { start: mib(start.runtime), max: mib(max.runtime), end: mib(end.runtime) },
+        dynamodbLocal: { start: mib(start.dynamodb), max: mib(max.dynamodb), end: mib(end.dynamodb) },
+      };
+    },
+  };
 }

@@ -8,12 +8,10 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Slots } from '../functions/core/concurrency.ts';
 import { LoadClient, mustRegister } from './load-client.ts';
-import { rssBytes } from './procs.ts';
-import { uid, type Progress, type RosterTarget } from './scenario.ts';
+import { uid, watchMemory, type Progress, type RosterTarget } from './scenario.ts';
 import { Histogram, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
 
-const mib = (bytes: number | undefined): number => (bytes === undefined ? Number.NaN : Number((bytes / 1024 / 1024).toFixed(1)));
 
 export interface SoakResult {
   nodes: number;
@@ -72,30 +70,6 @@ async function keepAliveUntil(http: LoadClient, clusterId: string, nodeId: strin
   }
 }
 
-/** Resident memory of the runtime and of DynamoDB Local, sampled every second until `stop`: a leak shows as max and end well above start. */
-function watchMemory(target: RosterTarget): { stop(): Pick<SoakResult, 'runtimeRssMiB' | 'dynamodbLocalRssMiB'> } {
-  const read = () => ({ runtime: rssBytes(target.runtimePid), dynamodb: target.dynamodbPid === undefined ? undefined : rssBytes(target.dynamodbPid) });
-  const start = read();
-  const max = { runtime: 0, dynamodb: 0 };
-  const sample = () => {
-    const now = read();
-    if (now.runtime !== undefined) max.runtime = Math.max(max.runtime, now.runtime);
-    if (now.dynamodb !== undefined) max.dynamodb = Math.max(max.dynamodb, now.dynamodb);
-    return now;
-  };
-  const sampler = setInterval(sample, 1000);
-  return {
-    stop() {
-      clearInterval(sampler);
-      const end = sample();
-      return {
-        runtimeRssMiB: { start: mib(start.runtime), max: mib(max.runtime), end: mib(end.runtime) },
-        dynamodbLocalRssMiB: { start: mib(start.dynamodb), max: mib(max.dynamodb), end: mib(end.dynamodb) },
-      };
-    },
-  };
-}
-
 export async function soak(
   target: RosterTarget,
   options: { nodes: number; leaseSeconds: number; keepaliveMs: number; durationMs: number },
@@ -132,7 +106,7 @@ export async function soak(
       clearInterval(reporter);
     }
     const elapsed = (performance.now() - started) / 1000;
-    const rss = memory.stop();
+    const { runtime: runtimeRssMiB, dynamodbLocal: dynamodbLocalRssMiB } = memory.stop();
     const list = await http.send('GET', `/v1/clusters/${clusterId}/nodes`);
     const healthyAtEnd = (JSON.parse(list.body) as { nodes?: unknown[] }).nodes?.length ?? 0;
     // Events still in flight for the last second of the run are counted too.
@@ -149,7 +123,8 @@ export async function soak(
       healthyAtEnd,
       keepaliveLatencyMs: tally.histogram.summary(1),
       keepalivesPerSecond: Math.round(tally.histogram.count / elapsed),
-      ...rss,
+      runtimeRssMiB,
+      dynamodbLocalRssMiB,
     };
   } finally {
     memory.stop();
