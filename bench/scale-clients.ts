@@ -112,6 +112,16 @@ const clients: RosterClient[] = [];
 /** The digest of each client's list, kept until its revision moves (a digest of 10,000 nodes is not free). */
 const digestOf = new Map<RosterClient, { revision: number; size: number; digest: string }>();
 
+
+/** Counts a failed start or registration and waits 1-3 s before the next try; false once the process is stopping. */
+async function afterStartFailure(err: unknown): Promise<boolean> {
+  stats.startFailures++;
+  stats.lastStartError = err instanceof Error ? err.message : String(err);
+  if (stopping) return false;
+  await sleep(1000 + Math.random() * 2000);
+  return true;
+}
+
 /** Starts a RosterClient for `nodeId`; a node registered beforehand passes its incarnation and the lease that kept it alive until now. */
 async function startBound(nodeId: string, registered?: { incarnation: number; lease: Lease }): Promise<void> {
   for (;;) {
@@ -134,10 +144,7 @@ async function startBound(nodeId: string, registered?: { incarnation: number; le
       return;
     } catch (err) {
       // Refused under load (a 429, a timeout): retried, as an application would.
-      stats.startFailures++;
-      stats.lastStartError = err instanceof Error ? err.message : String(err);
-      if (stopping) return;
-      await sleep(1000 + Math.random() * 2000);
+      if (!(await afterStartFailure(err))) return;
     }
   }
 }
@@ -208,10 +215,7 @@ async function keepAlive(nodeId: string): Promise<{ incarnation: number; lease: 
       await lease.ensureRegistered();
       break;
     } catch (err) {
-      stats.startFailures++;
-      stats.lastStartError = err instanceof Error ? err.message : String(err);
-      if (stopping) break;
-      await sleep(1000 + Math.random() * 2000);
+      if (!(await afterStartFailure(err))) break;
     }
   }
   lease.start();

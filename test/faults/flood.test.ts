@@ -6,10 +6,11 @@
  */
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { RosterClient, type Node } from '@roster/client';
+import { LoadClient } from '../../bench/load-client.ts';
 import { Subscriber } from '../../bench/subscriber.ts';
 import { serverList, uniqueCluster } from '../client/helpers.ts';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
-import { eventually, sleep } from '../support/wait.ts';
+import { eventually } from '../support/wait.ts';
 
 const FLOOD = 500;
 
@@ -35,25 +36,15 @@ test(`${FLOOD} simultaneous registrations in one cluster: all recorded, all deli
   await watcher.start();
 
   const ids = Array.from({ length: FLOOD }, (_, i) => `node-${String(i).padStart(3, '0')}`);
+  // The register route's bucket (150, infra/deployment-size.ts) admits part of a flood at once and answers the rest 429
+  // with nothing written, as API Gateway does; each node tries again, as the SDK does (LoadClient.registration).
+  const http = new LoadClient(rt.httpUrl, FLOOD);
   const replies = await Promise.all(
     ids.map(async (nodeId) => {
-      // The register route's bucket (150, infra/deployment-size.ts) admits part of a flood at once and answers the rest
-      // 429 with nothing written, as API Gateway does; each node tries again, as the SDK does.
-      for (let attempt = 1; ; attempt++) {
-        const res = await fetch(`${rt.httpUrl}/v1/clusters/${clusterId}/nodes/${nodeId}`, {
-          method: 'PUT',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ leaseSeconds: 300, metadata: { i: nodeId } }),
-        });
-        if (res.status === 429 && attempt < 20) {
-          await res.arrayBuffer();
-          await sleep(100 + Math.random() * 400);
-          continue;
-        }
-        return { nodeId, status: res.status, body: (await res.json()) as { node?: Node } };
-      }
+      const reply = await http.registration(clusterId, nodeId, { leaseSeconds: 300, metadata: { i: nodeId } });
+      return { nodeId, status: reply.status, body: JSON.parse(reply.body) as { node?: Node } };
     }),
-  );
+  ).finally(() => http.close());
   const refused = replies.filter((r) => r.status !== 201);
   const errors = () => rt.output().split('\n').filter((l) => /error|fail/i.test(l)).slice(0, 10).join('\n');
   expect(refused.length, `${refused.length} of ${FLOOD} not created, first ${JSON.stringify(refused[0])}; the runtime logged:\n${errors()}`).toBe(0);
