@@ -61,10 +61,11 @@ export class LoadClient {
   /**
    * A registration's PUT, sent again after a 429 as the SDK does (at most 20 times, 0.1-0.5 s apart): the register
    * route's bucket is small (infra/deployment-size.ts), so a burst of registrations is paced, not refused.
+   * `timeoutMs` bounds the wait for each answer (default 30 s).
    */
-  async registration(clusterId: string, nodeId: string, body: Record<string, unknown>): Promise<Reply> {
+  async registration(clusterId: string, nodeId: string, body: Record<string, unknown>, timeoutMs?: number): Promise<Reply> {
     for (let attempt = 1; ; attempt++) {
-      const reply = await this.send('PUT', `/v1/clusters/${clusterId}/nodes/${nodeId}`, body);
+      const reply = await this.send('PUT', `/v1/clusters/${clusterId}/nodes/${nodeId}`, body, timeoutMs);
       if (reply.status !== 429 || attempt >= 20) return reply;
       await sleep(100 + Math.random() * 400);
     }
