@@ -6,17 +6,14 @@
  * the log groups' retention.
  *
  * Nothing here restates a default of the stack. `synthesizedSettings()`
- * builds the stack in this process exactly as `infra/app.ts` does (with
+ * reads the template of the stack as `infra/app.ts` builds it (with
  * `cdk.json`'s context and any `-c key=value` given; bundling skipped, as the
- * template tests do) and reads its template; `settingsFromTemplate()` reads
+ * template tests do; cached like the local runtime's) and `settingsFromTemplate()` reads
  * any template, e.g. `cdk synth`'s `cdk.out/Roster.template.json`. A change
  * of a stack default therefore reaches the planner without anyone editing
  * this file.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import { variableOf, type SettingName } from '../functions/core/config.ts';
 import { HTTP_ROUTES, type HttpRouteSpec } from '../functions/core/routes.ts';
 
@@ -293,26 +290,23 @@ export async function settingsFromFile(file: string): Promise<StackSettings> {
   return settingsFromTemplate(parsed as unknown as Template, `template ${file}`);
 }
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
 /**
  * The template of the stack as `cdk synth` would make it from this checkout,
  * with `cdk.json`'s context and `context` on top (the `-c key=value` of
- * `cdk deploy`), built in this process. Bundling is skipped (it does not
- * change the template's settings); the cloud assembly goes to a temporary
- * directory that is removed. aws-cdk-lib is loaded only here, so the
- * commands that do not need the stack start fast.
+ * `cdk deploy`): the local runtime's template (local/template/source.ts),
+ * synthesized in a child process without bundling and kept in
+ * `node_modules/.cache/roster/templates/` by a hash of the app's sources and
+ * the context, so a second `roster capacity` of the same checkout starts at
+ * once instead of after a synth of several seconds.
  */
 export async function synthesizeTemplate(context: Record<string, string> = {}): Promise<Template> {
-  const [{ App }, { buildRoster }] = await Promise.all([import('aws-cdk-lib'), import('../infra/roster-app.ts')]);
-  const cdkJson = JSON.parse(await readFile(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
-  const outdir = await mkdtemp(path.join(tmpdir(), 'roster-capacity-'));
+  const { loadTemplate, SynthesisError } = await import('../local/template/source.ts');
   try {
-    const app = new App({ outdir, context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [], ...context } });
-    const stack = buildRoster(app);
-    return app.synth().getStackByName(stack.stackName).template as Template;
-  } finally {
-    await rm(outdir, { recursive: true, force: true });
+    return (await loadTemplate({ context })).template as unknown as Template;
+  } catch (err) {
+    // The app's own message (a context value it refuses), as `cdk synth` prints it.
+    if (err instanceof SynthesisError) throw new Error(err.reason, { cause: err });
+    throw err;
   }
 }
 

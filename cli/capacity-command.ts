@@ -43,7 +43,8 @@ ${workloadHelp("the stack's default lease / 3, as the SDK does")}
   --metadata-kb KB   node metadata, added to each item and each node of a list (default 0)
   --template FILE    read the stack's settings from a synthesized template
                      (cdk.out/Roster.template.json) instead of synthesizing
-                     the stack in this checkout (a few seconds)
+                     the stack in this checkout (a few seconds the first
+                     time; kept in node_modules/.cache/roster/templates)
   -c, --context K=V  a CDK context value for the synthesized stack, as
                      \`cdk deploy -c\` takes it (repeat for more)
   --concurrency N    the account's Lambda concurrency, if raised (default 1000)

@@ -69,6 +69,14 @@ export function templateKey(context: CdkContext = {}): string {
   return hash.digest('hex').slice(0, 24);
 }
 
+/** The app refused to synthesize (a context value out of range, say): `reason` is its own message, first line. */
+export class SynthesisError extends RuntimeStartError {
+  constructor(readonly reason: string) {
+    super(`could not synthesize the stack's template: ${reason}`);
+    this.name = 'SynthesisError';
+  }
+}
+
 function runSynth(outFile: string, context: CdkContext): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', SYNTH, outFile, JSON.stringify(context)], {
@@ -81,7 +89,7 @@ function runSynth(outFile: string, context: CdkContext): Promise<void> {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new RuntimeStartError(`could not synthesize the stack's template: ${stderr.trim().split('\n')[0] || `exit ${code ?? signal}`}`));
+      else reject(new SynthesisError(stderr.trim().split('\n')[0] || `exit ${code ?? signal}`));
     });
   });
 }
