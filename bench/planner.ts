@@ -616,6 +616,14 @@ function stormOf(c: Ctx): Omit<StormPlan, 'rows'> {
  * subscriptions version's shards, the sweep that declares its downs, and
  * the account's request rate while the fan-out posts it.
  */
+/** What would bring a storm's sweep under its interval (docs/measured/sweep.md). */
+const STORM_SWEEP_LIFT = {
+  by: 'design',
+  how:
+    "a storm's downs handed to parallel invocations of a larger function (docs/measured/sweep.md); more memory for the " +
+    'sweeper lifts part of it (Lambda gives CPU in proportion, one vCPU at 1,769 MB: infra/sweeper.ts) but is billed every second',
+} as const;
+
 function stormChecks(c: Ctx): Check[] {
   const { w, r, settings, account, units } = c;
   const storm = stormOf(c);
@@ -678,7 +686,7 @@ function stormChecks(c: Ctx): Check[] {
       load: Math.max(readMs + writesMs, cpuMs) / 1000,
       capacity: interval,
       unit: 's',
-      lift: { by: 'design', how: 'more memory for the sweeper (Lambda gives CPU in proportion: infra/sweeper.ts)' },
+      lift: STORM_SWEEP_LIFT,
       source: SWEEP_SOURCE,
       note:
         `the cluster read, one block of revisions, ${SETTLES_IN_FLIGHT} DOWN writes in flight at the assumed ${requestMs} ms each — or the sweeper's CPU, if longer: ${units.sweepCpuUsPerWrite} µs a write ` +

@@ -50,8 +50,9 @@ export const MEASURED_UNITS: Units = {
   sweepReadPerNode: 0.038,
   // The fan-out's poster alone (docs/measured/bench.md, the figures; docs/how-it-works/fanout-sizing.md).
   postCpuUs: 57,
-  // The storm sweep's CPU less a sweep that only reads the cluster (docs/measured/sweep.md, scripts/measure-sweep.ts).
-  sweepCpuUsPerWrite: 1300,
+  // The storm sweep's CPU less a sweep that only reads the cluster: the median of the idle-box runs in
+  // docs/measured/sweep.md (scripts/measure-sweep.ts).
+  sweepCpuUsPerWrite: 2400,
 };
 
 /** The units of a `roster bench --json` report that ran the capacity scenario (and, for the CPU per post, the fan-out). */

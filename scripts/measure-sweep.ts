@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { LIST_PAGE_MAX, type NodeList } from '@roster/contract';
 import { createDocumentClient, localOverrides } from '../functions/core/aws.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
 import { readConfig } from '../functions/core/config.ts';
@@ -30,6 +31,7 @@ import type { Deps } from '../functions/core/deps.ts';
 import { META_SK, nodeItemKey, sweepPartition, type NodeItem } from '../functions/core/model.ts';
 import { listNodes, register, reserveRevisions } from '../functions/core/registry.ts';
 import { newSweeperState, sweep } from '../functions/core/sweeper.ts';
+import { decodeCursor } from '../functions/core/list-page.ts';
 import { createTableInput } from '../functions/core/table.ts';
 import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 
@@ -109,7 +111,12 @@ try {
     const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     // This process's CPU for the downs alone: the storm sweep's, less a sweep that only reads the cluster.
     const cpuPerWriteUs = ((cpuMs(stormCpu) - cpuMs(readCpu)) * 1000) / Math.max(1, storm.down);
-    const after = (await listNodes(deps, cluster)) as { revision: number; nodes: unknown[] };
+    // The healthy list, every page of it (a page holds at most LIST_PAGE_MAX nodes).
+    const after = (await listNodes(deps, cluster, { limit: LIST_PAGE_MAX })) as NodeList;
+    for (let page = after; page.next !== undefined; ) {
+      page = (await listNodes(deps, cluster, { limit: LIST_PAGE_MAX, cursor: decodeCursor(page.next, cluster, false) })) as NodeList;
+      after.nodes.push(...page.nodes);
+    }
     console.log(
       `run ${run}: ${storm.down} downs in ${Math.round(stormMs)} ms (the cluster's read of ${storm.itemsRead} items included; ` +
         `a sweep reading it with nothing due: ${Math.round(readMs)} ms, ${idle.itemsRead} items); ` +
