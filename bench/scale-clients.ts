@@ -8,14 +8,13 @@
  *   keeps alive every lease/3, holds a bound WebSocket connection with
  *   batched messages, keeps the cluster's list in its cache and refreshes it
  *   (everything at the SDK's defaults).
- * - `plain`: nodes without a connection. The SDK has no option for that (a
- *   RosterClient always connects, and its cache holds the whole list: 4.2 MB
- *   per client at 10,000 nodes, docs/measured/bench.md), so each runs the
- *   SDK's own parts: its `Lease` (the same keepalive loop, lease/3, retries
- *   and re-registration) over its `HttpClient`, and a list refresh at the SDK's
- *   interval and jitter that asks with If-None-Match, as the SDK's sync does.
- *   The revision offered is the newest list this process has read: a host's
- *   nodes share one list, so a changed cluster costs one full read per
+ * - `plain`: nodes without a connection: each a `RosterLease` (the SDK's
+ *   registration and keepalive loop, lease/3, retries and re-registration,
+ *   without a WebSocket or a cache: a RosterClient's cache holds the whole
+ *   list, 6.9 MB at 10,000 nodes), and a list refresh at the SDK's interval
+ *   and jitter by `listNodesIfChanged` (If-None-Match), as the SDK's sync
+ *   does. The revision offered is the newest list this process has read: a
+ *   host's nodes share one list, so a changed cluster costs one full read per
  *   process, not one per node.
  *
  * Messages from the parent: `stats`, `digests` (each bound client's healthy
@@ -25,12 +24,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RosterClient } from '@roster/client';
+import { DEFAULT_REFRESH_INTERVAL_SECONDS } from '@roster/contract';
+import { listNodes, listNodesIfChanged, RosterClient, RosterLease } from '@roster/client';
 import { Agent, setGlobalDispatcher } from 'undici';
-import { exponentialBackoff } from '../client/src/backoff.ts';
-import { HttpClient } from '../client/src/http-client.ts';
-import { Lease } from '../client/src/lease.ts';
-import { DEFAULT_REFRESH_INTERVAL_MS } from '../client/src/options.ts';
 import { listDigest } from './scale-digest.ts';
 
 export interface ShareSpec {
@@ -102,8 +98,7 @@ const send = (message: ChildMessage): void => {
 const stats: ShareStats = { started: 0, startFailures: 0, keepaliveFailures: 0, leasesLost: 0, reRegistrations: 0, refreshes: 0, fullLists: 0, downs: 0, firstDownAt: {} };
 const incarnations: Record<string, number> = {};
 const nodeIds = Array.from({ length: spec.count }, (_, i) => `${spec.prefix}${spec.from + i}`);
-const refreshMs = spec.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
-const http = new HttpClient({ baseUrl: spec.httpUrl, timeoutMs: 10_000 });
+const refreshMs = spec.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_SECONDS * 1000;
 let stopping = false;
 
 // ─── Bound nodes: RosterClients ─────────────────────────────────────────────
@@ -123,7 +118,7 @@ async function afterStartFailure(err: unknown): Promise<boolean> {
 }
 
 /** Starts a RosterClient for `nodeId`; a node registered beforehand passes its incarnation and the lease that kept it alive until now. */
-async function startBound(nodeId: string, registered?: { incarnation: number; lease: Lease }): Promise<void> {
+async function startBound(nodeId: string, registered?: RosterLease): Promise<void> {
   for (;;) {
     // A failed start() stops its client for good: an application starts a new one.
     const client = new RosterClient({ httpUrl: spec.httpUrl, wsUrl: spec.wsUrl, clusterId: spec.clusterId, nodeId, refreshIntervalMs: refreshMs, incarnation: registered?.incarnation });
@@ -137,7 +132,8 @@ async function startBound(nodeId: string, registered?: { incarnation: number; le
     });
     try {
       await client.start();
-      await registered?.lease.stop();
+      // The RosterClient keeps the same incarnation alive from here: the lease ends without deregistering.
+      await registered?.stop({ deregister: false });
       incarnations[nodeId] = client.incarnation;
       clients.push(client);
       stats.started++;
@@ -165,7 +161,7 @@ function digests(): Record<string, number> {
 
 // ─── Plain nodes: the SDK's lease and a conditional refresh ────────────────
 
-const leases: { nodeId: string; lease: Lease; incarnation: number }[] = [];
+const leases: RosterLease[] = [];
 /** The newest list revision this process read (the If-None-Match its nodes offer). */
 let knownRevision: number | undefined;
 const refreshTimers = new Set<NodeJS.Timeout>();
@@ -173,7 +169,10 @@ const refreshTimers = new Set<NodeJS.Timeout>();
 async function refresh(): Promise<void> {
   stats.refreshes++;
   try {
-    const list = await http.listNodesUnless(spec.clusterId, knownRevision, { all: true });
+    const list =
+      knownRevision === undefined
+        ? await listNodes({ httpUrl: spec.httpUrl, clusterId: spec.clusterId, all: true })
+        : await listNodesIfChanged({ httpUrl: spec.httpUrl, clusterId: spec.clusterId, all: true, revision: knownRevision });
     if (list !== 'not-modified') {
       stats.fullLists++;
       knownRevision = Math.max(knownRevision ?? 0, list.revision);
@@ -193,40 +192,34 @@ function scheduleRefresh(delayMs = refreshMs * (0.9 + 0.2 * Math.random())): voi
   refreshTimers.add(timer);
 }
 
-/** Registers `nodeId` and keeps it alive with the SDK's lease, from now on. */
-async function keepAlive(nodeId: string): Promise<{ incarnation: number; lease: Lease }> {
+/** Registers `nodeId` and keeps it alive with the SDK's RosterLease, from now on (a failed start is tried again). */
+async function keepAlive(nodeId: string): Promise<RosterLease | undefined> {
   const incarnation = Date.now();
-  const lease = new Lease({
-    transport: {
-      register: () => http.register(spec.clusterId, nodeId, { metadata: {}, incarnation }),
-      keepalive: (signal) => http.keepalive(spec.clusterId, nodeId, incarnation, { signal }),
-    },
-    backoff: exponentialBackoff(),
-  });
-  lease.on('keepaliveFailed', () => stats.keepaliveFailures++);
-  lease.on('lost', (e) => {
-    if (e.reason === 'expired') stats.leasesLost++;
-  });
-  lease.on('registered', (count) => {
-    if (count > 1) stats.reRegistrations++;
-  });
   for (;;) {
+    // A failed start() stops its lease for good: an application starts a new one.
+    const lease = new RosterLease({ httpUrl: spec.httpUrl, clusterId: spec.clusterId, nodeId, incarnation });
+    lease.on('keepaliveFailed', () => stats.keepaliveFailures++);
+    lease.on('lost', (e) => {
+      if (e.reason === 'expired') stats.leasesLost++;
+    });
+    lease.on('registered', (count) => {
+      if (count > 1) stats.reRegistrations++;
+    });
     try {
-      await lease.ensureRegistered();
-      break;
+      await lease.start();
+      return lease;
     } catch (err) {
-      if (!(await afterStartFailure(err))) break;
+      if (!(await afterStartFailure(err))) return undefined;
     }
   }
-  lease.start();
-  return { incarnation, lease };
 }
 
 /** A plain node: its lease; its refreshes begin once the process has its list (`refreshAll`). */
 async function startPlain(nodeId: string): Promise<void> {
-  const { incarnation, lease } = await keepAlive(nodeId);
-  leases.push({ nodeId, lease, incarnation });
-  incarnations[nodeId] = incarnation;
+  const lease = await keepAlive(nodeId);
+  if (!lease) return;
+  leases.push(lease);
+  incarnations[nodeId] = lease.incarnation;
   stats.started++;
 }
 
@@ -241,11 +234,7 @@ async function refreshAll(): Promise<void> {
 async function stopAll(): Promise<void> {
   stopping = true;
   for (const timer of refreshTimers) clearTimeout(timer);
-  const deregister = async ({ nodeId, lease, incarnation }: (typeof leases)[number]) => {
-    await lease.stop();
-    await http.deregister(spec.clusterId, nodeId, incarnation, { timeoutMs: 5000 }).catch(() => undefined);
-  };
-  const all: (() => Promise<void>)[] = [...leases.map((l) => () => deregister(l)), ...clients.map((c) => () => c.stop())];
+  const all: (() => Promise<unknown>)[] = [...leases.map((l) => () => l.stop()), ...clients.map((c) => () => c.stop())];
   // A few dozen at a time: a stopping host does not flood the information center either.
   for (let i = 0; i < all.length; i += 32) await Promise.all(all.slice(i, i + 32).map((stop) => stop()));
 }
@@ -301,9 +290,10 @@ if (spec.registerMs === undefined) {
   await released;
   await refreshAll();
 } else {
-  const registered = new Map<string, { incarnation: number; lease: Lease }>();
+  const registered = new Map<string, RosterLease>();
   await registerAll(async (nodeId) => {
-    registered.set(nodeId, await keepAlive(nodeId));
+    const lease = await keepAlive(nodeId);
+    if (lease) registered.set(nodeId, lease);
   });
   send({ type: 'registered' });
   await released;

@@ -229,3 +229,15 @@ export function listNodes(options: ListNodesOptions): Promise<NodeList> {
   const http = new HttpClient({ baseUrl: options.httpUrl, token: options.token, timeoutMs: options.timeoutMs ?? 10_000 });
   return http.listNodes(options.clusterId, { all: options.all ?? false });
 }
+
+/**
+ * One conditional read of a cluster's list: the list, or `'not-modified'`
+ * when the cluster is still at `revision` (the server then reads only its
+ * revision counter). For a program that keeps its own copy and refreshes it
+ * now and then, as a RosterClient's periodic sync does; `revision` is the
+ * `revision` of the list it holds.
+ */
+export function listNodesIfChanged(options: ListNodesOptions & { revision: number }): Promise<NodeList | 'not-modified'> {
+  const http = new HttpClient({ baseUrl: options.httpUrl, token: options.token, timeoutMs: options.timeoutMs ?? 10_000 });
+  return http.listNodesUnless(options.clusterId, options.revision, { all: options.all ?? false });
+}

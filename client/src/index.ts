@@ -21,7 +21,8 @@
 export { RosterClient, type RosterClientOptions } from './client.ts';
 export { exponentialBackoff, type Backoff, type BackoffOption, type ExponentialBackoffOptions } from './backoff.ts';
 export { RosterClientError, type ClientErrorCode } from './errors.ts';
-export { listNodes, type ListNodesOptions } from './http-client.ts';
+export { listNodes, listNodesIfChanged, type ListNodesOptions } from './http-client.ts';
+export { RosterLease, type RosterLeaseEvents, type RosterLeaseOptions } from './roster-lease.ts';
 export type { ConnectionState } from './connection.ts';
 export type {
   ChangeEvent,

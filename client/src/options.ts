@@ -114,16 +114,29 @@ function checkUrl(value: string, name: string, schemes: string[]): void {
   }
 }
 
-export function checkOptions(options: RosterClientOptions): void {
-  const { clusterId, nodeId, leaseSeconds, metadata = {} } = options;
-  if (!isValidId(clusterId)) throw invalid(`invalid clusterId "${clusterId}": ${ID_RULE}`);
-  if (nodeId !== undefined && !isValidId(nodeId)) throw invalid(`invalid nodeId "${nodeId}": ${ID_RULE}`);
+/** The options a node's lease alone needs (RosterLease), checked as a RosterClient's are. */
+export function checkLeaseOptions(options: { httpUrl: string; clusterId: string; nodeId: string; leaseSeconds?: number; metadata?: Record<string, string> }): void {
+  if (!isValidId(options.clusterId)) throw invalid(`invalid clusterId "${options.clusterId}": ${ID_RULE}`);
+  if (!isValidId(options.nodeId)) throw invalid(`invalid nodeId "${options.nodeId}": ${ID_RULE}`);
+  checkCommon(options);
+}
+
+/** What a RosterClient's options and a RosterLease's share, after the ids. */
+function checkCommon(options: { httpUrl: string; leaseSeconds?: number; metadata?: Record<string, string> }): void {
+  const { leaseSeconds, metadata = {} } = options;
   if (leaseSeconds !== undefined && !isValidLease(leaseSeconds)) {
     throw invalid(`leaseSeconds must be a whole number from ${LEASE_MIN_SECONDS} to ${LEASE_MAX_SECONDS}, not ${leaseSeconds}`);
   }
   if (!Object.values(metadata).every((v) => typeof v === 'string')) throw invalid('metadata values must be strings');
+  checkUrl(options.httpUrl, 'httpUrl', ['http', 'https']);
+}
+
+export function checkOptions(options: RosterClientOptions): void {
+  const { clusterId, nodeId } = options;
+  if (!isValidId(clusterId)) throw invalid(`invalid clusterId "${clusterId}": ${ID_RULE}`);
+  if (nodeId !== undefined && !isValidId(nodeId)) throw invalid(`invalid nodeId "${nodeId}": ${ID_RULE}`);
+  checkCommon(options);
   const { gapWaitMs } = options;
   if (gapWaitMs !== undefined && !(Number.isFinite(gapWaitMs) && gapWaitMs >= 0)) throw invalid(`gapWaitMs must be a number of milliseconds ≥ 0, not ${gapWaitMs}`);
-  checkUrl(options.httpUrl, 'httpUrl', ['http', 'https']);
   checkUrl(options.wsUrl, 'wsUrl', ['ws', 'wss']);
 }

@@ -4,12 +4,13 @@
  * (the runtime has no auth yet).
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../support/wait.ts';
 import { WebSocketServer } from 'ws';
-import { RosterClient, type ClientEvent } from '@roster/client';
+import { listNodes, listNodesIfChanged, RosterClient, RosterLease, type ClientEvent, type LostEvent, type RosterClientError } from '@roster/client';
 import { spawnRuntime, type SpawnedRuntime } from '../support/runtime.ts';
-import { getNodeDirect, uniqueCluster } from './helpers.ts';
+import { getNodeDirect, ids, registerDirect, uniqueCluster } from './helpers.ts';
 
 describe('lifecycle', () => {
   let runtime: SpawnedRuntime;
@@ -109,6 +110,71 @@ describe('lifecycle', () => {
     expect(() => new RosterClient(options('bad cluster'))).toThrow(/clusterId/);
     expect(() => new RosterClient({ ...options('c1', 'n1'), leaseSeconds: 1 })).toThrow(/leaseSeconds/);
     expect(() => new RosterClient({ ...options('c1'), wsUrl: 'http://127.0.0.1:1/ws' })).toThrow(/wsUrl/);
+  });
+
+  describe('RosterLease: a node without a connection or a cache', () => {
+    const leaseOptions = (clusterId: string, nodeId: string) => ({ httpUrl: runtime.httpUrl, clusterId, nodeId });
+
+    it('registers at start, keeps the node past its lease by keepalives, and deregisters at stop', async () => {
+      const clusterId = uniqueCluster('lease');
+      const lease = new RosterLease({ ...leaseOptions(clusterId, 'n1'), leaseSeconds: 2, metadata: { role: 'worker' } });
+      await lease.start();
+      expect(lease.registered).toBe(true);
+      const first = await getNodeDirect(runtime.httpUrl, clusterId, 'n1');
+      expect(first).toMatchObject({ status: 'UP', metadata: { role: 'worker' }, leaseSeconds: 2, incarnation: lease.incarnation });
+
+      // Three leases later it is still UP, renewed by keepalives alone (no connection binds it).
+      await sleep(6000);
+      const later = await getNodeDirect(runtime.httpUrl, clusterId, 'n1');
+      expect(later.status).toBe('UP');
+      expect(Date.parse(later.lastKeepaliveAt)).toBeGreaterThan(Date.parse(first.lastKeepaliveAt));
+      expect(later.revision).toBe(first.revision); // keepalives are not events
+
+      expect(await lease.stop()).toBe(true);
+      expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
+      await expect(lease.start()).rejects.toMatchObject({ code: 'CLOSED' });
+    });
+
+    it('reports lost, superseded when a newer incarnation registers, and leaves that one alone at stop', async () => {
+      const clusterId = uniqueCluster('lease');
+      const lease = new RosterLease({ ...leaseOptions(clusterId, 'n1'), leaseSeconds: 3, incarnation: 1 });
+      const lost = new Promise<LostEvent>((resolve) => lease.on('lost', resolve));
+      const warnings: RosterClientError[] = [];
+      lease.on('warning', (error) => warnings.push(error));
+      await lease.start();
+      await registerDirect(runtime.httpUrl, clusterId, 'n1', { incarnation: 2, leaseSeconds: 60 });
+      expect(await lost).toMatchObject({ reason: 'superseded' });
+      // Superseded, the node is not this lease's to deregister: nothing is sent.
+      expect(await lease.stop()).toBe(false);
+      expect(warnings).toEqual([]);
+      expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'UP', incarnation: 2 });
+    });
+
+    it('refuses bad options at construction and a stale incarnation at start, sending nothing or keeping nothing', async () => {
+      const clusterId = uniqueCluster('lease');
+      expect(() => new RosterLease(leaseOptions(clusterId, 'bad id'))).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+      expect(() => new RosterLease({ ...leaseOptions(clusterId, 'n1'), leaseSeconds: 1 })).toThrow(/leaseSeconds must be a whole number from 2/);
+      expect(() => new RosterLease({ ...leaseOptions(clusterId, 'n1'), httpUrl: 'ws://127.0.0.1:1' })).toThrow(/httpUrl must be an http:\/\/ or https:\/\/ URL/);
+
+      await registerDirect(runtime.httpUrl, clusterId, 'n1', { incarnation: 5 });
+      const stale = new RosterLease({ ...leaseOptions(clusterId, 'n1'), incarnation: 4 });
+      await expect(stale.start()).rejects.toMatchObject({ code: 'STALE_INCARNATION' });
+      expect(stale.registered).toBe(false);
+      expect(await stale.stop()).toBe(false);
+      expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'UP', incarnation: 5 });
+    });
+
+    it('listNodesIfChanged answers not-modified at the list\'s revision, and the new list after a change', async () => {
+      const clusterId = uniqueCluster('lease');
+      await registerDirect(runtime.httpUrl, clusterId, 'a');
+      const list = await listNodes({ httpUrl: runtime.httpUrl, clusterId });
+      expect(await listNodesIfChanged({ httpUrl: runtime.httpUrl, clusterId, revision: list.revision })).toBe('not-modified');
+      await registerDirect(runtime.httpUrl, clusterId, 'b');
+      const changed = await listNodesIfChanged({ httpUrl: runtime.httpUrl, clusterId, revision: list.revision });
+      expect(changed).not.toBe('not-modified');
+      expect(changed !== 'not-modified' && ids(changed.nodes)).toEqual(['a', 'b']);
+      expect(changed !== 'not-modified' && changed.revision).toBe(list.revision + 1);
+    });
   });
 });
 

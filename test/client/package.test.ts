@@ -203,7 +203,7 @@ describe('the packed SDK in a fresh app', () => {
   test('plain node imports it from ES modules and requires it from CommonJS', () => {
     const esm = run(process.execPath, ['--input-type=module', '-e', "import * as sdk from '@roster/client'; console.log(Object.keys(sdk).sort().join(','))"], app);
     const cjs = run(process.execPath, ['-e', "const sdk = require('@roster/client'); console.log(Object.keys(sdk).sort().join(','))"], app);
-    expect(esm.trim()).toBe('RosterClient,RosterClientError,exponentialBackoff,listNodes');
+    expect(esm.trim()).toBe('RosterClient,RosterClientError,RosterLease,exponentialBackoff,listNodes,listNodesIfChanged');
     expect(cjs.trim()).toBe(esm.trim());
   });
 

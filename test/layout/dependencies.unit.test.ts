@@ -97,17 +97,10 @@ describe('the layout of the repository', () => {
     expect([...(graph.get('cli')?.keys() ?? [])].sort()).toEqual(expect.arrayContaining(['bench', 'client', 'local', 'robustness']));
   });
 
-  /**
-   * The one file allowed past the package name, and why: the scale scenario's nodes without a connection run the
-   * SDK's own keepalive loop (`Lease`) over its `HttpClient`, which the public API offers only together with a
-   * WebSocket (a connection-less node in the SDK itself would retire this).
-   */
-  const SDK_PARTS_ALLOWED = new Set(['bench/scale-clients.ts']);
-
   test('the server code (functions), the console and the bench import the SDK by its package name only', () => {
     for (const folder of FOLDERS) {
       const relativeImports = describeEdges(folder).filter((edge) => edge.includes('→ .') && /\/client\//.test(edge.split('→ ')[1] ?? ''));
-      expect(relativeImports.filter((edge) => !SDK_PARTS_ALLOWED.has(edge.split(' → ')[0] ?? '')), folder).toEqual([]);
+      expect(relativeImports, folder).toEqual([]);
     }
   });
 });
