@@ -42,6 +42,8 @@ export interface BenchOptions {
   scaleNodes?: number;
   /** Of them, the RosterClients that watch through its storm. @default 1000 (quick: 20) */
   scaleSubscribers?: number;
+  /** The scale scenario's storm: RosterClients killed and restarted. @default a tenth of the nodes */
+  scaleStorm?: number;
   /** Progress lines (stderr in the CLI). */
   progress?: Progress;
 }
@@ -264,11 +266,12 @@ async function runScenarios(
  * capacity` plans it; the RosterClients in child processes of at most 250
  * (a client caches the whole list), the plain nodes 5,000 a process.
  */
-export function scaleOptions(plan: (typeof PLANS)['full' | 'quick'], options: Pick<BenchOptions, 'scaleNodes' | 'scaleSubscribers'>): ScaleOptions {
+export function scaleOptions(plan: (typeof PLANS)['full' | 'quick'], options: Pick<BenchOptions, 'scaleNodes' | 'scaleSubscribers' | 'scaleStorm'>): ScaleOptions {
   const nodes = options.scaleNodes ?? plan.scale.nodes;
   const subscribers = options.scaleSubscribers ?? plan.scale.subscribers;
-  const storm = Math.max(1, Math.round(nodes * DEFAULT_STORM_SHARE));
-  if (subscribers + storm > nodes) throw new ScaleSizeError(`the scale scenario needs --scale-subscribers (${subscribers}) plus its storm (a tenth of the nodes, ${storm}) to be at most --scale-nodes (${nodes})`);
+  const storm = options.scaleStorm ?? Math.max(1, Math.round(nodes * DEFAULT_STORM_SHARE));
+  const stormIs = options.scaleStorm === undefined ? `a tenth of the nodes, ${storm}` : `--scale-storm ${storm}`;
+  if (subscribers + storm > nodes) throw new ScaleSizeError(`the scale scenario needs --scale-subscribers (${subscribers}) plus its storm (${stormIs}) to be at most --scale-nodes (${nodes})`);
   const plain = nodes - subscribers - storm;
   return {
     nodes,

@@ -62,7 +62,9 @@ scale's clients) is stopped at the end, also on Ctrl-C.
   --scale-nodes N      the scale scenario's nodes (default 10000; --quick: 200)
   --scale-subscribers M
                        its watching RosterClients (default 1000; --quick: 20);
-                       with its storm (a tenth of N) at most N
+                       with its storm at most N
+  --scale-storm K      the RosterClients killed and restarted in its storm
+                       (default a tenth of N)
   -h, --help           show this help
 `,
   async run(argv) {
@@ -75,6 +77,7 @@ scale's clients) is stopped at the end, also on Ctrl-C.
         'soak-seconds': { type: 'string' },
         'scale-nodes': { type: 'string' },
         'scale-subscribers': { type: 'string' },
+        'scale-storm': { type: 'string' },
       },
       [],
     );
@@ -91,8 +94,9 @@ scale's clients) is stopped at the end, also on Ctrl-C.
     const soakSeconds = positiveNumber('soak-seconds', parsed.values['soak-seconds'], false);
     const scaleNodes = positiveNumber('scale-nodes', parsed.values['scale-nodes'], true);
     const scaleSubscribers = positiveNumber('scale-subscribers', parsed.values['scale-subscribers'], true);
+    const scaleStorm = positiveNumber('scale-storm', parsed.values['scale-storm'], true);
     try {
-      scaleOptions(parsed.values.quick ? PLANS.quick : PLANS.full, { scaleNodes, scaleSubscribers });
+      scaleOptions(parsed.values.quick ? PLANS.quick : PLANS.full, { scaleNodes, scaleSubscribers, scaleStorm });
     } catch (err) {
       if (err instanceof ScaleSizeError) throw new UsageError(err.message);
       throw err;
@@ -117,6 +121,7 @@ scale's clients) is stopped at the end, also on Ctrl-C.
           soakSeconds,
           scaleNodes,
           scaleSubscribers,
+          scaleStorm,
           progress: (line) => process.stderr.write(`roster bench: ${line}\n`),
         },
         cleanups,

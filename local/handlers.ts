@@ -48,6 +48,14 @@ export class InvocationTimeoutError extends Error {
  */
 export const LOCAL_CONCURRENCY_PER_FUNCTION = 32;
 
+/** An invocation not run because the client that asked for it had gone while it waited for its turn. */
+export class AbandonedInvocationError extends Error {
+  constructor(functionName: string) {
+    super(`${functionName}: the caller went away before the invocation's turn; not run`);
+    this.name = 'AbandonedInvocationError';
+  }
+}
+
 /** Per handler (one per function and runtime: several runtimes may share a process). */
 const turns = new WeakMap<LambdaHandler, Slots>();
 
@@ -57,17 +65,23 @@ const turns = new WeakMap<LambdaHandler, Slots>();
  * the wait for its turn, as Lambda's does not count the wait for an
  * environment). A timed-out invocation keeps running in the background (this
  * is one process), but its result is ignored, as Lambda ignores a function
- * past its timeout.
+ * past its timeout. With `abandoned`, an invocation whose caller is gone by
+ * its turn is not run (AbandonedInvocationError).
  */
 export async function invokeHandler(
   handler: LambdaHandler,
   event: unknown,
   functionName: string,
   timeoutMs: number,
+  abandoned?: () => boolean,
 ): Promise<unknown> {
   let slots = turns.get(handler);
   if (!slots) turns.set(handler, (slots = new Slots(LOCAL_CONCURRENCY_PER_FUNCTION)));
   return slots.run(async () => {
+    // The turn is a local artifact (Lambda would have run it at once, in an environment of its own): work
+    // whose caller has gone meanwhile is dropped, or an overloaded runtime spends its CPU on answers no one
+    // reads while the retries of those callers queue behind them.
+    if (abandoned?.()) throw new AbandonedInvocationError(functionName);
     const context = lambdaContext(functionName, timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

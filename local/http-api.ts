@@ -13,7 +13,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { PayloadTooLargeError, toErrorBody } from '../functions/core/errors.ts';
 import { matchPath } from '../functions/core/routes.ts';
 import type { HttpAuthorizer } from './authorizers.ts';
-import { invokeHandler, type LambdaHandler } from './handlers.ts';
+import { AbandonedInvocationError, invokeHandler, type LambdaHandler } from './handlers.ts';
 import { gatewayId, gatewayTime } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
 import type { GatewayCount } from './metrics.ts';
@@ -350,7 +350,16 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
         // As on AWS (payload 2.0): the authorizer's context reaches the handler here.
         (event.requestContext as { authorizer?: unknown }).authorizer = { lambda: outcome.context };
       }
-      const result = await invokeHandler(route.handler, event, route.functionName, route.timeoutMs);
+      // A client that gave up while its request waited for a turn (its connection closed) is not served.
+      const gone = () => req.socket.destroyed;
+      let result: unknown;
+      try {
+        result = await invokeHandler(route.handler, event, route.functionName, route.timeoutMs, gone);
+      } catch (err) {
+        if (!(err instanceof AbandonedInvocationError)) throw err;
+        log.debug(`${method} ${rawPath.slice(0, 200)}: the client went away before its turn; not invoked`, { route: route.routeKey });
+        return;
+      }
       const answer = toReply(result);
       log.debug(`${method} ${rawPath.slice(0, 200)} -> ${answer.statusCode}`, { route: route.routeKey, ms: Date.now() - now });
       reply(answer);

@@ -5,7 +5,7 @@
  * late; and a function's timeout counts from when its invocation runs.
  */
 import { afterEach, expect, test, vi } from 'vitest';
-import { InvocationTimeoutError, LOCAL_CONCURRENCY_PER_FUNCTION, invokeHandler, type LambdaHandler } from '../../local/handlers.ts';
+import { AbandonedInvocationError, InvocationTimeoutError, LOCAL_CONCURRENCY_PER_FUNCTION, invokeHandler, type LambdaHandler } from '../../local/handlers.ts';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -65,4 +65,26 @@ test("a function's timeout counts from when its invocation runs, not from the wa
   const outcome = expect(late).rejects.toBeInstanceOf(InvocationTimeoutError);
   await vi.advanceTimersByTimeAsync(1001);
   await outcome;
+});
+
+test('an invocation whose caller went away while it waited for its turn is not run, and the turn passes on', async () => {
+  vi.useFakeTimers();
+  const { handler, started, release } = heldHandler();
+  const busy = Array.from({ length: LOCAL_CONCURRENCY_PER_FUNCTION }, (_, n) => invokeHandler(handler, { n }, 'register', 60_000));
+  let callerGone = false;
+  const abandoned = invokeHandler(handler, { n: 100 }, 'register', 60_000, () => callerGone);
+  const outcome = expect(abandoned).rejects.toBeInstanceOf(AbandonedInvocationError);
+  const next = invokeHandler(handler, { n: 101 }, 'register', 60_000, () => false);
+  await settle();
+  callerGone = true; // the client closed its connection while its request queued
+
+  release(0);
+  await settle();
+  await outcome;
+  expect(started).not.toContain(100);
+  expect(started.at(-1)).toBe(101);
+  release(101);
+  await expect(next).resolves.toBe('done 101');
+  for (let n = 1; n < LOCAL_CONCURRENCY_PER_FUNCTION; n++) release(n);
+  await expect(Promise.all(busy.slice(1))).resolves.toHaveLength(LOCAL_CONCURRENCY_PER_FUNCTION - 1);
 });
