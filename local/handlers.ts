@@ -45,8 +45,13 @@ export class InvocationTimeoutError extends Error {
  * of them (500 registrations) would share the CPU so evenly that every one
  * finished late, and past its timeout on a busy machine; in turns, the first
  * come back first and the rest wait, as requests do behind a cold start.
+ * Eight: enough to overlap a handler's waits on DynamoDB Local (a few ms
+ * against a few ms of CPU), few enough that CPU-heavy ones finish in time —
+ * 32 reads of a 5,000-node list at once (~300 ms of CPU each) all outlived
+ * their callers' 10 s timeout on this box, every retry with them
+ * (docs/measured/bench.md, "At scale").
  */
-export const LOCAL_CONCURRENCY_PER_FUNCTION = 32;
+export const LOCAL_CONCURRENCY_PER_FUNCTION = 8;
 
 /** An invocation not run because the client that asked for it had gone while it waited for its turn. */
 export class AbandonedInvocationError extends Error {

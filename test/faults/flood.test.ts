@@ -40,7 +40,7 @@ test(`${FLOOD} simultaneous registrations in one cluster: all recorded, all deli
   const ids = Array.from({ length: FLOOD }, (_, i) => `node-${String(i).padStart(3, '0')}`);
   // The register route's bucket (150, infra/deployment-size.ts) admits part of a flood at once and answers the rest 429
   // with nothing written, as API Gateway does; each node tries again, as the SDK does (LoadClient.registration).
-  // The admitted ones wait for their turn (32 invocations of a function at once, local/handlers.ts); on a busy 2-core
+  // The admitted ones wait for their turn (8 invocations of a function at once, local/handlers.ts); on a busy 2-core
   // box the last of 500 has waited more than 30 s (CI, 2026-12-07), so each answer may take up to ANSWER_MS here:
   // this test is about what is written and delivered, the bench about how fast.
   const http = new LoadClient(rt.httpUrl, FLOOD);
