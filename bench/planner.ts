@@ -624,6 +624,38 @@ const STORM_SWEEP_LIFT = {
     'sweeper lifts part of it (Lambda gives CPU in proportion, one vCPU at 1,769 MB: infra/sweeper.ts) but is billed every second',
 } as const;
 
+/** The single items a storm's registrations write once each: the cluster's revision counter and its CLUSTERS entry. */
+function registrationItemChecks(registering: number, restarts: string, interval: number, register: { rateLimit: number; burstLimit: number }): Check[] {
+  return [
+    {
+      id: 'storm:meta-item-writes',
+      limit: 'DynamoDB item writes, in a storm',
+      where: `C#{clusterId} META, ${restarts} registering`,
+      load: registering + 1 / interval,
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: { by: 'design', how: `pace registrations: the register route's throttle (rate ${register.rateLimit} + burst ${register.burstLimit} now) under 700 a second` },
+      source: PARTITION_SOURCE,
+      note:
+        `the restarts register as fast as the register route admits them in a second (its burst and its rate), one revision each: that keeps revisions synchronous and gap-free (docs/how-it-works/architecture.md#revisions); ` +
+        'the sweeper declares all the downs of a sweep with one write. Past 1,000 a second DynamoDB throttles the item: those registrations are answered 429, and the SDK retries them',
+    },
+    {
+      id: 'storm:clusters-item-writes',
+      limit: 'DynamoDB item writes, in a storm',
+      where: `CLUSTERS {clusterId}, ${restarts} registering`,
+      load: registering,
+      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
+      unit: 'write units/s',
+      lift: { by: 'design', how: "list a cluster again only when the sweeper may have removed it (functions/core/registry.ts, rememberCluster)" },
+      source: PARTITION_SOURCE,
+      note:
+        "every registration of a node that was not live lists its cluster again (the guard against the sweeper's removal of a cluster it found empty): one write of the cluster's entry per restart, paced by the register route as the META item's are. " +
+        'Every cluster\'s entry is in the one CLUSTERS partition, so storms in several clusters at once add up there',
+    },
+  ];
+}
+
 function stormChecks(c: Ctx): Check[] {
   const { w, r, settings, account, units } = c;
   const storm = stormOf(c);
@@ -644,19 +676,7 @@ function stormChecks(c: Ctx): Check[] {
   const accountWhilePosting = r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects + Math.max(r.eventMessages, settings.detection.fanoutPostsPerSecond);
   const restarts = storm.restarts.toLocaleString('en-US');
   return [
-    {
-      id: 'storm:meta-item-writes',
-      limit: 'DynamoDB item writes, in a storm',
-      where: `C#{clusterId} META, ${restarts} registering`,
-      load: registering + 1 / interval,
-      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
-      unit: 'write units/s',
-      lift: { by: 'design', how: `pace registrations: the register route's throttle (rate ${register.rateLimit} + burst ${register.burstLimit} now) under 700 a second` },
-      source: PARTITION_SOURCE,
-      note:
-        `the restarts register as fast as the register route admits them in a second (its burst and its rate), one revision each: that keeps revisions synchronous and gap-free (docs/how-it-works/architecture.md#revisions); ` +
-        'the sweeper declares all the downs of a sweep with one write. Past 1,000 a second DynamoDB throttles the item: those registrations are answered 429, and the SDK retries them',
-    },
+    ...registrationItemChecks(registering, restarts, interval, register),
     {
       id: 'storm:version-item-writes',
       limit: 'DynamoDB item writes, in a storm',
