@@ -132,9 +132,9 @@ export class RosterLease extends EventEmitter<RosterLeaseEvents> {
    */
   stop(options: { deregister?: boolean } = {}): Promise<boolean> {
     this.stopping ??= (async () => {
-      const wasRegistered = this.lease.registered;
+      // Waits for a registration in flight (a stop during start), so that one is deregistered too.
       await this.lease.stop();
-      if (!wasRegistered || options.deregister === false) return false;
+      if (!this.lease.registered || options.deregister === false) return false;
       try {
         await this.http.deregister(this.clusterId, this.nodeId, this.incarnation, { timeoutMs: DEREGISTER_TIMEOUT_MS });
         return true;

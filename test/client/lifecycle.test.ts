@@ -135,6 +135,17 @@ describe('lifecycle', () => {
       await expect(lease.start()).rejects.toMatchObject({ code: 'CLOSED' });
     });
 
+    it('a stop during start waits for the registration in flight and deregisters it', async () => {
+      const clusterId = uniqueCluster('lease');
+      const lease = new RosterLease(leaseOptions(clusterId, 'n1'));
+      const starting = lease.start();
+      const stopped = lease.stop();
+      await starting;
+      expect(await stopped).toBe(true);
+      expect(lease.registered).toBe(false);
+      expect(await getNodeDirect(runtime.httpUrl, clusterId, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
+    });
+
     it('reports lost, superseded when a newer incarnation registers, and leaves that one alone at stop', async () => {
       const clusterId = uniqueCluster('lease');
       const lease = new RosterLease({ ...leaseOptions(clusterId, 'n1'), leaseSeconds: 3, incarnation: 1 });
