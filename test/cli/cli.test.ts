@@ -224,7 +224,9 @@ describe('the agent and nodes against a local runtime', () => {
     try {
       expect(await registeredPid(lines, 'n1')).toBe(agent.pid);
       expect(lines()).toContainEqual(expect.stringMatching(new RegExp(`^\\S+Z {2}registered {6}n1 {2}rev \\d+ {2}zone=a {2}\\(this agent, pid \\d+, lease ${DEFAULT_LEASE_SECONDS}s\\)$`)));
-      expect(lines()).toContainEqual(`stderr: roster agent: this agent is pid ${agent.pid}. Ctrl-C, or SIGTERM to pid ${agent.pid}, deregisters ${c}/n1 and exits; so does the end of the process that started it.`);
+      // stderr is its own pipe: its line may come after stdout's registration line, so it is waited for.
+      const hint = `stderr: roster agent: this agent is pid ${agent.pid}. Ctrl-C, or SIGTERM to pid ${agent.pid}, deregisters ${c}/n1 and exits; so does the end of the process that started it.`;
+      await eventually(() => lines().includes(hint), 20_000, () => lines().join('\n'));
     } finally {
       agent.kill('SIGTERM');
     }
@@ -251,7 +253,9 @@ describe('the agent and nodes against a local runtime', () => {
     } finally {
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
-    expect(lines()).toContainEqual(`stderr: roster agent: the process that started it (sh, pid ${shell.pid}) ended; stopping`);
+    // What the agent wrote before it ended may still be in the pipe.
+    const stopping = `stderr: roster agent: the process that started it (sh, pid ${shell.pid}) ended; stopping`;
+    await eventually(() => lines().includes(stopping), 20_000, () => lines().join('\n'));
     expect(await getNodeDirect(runtime.httpUrl, c, 'n1')).toMatchObject({ status: 'DOWN', downReason: 'deregistered' });
   });
 
