@@ -21,7 +21,8 @@
 import { PAGE_SIZE } from '../functions/core/fanout-sizing.ts';
 import { PAGE_MAX_BYTES } from '../functions/core/list-page.ts';
 import { SUBSCRIPTIONS_VERSION_SHARDS, toNode } from '../functions/core/model.ts';
-import { SETTLES_IN_FLIGHT } from '../functions/core/sweeper.ts';
+import { SETTLE_TRANSACTIONS_IN_FLIGHT } from '../functions/core/sweeper.ts';
+import { TRANSACTION_ITEMS } from '../functions/core/transactions.ts';
 import { LIST_PAGE_MAX } from '@roster/contract';
 import { AWS_LIMITS, type AwsLimit } from './aws-limits.ts';
 import { httpRouteKeyOf, routeThrottle, type StackSettings } from './stack-settings.ts';
@@ -53,9 +54,22 @@ export const DEFAULT_ACCOUNT: Account = {
  * was measured on AWS. DynamoDB answers a small request in single-digit
  * milliseconds (10 ms here: that and the network from Lambda); a Query page
  * of 1 MB is assumed to take tens of milliseconds more
- * (docs/how-it-works/sweep-cost.md). The sweep's rows are estimates.
+ * (docs/how-it-works/sweep-cost.md), and a transaction of 100 small updates
+ * (the sweeper's DOWN writes) 50 ms. The sweep's rows are estimates.
  */
-export const DYNAMODB_LATENCY = { requestMs: 10, perMbMs: 25 };
+export const DYNAMODB_LATENCY = { requestMs: 10, perMbMs: 25, transactionMs: 50 };
+/** Write units a transactional write takes per item of up to 1 KB (transaction-apis.html#transaction-capacity-handling). */
+const TRANSACTION_WRITE_UNITS = 2;
+
+/** The DOWN writes of `downs` nodes: one block of revisions, then transactions of 100, a few in flight (a smaller one, quicker). */
+function downWritesMs(downs: number): number {
+  if (downs <= 0) return 0;
+  const { requestMs, transactionMs } = DYNAMODB_LATENCY;
+  const rounds = Math.ceil(Math.ceil(downs / TRANSACTION_ITEMS) / SETTLE_TRANSACTIONS_IN_FLIGHT);
+  const largest = Math.min(downs, TRANSACTION_ITEMS);
+  return requestMs + rounds * (requestMs + ((transactionMs - requestMs) * largest) / TRANSACTION_ITEMS);
+}
+
 /** DynamoDB's "single-digit millisecond performance at any scale"; a Query reads at most 1 MB a page (Query.Pagination.html). */
 const SWEEP_SOURCE = 'https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Introduction.html';
 
@@ -525,8 +539,7 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
   const clusterReadMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
   const downsPerSweep = r.restarts * interval;
   const scheduledClusters = (r.sweeperClusterReads - clusters * (1 / 60)) * interval;
-  // The downs: one revision block per cluster, then the writes SETTLES_IN_FLIGHT at a time.
-  const downsMs = downsPerSweep > 0 ? requestMs + Math.ceil(downsPerSweep / SETTLES_IN_FLIGHT) * requestMs : 0;
+  const downsMs = downWritesMs(downsPerSweep);
   const sweepMs = (clustersRead: number) => settings.detection.sweepShards * requestMs + Math.ceil(clustersRead / CLUSTER_READS_IN_FLIGHT) * clusterReadMs + downsMs + requestMs;
   return [
     {
@@ -549,7 +562,7 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
       unit: 's',
       lift: { by: 'design', how: 'more cluster reads in flight' },
       source: SWEEP_SOURCE,
-      note: `the clusters due, the announcement queries, the DOWN writes (${SETTLES_IN_FLIGHT} in flight); assumed DynamoDB latencies: ${requestMs} ms a request, ${perMbMs} ms more per MB read (${CLUSTER_READS_IN_FLIGHT} cluster reads in flight, 1 MB pages)`,
+      note: `the clusters due, the announcement queries, the DOWN writes (transactions of ${TRANSACTION_ITEMS}, ${SETTLE_TRANSACTIONS_IN_FLIGHT} in flight); assumed DynamoDB latencies: ${requestMs} ms a request, ${DYNAMODB_LATENCY.transactionMs} ms a transaction, ${perMbMs} ms more per MB read (${CLUSTER_READS_IN_FLIGHT} cluster reads in flight, 1 MB pages)`,
     },
     {
       id: 'sweep:full',
@@ -620,8 +633,9 @@ function stormOf(c: Ctx): Omit<StormPlan, 'rows'> {
 const STORM_SWEEP_LIFT = {
   by: 'design',
   how:
-    "a storm's downs handed to parallel invocations of a larger function (docs/measured/sweep.md); more memory for the " +
-    'sweeper lifts part of it (Lambda gives CPU in proportion, one vCPU at 1,769 MB: infra/sweeper.ts) but is billed every second',
+    "a cluster's node items spread over several partition keys (its downs then share more than one partition's 1,000 write units a second: " +
+    'a transaction takes two an item), and more memory for the sweeper for its CPU (Lambda gives CPU in proportion, one vCPU at 1,769 MB: ' +
+    'infra/sweeper.ts; billed every second) (docs/measured/sweep.md)',
 } as const;
 
 /** The single items a storm's registrations write once each: the cluster's revision counter and its CLUSTERS entry. */
@@ -669,9 +683,11 @@ function stormChecks(c: Ctx): Check[] {
   const { requestMs, perMbMs } = DYNAMODB_LATENCY;
   const clusterMb = (r.nodesPerCluster * w.itemKb) / 1024;
   const readMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
-  const writesMs = requestMs + Math.ceil(storm.restarts / SETTLES_IN_FLIGHT) * requestMs;
+  const writesMs = downWritesMs(storm.restarts);
+  // The cluster's node items share a partition key: its partition takes the transactions' two units an item at its rate.
+  const partitionMs = ((storm.restarts * TRANSACTION_WRITE_UNITS) / AWS_LIMITS.dynamodbPartitionWrites.value) * 1000;
   const vcpu = Math.min(1, deploymentOf(settings).sweeperMemoryMb / FULL_VCPU_MB);
-  const cpuMs = (storm.restarts * units.sweepCpuUsPerWrite) / 1000 / vcpu;
+  const cpuMs = (storm.restarts * units.sweepCpuUsPerDown) / 1000 / vcpu;
   // The fan-out posts the storm at its rate, the steady events' posts among them.
   const accountWhilePosting = r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects + Math.max(r.eventMessages, settings.detection.fanoutPostsPerSecond);
   const restarts = storm.restarts.toLocaleString('en-US');
@@ -703,14 +719,15 @@ function stormChecks(c: Ctx): Check[] {
       id: 'storm:sweep',
       limit: "One sweep declaring the storm's downs",
       where: `${restarts} downs, sweeper ${deploymentOf(settings).sweeperMemoryMb} MB`,
-      load: Math.max(readMs + writesMs, cpuMs) / 1000,
+      load: Math.max(readMs + writesMs, readMs + partitionMs, cpuMs) / 1000,
       capacity: interval,
       unit: 's',
       lift: STORM_SWEEP_LIFT,
       source: SWEEP_SOURCE,
       note:
-        `the cluster read, one block of revisions, ${SETTLES_IN_FLIGHT} DOWN writes in flight at the assumed ${requestMs} ms each — or the sweeper's CPU, if longer: ${units.sweepCpuUsPerWrite} µs a write ` +
-        `(measured, scripts/measure-sweep.ts) on ${vcpu.toFixed(2)} of a vCPU. A sweep longer than its interval delays the crash detections it makes`,
+        `the cluster read, one block of revisions, the DOWN writes in transactions of ${TRANSACTION_ITEMS} (${SETTLE_TRANSACTIONS_IN_FLIGHT} in flight, the assumed ${DYNAMODB_LATENCY.transactionMs} ms each) ` +
+        `and no faster than the cluster's partition takes ${TRANSACTION_WRITE_UNITS} write units a DOWN (${Math.round(partitionMs).toLocaleString('en-US')} ms, unless split for heat spreads its items) — ` +
+        `or the sweeper's CPU, if longer: ${units.sweepCpuUsPerDown} µs a DOWN (measured, scripts/measure-sweep.ts) on ${vcpu.toFixed(2)} of a vCPU. A sweep longer than its interval delays the crash detections it makes`,
     },
     {
       id: 'storm:account-rate',

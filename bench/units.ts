@@ -30,8 +30,8 @@ export interface Units {
   sweepReadPerNode: number;
   /** CPU time of one PostToConnection on the poster's side (µs, one core of the dev box). */
   postCpuUs: number;
-  /** CPU time of one of the sweeper's DOWN writes (an SDK UpdateItem) on the sweeper's side (µs, one core of the dev box). */
-  sweepCpuUsPerWrite: number;
+  /** CPU time of one DOWN on the sweeper's side, its share of a transaction of 100 (µs, one core of the dev box). */
+  sweepCpuUsPerDown: number;
 }
 
 /**
@@ -50,9 +50,9 @@ export const MEASURED_UNITS: Units = {
   sweepReadPerNode: 0.038,
   // The fan-out's poster alone (docs/measured/bench.md, the figures; docs/how-it-works/fanout-sizing.md).
   postCpuUs: 57,
-  // The storm sweep's CPU less a sweep that only reads the cluster: the median of the idle-box runs in
-  // docs/measured/sweep.md (scripts/measure-sweep.ts).
-  sweepCpuUsPerWrite: 2400,
+  // The storm sweep's CPU less a sweep that only reads the cluster, per DOWN (in transactions of 100): the
+  // median of the idle-box runs in docs/measured/sweep.md (scripts/measure-sweep.ts).
+  sweepCpuUsPerDown: 140,
 };
 
 /** The units of a `roster bench --json` report that ran the capacity scenario (and, for the CPU per post, the fan-out). */
@@ -74,6 +74,6 @@ export async function unitsFromReport(file: string): Promise<Units> {
     sweepReadPerNode: biggest ? biggest.readUnitsPerItem : MEASURED_UNITS.sweepReadPerNode,
     postCpuUs: report.poster?.cpuUsPerPost ?? MEASURED_UNITS.postCpuUs,
     // The bench does not measure it: scripts/measure-sweep.ts does.
-    sweepCpuUsPerWrite: MEASURED_UNITS.sweepCpuUsPerWrite,
+    sweepCpuUsPerDown: MEASURED_UNITS.sweepCpuUsPerDown,
   };
 }

@@ -1,8 +1,9 @@
 /**
  * DynamoDB Local's own time for a storm's downs, with nothing of Roster
  * around them: 1,000 conditional UpdateItems of one partition sent straight
- * from the SDK, 32 in flight (the sweeper's SETTLES_IN_FLIGHT), then the same
- * as ten TransactWriteItems of 100, in parallel and one after another. The
+ * from the SDK, 32 in flight (as the sweeper sent them before it used
+ * transactions), then the same as ten TransactWriteItems of 100, in
+ * parallel and one after another. The
  * baseline beside `scripts/measure-sweep.ts` (docs/measured/sweep.md).
  *
  *   node --conditions=@roster/source --import tsx scripts/measure-store-writes.ts
@@ -11,11 +12,11 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../functions/core/aws.ts';
 import { mapLimit } from '../functions/core/concurrency.ts';
-import { SETTLES_IN_FLIGHT } from '../functions/core/sweeper.ts';
 import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 
 const TABLE = 'store-writes';
 const N = 1000;
+const SINGLE_WRITES_IN_FLIGHT = 32;
 const ddb = await startDynamoDbLocal({});
 try {
   const db = createDocumentClient({ dynamodbEndpoint: ddb.endpoint });
@@ -52,7 +53,7 @@ try {
     console.log(`${what}: ${Math.round(performance.now() - t)} ms`);
   };
   const chunks = Array.from({ length: N / 100 }, (_, i) => ids.slice(i * 100, i * 100 + 100));
-  await timed(`${N} UpdateItems, ${SETTLES_IN_FLIGHT} in flight`, () => mapLimit(ids, SETTLES_IN_FLIGHT, (sk) => db.send(new UpdateCommand(update(sk, 'DOWN')))));
+  await timed(`${N} UpdateItems, ${SINGLE_WRITES_IN_FLIGHT} in flight`, () => mapLimit(ids, SINGLE_WRITES_IN_FLIGHT, (sk) => db.send(new UpdateCommand(update(sk, 'DOWN')))));
   await timed(`${chunks.length} TransactWriteItems of 100, all in flight`, () => mapLimit(chunks, chunks.length, (c) => db.send(new TransactWriteCommand({ TransactItems: c.map((sk) => ({ Update: update(sk, 'UP') })) }))));
   await timed(`${chunks.length} TransactWriteItems of 100, one after another`, async () => {
     for (const c of chunks) await db.send(new TransactWriteCommand({ TransactItems: c.map((sk) => ({ Update: update(sk, 'DOWN') })) }));

@@ -32,6 +32,7 @@ import type { Deps } from './deps.ts';
 import { NodeNotFoundError, StaleIncarnationError } from './errors.ts';
 import { effectiveStatus, nodeItemKey, nodeKey, sweepPartition, type NodeItem } from './model.ts';
 import { isConditionFailure } from './conditions.ts';
+import type { ItemUpdate } from './transactions.ts';
 
 /**
  * The item's TTL (epoch seconds) for a moment `epochMs`: DynamoDB may delete
@@ -181,30 +182,30 @@ export async function cutLease(deps: Deps, connectionId: string, clusterId: stri
  * is what tells its next refresh (and, as a gap, a subscriber) to read the
  * list again. The extension is its own lease, or `graceMs` for a node whose
  * bound connection dropped (a crashed process is not kept UP for a lease).
+ * The update, unsent: the sweeper sends it with its DOWN writes, in
+ * transactions (transactions.ts).
  */
-export async function extendLapsedLease(
+export function lapsedLeaseExtension(
   deps: Deps,
   node: { clusterId: string; nodeId: string; revision: number },
   revision: number,
   now: number,
   graceMs?: number,
-): Promise<void> {
+): ItemUpdate {
   const ttl = renewedTtl(deps, now);
-  await deps.db.send(
-    new UpdateCommand({
-      TableName: deps.config.tableName,
-      Key: nodeItemKey(node.clusterId, node.nodeId),
-      UpdateExpression: `SET expiresAt = ${graceMs === undefined ? 'leaseMs' : ':grace'} + :now, ${ttl.set}, revision = :revision REMOVE ev`,
-      ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt <= :now',
-      ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
-      ExpressionAttributeValues: {
-        ':now': now,
-        ...ttl.values,
-        ':rev': node.revision,
-        ':revision': revision,
-        ':up': 'UP',
-        ...(graceMs === undefined ? {} : { ':grace': graceMs }),
-      },
-    }),
-  );
+  return {
+    TableName: deps.config.tableName,
+    Key: nodeItemKey(node.clusterId, node.nodeId),
+    UpdateExpression: `SET expiresAt = ${graceMs === undefined ? 'leaseMs' : ':grace'} + :now, ${ttl.set}, revision = :revision REMOVE ev`,
+    ConditionExpression: 'revision = :rev AND #status = :up AND expiresAt <= :now',
+    ExpressionAttributeNames: { '#status': 'status', ...ttl.names },
+    ExpressionAttributeValues: {
+      ':now': now,
+      ...ttl.values,
+      ':rev': node.revision,
+      ':revision': revision,
+      ':up': 'UP',
+      ...(graceMs === undefined ? {} : { ':grace': graceMs }),
+    },
+  };
 }

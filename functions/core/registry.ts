@@ -21,6 +21,7 @@ import { metrics } from './metrics.ts';
 import { CursorExpiredError, NodeNotFoundError, StaleIncarnationError, ThrottledError } from './errors.ts';
 import { encodeCursor, readPage, type Cursor } from './list-page.ts';
 import { isConditionFailure } from './conditions.ts';
+import type { ItemUpdate } from './transactions.ts';
 import { announcement, renewLease, renewRegistration, ttlAt } from './lease.ts';
 import {
   CLUSTERS_PK,
@@ -261,6 +262,18 @@ export async function markDown(
   now: number,
   cause: 'deregistered' | 'lapsed',
 ): Promise<DownReason> {
+  const out = await deps.db.send(new UpdateCommand({ ...downUpdate(deps, node, revision, now, cause), ReturnValues: 'UPDATED_NEW' }));
+  return (out.Attributes?.downReason as DownReason | undefined) ?? 'expired';
+}
+
+/** `markDown`'s update, unsent: the sweeper sends a storm's in transactions (transactions.ts). */
+export function downUpdate(
+  deps: Deps,
+  node: { clusterId: string; nodeId: string; revision: number },
+  revision: number,
+  now: number,
+  cause: 'deregistered' | 'lapsed',
+): ItemUpdate {
   const values: Record<string, unknown> = {
     ':down': 'DOWN',
     ':up': 'UP',
@@ -280,18 +293,14 @@ export async function markDown(
   } else {
     values[':reason'] = cause;
   }
-  const out = await deps.db.send(
-    new UpdateCommand({
-      TableName: deps.config.tableName,
-      Key: nodeItemKey(node.clusterId, node.nodeId),
-      UpdateExpression: `SET #status = :down, downReason = ${reasonExpression}, revision = :revision, ev = :ev, changedAt = :changedAt, #ttl = :ttl REMOVE sweepPk, sweepAt`,
-      ConditionExpression: condition,
-      ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
-      ExpressionAttributeValues: values,
-      ReturnValues: 'UPDATED_NEW',
-    }),
-  );
-  return (out.Attributes?.downReason as DownReason | undefined) ?? 'expired';
+  return {
+    TableName: deps.config.tableName,
+    Key: nodeItemKey(node.clusterId, node.nodeId),
+    UpdateExpression: `SET #status = :down, downReason = ${reasonExpression}, revision = :revision, ev = :ev, changedAt = :changedAt, #ttl = :ttl REMOVE sweepPk, sweepAt`,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+    ExpressionAttributeValues: values,
+  };
 }
 
 export async function clusterRevision(deps: Deps, clusterId: string): Promise<{ revision: number; updatedAt?: string }> {

@@ -38,16 +38,19 @@
  * goes on from its last revision.
  *
  * Settling. A sweep reads its clusters (CLUSTER_READS_IN_FLIGHT at a
- * time), then settles every due node of every cluster at once, with at most
- * SETTLES_IN_FLIGHT writes in flight: 1,000 nodes of a storm are declared
- * down in one sweep, not one after another. Each cluster's due nodes take
- * their revisions as one block (`reserveRevisions`: one write of the
- * cluster's `META` item per sweep, not one per node — the counter is a
- * single item, and a single item takes at most 1,000 writes a second), and
- * each DOWN write is still the conditional write of one node, so a
- * keepalive racing the sweeper wins or loses cleanly. A node whose write
- * lost the race leaves its revision of the block unused: a gap, as any
- * lost race always did (docs/how-it-works/architecture.md#revisions).
+ * time), then settles every due node of every cluster at once: 1,000 nodes
+ * of a storm are declared down in one sweep, not one after another. Each
+ * cluster's due nodes take their revisions as one block
+ * (`reserveRevisions`: one write of the cluster's `META` item per sweep,
+ * not one per node — the counter is a single item, and a single item takes
+ * at most 1,000 writes a second). The writes go in transactions of 100
+ * (transactions.ts), SETTLE_TRANSACTIONS_IN_FLIGHT at a time: one request
+ * per 100 nodes, not per node, which is what a small sweeper's CPU pays for.
+ * Each DOWN write is still conditional on its own node, so a keepalive
+ * racing the sweeper wins or loses cleanly: a transaction whose condition
+ * failed for one node is sent again without it. A node whose write lost the
+ * race leaves its revision of the block unused: a gap, as any lost race
+ * always did (docs/how-it-works/architecture.md#revisions).
  *
  * Self-preservation by renewal threshold (self-preservation.ts). Before it
  * settles, a sweep counts the silent lapses (UP nodes past their lease with
@@ -80,11 +83,12 @@ import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from './concurrency.ts';
 import { isConditionFailure } from './conditions.ts';
 import type { Deps } from './deps.ts';
-import { extendLapsedLease } from './lease.ts';
+import { lapsedLeaseExtension } from './lease.ts';
 import { metrics } from './metrics.ts';
 import { CLUSTERS_PK, EXPIRY_INDEX, NODE_SK_PREFIX, SWEEPER_KEY, clusterIndexKey, clusterPk, sweepPartitions } from './model.ts';
 import { queryAll, queryPages } from './query.ts';
-import { markDown, reserveRevisions } from './registry.ts';
+import { downUpdate, reserveRevisions } from './registry.ts';
+import { updateEach, type ItemUpdate, type UpdateOutcome } from './transactions.ts';
 import { LapseWatch, type HoldDecision } from './self-preservation.ts';
 
 export interface SweepResult {
@@ -173,13 +177,13 @@ export const ANNOUNCEMENT_LOOKBACK_MS = 5_000;
 /** Cluster queries in flight at once: 32 keep a full sweep of 1,000 clusters of 100 nodes at ~0.43 s of a 1 s sweep (`roster capacity`; 8 took 1.4 s). */
 export const CLUSTER_READS_IN_FLIGHT = 32;
 /**
- * Node writes (DOWN or an extension) in flight at once. Enough that a storm's
- * 1,000 downs take a few round trips' time (docs/measured/sweep.md), few
- * enough that one sweep is not a burst the table's partition throttles: at
- * DynamoDB's single-digit milliseconds a write, 32 in flight are a few
- * thousand writes a second, and a cluster's node items are one partition key.
+ * Transactions of settlements (DOWN writes or extensions, up to 100 each:
+ * transactions.ts) in flight at once. A storm's 1,000 downs are ten
+ * transactions, three round trips; few enough that one sweep is not a burst
+ * its cluster's partition throttles (a transactional write is two write
+ * units an item, and a cluster's node items share a partition key).
  */
-export const SETTLES_IN_FLIGHT = 32;
+export const SETTLE_TRANSACTIONS_IN_FLIGHT = 4;
 const PAGE = 100;
 
 /** The listed clusters (the `CLUSTERS` partition), each with its listing count `gen` (absent on entries older than it). */
@@ -358,33 +362,38 @@ interface Settlement {
   held: boolean;
 }
 
-/**
- * Writes one settlement; a lost race is counted, not thrown. Returns whether
- * the node is still UP with a deadline this sweep did not see (extended, or
- * changed by the winner of the race).
- */
-async function settle(deps: Deps, s: Settlement, now: number, result: SweepResult, watch: LapseWatch): Promise<boolean> {
+/** The conditional write that settles one due node: DOWN, or one more lease. */
+function settlementUpdate(deps: Deps, s: Settlement, now: number): ItemUpdate {
   const { node } = s;
-  try {
-    if (s.extend) {
-      await extendLapsedLease(deps, node, s.revision, now, node.cut ? deps.config.disconnectGraceSeconds * 1000 : undefined);
-      result.extended++;
-      if (s.held) {
-        result.held++;
-        watch.held(node.clusterId, node.nodeId, now + node.leaseMs);
-      } else metrics.count('LeasesExtended');
-      return true;
-    }
-    const reason = await markDown(deps, node, s.revision, now, 'lapsed');
-    result.down++;
-    watch.declared(node.clusterId, node.nodeId);
-    metrics.count('NodesDown', { reason });
-    return false;
-  } catch (err) {
-    if (!isConditionFailure(err)) throw err;
+  if (!s.extend) return downUpdate(deps, node, s.revision, now, 'lapsed');
+  return lapsedLeaseExtension(deps, node, s.revision, now, node.cut ? deps.config.disconnectGraceSeconds * 1000 : undefined);
+}
+
+/**
+ * Counts what one settlement's write did; a lost race (its condition failed)
+ * is counted, not thrown. Returns whether the node is still UP with a
+ * deadline this sweep did not see (extended, or changed by the winner of the
+ * race).
+ */
+function settled(s: Settlement, outcome: UpdateOutcome, now: number, result: SweepResult, watch: LapseWatch): boolean {
+  const { node } = s;
+  if (outcome === 'condition-failed') {
     result.raced++;
     return true;
   }
+  if (s.extend) {
+    result.extended++;
+    if (s.held) {
+      result.held++;
+      watch.held(node.clusterId, node.nodeId, now + node.leaseMs);
+    } else metrics.count('LeasesExtended');
+    return true;
+  }
+  result.down++;
+  watch.declared(node.clusterId, node.nodeId);
+  // The reason stored is the item's own (`if_not_exists(cutReason, …)`); the condition held the revision read, so the read's is it.
+  metrics.count('NodesDown', { reason: node.cut ? 'disconnected' : 'expired' });
+  return false;
 }
 
 /**
@@ -431,7 +440,7 @@ async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResul
   }
   watch.evaluate(started);
 
-  // One block of revisions per cluster (one write of its counter), then every node's write, SETTLES_IN_FLIGHT at a time.
+  // One block of revisions per cluster (one write of its counter), then every node's write, in transactions of 100.
   const nowIso = new Date(started).toISOString();
   const settlements = (
     await mapLimit(withDue, CLUSTER_READS_IN_FLIGHT, async ({ clusterId, due }) => {
@@ -445,16 +454,15 @@ async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResul
     })
   ).flat();
   const now = deps.now();
-  let failure: unknown;
   const unseen = new Set<string>();
-  await mapLimit(settlements, SETTLES_IN_FLIGHT, async (s) => {
-    try {
-      if (await settle(deps, s, now, result, watch)) unseen.add(s.node.clusterId);
-    } catch (err) {
-      // The others still settle (none is left in flight); the sweep then fails with the first error.
-      failure ??= err;
-    }
-  });
+  let failure: unknown;
+  try {
+    const outcomes = await updateEach(deps, settlements.map((s) => settlementUpdate(deps, s, now)), SETTLE_TRANSACTIONS_IN_FLIGHT);
+    for (const [i, s] of settlements.entries()) if (settled(s, outcomes[i] as UpdateOutcome, now, result, watch)) unseen.add(s.node.clusterId);
+  } catch (err) {
+    // Some chunks may have been written; the next sweep reads them as they are (DOWN, or UP and due again).
+    failure = err;
+  }
   if (result.held > 0) metrics.count('NodesHeld', {}, result.held);
   if (failure !== undefined) throw failure;
 

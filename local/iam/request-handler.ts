@@ -33,8 +33,8 @@ export class GatedRequestHandler extends NodeHttpHandler {
       if (!principal) {
         return { response: response(denialOf(call, 'The security token included in the request is invalid.')) };
       }
-      for (const resource of call.resources) {
-        const decision = await this.gate.check(principal, call.action, resource);
+      for (const { action, resource, context } of call.checks) {
+        const decision = await this.gate.check(principal, action, resource, context);
         if (!decision.allowed) return { response: response(denialOf(call, decision.message)) };
       }
     }

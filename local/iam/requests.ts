@@ -5,7 +5,11 @@
  *
  * - DynamoDB (JSON 1.0, `X-Amz-Target: DynamoDB_20120810.{Operation}`):
  *   `dynamodb:{Operation}` on the table, or on `table/{t}/index/{i}` for a
- *   Query or Scan of an index; batch operations on each table they name.
+ *   Query or Scan of an index; batch operations on each table they name; a
+ *   transaction as each of its actions' item operation (`Update` is
+ *   `dynamodb:UpdateItem`, `ConditionCheck` `dynamodb:ConditionCheckItem`)
+ *   on its table, with `dynamodb:EnclosingOperation` set (there is no
+ *   `dynamodb:TransactWriteItems` action).
  *   Refused: 400 `com.amazon.coral.service#AccessDeniedException`.
  * - Secrets Manager (JSON 1.1, `secretsmanager.{Operation}`): on `SecretId`.
  *   Refused: 400 `AccessDeniedException`.
@@ -13,15 +17,28 @@
  *   `lambda:InvokeFunction` on the function's ARN. Refused: 403 `AccessDeniedException`.
  * Pages: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html,
  * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html,
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html,
  * https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html (Errors).
  */
 import type { HttpRequest } from '@smithy/types';
 
+/** One authorization a call needs: `action` on `resource`, with the request's condition keys. */
+export interface AwsCheck {
+  action: string;
+  resource: string;
+  context?: Record<string, string>;
+}
+
 export interface AwsCall {
   service: 'dynamodb' | 'secretsmanager' | 'lambda';
-  action: string;
-  resources: string[];
+  /** Every authorization the call needs (a transaction needs one per action). */
+  checks: AwsCheck[];
 }
+
+const onEach = (action: string, resources: string[]): AwsCheck[] => resources.map((resource) => ({ action, resource }));
+
+/** A transaction's actions and the item operations IAM authorizes them as. */
+const TRANSACTION_ACTIONS: Record<string, string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem', Get: 'GetItem' };
 
 export interface Denial {
   statusCode: number;
@@ -54,19 +71,27 @@ const arnOf = (service: string, region: string, account: string, resource: strin
 
 function dynamodbCall(operation: string, body: Record<string, unknown>, region: string, account: string): AwsCall {
   const table = (name: unknown) => arnOf('dynamodb', region, account, 'table/', String(name));
-  let resources: string[];
+  const call = (checks: AwsCheck[]): AwsCall => ({ service: 'dynamodb', checks });
+  const action = `dynamodb:${operation}`;
   if (operation === 'BatchWriteItem' || operation === 'BatchGetItem') {
-    resources = Object.keys(isRecord(body.RequestItems) ? body.RequestItems : {}).map(table);
-  } else if (operation === 'TransactWriteItems' || operation === 'TransactGetItems') {
-    resources = (Array.isArray(body.TransactItems) ? body.TransactItems : []).flatMap((item) =>
-      isRecord(item) ? Object.values(item).flatMap((op) => (isRecord(op) && op.TableName ? [table(op.TableName)] : [])) : [],
-    );
-  } else if ((operation === 'Query' || operation === 'Scan') && typeof body.IndexName === 'string') {
-    resources = [`${table(body.TableName)}/index/${body.IndexName}`];
-  } else {
-    resources = [table(body.TableName)];
+    return call(onEach(action, Object.keys(isRecord(body.RequestItems) ? body.RequestItems : {}).map(table)));
   }
-  return { service: 'dynamodb', action: `dynamodb:${operation}`, resources };
+  if (operation === 'TransactWriteItems' || operation === 'TransactGetItems') {
+    const context = { 'dynamodb:EnclosingOperation': operation };
+    return call(
+      (Array.isArray(body.TransactItems) ? body.TransactItems : []).flatMap((item) =>
+        isRecord(item)
+          ? Object.entries(item).flatMap(([kind, op]) =>
+              isRecord(op) && op.TableName ? [{ action: `dynamodb:${TRANSACTION_ACTIONS[kind] ?? kind}`, resource: table(op.TableName), context }] : [],
+            )
+          : [],
+      ),
+    );
+  }
+  if ((operation === 'Query' || operation === 'Scan') && typeof body.IndexName === 'string') {
+    return call(onEach(action, [`${table(body.TableName)}/index/${body.IndexName}`]));
+  }
+  return call(onEach(action, [table(body.TableName)]));
 }
 
 /** The call a request makes, or undefined for a request this runtime does not authorize (none of the functions make one). */
@@ -76,13 +101,13 @@ export function awsCallOf(request: HttpRequest, region: string, account: string)
   if (target?.startsWith('secretsmanager.')) {
     const body = jsonBody(request);
     const operation = target.slice(target.indexOf('.') + 1);
-    return { service: 'secretsmanager', action: `secretsmanager:${operation}`, resources: [arnOf('secretsmanager', region, account, 'secret:', String(body.SecretId))] };
+    return { service: 'secretsmanager', checks: onEach(`secretsmanager:${operation}`, [arnOf('secretsmanager', region, account, 'secret:', String(body.SecretId))]) };
   }
   const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.path);
   if (invoke?.[1]) {
     // A name may carry a qualifier (`name:alias`); the ARN then ends in it, as IAM sees it.
     const name = decodeURIComponent(invoke[1]);
-    return { service: 'lambda', action: 'lambda:InvokeFunction', resources: [arnOf('lambda', region, account, 'function:', name)] };
+    return { service: 'lambda', checks: onEach('lambda:InvokeFunction', [arnOf('lambda', region, account, 'function:', name)]) };
   }
   return undefined;
 }

@@ -9,7 +9,8 @@
  * Capacity units are DynamoDB's own figures (`ReturnConsumedCapacity: INDEXES`).
  */
 import { randomUUID } from 'node:crypto';
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from '../../functions/core/concurrency.ts';
 import { NodeNotFoundError } from '../../functions/core/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -334,27 +335,37 @@ describe('a cluster with no node left leaves the cluster list', () => {
  * report to `after` once answered: one of the real client's requests, held
  * so that another writer comes in between.
  */
-function intercepting(deps: Deps, match: (command: unknown) => boolean, hooks: { before?: (command: unknown) => Promise<void>; after?: (command: unknown) => void }): Deps {
+function intercepting(
+  deps: Deps,
+  match: (command: unknown) => boolean,
+  hooks: { before?: (command: unknown) => Promise<void>; after?: (command: unknown, written: boolean) => void },
+): Deps {
   const send = deps.db.send.bind(deps.db) as (command: never) => Promise<unknown>;
   const held = async (command: never): Promise<unknown> => {
     if (!match(command)) return send(command);
     await hooks.before?.(command);
+    let written = false;
     try {
-      return await send(command);
+      const out = await send(command);
+      written = true;
+      return out;
     } finally {
-      hooks.after?.(command);
+      hooks.after?.(command, written);
     }
   };
   return { ...deps, db: Object.create(deps.db, { send: { value: held } }) as Deps['db'] };
 }
 
-/** The node a DOWN or extension write of the sweeper is for (its key), else undefined. */
-function sweeperWriteOf(command: unknown, c: string): string | undefined {
-  if (!(command instanceof UpdateCommand)) return undefined;
-  const key = command.input.Key as { pk?: string; sk?: string } | undefined;
-  const values = command.input.ExpressionAttributeValues ?? {};
-  if (key?.pk !== clusterPk(c) || !String(key.sk).startsWith('N#') || !(':down' in values || ':rev' in values)) return undefined;
-  return String(key.sk).slice(2);
+/** The nodes a DOWN or extension write of the sweeper is for (their keys): one UpdateItem, or a transaction of them. */
+function sweeperWritesOf(command: unknown, c: string): string[] {
+  const updates =
+    command instanceof UpdateCommand ? [command.input] : command instanceof TransactWriteCommand ? (command.input.TransactItems ?? []).flatMap((item) => (item.Update ? [item.Update] : [])) : [];
+  return updates.flatMap((update) => {
+    const key = update.Key as { pk?: string; sk?: string } | undefined;
+    const values = update.ExpressionAttributeValues ?? {};
+    if (key?.pk !== clusterPk(c) || !String(key.sk).startsWith('N#') || !(':down' in values || ':rev' in values)) return [];
+    return [String(key.sk).slice(2)];
+  });
 }
 
 describe('a storm: due nodes settled at once', () => {
@@ -411,15 +422,16 @@ describe('a storm: due nodes settled at once', () => {
       }
       return outcome;
     };
-    const ordered = intercepting(d, (command) => sweeperWriteOf(command, c) !== undefined, {
+    const ordered = intercepting(d, (command) => sweeperWritesOf(command, c).length > 0, {
       before: async (command) => {
-        const id = sweeperWriteOf(command, c) as string;
-        if (first.includes(id)) await keepaliveOf(id);
-        if (free.includes(id)) void keepaliveOf(id);
+        for (const id of sweeperWritesOf(command, c)) {
+          if (first.includes(id)) await keepaliveOf(id);
+          if (free.includes(id)) void keepaliveOf(id);
+        }
       },
-      after: (command) => {
-        const id = sweeperWriteOf(command, c) as string;
-        if (after.includes(id)) void keepaliveOf(id);
+      // After a write that was answered and made: a transaction cancelled by another node's lost race wrote nothing.
+      after: (command, written) => {
+        if (written) for (const id of sweeperWritesOf(command, c)) if (after.includes(id)) void keepaliveOf(id);
       },
     });
     t = registeredAt + 10_001;
@@ -443,6 +455,61 @@ describe('a storm: due nodes settled at once', () => {
     expect(new Set(downRevisions).size).toBe(downRevisions.length);
     expect(Math.min(...downRevisions)).toBeGreaterThan(60);
     expect(Math.max(...downRevisions)).toBeLessThanOrEqual(120);
+  });
+
+  /** Moves the clock an hour on and sweeps: what earlier cases left UP is declared down before the next case starts. */
+  async function clearEarlierCases(): Promise<void> {
+    t += 3_600_000;
+    await sweep(d, newSweeperState());
+  }
+
+  /** A store that answers the sweeper's first transaction with `cancellation` instead of writing it. */
+  function cancellingFirstTransaction(c: string, cancellation: (updates: number) => Error, meanwhile?: () => Promise<unknown>): Deps {
+    let cancelled = false;
+    return intercepting(d, (command) => command instanceof TransactWriteCommand && sweeperWritesOf(command, c).length > 0, {
+      before: async (command) => {
+        if (cancelled) return;
+        cancelled = true;
+        await meanwhile?.();
+        throw cancellation(sweeperWritesOf(command, c).length);
+      },
+    });
+  }
+
+  it('sends a transaction cancelled by a conflict on one node again after a backoff: every due node is declared down', async () => {
+    await clearEarlierCases();
+    const c = cluster();
+    const ids = Array.from({ length: 30 }, (_, i) => `n${String(i).padStart(2, '0')}`);
+    await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: 10 }));
+    t += 10_001;
+    // DynamoDB's answer when another write of one of the items was in flight: that update `TransactionConflict`, the rest `None`.
+    const conflict = (updates: number) =>
+      new TransactionCanceledException({
+        $metadata: {},
+        message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, …]',
+        CancellationReasons: Array.from({ length: updates }, (_, i) => ({ Code: i === 0 ? 'TransactionConflict' : 'None' })),
+      });
+    const result = await sweep(cancellingFirstTransaction(c, conflict), newSweeperState());
+    expect(result).toMatchObject({ down: 30, raced: 0 });
+    const nodes = await Promise.all(ids.map((id) => getNode(d, c, id)));
+    expect(nodes.every((n) => n.status === 'DOWN' && n.downReason === 'expired')).toBe(true);
+  });
+
+  it('settles the nodes one write at a time when a cancellation gives no reasons', async () => {
+    await clearEarlierCases();
+    const c = cluster();
+    const ids = Array.from({ length: 30 }, (_, i) => `n${String(i).padStart(2, '0')}`);
+    const registeredAt = t;
+    await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: 10 }));
+    t += 10_001;
+    const bare = () => new TransactionCanceledException({ $metadata: {}, message: 'Transaction cancelled' });
+    // A keepalive that made it in time lands between the sweeper's read and its writes: n07's write fails its condition.
+    const renewN07 = () => keepalive({ ...d, now: () => registeredAt + 9_999 }, c, 'n07');
+    const result = await sweep(cancellingFirstTransaction(c, bare, renewN07), newSweeperState());
+    expect(result).toMatchObject({ down: 29, raced: 1 });
+    const nodes = new Map((await Promise.all(ids.map((id) => getNode(d, c, id)))).map((n) => [n.nodeId, n.status]));
+    expect(nodes.get('n07')).toBe('UP');
+    expect([...nodes.values()].filter((s) => s === 'DOWN')).toHaveLength(29);
   });
 });
 
