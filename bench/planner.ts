@@ -639,6 +639,9 @@ const STORM_SWEEP_LIFT = {
 } as const;
 
 /** The single items a storm's registrations write once each: the cluster's revision counter and its CLUSTERS entry. */
+/** Read units of an eventually consistent read of an item up to 4 KB (provisioned-capacity-mode reads). */
+const EVENTUALLY_CONSISTENT_READ_UNITS = 0.5;
+
 function registrationItemChecks(registering: number, restarts: string, interval: number, register: { rateLimit: number; burstLimit: number }): Check[] {
   return [
     {
@@ -655,17 +658,18 @@ function registrationItemChecks(registering: number, restarts: string, interval:
         'the sweeper declares all the downs of a sweep with one write. Past 1,000 a second DynamoDB throttles the item: those registrations are answered 429, and the SDK retries them',
     },
     {
-      id: 'storm:clusters-item-writes',
-      limit: 'DynamoDB item writes, in a storm',
+      id: 'storm:clusters-item-reads',
+      limit: 'DynamoDB item reads, in a storm',
       where: `CLUSTERS {clusterId}, ${restarts} registering`,
-      load: registering,
-      capacity: AWS_LIMITS.dynamodbPartitionWrites.value,
-      unit: 'write units/s',
-      lift: { by: 'design', how: "list a cluster again only when the sweeper may have removed it (functions/core/registry.ts, rememberCluster)" },
+      load: registering * EVENTUALLY_CONSISTENT_READ_UNITS,
+      capacity: AWS_LIMITS.dynamodbPartitionReads.value,
+      unit: 'read units/s',
+      lift: { by: 'design', how: "remember listed clusters in the register function (an entry changes only when its cluster comes or goes)" },
       source: PARTITION_SOURCE,
       note:
-        "every registration of a node that was not live lists its cluster again (the guard against the sweeper's removal of a cluster it found empty): one write of the cluster's entry per restart, paced by the register route as the META item's are. " +
-        'Every cluster\'s entry is in the one CLUSTERS partition, so storms in several clusters at once add up there',
+        "a restarting node's retained record kept its cluster listed, so its registration reads the cluster's entry (eventually consistent, half a unit) instead of writing it; " +
+        'only a node new to the cluster, or one whose record is gone, writes it (functions/core/registry.ts, keepClusterListed). ' +
+        "Every cluster's entry is in the one CLUSTERS partition, so storms in several clusters at once add up there",
     },
   ];
 }

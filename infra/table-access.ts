@@ -14,7 +14,7 @@ import type { TableAccess } from './function.ts';
 
 /** HTTP handlers, keyed by module name under `functions/http/`. */
 export const HTTP_TABLE_ACCESS: Readonly<Record<string, TableAccess>> = {
-  // registry.register: getNodeItem, renewal update, rememberCluster, nextRevision, conditional put.
+  // registry.register: getNodeItem, renewal update, the cluster entry (read, rememberCluster), nextRevision, conditional put.
   register: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
   // registry.keepalive: one conditional update, nothing else.
   keepalive: { actions: ['UpdateItem'] },

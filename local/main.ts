@@ -37,7 +37,7 @@ Flags:
   --sweep-interval S       seconds between sweeps for expired nodes (default ${DEFAULTS.sweepIntervalSeconds})
   --disconnect-grace S     lease left to a node whose bound WebSocket dropped (default ${DEFAULTS.disconnectGraceSeconds})
   --default-lease S        lease of a registration that names none, ${LEASE_MIN_SECONDS}..${LEASE_MAX_SECONDS} (default ${DEFAULTS.defaultLeaseSeconds})
-  --poll-interval-ms MS    stream poll interval of an idle shard (default ${DEFAULTS.pollIntervalMs}; Lambda polls every 250)
+  --poll-interval-ms MS    stream poll interval of an idle shard (default ${DEFAULTS.pollIntervalMs}, Lambda's)
   --auth                   require tokens, with the same authorizers as on AWS; prints an admin token
   --auth-secret-file FILE  the token signing secret (created if missing; default DIR/auth-secret
                            with --data-dir, else a new one each run)

@@ -21,7 +21,8 @@ export const DEFAULTS = {
   sweepIntervalSeconds: CONFIG_DEFAULTS.sweepIntervalSeconds,
   disconnectGraceSeconds: CONFIG_DEFAULTS.disconnectGraceSeconds,
   defaultLeaseSeconds: CONFIG_DEFAULTS.defaultLeaseSeconds,
-  pollIntervalMs: 100,
+  // Lambda's rate: each shard four times a second (local/stream-poller.ts).
+  pollIntervalMs: 250,
   authCacheTtlSeconds: 300,
 } as const;
 

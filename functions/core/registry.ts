@@ -132,7 +132,7 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
         const renewed = await renewRegistration(deps, clusterId, nodeId, old.revision, now);
         // The same registration again is what a client sends after an error: if that error came between
         // an earlier attempt's node write and its cluster write, this is where the cluster is listed.
-        await rememberCluster(deps, clusterId, nowIso);
+        await keepClusterListed(deps, clusterId, nowIso, holdsCluster(old, now));
         metrics.count('Registrations', { event: 'none' });
         return { node: toNode(renewed, now), created: false };
       }
@@ -170,10 +170,9 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
           ExpressionAttributeValues: old ? { ':rev': old.revision } : undefined,
         }),
       );
-      // A node that was not live may be the first of a cluster the sweeper is removing (or has removed) as
-      // empty: listing it after the node is written is what makes that removal lose the race (rememberCluster).
-      // A live node's own item keeps its cluster from being empty.
-      if (!live) await rememberCluster(deps, clusterId, nowIso);
+      // A node whose old item did not hold its cluster may be the first of a cluster the sweeper is removing
+      // (or has removed) as empty: listing it after the node is written is what makes that removal lose the race.
+      await keepClusterListed(deps, clusterId, nowIso, old !== undefined && holdsCluster(old, now));
       metrics.count('Registrations', { event: ev ?? 'none' });
       return { node: toNode(item, now), created: !live, event: ev };
     } catch (err) {
@@ -182,6 +181,40 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
     }
   }
   throw new ThrottledError(`too many concurrent changes to ${nodeKey(clusterId, nodeId)}; retry`);
+}
+
+/**
+ * A DOWN item whose retention ends within this margin is not counted as
+ * holding its cluster: time enough for the registration's node write and
+ * its read of the entry, however slow, to land while it still does.
+ */
+const HOLD_MARGIN_MS = 60_000;
+
+/**
+ * Whether a node item keeps its cluster from being empty in the sweeper's
+ * eyes (sweeper.ts, `HOLDS_CLUSTER`): UP, or DOWN within its retention.
+ */
+function holdsCluster(item: NodeItem, now: number): boolean {
+  return item.status === 'UP' || item.ttl === undefined || item.ttl * 1000 > now + HOLD_MARGIN_MS;
+}
+
+/**
+ * Sees that the cluster is listed after a registration wrote its node. When
+ * the node's old item held the cluster (`heldBefore`), no removal of it can
+ * be under way — the sweeper removes only a cluster its consistent read
+ * found empty, and the item held it until the registration replaced it — so
+ * an eventually consistent read of the entry decides (half a read unit): a
+ * storm of restarts reads the one `CLUSTERS` item instead of writing it a
+ * thousand times a second. Otherwise, or when the entry is missing (an
+ * earlier attempt failed between its node write and its cluster write), the
+ * entry is written and its `gen` counted (`rememberCluster`).
+ */
+async function keepClusterListed(deps: Deps, clusterId: string, nowIso: string, heldBefore: boolean): Promise<void> {
+  if (heldBefore) {
+    const out = await deps.db.send(new GetCommand({ TableName: deps.config.tableName, Key: clusterIndexKey(clusterId), ProjectionExpression: 'gen' }));
+    if (out.Item) return;
+  }
+  await rememberCluster(deps, clusterId, nowIso);
 }
 
 /**

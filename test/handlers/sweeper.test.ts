@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from '../../functions/core/concurrency.ts';
 import { NodeNotFoundError } from '../../functions/core/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -327,6 +327,55 @@ describe('a cluster with no node left leaves the cluster list', () => {
     expect(await listed()).toContain(c);
     expect((await sweep(d, newSweeperState())).clustersRemoved).toBeGreaterThanOrEqual(1);
     expect(await listed()).not.toContain(c);
+  });
+});
+
+describe("a cluster's entry in the cluster list, written by registrations", () => {
+  let own: TestTable;
+  let d: Deps;
+  beforeAll(async () => {
+    own = await createTestTable({ SWEEPER_AMNESTY_SECONDS: '86400' }); // the default retention: a DOWN record is kept for hours
+    d = own.deps;
+  });
+
+  /** `deps` that count the writes of `c`'s entry in the `CLUSTERS` partition. */
+  function countingEntryWrites(c: string): { deps: Deps; writes: () => number } {
+    let writes = 0;
+    const send = d.db.send.bind(d.db) as (command: never) => Promise<unknown>;
+    const counted = async (command: never): Promise<unknown> => {
+      const cmd = command as unknown;
+      if (cmd instanceof UpdateCommand && cmd.input.Key?.pk === CLUSTERS_PK && cmd.input.Key.sk === c) writes++;
+      return send(command);
+    };
+    return { deps: { ...d, db: Object.create(d.db, { send: { value: counted } }) as Deps['db'] }, writes: () => writes };
+  }
+  const gen = async (c: string) => (await d.db.send(new GetCommand({ TableName: own.tableName, Key: { pk: CLUSTERS_PK, sk: c }, ConsistentRead: true }))).Item?.gen as number | undefined;
+
+  it('is read, not written, by a storm of restarts: every restarting node\'s retained record kept the cluster listed', async () => {
+    const c = cluster();
+    const ids = Array.from({ length: 20 }, (_, i) => `n${String(i).padStart(2, '0')}`);
+    await mapLimit(ids, 8, (id) => register(d, c, id, {}));
+    await mapLimit(ids, 8, (id) => deregister(d, c, id));
+    const before = await gen(c);
+    const { deps, writes } = countingEntryWrites(c);
+    await mapLimit(ids, 8, (id) => register(deps, c, id, {}));
+    expect(writes()).toBe(0);
+    expect(await gen(c)).toBe(before);
+    expect((await listClusters(d)).find((x) => x.clusterId === c)).toMatchObject({ up: 20 });
+  });
+
+  it('is written by the first registration of a node, and by a restart that finds it missing', async () => {
+    const c = cluster();
+    const first = countingEntryWrites(c);
+    await register(first.deps, c, 'n1', {});
+    expect(first.writes()).toBe(1);
+    await deregister(d, c, 'n1');
+    // An earlier attempt that failed between its node write and its cluster write left the cluster unlisted.
+    await d.db.send(new DeleteCommand({ TableName: own.tableName, Key: { pk: CLUSTERS_PK, sk: c } }));
+    const restart = countingEntryWrites(c);
+    await register(restart.deps, c, 'n1', {});
+    expect(restart.writes()).toBe(1);
+    expect((await listClusters(d)).find((x) => x.clusterId === c)).toMatchObject({ up: 1 });
   });
 });
 
