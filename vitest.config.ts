@@ -35,6 +35,9 @@ export default defineConfig({
       // and the runtimes and CLI commands they start). It only warns, and test/infra/synth.test.ts runs the real
       // `cdk synth` with it on (its environment has no CDK_* variable) and checks its report.
       CDK_VALIDATION: 'false',
+      // The DynamoDB Locals the tests start live seconds to a minute: the JVM's client compiler alone halves
+      // their CPU (JVM_OPTIONS_VARIABLE in local/dynamodb-local.ts has the figures).
+      ROSTER_DYNAMODB_LOCAL_JVM_OPTIONS: '-XX:TieredStopAtLevel=1',
     },
     projects: [
       {

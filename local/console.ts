@@ -1,6 +1,9 @@
 /**
  * The web console for the local runtime: built in-process at start-up (so
- * `npm start` needs no build step), written to a temporary file of each
+ * `npm start` needs no build step) or read from the cache a build left in
+ * `node_modules/.cache/roster/console/`, named by a hash of its sources (the
+ * console, the contract it imports, the lock file: a change to any is a new
+ * name), then written to a temporary file of each
  * runtime that its console handler reads (`CONSOLE_HTML_FILE`), and removed
  * when the runtime stops.
  * The handler gets the runtime's own WebSocket URL (`WEBSOCKET_URL`).
@@ -9,11 +12,17 @@
  * install) does not stop the runtime: `/` and `/console` then answer 500 and
  * this warning says why.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CONSOLE_HTML_FILE_NAME } from '../functions/core/console-page.ts';
 import type { RuntimeLog } from './log.ts';
+import { hashSources } from './source-hash.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** What the console document is built from. */
+const CONSOLE_SOURCES = ['console', 'contract', 'functions/core/console-page.ts', 'package-lock.json'];
 
 export interface LocalConsole {
   /** The environment the console handler reads. */
@@ -31,13 +40,32 @@ export interface LocalConsole {
 let consoleHtml: Promise<string> | undefined;
 
 async function buildOnce(): Promise<string> {
+  const cacheDir = join(REPO_ROOT, 'node_modules', '.cache', 'roster', 'console');
+  const cached = join(cacheDir, `${hashSources(REPO_ROOT, CONSOLE_SOURCES, /\.(ts|json|css|html)$/)}.html`);
+  try {
+    return await readFile(cached, 'utf8');
+  } catch {
+    // Not built from these sources yet.
+  }
   // Imported on demand: only the console build needs esbuild.
   const [{ buildConsole }, esbuild] = await Promise.all([import('../console/build.ts'), import('esbuild')]);
+  let html: string;
   try {
-    return (await buildConsole()).html;
+    html = (await buildConsole()).html;
   } finally {
     await esbuild.stop();
   }
+  // Written whole or not at all: another runtime starting now may be reading it. A cache that cannot be
+  // written (a read-only install) only means the next start builds again.
+  const partial = `${cached}.${process.pid}.tmp`;
+  try {
+    await mkdir(cacheDir, { recursive: true });
+    await writeFile(partial, html);
+    await rename(partial, cached);
+  } catch {
+    await rm(partial, { force: true });
+  }
+  return html;
 }
 
 export async function prepareLocalConsole(log: RuntimeLog): Promise<LocalConsole | undefined> {

@@ -12,12 +12,12 @@
  * new name, so a stale template is never used.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RuntimeStartError } from '../errors.ts';
+import { hashSources } from '../source-hash.ts';
 import type { CfnTemplate } from './deployment.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -46,27 +46,10 @@ export interface LoadedTemplate {
   synthesized: boolean;
 }
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((name) => {
-      const file = path.join(dir, name);
-      if (name === 'node_modules' || name === 'dist') return [];
-      if (statSync(file).isDirectory()) return sourceFiles(file);
-      return /\.(ts|json)$/.test(name) ? [file] : [];
-    });
-}
-
 /** The cache key of the app's template with `context`: a hash of the app's sources and the context. */
 export function templateKey(context: CdkContext = {}): string {
-  const hash = createHash('sha256');
-  const files = [...APP_SOURCES.flatMap((dir) => sourceFiles(path.join(REPO_ROOT, dir))), ...APP_FILES.map((f) => path.join(REPO_ROOT, f))];
-  for (const file of files) {
-    hash.update(path.relative(REPO_ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
-  }
   const sorted = Object.fromEntries(Object.entries(context).sort(([a], [b]) => a.localeCompare(b)));
-  hash.update(JSON.stringify(sorted));
-  return hash.digest('hex').slice(0, 24);
+  return hashSources(REPO_ROOT, [...APP_SOURCES, ...APP_FILES], /\.(ts|json)$/, JSON.stringify(sorted));
 }
 
 /** The app refused to synthesize (a context value out of range, say): `reason` is its own message, first line. */
