@@ -33,9 +33,14 @@ import type { Deps } from './deps.ts';
 
 /** DynamoDB's limit on the actions of one transaction (TransactWriteItems, API reference). */
 export const TRANSACTION_ITEMS = 100;
-/** Attempts of one chunk's updates before the error is thrown: conflicts and throttling clear within a few backoffs. */
-const ATTEMPTS = 6;
-const BACKOFF_MS = 25;
+/**
+ * Attempts of one chunk's updates before the error is thrown. A storm's
+ * transactions can outrun their cluster's partition (two write units an
+ * item, 1,000 a second): eight attempts back off for ~6 s in all, time for
+ * the partition to take them.
+ */
+const ATTEMPTS = 8;
+const BACKOFF_MS = 50;
 
 export type UpdateOutcome = 'written' | 'condition-failed';
 
