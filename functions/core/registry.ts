@@ -170,9 +170,10 @@ export async function register(deps: Deps, clusterId: string, nodeId: string, bo
           ExpressionAttributeValues: old ? { ':rev': old.revision } : undefined,
         }),
       );
-      // A node whose old item did not hold its cluster may be the first of a cluster the sweeper is removing
-      // (or has removed) as empty: listing it after the node is written is what makes that removal lose the race.
-      await keepClusterListed(deps, clusterId, nowIso, old !== undefined && holdsCluster(old, now));
+      // A node that was not live may be the first of a cluster the sweeper is removing (or has removed) as
+      // empty: listing it after the node is written is what makes that removal lose the race (keepClusterListed).
+      // A live node's own item keeps its cluster from being empty.
+      if (!live) await keepClusterListed(deps, clusterId, nowIso, old !== undefined && holdsCluster(old, now));
       metrics.count('Registrations', { event: ev ?? 'none' });
       return { node: toNode(item, now), created: !live, event: ev };
     } catch (err) {
