@@ -455,13 +455,12 @@ async function sweepClusters(deps: Deps, state: SweeperState, result: SweepResul
   ).flat();
   const now = deps.now();
   const unseen = new Set<string>();
-  let failure: unknown;
-  try {
-    const outcomes = await updateEach(deps, settlements.map((s) => settlementUpdate(deps, s, now)), SETTLE_TRANSACTIONS_IN_FLIGHT);
-    for (const [i, s] of settlements.entries()) if (settled(s, outcomes[i] as UpdateOutcome, now, result, watch)) unseen.add(s.node.clusterId);
-  } catch (err) {
-    // Some chunks may have been written; the next sweep reads them as they are (DOWN, or UP and due again).
-    failure = err;
+  // A chunk that failed leaves its nodes as they were: the next sweep reads them again. The others are counted,
+  // and the sweep then fails with the first error.
+  const { outcomes, failure } = await updateEach(deps, settlements.map((s) => settlementUpdate(deps, s, now)), SETTLE_TRANSACTIONS_IN_FLIGHT);
+  for (const [i, s] of settlements.entries()) {
+    const outcome = outcomes[i];
+    if (outcome !== undefined && settled(s, outcome, now, result, watch)) unseen.add(s.node.clusterId);
   }
   if (result.held > 0) metrics.count('NodesHeld', {}, result.held);
   if (failure !== undefined) throw failure;

@@ -68,7 +68,7 @@ async function updateAlone(deps: Deps, update: ItemUpdate): Promise<UpdateOutcom
 }
 
 /** Writes one chunk (≤ TRANSACTION_ITEMS updates of distinct items), filling in `outcomes` at their indexes. */
-async function writeChunk(deps: Deps, updates: readonly ItemUpdate[], indexes: number[], outcomes: UpdateOutcome[]): Promise<void> {
+async function writeChunk(deps: Deps, updates: readonly ItemUpdate[], indexes: number[], outcomes: (UpdateOutcome | undefined)[]): Promise<void> {
   let pending = indexes;
   for (let attempt = 1; pending.length > 0; attempt++) {
     try {
@@ -76,8 +76,8 @@ async function writeChunk(deps: Deps, updates: readonly ItemUpdate[], indexes: n
       for (const i of pending) outcomes[i] = 'written';
       return;
     } catch (err) {
-      const reasons = isCancellation(err) ? err.CancellationReasons : undefined;
       if (!isCancellation(err)) throw err;
+      const reasons = err.CancellationReasons;
       if (!Array.isArray(reasons) || reasons.length !== pending.length) {
         for (const i of pending) outcomes[i] = await updateAlone(deps, updates[i] as ItemUpdate);
         return;
@@ -102,11 +102,16 @@ async function writeChunk(deps: Deps, updates: readonly ItemUpdate[], indexes: n
 
 /**
  * Applies every update (each to a distinct item), `inFlight` transactions at
- * a time, and says for each whether it was written or its condition failed.
- * Throws the first error that is neither (the other chunks still finish).
+ * a time, and says for each whether it was written or its condition failed
+ * (undefined: its chunk failed with `failure`, the first error that was
+ * neither; the other chunks still finish).
  */
-export async function updateEach(deps: Deps, updates: readonly ItemUpdate[], inFlight: number): Promise<UpdateOutcome[]> {
-  const outcomes: UpdateOutcome[] = new Array<UpdateOutcome>(updates.length);
+export async function updateEach(
+  deps: Deps,
+  updates: readonly ItemUpdate[],
+  inFlight: number,
+): Promise<{ outcomes: (UpdateOutcome | undefined)[]; failure?: unknown }> {
+  const outcomes: (UpdateOutcome | undefined)[] = new Array<UpdateOutcome | undefined>(updates.length);
   const chunks: number[][] = [];
   for (let i = 0; i < updates.length; i += TRANSACTION_ITEMS) {
     chunks.push(Array.from({ length: Math.min(TRANSACTION_ITEMS, updates.length - i) }, (_, k) => i + k));
@@ -119,6 +124,5 @@ export async function updateEach(deps: Deps, updates: readonly ItemUpdate[], inF
       failure ??= err;
     }
   });
-  if (failure !== undefined) throw failure;
-  return outcomes;
+  return failure === undefined ? { outcomes } : { outcomes, failure };
 }

@@ -9,7 +9,7 @@
  * Capacity units are DynamoDB's own figures (`ReturnConsumedCapacity: INDEXES`).
  */
 import { randomUUID } from 'node:crypto';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { InternalServerError, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimit } from '../../functions/core/concurrency.ts';
 import { NodeNotFoundError } from '../../functions/core/errors.ts';
@@ -542,6 +542,30 @@ describe('a storm: due nodes settled at once', () => {
     expect(result).toMatchObject({ down: 30, raced: 0 });
     const nodes = await Promise.all(ids.map((id) => getNode(d, c, id)));
     expect(nodes.every((n) => n.status === 'DOWN' && n.downReason === 'expired')).toBe(true);
+  });
+
+  it('fails the sweep when a transaction fails, with the other transactions written; the next sweep declares the rest', async () => {
+    await clearEarlierCases();
+    const c = cluster();
+    const ids = Array.from({ length: 150 }, (_, i) => `n${String(i).padStart(3, '0')}`);
+    await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: 10 }));
+    t += 10_001;
+    let failed: string[] = [];
+    const failing = intercepting(d, (command) => command instanceof TransactWriteCommand && sweeperWritesOf(command, c).length > 0, {
+      before: async (command) => {
+        if (failed.length > 0) return;
+        failed = sweeperWritesOf(command, c);
+        throw new InternalServerError({ $metadata: {}, message: 'Internal server error' });
+      },
+    });
+    await expect(sweep(failing, newSweeperState())).rejects.toThrow('Internal server error');
+    // Declared: DOWN for a reason. Not written: a lapse, which reads DOWN without one.
+    const reasons = new Map((await Promise.all(ids.map((id) => getNode(d, c, id)))).map((n) => [n.nodeId, n.downReason]));
+    expect(failed.length).toBeGreaterThan(0);
+    for (const id of ids) expect(reasons.get(id), id).toBe(failed.includes(id) ? undefined : 'expired');
+    await sweep(d, newSweeperState());
+    const after = await Promise.all(ids.map((id) => getNode(d, c, id)));
+    expect(after.every((n) => n.status === 'DOWN' && n.downReason === 'expired')).toBe(true);
   });
 
   it('settles the nodes one write at a time when a cancellation gives no reasons', async () => {
