@@ -15,12 +15,11 @@
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CONSOLE_HTML_FILE_NAME } from '../functions/core/console-page.ts';
 import type { RuntimeLog } from './log.ts';
 import { hashSources } from './source-hash.ts';
+import { REPO_ROOT } from './template/source.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** What the console document is built from. */
 const CONSOLE_SOURCES = ['console', 'contract', 'functions/core/console-page.ts', 'package-lock.json'];
 
