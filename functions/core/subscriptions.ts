@@ -195,11 +195,27 @@ export async function unsubscribe(deps: Deps, connectionId: string, clusterId: s
  * records and, if it bound a node, cuts that node's lease to the disconnect
  * grace period. The cut is conditional on this connection still being the
  * node's binding, so a node that already reconnected is left alone.
+ *
+ * The cut goes out beside the clean-up, not after it: the grace runs from
+ * the cut, so every round trip before it delays the node's `NODE_DOWN` (a
+ * crashed host's hundred connections drop at once, and each cut waits for
+ * its own). Both are awaited, and a failure of either fails the invocation.
  */
 export async function disconnect(deps: Deps, connectionId: string): Promise<{ cutLease: boolean }> {
   const conn = await getConnection(deps, connectionId);
   if (!conn) return { cutLease: false };
-  const clusters = [...(conn.clusters ?? [])];
+  const bound = conn.clusterId !== undefined && conn.nodeId !== undefined;
+  const [cut, cleanup] = await Promise.allSettled([
+    bound ? cutLease(deps, connectionId, conn.clusterId as string, conn.nodeId as string) : Promise.resolve(false),
+    removeConnection(deps, connectionId, [...(conn.clusters ?? [])]),
+  ]);
+  if (cut.status === 'rejected') throw cut.reason;
+  if (cleanup.status === 'rejected') throw cleanup.reason;
+  return { cutLease: cut.value };
+}
+
+/** Deletes a connection's record and its subscriptions, and tells each cluster's subscriber cache. */
+async function removeConnection(deps: Deps, connectionId: string, clusters: string[]): Promise<void> {
   const deletes = [
     { pk: connectionPk(connectionId), sk: CONNECTION_SK },
     ...clusters.map((c) => ({ pk: subscriptionPk(c), sk: subscriptionSk(connectionId) })),
@@ -215,8 +231,6 @@ export async function disconnect(deps: Deps, connectionId: string): Promise<{ cu
     }
   }
   await mapLimit(clusters, 10, (clusterId) => bumpSubscriptions(deps, clusterId, connectionId));
-  if (conn.clusterId === undefined || conn.nodeId === undefined) return { cutLease: false };
-  return { cutLease: await cutLease(deps, connectionId, conn.clusterId, conn.nodeId) };
 }
 
 /**
