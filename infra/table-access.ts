@@ -63,10 +63,10 @@ export const FANOUT_TABLE_ACCESS: TableAccess = { actions: ['Query', 'GetItem', 
 /**
  * sweeper.sweep: heartbeat get/put, announced deadlines from the expiry index,
  * the `CLUSTERS` partition and each due cluster's node items (Query of the
- * base table), nextRevision / markDown / extendLease updates, and the removal
+ * base table), the announced nodes alone (BatchGetItem), nextRevision / markDown / extendLease updates, and the removal
  * of an empty cluster's `CLUSTERS` entry (a conditional DeleteItem). Before
  * issue 21 this map granted the index only, and every sweep on AWS would have
  * failed with AccessDeniedException; the local runtime now evaluates each
  * call against the role, so such a gap fails the tests.
  */
-export const SWEEPER_TABLE_ACCESS: TableAccess = { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'], queryIndexes: [EXPIRY_INDEX] };
+export const SWEEPER_TABLE_ACCESS: TableAccess = { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'], queryIndexes: [EXPIRY_INDEX] };

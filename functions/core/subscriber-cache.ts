@@ -8,12 +8,10 @@
  * event instead of a query of every subscriber. The version is counted in
  * SUBSCRIPTIONS_VERSION_SHARDS items, and is the sum of the shards.
  */
-import { BatchGetCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.ts';
-import { ThrottledError } from './errors.ts';
 import { ledgerRefOf, type LedgerRef } from './fanout-ledger.ts';
 import { SUBSCRIPTIONS_VERSION_SHARDS, SUBSCRIPTION_SK_PREFIX, subscriptionPk, subscriptionsVersionKey } from './model.ts';
-import { queryPages } from './query.ts';
+import { batchGetAll, queryPages } from './query.ts';
 
 export interface Subscriber {
   connectionId: string;
@@ -92,33 +90,19 @@ export async function audienceOf(deps: Deps, clusterId: string): Promise<Audienc
   return { subscribers: await subscribersOf(deps, clusterId), ...(ledger ? { ledger } : {}) };
 }
 
-/** BatchGetItem may leave keys unprocessed under load; this many rounds, then the read fails. */
-const BATCH_GET_ATTEMPTS = 5;
-
 /**
  * The cluster's subscriptions version (0 before its first subscription) and
  * fan-out ledger reference, strongly consistent: every shard in one
  * BatchGetItem, the version their sum, the ledger reference shard 0's.
  */
 async function subscriptionsState(deps: Deps, clusterId: string): Promise<SubscriptionsState> {
-  const table = deps.config.tableName;
-  let keys: Record<string, unknown>[] | undefined = Array.from({ length: SUBSCRIPTIONS_VERSION_SHARDS }, (_, shard) => subscriptionsVersionKey(clusterId, shard));
+  const keys = Array.from({ length: SUBSCRIPTIONS_VERSION_SHARDS }, (_, shard) => subscriptionsVersionKey(clusterId, shard));
+  const items = await batchGetAll(deps, keys, { ProjectionExpression: 'sk, #version, fanoutLedger', ExpressionAttributeNames: { '#version': 'version' }, ConsistentRead: true }, `the subscriptions version of ${clusterId}`);
   let version = 0;
   let ledger: LedgerRef | undefined;
-  for (let attempt = 0; keys && keys.length > 0; attempt++) {
-    if (attempt === BATCH_GET_ATTEMPTS) throw new ThrottledError(`the subscriptions version of ${clusterId} could not be read`);
-    const out: BatchGetCommandOutput = await deps.db.send(
-      new BatchGetCommand({
-        RequestItems: {
-          [table]: { Keys: keys, ProjectionExpression: 'sk, #version, fanoutLedger', ExpressionAttributeNames: { '#version': 'version' }, ConsistentRead: true },
-        },
-      }),
-    );
-    for (const item of out.Responses?.[table] ?? []) {
-      version += Number(item.version ?? 0);
-      if (item.sk === subscriptionsVersionKey(clusterId).sk) ledger = ledgerRefOf(item.fanoutLedger);
-    }
-    keys = out.UnprocessedKeys?.[table]?.Keys;
+  for (const item of items) {
+    version += Number(item.version ?? 0);
+    if (item.sk === subscriptionsVersionKey(clusterId).sk) ledger = ledgerRefOf(item.fanoutLedger);
   }
   return { version, ...(ledger ? { ledger } : {}) };
 }

@@ -133,6 +133,46 @@ describe('the schedule', () => {
     await downRightAfter(state, c, 'n1', 2_000, 'disconnected');
   });
 
+  it('reads an announced node alone, not its cluster: a renewed one moves the cluster\'s next read to its deadline, a silent lapse has the cluster read whole', async () => {
+    freshHour();
+    const c = cluster();
+    await mapLimit(Array.from({ length: 40 }, (_, i) => `n${i}`), 8, (n) => register(deps, c, n, { leaseSeconds: 60 }));
+    const state = await settledSweeper(); // the cluster is next due in 60 s
+    clock += 1_000;
+    await register(deps, c, 'renews', { leaseSeconds: 4 }); // announced at +4 s
+    await register(deps, c, 'lapses', { leaseSeconds: 6 }); // announced at +6 s
+    clock += 3_000;
+    await keepalive(deps, c, 'renews'); // its deadline moves to +7 s; the index is not told
+
+    clock += 1_001; // the announcement of `renews` is due: that one item is read, and it is UP
+    const renewed = await sweep(deps, state);
+    expect(renewed).toMatchObject({ clustersRead: 0, itemsRead: 1, down: 0 });
+    expect(await status(c, 'renews')).toBe('UP');
+
+    clock += 2_000; // `lapses` is due and lapsed silently: the renewal threshold counts it against the cluster's UP nodes
+    const lapsed = await sweep(deps, state);
+    expect(lapsed).toMatchObject({ clustersRead: 1, itemsRead: 42, down: 1 });
+    expect(await getNode(deps, c, 'lapses')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+
+    clock += 1_000; // past the renewed deadline that the alone read learnt: the cluster is read again, `renews` goes DOWN
+    expect(await sweep(deps, state)).toMatchObject({ clustersRead: 1, down: 1 });
+    expect(await getNode(deps, c, 'renews')).toMatchObject({ status: 'DOWN', downReason: 'expired' });
+  });
+
+  it('declares a lease cut from its node alone: the dropped connection\'s cluster is not read', async () => {
+    freshHour();
+    const c = cluster();
+    await mapLimit(Array.from({ length: 20 }, (_, i) => `n${i}`), 8, (n) => register(deps, c, n, { leaseSeconds: 600 }));
+    const conn = `conn-${randomUUID()}`;
+    await connect(deps, conn, { clusterId: c, nodeId: 'n0' });
+    const state = await settledSweeper();
+    clock += 1_000;
+    await disconnect(deps, conn); // grace 2 s
+    clock += 2_001;
+    expect(await sweep(deps, state)).toMatchObject({ clustersRead: 0, itemsRead: 1, down: 1 });
+    expect(await getNode(deps, c, 'n0')).toMatchObject({ status: 'DOWN', downReason: 'disconnected' });
+  });
+
   it('reads every cluster again once a minute, whatever the schedule', async () => {
     freshHour();
     const c = cluster();
