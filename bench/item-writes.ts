@@ -12,6 +12,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { localOverrides } from '../functions/core/aws.ts';
+import { FANOUT_FILTER_PATTERNS, matchesFilter } from '../functions/core/stream-filter.ts';
 import { CLUSTERS_PK, META_SK, NODE_SK_PREFIX, SUBSCRIPTION_SK_PREFIX } from '../functions/core/model.ts';
 import { sdkStreamsApi, StreamPoller } from '../local/stream-poller.ts';
 import type { WriteLocation } from './workload.ts';
@@ -33,9 +34,20 @@ export interface WritesWindow {
   busiest: { item: string; writes: number; at: string } | undefined;
 }
 
+/** A write the fan-out acts on, as the bench read it from the stream: an event, or a subscription made or removed. */
+export interface EventArrival {
+  /** When the bench read it (epoch ms): a poll after the write. */
+  at: number;
+  clusterId: string;
+  /** An event (the fan-out's filter passes it: NODE_REGISTERED, NODE_DOWN, …), or a subscription's record written or deleted. */
+  kind: 'event' | 'subscribed' | 'unsubscribed';
+}
+
 export class ItemWrites {
   /** Per second (epoch s): writes per item. */
   private readonly seconds = new Map<number, Map<string, number>>();
+  /** Every event write, in the order read. */
+  private readonly arrivals: EventArrival[] = [];
   private readonly poller: StreamPoller;
   private readonly dynamodb: DynamoDBClient;
   private readonly streams: DynamoDBStreamsClient;
@@ -64,6 +76,16 @@ export class ItemWrites {
     if (!items) this.seconds.set(second, (items = new Map()));
     const key = `${pk} ${sk}`;
     items.set(key, (items.get(key) ?? 0) + 1);
+    const at = Date.now();
+    if (pk.startsWith('C#') && sk.startsWith(NODE_SK_PREFIX) && matchesFilter(FANOUT_FILTER_PATTERNS, record)) this.arrivals.push({ at, clusterId: pk.slice('C#'.length), kind: 'event' });
+    else if (pk.startsWith('S#') && sk.startsWith(SUBSCRIPTION_SK_PREFIX) && record.eventName !== 'MODIFY') {
+      this.arrivals.push({ at, clusterId: pk.slice('S#'.length), kind: record.eventName === 'REMOVE' ? 'unsubscribed' : 'subscribed' });
+    }
+  }
+
+  /** The events and subscription changes read in [fromMs, toMs) (epoch ms). */
+  events(fromMs: number, toMs: number): EventArrival[] {
+    return this.arrivals.filter((a) => a.at >= fromMs && a.at < toMs);
   }
 
   start(): Promise<void> {

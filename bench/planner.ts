@@ -28,7 +28,7 @@ import { AWS_LIMITS, type AwsLimit } from './aws-limits.ts';
 import { httpRouteKeyOf, routeThrottle, type StackSettings } from './stack-settings.ts';
 import { table } from './table.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
-import { CLUSTER_READS_IN_FLIGHT, eventMessageBytes, FULL_VCPU_MB, operationRates, sampleNodeItem, stormPosts, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type StormPosts, type Workload } from './workload.ts';
+import { CLUSTER_READS_IN_FLIGHT, eventMessageBytes, FULL_VCPU_MB, operationRates, sampleNodeItem, stormPosts, STREAM_POLL_MS, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type StormPosts, type StormTimeline, type Workload } from './workload.ts';
 
 /** The account the deployment runs in: AWS's defaults unless raised. */
 export interface Account {
@@ -539,8 +539,10 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
   const clusterReadMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
   const downsPerSweep = r.restarts * interval;
   const scheduledClusters = (r.sweeperClusterReads - clusters * (1 / 60)) * interval;
+  // Announced nodes are read alone, 100 keys a BatchGetItem.
+  const announcedMs = Math.ceil((r.announcements * interval) / 100) * requestMs;
   const downsMs = downWritesMs(downsPerSweep);
-  const sweepMs = (clustersRead: number) => settings.detection.sweepShards * requestMs + Math.ceil(clustersRead / CLUSTER_READS_IN_FLIGHT) * clusterReadMs + downsMs + requestMs;
+  const sweepMs = (clustersRead: number) => settings.detection.sweepShards * requestMs + announcedMs + Math.ceil(clustersRead / CLUSTER_READS_IN_FLIGHT) * clusterReadMs + downsMs + requestMs;
   return [
     {
       id: 'stream:shard',
@@ -562,7 +564,7 @@ function fanoutAndSweepChecks(c: Ctx): Check[] {
       unit: 's',
       lift: { by: 'design', how: 'more cluster reads in flight' },
       source: SWEEP_SOURCE,
-      note: `the clusters due, the announcement queries, the DOWN writes (transactions of ${TRANSACTION_ITEMS}, ${SETTLE_TRANSACTIONS_IN_FLIGHT} in flight); assumed DynamoDB latencies: ${requestMs} ms a request, ${DYNAMODB_LATENCY.transactionMs} ms a transaction, ${perMbMs} ms more per MB read (${CLUSTER_READS_IN_FLIGHT} cluster reads in flight, 1 MB pages)`,
+      note: `the clusters due, the announcement queries and the announced nodes, the DOWN writes (transactions of ${TRANSACTION_ITEMS}, ${SETTLE_TRANSACTIONS_IN_FLIGHT} in flight); assumed DynamoDB latencies: ${requestMs} ms a request, ${DYNAMODB_LATENCY.transactionMs} ms a transaction, ${perMbMs} ms more per MB read (${CLUSTER_READS_IN_FLIGHT} cluster reads in flight, 1 MB pages)`,
     },
     {
       id: 'sweep:full',
@@ -612,15 +614,58 @@ function listChecks(c: Ctx): Check[] {
 
 /** The storm of a workload: how many of one cluster's nodes restart, its events, its subscribers, its posts. */
 function stormOf(c: Ctx): Omit<StormPlan, 'rows'> {
-  const { r, settings, metadataKb } = c;
+  const { w, r, settings, metadataKb } = c;
   const restarts = Math.round(c.stormShare * r.nodesPerCluster);
   const events = 2 * restarts;
   const subscribers = r.recipients;
+  // The restarts that held a connection drop it, and subscribe again once registered.
+  const rejoining = Math.min(subscribers, Math.round(restarts * Math.min(1, (w.boundNodes ?? w.nodes) / Math.max(1, w.nodes))));
+  const timeline = stormTimeline(c, restarts, rejoining);
   const delivery = { events, eventBytes: eventMessageBytes(metadataKb), batchSize: settings.fanoutMapping.batchSize };
-  const batched = stormPosts({ ...delivery, plain: 0, batched: subscribers });
+  const batched = stormPosts({ ...delivery, plain: 0, batched: subscribers - rejoining, timeline });
   const plain = stormPosts({ ...delivery, plain: subscribers, batched: 0 });
   const rate = settings.detection.fanoutPostsPerSecond;
   return { restarts, events, subscribers, eventBytes: delivery.eventBytes, batched, plain, batchedSeconds: batched.posts / rate, plainSeconds: plain.posts / rate };
+}
+
+/** Slots of the planned storm's timeline. */
+const STORM_SLOT_MS = 100;
+
+/**
+ * When a planned storm's events reach the stream: the downs over one sweep
+ * (its planned duration), then the registrations at the pace the register
+ * route lets them in, the restarts that held a connection subscribing again
+ * as they register. (Nodes that restart within their grace register before
+ * their downs are declared: the waves then overlap, and batch better.)
+ */
+function stormTimeline(c: Ctx, restarts: number, rejoining: number): StormTimeline {
+  const register = routeThrottle(c.settings.http, httpRouteKeyOf('register'));
+  const registeringPerSecond = Math.max(1, Math.min(restarts, register.rateLimit + register.burstLimit));
+  const slots = (ms: number): number => Math.max(1, Math.ceil(ms / STORM_SLOT_MS));
+  const spread = (count: number, over: number): number[] => Array.from({ length: over }, (_, i) => Math.floor(((i + 1) * count) / over) - Math.floor((i * count) / over));
+  const downSlots = slots(stormSweep(c, restarts).seconds * 1000);
+  const registerSlots = slots((restarts / registeringPerSecond) * 1000);
+  return {
+    slotMs: STORM_SLOT_MS,
+    eventsPerSlot: [...spread(restarts, downSlots), ...spread(restarts, registerSlots)],
+    joinsPerSlot: [...spread(0, downSlots), ...spread(rejoining, registerSlots)],
+    pollMs: STREAM_POLL_MS,
+    postsPerSecond: c.settings.detection.fanoutPostsPerSecond,
+  };
+}
+
+/** One sweep that declares a storm's downs: its parts (ms) and how long it takes (s). */
+function stormSweep(c: Ctx, restarts: number): { partitionMs: number; vcpu: number; seconds: number } {
+  const { w, r, settings, units } = c;
+  const { requestMs, perMbMs } = DYNAMODB_LATENCY;
+  const clusterMb = (r.nodesPerCluster * w.itemKb) / 1024;
+  const readMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
+  const writesMs = downWritesMs(restarts);
+  // The cluster's node items share a partition key: its partition takes the transactions' two units an item at its rate.
+  const partitionMs = ((restarts * TRANSACTION_WRITE_UNITS) / AWS_LIMITS.dynamodbPartitionWrites.value) * 1000;
+  const vcpu = Math.min(1, deploymentOf(settings).sweeperMemoryMb / FULL_VCPU_MB);
+  const cpuMs = (restarts * units.sweepCpuUsPerDown) / 1000 / vcpu;
+  return { partitionMs, vcpu, seconds: Math.max(readMs + writesMs, readMs + partitionMs, cpuMs) / 1000 };
 }
 
 /**
@@ -675,7 +720,7 @@ function registrationItemChecks(registering: number, restarts: string, interval:
 }
 
 function stormChecks(c: Ctx): Check[] {
-  const { w, r, settings, account, units } = c;
+  const { r, settings, account, units } = c;
   const storm = stormOf(c);
   const interval = settings.detection.sweepIntervalSeconds;
   const register = routeThrottle(settings.http, httpRouteKeyOf('register'));
@@ -684,14 +729,7 @@ function stormChecks(c: Ctx): Check[] {
   const connecting = Math.min(storm.subscribers, account.webSocketNewConnections, connect.rateLimit + connect.burstLimit);
   const lambdaRate = account.lambdaConcurrency * AWS_LIMITS.lambdaRequestsPerConcurrency.value;
   const dropping = Math.min(storm.subscribers, lambdaRate);
-  const { requestMs, perMbMs } = DYNAMODB_LATENCY;
-  const clusterMb = (r.nodesPerCluster * w.itemKb) / 1024;
-  const readMs = Math.max(1, Math.ceil(clusterMb)) * requestMs + clusterMb * perMbMs;
-  const writesMs = downWritesMs(storm.restarts);
-  // The cluster's node items share a partition key: its partition takes the transactions' two units an item at its rate.
-  const partitionMs = ((storm.restarts * TRANSACTION_WRITE_UNITS) / AWS_LIMITS.dynamodbPartitionWrites.value) * 1000;
-  const vcpu = Math.min(1, deploymentOf(settings).sweeperMemoryMb / FULL_VCPU_MB);
-  const cpuMs = (storm.restarts * units.sweepCpuUsPerDown) / 1000 / vcpu;
+  const { partitionMs, vcpu, seconds: sweepSeconds } = stormSweep(c, storm.restarts);
   // The fan-out posts the storm at its rate, the steady events' posts among them.
   const accountWhilePosting = r.httpRequests + r.fullLists * (c.listPages - 1) + r.pings + r.reconnects + Math.max(r.eventMessages, settings.detection.fanoutPostsPerSecond);
   const restarts = storm.restarts.toLocaleString('en-US');
@@ -723,7 +761,7 @@ function stormChecks(c: Ctx): Check[] {
       id: 'storm:sweep',
       limit: "One sweep declaring the storm's downs",
       where: `${restarts} downs, sweeper ${deploymentOf(settings).sweeperMemoryMb} MB`,
-      load: Math.max(readMs + writesMs, readMs + partitionMs, cpuMs) / 1000,
+      load: sweepSeconds,
       capacity: interval,
       unit: 's',
       lift: STORM_SWEEP_LIFT,

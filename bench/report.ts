@@ -122,6 +122,12 @@ function scaleRows(rows: string[][], sc: ScaleResult, goal: (prefix: string) => 
   const conv = st.convergedMs.fromKill === null ? 'NOT within the deadline' : `${(st.convergedMs.fromKill / 1000).toFixed(1)} s after the kill (${((st.convergedMs.fromRestart ?? 0) / 1000).toFixed(1)} s after the restart)`;
   rows.push(['', "storm: every subscriber's list equals the server's", conv, '', '', '', '']);
   rows.push(['', 'storm: full-list reads, posts, registrations, $connect', `${st.counts.fullLists}, ${st.counts.posts}, ${st.counts.register}, ${st.counts.connect}`, '', '', '', '']);
+  const why = st.fullListsBy;
+  rows.push(['', "storm: full-list reads by why: restarts' starts, gaps, refreshes (bound / plain processes), reconnects", `${why.starts}, ${why.gaps}, ${why.refreshes} / ${why.plainRefreshes}, ${why.reconnects}`, '', '', '', '']);
+  const tl = st.timeline;
+  const first = tl.firstAfterKillMs;
+  const over = first === null ? 0 : (tl.eventsPerSlot.length * tl.slotMs - first) / 1000;
+  rows.push(['', 'storm: its events reached the stream from … over …', first === null ? 'none' : `${(first / 1000).toFixed(1)} s after the kill, over ${over.toFixed(1)} s`, '', '', '', '']);
   rows.push(['', "storm: the busiest item's writes in a second; the longest sweep", `${busy(st.writes)}; ≤ ${st.longestSweepMs ?? '-'} ms (mean ${st.meanSweepMs ?? '-'} ms)`, '', '', '', '']);
   const cpu = sc.steadyCpuCores;
   rows.push(['', 'steady CPU, in cores: runtime / DynamoDB Local / client processes', `${cpu.runtime} / ${cpu.dynamodbLocal} / ${cpu.clients}`, '', '', '', '']);

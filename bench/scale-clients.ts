@@ -25,7 +25,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_REFRESH_INTERVAL_SECONDS } from '@roster/contract';
-import { listNodes, listNodesIfChanged, RosterClient, RosterLease } from '@roster/client';
+import { listNodes, listNodesIfChanged, RosterClient, RosterLease, type SyncReason } from '@roster/client';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { listDigest } from './scale-digest.ts';
 
@@ -68,6 +68,8 @@ export interface ShareStats {
   /** Plain nodes: list refreshes, and those that read the whole list (not 304). */
   refreshes: number;
   fullLists: number;
+  /** Bound nodes: the RosterClients' syncs with the server's list, by reason (`resynced`; a quiet refresh answered 304 is not one). */
+  resyncs: Partial<Record<SyncReason, number>>;
   /** Bound nodes: `down` events their clients reported, by node id (for false downs and detection). */
   downs: number;
   /** The wall-clock time each node's down was first reported by a client of this process. */
@@ -95,7 +97,7 @@ const send = (message: ChildMessage): void => {
   process.send?.(message);
 };
 
-const stats: ShareStats = { started: 0, startFailures: 0, keepaliveFailures: 0, leasesLost: 0, reRegistrations: 0, refreshes: 0, fullLists: 0, downs: 0, firstDownAt: {} };
+const stats: ShareStats = { started: 0, startFailures: 0, keepaliveFailures: 0, leasesLost: 0, reRegistrations: 0, refreshes: 0, fullLists: 0, resyncs: {}, downs: 0, firstDownAt: {} };
 const incarnations: Record<string, number> = {};
 const nodeIds = Array.from({ length: spec.count }, (_, i) => `${spec.prefix}${spec.from + i}`);
 const refreshMs = spec.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_SECONDS * 1000;
@@ -127,6 +129,9 @@ async function startBound(nodeId: string, registered?: RosterLease): Promise<voi
       stats.firstDownAt[e.node.nodeId] ??= Date.now();
     });
     client.on('keepaliveFailed', () => stats.keepaliveFailures++);
+    client.on('resynced', (e) => {
+      stats.resyncs[e.reason] = (stats.resyncs[e.reason] ?? 0) + 1;
+    });
     client.on('lost', (e) => {
       if (e.reason === 'expired') stats.leasesLost++;
     });

@@ -26,14 +26,16 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listNodes } from '@roster/client';
 import { countOf, gatewayDelta, readGatewayCounts, type GatewayReading } from './gateway-counts.ts';
-import { ItemWrites, type WritesWindow } from './item-writes.ts';
+import { ItemWrites, type EventArrival, type WritesWindow } from './item-writes.ts';
 import { cpuMicros, rssBytes, startChild, treeCpuMicros, type Child } from './procs.ts';
+import type { SyncReason } from '@roster/client';
 import type { ChildMessage, ParentMessage, ShareSpec, ShareStats } from './scale-clients.ts';
 import { listDigest } from './scale-digest.ts';
 import { scalePrediction, type ScalePrediction } from './scale-prediction.ts';
 import { summarize, type Summary } from './stats.ts';
 import { Subscriber } from './subscriber.ts';
 import { watchMemory, type Progress, type RosterTarget } from './scenario.ts';
+import type { StormTimeline } from './workload.ts';
 
 const CLIENTS_MODULE = fileURLToPath(new URL('./scale-clients.ts', import.meta.url));
 
@@ -110,6 +112,10 @@ export interface ScaleResult {
     /** Counts over the storm, from the kill until converged. */
     counts: RouteRates;
     writes: WritesWindow;
+    /** The full-list reads the clients made, by why: the restarts' first lists, revision gaps, refreshes that met a changed list (bound clients and plain processes), reconnections. */
+    fullListsBy: { starts: number; gaps: number; refreshes: number; plainRefreshes: number; reconnects: number };
+    /** When the storm's events and subscription changes reached the stream (as the bench read them), in slots from the kill, and the batches the observer got: what the planner's batching model is given. */
+    timeline: Pick<StormTimeline, 'slotMs' | 'eventsPerSlot' | 'joinsPerSlot' | 'deliveries'> & { firstAfterKillMs: number | null };
     /** The longest sweep of the storm (the upper bound of its histogram bucket) and the mean. */
     longestSweepMs: number | null;
     meanSweepMs: number | null;
@@ -346,6 +352,46 @@ async function convergence(run: Run, watchers: Share[], deadline: number): Promi
   return { at: undefined, ownLists };
 }
 
+/** Why the clients read whole lists in the storm: the survivors' counters before and after it, and the restarted process's. */
+function fullListCauses(before: ShareStats[], after: ShareStats[], restarted: ShareStats | undefined): ScaleResult['storm']['fullListsBy'] {
+  const delta = (key: SyncReason): number => after.reduce((n, s, i) => n + (s.resyncs[key] ?? 0) - (before[i]?.resyncs[key] ?? 0), 0) + (key === 'start' ? 0 : (restarted?.resyncs[key] ?? 0));
+  return {
+    starts: restarted?.resyncs.start ?? 0,
+    gaps: delta('gap'),
+    refreshes: delta('refresh'),
+    plainRefreshes: after.reduce((n, s, i) => n + s.fullLists - (before[i]?.fullLists ?? 0), 0),
+    reconnects: delta('reconnect') + delta('retry'),
+  };
+}
+
+/** Slots of the measured storm timeline. */
+const TIMELINE_SLOT_MS = 100;
+
+/**
+ * The storm as the stream had it, in slots from the kill: the cluster's
+ * events, and its subscriptions removed (the killed nodes' connections) and
+ * made (the restarts'), which decide whom each batch is posted to.
+ */
+function stormTimeline(arrivals: EventArrival[], clusterId: string, killedWall: number, messages: readonly { wallAt: number; events: number }[]): ScaleResult['storm']['timeline'] {
+  const eventsPerSlot: number[] = [];
+  const joinsPerSlot: number[] = [];
+  let first: number | undefined;
+  for (const a of arrivals) {
+    if (a.clusterId !== clusterId) continue;
+    const slot = Math.max(0, Math.floor((a.at - killedWall) / TIMELINE_SLOT_MS));
+    while (eventsPerSlot.length <= slot) {
+      eventsPerSlot.push(0);
+      joinsPerSlot.push(0);
+    }
+    if (a.kind === 'event') {
+      eventsPerSlot[slot] = (eventsPerSlot[slot] ?? 0) + 1;
+      first ??= a.at;
+    } else joinsPerSlot[slot] = (joinsPerSlot[slot] ?? 0) + (a.kind === 'subscribed' ? 1 : -1);
+  }
+  const deliveries = messages.filter((m) => m.wallAt >= killedWall).map((m) => ({ atMs: m.wallAt - killedWall, events: m.events }));
+  return { slotMs: TIMELINE_SLOT_MS, eventsPerSlot, joinsPerSlot, deliveries, firstAfterKillMs: first === undefined ? null : first - killedWall };
+}
+
 /** The storm: the storm process SIGKILLed, its nodes seen down, restarted at once; until every list is the server's. */
 async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'>> {
   const { target, observer, options, progress } = run;
@@ -353,6 +399,8 @@ async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'
   const stormIds = Array.from({ length: options.storm }, (_, i) => `s${i}`);
   const sweeps0 = await sweepFigures(target.httpUrl);
   const m0 = await readGatewayCounts(target.httpUrl);
+  const survivors = [...run.plain, ...run.subs];
+  const stats0 = await childStats(survivors);
   const killedAt = performance.now();
   const killedWall = Date.now();
   run.storm.child.signal('SIGKILL');
@@ -368,6 +416,8 @@ async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'
   const sweeps1 = await sweepFigures(target.httpUrl);
   const stormTo = Date.now();
   const downReports = await childStats(run.subs);
+  const stats1 = await childStats(survivors);
+  const [restartedStats] = await childStats([restarted]);
   const allSubscribersMs = stormIds.flatMap((id) => {
     const times = downReports.map((s) => s.firstDownAt[id]);
     return times.every((t) => t !== undefined) ? [Math.max(...(times as number[])) - killedWall] : [];
@@ -384,6 +434,8 @@ async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'
       convergedMs: { fromKill: since(converged, killedAt), fromRestart: since(converged, restartedAt) },
       counts: routeRates(gatewayDelta(m1, m0), 1, ownLists),
       writes: run.writes.window(killedWall, stormTo),
+      fullListsBy: fullListCauses(stats0, stats1, restartedStats),
+      timeline: stormTimeline(run.writes.events(killedWall, stormTo), run.clusterId, killedWall, observer.messageLog),
       longestSweepMs: sweep.longest,
       meanSweepMs: sweep.mean,
     },
@@ -399,7 +451,8 @@ export async function scale(target: RosterTarget, options: ScaleOptions, progres
   const stormSpec: ShareSpec = { ...base, kind: 'bound', prefix: 's', from: 0, count: storm };
   const plainSpecs = split(0, plainCount, options.processes.plain).map((s): ShareSpec => ({ ...base, kind: 'plain', prefix: 'p', ...s }));
   const subSpecs = split(0, subscribers, options.processes.subscribers).map((s): ShareSpec => ({ ...base, kind: 'bound', prefix: 'b', ...s }));
-  const observer = await Subscriber.open(target.wsUrl, clusterId, { batch: true });
+  // Batched, as the SDK is; its messages are the fan-out's batches as every subscriber got them.
+  const observer = await Subscriber.open(target.wsUrl, clusterId, { batch: true, logMessages: true });
   const writes = new ItemWrites(target.dynamodbEndpoint, target.tableName);
   await writes.start();
   const memory = watchMemory(target);

@@ -34,11 +34,14 @@ export class Subscriber {
   readonly received: { type: string; nodeId: string; revision: number }[] = [];
   /** WebSocket messages that carried events (a batched message counts once). */
   messages = 0;
+  /** With `logMessages`: each such message, when it came (epoch ms) and how many events it carried. */
+  readonly messageLog: { wallAt: number; events: number }[] = [];
   private readonly listeners = new Set<(key: string) => void>();
 
   private constructor(
     readonly ws: WebSocket,
     private readonly keepAll: boolean,
+    private readonly logMessages: boolean,
   ) {
     ws.on('message', (data) => {
       let message: WireEvent & { events?: unknown };
@@ -50,12 +53,15 @@ export class Subscriber {
       const events = message.type === 'EVENTS' && Array.isArray(message.events) ? (message.events as WireEvent[]) : [message];
       const at = performance.now();
       const wallAt = Date.now();
-      let counted = false;
+      let carried = 0;
       for (const event of events) {
         if (typeof event.type !== 'string' || !event.type.startsWith('NODE_') || typeof event.node?.nodeId !== 'string') continue;
-        if (!counted) this.messages++;
-        counted = true;
+        carried++;
         this.record(event.type, event.node.nodeId, event, at, wallAt);
+      }
+      if (carried > 0) {
+        this.messages++;
+        if (this.logMessages) this.messageLog.push({ wallAt, events: carried });
       }
     });
     ws.on('error', () => undefined);
@@ -70,12 +76,12 @@ export class Subscriber {
     for (const listener of this.listeners) listener(key);
   }
 
-  /** Opens `{wsUrl}?clusterId=…` (with `batch`, `&batch=true`); `keepAll` also records every event in `received`. */
-  static open(wsUrl: string, clusterId: string, options: { keepAll?: boolean; batch?: boolean; timeoutMs?: number } = {}): Promise<Subscriber> {
+  /** Opens `{wsUrl}?clusterId=…` (with `batch`, `&batch=true`); `keepAll` also records every event in `received`, `logMessages` every message in `messageLog`. */
+  static open(wsUrl: string, clusterId: string, options: { keepAll?: boolean; batch?: boolean; logMessages?: boolean; timeoutMs?: number } = {}): Promise<Subscriber> {
     const query = `clusterId=${encodeURIComponent(clusterId)}${options.batch ? '&batch=true' : ''}`;
     const ws = new WebSocket(`${wsUrl}?${query}`, { handshakeTimeout: options.timeoutMs ?? 30_000 });
     return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new Subscriber(ws, options.keepAll ?? false)));
+      ws.once('open', () => resolve(new Subscriber(ws, options.keepAll ?? false, options.logMessages ?? false)));
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`WebSocket refused: HTTP ${res.statusCode}`)));
     });

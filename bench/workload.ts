@@ -34,10 +34,10 @@
  *   the lease cut and the bind).
  * - the sweeper: one invocation a minute sweeping every `sweepIntervalSeconds`
  *   (docs/how-it-works/sweep-cost.md); it reads each cluster about once per
- *   (lease − keepalive interval), once a minute in a full sweep, and once
- *   per announced deadline (a registration, a lease cut); each read costs
- *   the measured read units per node; each sweep queries the announcements,
- *   one small query per expiry-index shard.
+ *   (lease − keepalive interval) and once a minute in a full sweep, each
+ *   read costing the measured read units per node; an announced deadline (a
+ *   registration, a lease cut) reads its node alone, half a read unit; each
+ *   sweep queries the announcements, one small query per expiry-index shard.
  */
 import { DEFAULT_LEASE_SECONDS, DEFAULT_PING_INTERVAL_SECONDS, DEFAULT_REFRESH_INTERVAL_SECONDS } from '@roster/contract';
 import { CONFIG_DEFAULTS } from '../functions/core/config.ts';
@@ -269,9 +269,9 @@ export interface Rates {
   writeUnits: number;
   /** Read units per second of everything but the sweeper's cluster reads. */
   readUnits: number;
-  /** Read units per second of the sweeper (cluster reads and announcement queries). */
+  /** Read units per second of the sweeper (cluster reads, announced nodes and announcement queries). */
   sweeperReadUnits: number;
-  /** Cluster reads per second by the sweeper: scheduled, full sweeps and announcements. */
+  /** Whole-cluster reads per second by the sweeper: scheduled and full sweeps (an announced node is read alone). */
   sweeperClusterReads: number;
   /** Deadlines announced per second (registrations and lease cuts). */
   announcements: number;
@@ -285,9 +285,11 @@ export function sweeperReadsPerSecond(w: Workload, announcementsPerSecond: numbe
   const nodesPerCluster = w.nodes / w.clusters;
   const perClusterRead = 0.5 * Math.ceil((nodesPerCluster * w.itemKb) / 4);
   const scheduled = 1 / Math.max(1, lease - w.keepaliveSeconds);
-  const clusterReads = w.clusters * (scheduled + 1000 / FULL_SWEEP_EVERY_MS) + announcementsPerSecond;
+  const clusterReads = w.clusters * (scheduled + 1000 / FULL_SWEEP_EVERY_MS);
+  // An announced node is read alone (BatchGetItem, eventually consistent): half a unit per 4 KB.
+  const announcedReads = announcementsPerSecond * 0.5 * Math.ceil(w.itemKb / 4);
   const announcementQueries = (deployment.sweepShards * 0.5) / deployment.sweepIntervalSeconds;
-  return { units: clusterReads * perClusterRead + announcementQueries, clusterReads };
+  return { units: clusterReads * perClusterRead + announcedReads + announcementQueries, clusterReads };
 }
 
 /** Where the write units of a second land (`WRITE_LOCATIONS` at these rates); `boundRestarts` of the restarts drop and make a bound connection. */
@@ -457,33 +459,111 @@ export interface StormDelivery {
   plain: number;
   /** Subscribers that asked for batched messages (`batch=true`; the SDK does). */
   batched: number;
+  /** When the events reach the stream and who subscribes meanwhile; without it they are all there at once (full batches). */
+  timeline?: StormTimeline;
+}
+
+/** When a storm's events reach the stream, in slots of `slotMs` from its first. */
+export interface StormTimeline {
+  slotMs: number;
+  /** Events written in each slot (`events` is their sum). */
+  eventsPerSlot: readonly number[];
+  /** Batched subscribers that subscribe (or, negative, leave) in each slot: restarted nodes reconnecting get the batches delivered later. */
+  joinsPerSlot?: readonly number[];
+  /** How often the fan-out's event source polls an idle stream (Lambda's: four times a second). */
+  pollMs: number;
+  /** The fan-out's post rate (`fanoutPostsPerSecond`): while it delivers a batch, the next one fills. */
+  postsPerSecond: number;
+  /**
+   * The batches as the fan-out delivered them (a run's, measured: when, from
+   * the first slot, and how many events each), instead of the ones the polls
+   * and the post rate would make.
+   */
+  deliveries?: readonly { atMs: number; events: number }[];
 }
 
 export interface StormPosts {
   /** Messages each plain subscriber gets: one per event. */
   perPlain: number;
-  /** Messages each batched subscriber gets: the `EVENTS` messages of each stream batch, each at most one 32 KB frame. */
+  /** Messages a batched subscriber gets over the whole storm: the `EVENTS` messages of each stream batch, each at most one 32 KB frame. */
   perBatched: number;
+  /** Stream batches that carried the storm's events. */
+  batches: number;
   /** Every post of the storm. */
   posts: number;
 }
 
+/** Lambda polls each stream shard four times a second when it has nothing to hand over (with-ddb.html). */
+export const STREAM_POLL_MS = 250;
+
 /**
  * The posts a storm costs (functions/core/fanout.ts): the stream hands the
- * fan-out the storm's records in batches of `batchSize` (in a storm the
- * batches are full: records pile up while the fan-out delivers the one
- * before); a plain subscriber gets one message per event, a batched one the
- * batch's events packed into `EVENTS` messages of at most
- * BATCH_MESSAGE_LIMIT_BYTES (API Gateway's 32 KB frame, with room to spare),
- * a batch of one event as the plain message. Every event of a storm carries
- * its node in full, metadata included, so the bytes are the events' own.
+ * fan-out the storm's records in batches of at most `batchSize`; a plain
+ * subscriber gets one message per event, a batched one the batch's events
+ * packed into `EVENTS` messages of at most BATCH_MESSAGE_LIMIT_BYTES (API
+ * Gateway's 32 KB frame, with room to spare), a batch of one event as the
+ * plain message. Every event of a storm carries its node in full, metadata
+ * included, so the bytes are the events' own.
+ *
+ * How many batches: without a timeline, every event is in the stream at
+ * once and the batches are full. With one, the records come as they were
+ * written: the event source takes what is there at each poll (at most
+ * `batchSize`), and while the fan-out posts that batch — its subscribers'
+ * messages at its post rate — the next one fills. A storm posted to many
+ * subscribers therefore still comes in full batches; one with few
+ * subscribers, written over seconds, comes in a batch a poll, and each costs
+ * every subscriber at least a message.
  */
 export function stormPosts(storm: StormDelivery): StormPosts {
   // The `EVENTS` envelope (batchRuns in fanout.ts): its head and closing, and a comma per event.
   const frame = Buffer.byteLength(`{"type":"EVENTS","clusterId":${JSON.stringify('cluster-0001')},"events":[`) + 2;
   const perMessage = Math.max(1, Math.floor((BATCH_MESSAGE_LIMIT_BYTES - frame) / (storm.eventBytes + 1)));
+  const messages = (events: number): number => (events === 1 ? 1 : Math.ceil(events / perMessage));
   let perBatched = 0;
-  for (let left = storm.events; left > 0; left -= storm.batchSize) perBatched += Math.ceil(Math.min(left, storm.batchSize) / perMessage);
-  const perPlain = storm.events;
-  return { perPlain, perBatched, posts: perPlain * storm.plain + perBatched * storm.batched };
+  let posts = 0;
+  let batches = 0;
+  let batched = storm.batched;
+  const deliver = (events: number, joined: number): number => {
+    batched += joined;
+    const sent = events * storm.plain + messages(events) * batched;
+    perBatched += messages(events);
+    posts += sent;
+    batches++;
+    return sent;
+  };
+  const { timeline } = storm;
+  if (!timeline) {
+    for (let left = storm.events; left > 0; left -= storm.batchSize) deliver(Math.min(left, storm.batchSize), 0);
+  } else {
+    const { slotMs, eventsPerSlot, joinsPerSlot = [], pollMs, postsPerSecond } = timeline;
+    let joinSlot = 0;
+    /** The subscriptions made (less those removed) by `now` and not yet counted. */
+    const joinedBy = (now: number): number => {
+      let joined = 0;
+      for (; joinSlot < joinsPerSlot.length && joinSlot * slotMs <= now; joinSlot++) joined += joinsPerSlot[joinSlot] ?? 0;
+      return joined;
+    };
+    if (timeline.deliveries) {
+      for (const d of timeline.deliveries) deliver(d.events, joinedBy(d.atMs));
+    } else {
+      let slot = 0;
+      let waiting = 0;
+      let now = 0;
+      for (;;) {
+        // The records written by `now`.
+        for (; slot < eventsPerSlot.length && slot * slotMs <= now; slot++) waiting += eventsPerSlot[slot] ?? 0;
+        const joined = joinedBy(now);
+        if (waiting === 0) {
+          if (slot >= eventsPerSlot.length) break;
+          batched += joined;
+          now += pollMs;
+          continue;
+        }
+        const events = Math.min(waiting, storm.batchSize);
+        waiting -= events;
+        now += DURATION_MS.fanoutBase + (deliver(events, joined) / postsPerSecond) * 1000;
+      }
+    }
+  }
+  return { perPlain: storm.events, perBatched, batches, posts };
 }

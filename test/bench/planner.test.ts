@@ -88,10 +88,13 @@ describe('at the defaults', () => {
     const p = at(10_000, 1, 10_000);
     expect(limitsOver(p, 0.7)).toEqual([]);
     // The closest three: the stream shard (each event to 20,000 subscribers paced at 6,000 posts a second), the account's
-    // quota while it posts, and the cluster's partition key reads.
+    // quota while it posts, and the account's burst an event's posts take.
     const closest = [...p.rows].sort((a, b) => b.utilization - a.utilization).slice(0, 3);
-    expect(ids(closest).sort()).toEqual(['apigw:fanout-peak', 'ddb:cluster-partition-reads', 'stream:shard']);
-    for (const r of closest) expect(r.utilization, r.id).toBeGreaterThan(0.6);
+    expect(ids(closest).sort()).toEqual(['apigw:event-burst', 'apigw:fanout-peak', 'stream:shard']);
+    for (const r of closest) expect(r.utilization, r.id).toBeGreaterThanOrEqual(0.6);
+    // The cluster's partition reads: its refreshes and list reads, and the sweeper's whole reads (on schedule and once a
+    // minute); an announced registration's node is read alone (it read the whole cluster before: 64% here).
+    expect(row(p, 'ddb:cluster-partition-reads').utilization).toBeLessThan(0.45);
     expect(ids(p.newAccount.filter((r) => r.utilization >= 0.7))).toEqual(['new-account:lambda:concurrency', 'new-account:lambda:request-rate']);
     expect(row(p, 'new-account:lambda:request-rate').lift).toMatchObject({ by: 'quota', code: 'L-B99A9384', ask: 93 });
   });
@@ -155,11 +158,17 @@ describe('a storm: a tenth of one cluster restarting at once, planned apart', ()
 
   test('its posts: one per event to a plain subscriber, 40 EVENTS messages to a batched one', () => {
     const q = p();
-    // 2,000 events of 413 bytes in stream batches of 100: 41 KB a batch, two 32 KB messages each, 20 batches.
+    // 2,000 events of 413 bytes in stream batches of 100: 41 KB a batch, two 32 KB messages each. Each batch to 20,000
+    // subscribers paced at 6,000 posts a second takes seconds, so the records pile up behind it and the batches are
+    // full (20 of them, 21 with the first poll's): 40 messages to a subscriber that is there throughout. The 1,000
+    // restarted nodes are not, until they register and subscribe again: they miss a batch or two.
     expect(q.storm.eventBytes).toBe(413);
-    expect(q.storm.batched).toMatchObject({ perBatched: 40, posts: 40 * 20_000 });
+    expect(q.storm.batched.perBatched).toBe(40);
+    expect(q.storm.batched.batches).toBeLessThanOrEqual(21);
+    expect(q.storm.batched.posts).toBeLessThan(40 * 20_000);
+    expect(q.storm.batched.posts).toBeGreaterThan(40 * 19_000 + 36 * 1_000);
     expect(q.storm.plain).toMatchObject({ perPlain: 2_000, posts: 2_000 * 20_000 });
-    expect(q.storm.batchedSeconds).toBe((40 * 20_000) / 6_000);
+    expect(q.storm.batchedSeconds).toBe(q.storm.batched.posts / 6_000);
   });
 });
 

@@ -62,7 +62,20 @@ test("roster capacity's prediction for the same workload is beside the counts", 
   const p = report.scale?.prediction;
   expect(p?.command).toBe('npx roster capacity --nodes 200 --bound-nodes 40 --clusters 1 --subscribers 1 --churn 0');
   expect(p?.figures.map((f) => f.figure)).toContain('keepalive requests/s');
-  expect(p?.figures.find((f) => f.figure === 'storm: full-list reads')?.predicted).toBe(20);
+  expect(p?.figures.find((f) => f.figure === 'storm: full-list reads at start and on gaps')?.predicted).toBe(20);
+  // The planner's storm posts, given the batches the fan-out made here.
+  expect(p?.figures.find((f) => f.figure === 'storm: posts, to the batches made here')?.predicted).toBeGreaterThan(0);
+});
+
+test("the storm's full-list reads are told apart: the 20 restarts' first lists among them", () => {
+  const by = report.scale?.storm.fullListsBy;
+  expect(by?.starts).toBe(20);
+  // What the clients say they read whole is what the runtime served whole (a reconnection's sync may be a 304).
+  const told = (by?.starts ?? 0) + (by?.gaps ?? 0) + (by?.refreshes ?? 0) + (by?.plainRefreshes ?? 0);
+  expect(told).toBeLessThanOrEqual(report.scale?.storm.counts.fullLists ?? 0);
+  const timeline = report.scale?.storm.timeline;
+  // Each killed node's NODE_DOWN and its restart's NODE_REGISTERED, at least.
+  expect(timeline?.eventsPerSlot.reduce((n, k) => n + k, 0)).toBeGreaterThanOrEqual(40);
 });
 
 test('no client process of this run is left running', () => {
