@@ -39,8 +39,10 @@ export interface EventArrival {
   /** When the bench read it (epoch ms): a poll after the write. */
   at: number;
   clusterId: string;
-  /** An event (the fan-out's filter passes it: NODE_REGISTERED, NODE_DOWN, …), or a subscription's record written or deleted. */
-  kind: 'event' | 'subscribed' | 'unsubscribed';
+  /** An event (the fan-out's filter passes it: NODE_REGISTERED, NODE_DOWN, …), a lease cut by a dropped connection, or a subscription's record written or deleted. */
+  kind: 'event' | 'cut' | 'subscribed' | 'unsubscribed';
+  /** The node, for an event or a cut. */
+  nodeId?: string;
 }
 
 export class ItemWrites {
@@ -77,8 +79,12 @@ export class ItemWrites {
     const key = `${pk} ${sk}`;
     items.set(key, (items.get(key) ?? 0) + 1);
     const at = Date.now();
-    if (pk.startsWith('C#') && sk.startsWith(NODE_SK_PREFIX) && matchesFilter(FANOUT_FILTER_PATTERNS, record)) this.arrivals.push({ at, clusterId: pk.slice('C#'.length), kind: 'event' });
-    else if (pk.startsWith('S#') && sk.startsWith(SUBSCRIPTION_SK_PREFIX) && record.eventName !== 'MODIFY') {
+    if (pk.startsWith('C#') && sk.startsWith(NODE_SK_PREFIX)) {
+      const node = { at, clusterId: pk.slice('C#'.length), nodeId: sk.slice(NODE_SK_PREFIX.length) };
+      if (matchesFilter(FANOUT_FILTER_PATTERNS, record)) this.arrivals.push({ ...node, kind: 'event' });
+      // The lease cut of a dropped connection (lease.ts `cutLease`) sets `cutReason` on an UP node.
+      else if (record.dynamodb?.NewImage?.cutReason !== undefined && record.dynamodb.OldImage?.cutReason === undefined) this.arrivals.push({ ...node, kind: 'cut' });
+    } else if (pk.startsWith('S#') && sk.startsWith(SUBSCRIPTION_SK_PREFIX) && record.eventName !== 'MODIFY') {
       this.arrivals.push({ at, clusterId: pk.slice('S#'.length), kind: record.eventName === 'REMOVE' ? 'unsubscribed' : 'subscribed' });
     }
   }

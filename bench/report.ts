@@ -118,6 +118,7 @@ function scaleRows(rows: string[][], sc: ScaleResult, goal: (prefix: string) => 
   const gCrash = goal('crash detection p99 at scale');
   const c = sc.crash;
   rows.push(['', `storm: ${sc.stormNodes} killed at once → NODE_DOWN, p50 / p99 (at every subscriber)`, `${c.observed === sc.stormNodes ? secs(c.detectionMs) : `${c.observed} of ${sc.stormNodes} seen`} (${secs(c.allSubscribersMs)})`, '', '', gCrash?.target ? `${gCrash.target} ms` : '', metText(gCrash)]);
+  rows.push(['', 'storm: kill → lease cut (DynamoDB Local taking the disconnects), cut → NODE_DOWN, p50 / p99', `${secs(c.killToCutMs)}, ${secs(c.cutToDownMs)}`, '', '', '', '']);
   const st = sc.storm;
   const conv = st.convergedMs.fromKill === null ? 'NOT within the deadline' : `${(st.convergedMs.fromKill / 1000).toFixed(1)} s after the kill (${((st.convergedMs.fromRestart ?? 0) / 1000).toFixed(1)} s after the restart)`;
   rows.push(['', "storm: every subscriber's list equals the server's", conv, '', '', '', '']);

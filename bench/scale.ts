@@ -104,6 +104,13 @@ export interface ScaleResult {
     detectionMs: Summary;
     /** Kill → the same node's down reported by every surviving RosterClient (its first report in each process, the latest of them). */
     allSubscribersMs: Summary;
+    /**
+     * The detection in two parts: kill → the node's lease cut (the runtime's `$disconnect` writing it: here each
+     * waits for DynamoDB Local to take the writes of the disconnects before it, on AWS they run side by side), and
+     * cut → NODE_DOWN at the observer (the grace, the sweep, the delivery: what the 3.5 s bound is made of).
+     */
+    killToCutMs: Summary;
+    cutToDownMs: Summary;
   };
   storm: {
     restartedAfterMs: number;
@@ -364,6 +371,22 @@ function fullListCauses(before: ShareStats[], after: ShareStats[], restarted: Sh
   };
 }
 
+/** Kill → each storm node's lease cut (as the stream had it), and cut → its NODE_DOWN at the observer. */
+function detectionParts(arrivals: EventArrival[], observer: Subscriber, stormIds: string[], killedWall: number): Pick<ScaleResult['crash'], 'killToCutMs' | 'cutToDownMs'> {
+  const cutAt = new Map<string, number>();
+  for (const a of arrivals) if (a.kind === 'cut' && a.nodeId !== undefined && !cutAt.has(a.nodeId)) cutAt.set(a.nodeId, a.at);
+  const killToCut: number[] = [];
+  const cutToDown: number[] = [];
+  for (const id of stormIds) {
+    const cut = cutAt.get(id);
+    const down = observer.arrivals.get(`NODE_DOWN/${id}`)?.wallAt;
+    if (cut === undefined) continue;
+    killToCut.push(cut - killedWall);
+    if (down !== undefined) cutToDown.push(down - cut);
+  }
+  return { killToCutMs: summarize(killToCut, 0), cutToDownMs: summarize(cutToDown, 0) };
+}
+
 /** Slots of the measured storm timeline. */
 const TIMELINE_SLOT_MS = 100;
 
@@ -428,7 +451,7 @@ async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'
   const sweep = longestSweep(sweeps1, sweeps0);
   const since = (t: number | undefined, from: number) => (t === undefined ? null : Math.round(t - from));
   return {
-    crash: { observed: detection.length, detectionMs: summarize(detection, 0), allSubscribersMs: summarize(allSubscribersMs, 0) },
+    crash: { observed: detection.length, detectionMs: summarize(detection, 0), allSubscribersMs: summarize(allSubscribersMs, 0), ...detectionParts(run.writes.events(killedWall, stormTo), observer, stormIds, killedWall) },
     storm: {
       restartedAfterMs: Math.round(restartedAt - killedAt),
       convergedMs: { fromKill: since(converged, killedAt), fromRestart: since(converged, restartedAt) },

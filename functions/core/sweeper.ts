@@ -14,7 +14,9 @@
  * - by announcement: a registration and the lease cut of a dropped connection
  *   set `sweepAt`, the key of the sparse `byExpiry` index; each sweep queries
  *   the deadlines that came due since the last one (a few seconds of
- *   look-back cover the index's eventual consistency);
+ *   look-back cover the index's eventual consistency) and reads those nodes
+ *   alone (`readAnnounced`) — their clusters whole only when one lapsed
+ *   silently, which self-preservation counts against the cluster's UP nodes;
  * - and once a minute, or after a failure, it reads every cluster, which
  *   rebuilds the schedule from scratch (a new process, a missed announcement).
  *

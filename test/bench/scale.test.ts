@@ -44,6 +44,9 @@ test('every killed node was seen down, and afterwards every RosterClient held th
   const sc = report.scale;
   expect(sc?.crash.observed).toBe(20);
   expect(sc?.crash.detectionMs.n).toBe(20);
+  // Each killed node's lease was cut when its connection dropped (the stream has the cut), and its NODE_DOWN seen.
+  expect(sc?.crash.killToCutMs.n).toBe(20);
+  expect(sc?.crash.cutToDownMs.n).toBe(20);
   expect(sc?.storm.convergedMs.fromKill, JSON.stringify(sc?.storm)).not.toBeNull();
   // Timings are the machine's: a quick run does not judge them.
   expect(report.goals.find((g) => g.what.startsWith('crash detection p99 at scale'))?.met).toBeNull();
