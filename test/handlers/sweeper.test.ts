@@ -552,15 +552,15 @@ describe('a storm: due nodes settled at once', () => {
     await sweep(d, newSweeperState());
   }
 
-  /** A store that answers the sweeper's first transaction with `cancellation` instead of writing it. */
-  function cancellingFirstTransaction(c: string, cancellation: (updates: number) => Error, meanwhile?: () => Promise<unknown>): Deps {
-    let cancelled = false;
+  /** A store that answers the sweeper's first transaction in `c` with `error` (given the nodes it would write) instead of writing it. */
+  function failingFirstTransaction(c: string, error: (nodes: string[]) => Error, meanwhile?: () => Promise<unknown>): Deps {
+    let failed = false;
     return intercepting(d, (command) => command instanceof TransactWriteCommand && sweeperWritesOf(command, c).length > 0, {
       before: async (command) => {
-        if (cancelled) return;
-        cancelled = true;
+        if (failed) return;
+        failed = true;
         await meanwhile?.();
-        throw cancellation(sweeperWritesOf(command, c).length);
+        throw error(sweeperWritesOf(command, c));
       },
     });
   }
@@ -572,13 +572,13 @@ describe('a storm: due nodes settled at once', () => {
     await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: 10 }));
     t += 10_001;
     // DynamoDB's answer when another write of one of the items was in flight: that update `TransactionConflict`, the rest `None`.
-    const conflict = (updates: number) =>
+    const conflict = (nodes: string[]) =>
       new TransactionCanceledException({
         $metadata: {},
         message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, …]',
-        CancellationReasons: Array.from({ length: updates }, (_, i) => ({ Code: i === 0 ? 'TransactionConflict' : 'None' })),
+        CancellationReasons: nodes.map((_, i) => ({ Code: i === 0 ? 'TransactionConflict' : 'None' })),
       });
-    const result = await sweep(cancellingFirstTransaction(c, conflict), newSweeperState());
+    const result = await sweep(failingFirstTransaction(c, conflict), newSweeperState());
     expect(result).toMatchObject({ down: 30, raced: 0 });
     const nodes = await Promise.all(ids.map((id) => getNode(d, c, id)));
     expect(nodes.every((n) => n.status === 'DOWN' && n.downReason === 'expired')).toBe(true);
@@ -591,12 +591,9 @@ describe('a storm: due nodes settled at once', () => {
     await mapLimit(ids, 16, (id) => register(d, c, id, { leaseSeconds: 10 }));
     t += 10_001;
     let failed: string[] = [];
-    const failing = intercepting(d, (command) => command instanceof TransactWriteCommand && sweeperWritesOf(command, c).length > 0, {
-      before: async (command) => {
-        if (failed.length > 0) return;
-        failed = sweeperWritesOf(command, c);
-        throw new InternalServerError({ $metadata: {}, message: 'Internal server error' });
-      },
+    const failing = failingFirstTransaction(c, (nodes) => {
+      failed = nodes;
+      return new InternalServerError({ $metadata: {}, message: 'Internal server error' });
     });
     await expect(sweep(failing, newSweeperState())).rejects.toThrow('Internal server error');
     // Declared: DOWN for a reason. Not written: a lapse, which reads DOWN without one.
@@ -618,7 +615,7 @@ describe('a storm: due nodes settled at once', () => {
     const bare = () => new TransactionCanceledException({ $metadata: {}, message: 'Transaction cancelled' });
     // A keepalive that made it in time lands between the sweeper's read and its writes: n07's write fails its condition.
     const renewN07 = () => keepalive({ ...d, now: () => registeredAt + 9_999 }, c, 'n07');
-    const result = await sweep(cancellingFirstTransaction(c, bare, renewN07), newSweeperState());
+    const result = await sweep(failingFirstTransaction(c, bare, renewN07), newSweeperState());
     expect(result).toMatchObject({ down: 29, raced: 1 });
     const nodes = new Map((await Promise.all(ids.map((id) => getNode(d, c, id)))).map((n) => [n.nodeId, n.status]));
     expect(nodes.get('n07')).toBe('UP');
