@@ -204,9 +204,9 @@ export async function unsubscribe(deps: Deps, connectionId: string, clusterId: s
 export async function disconnect(deps: Deps, connectionId: string): Promise<{ cutLease: boolean }> {
   const conn = await getConnection(deps, connectionId);
   if (!conn) return { cutLease: false };
-  const bound = conn.clusterId !== undefined && conn.nodeId !== undefined;
+  const { clusterId, nodeId } = conn;
   const [cut, cleanup] = await Promise.allSettled([
-    bound ? cutLease(deps, connectionId, conn.clusterId as string, conn.nodeId as string) : Promise.resolve(false),
+    clusterId !== undefined && nodeId !== undefined ? cutLease(deps, connectionId, clusterId, nodeId) : Promise.resolve(false),
     removeConnection(deps, connectionId, [...(conn.clusters ?? [])]),
   ]);
   if (cut.status === 'rejected') throw cut.reason;
