@@ -98,6 +98,8 @@ export const AWS_LIMITS = {
   dynamodbNewTableWarmReads: { value: 12_000, unit: 'read units/s', source: DDB_WARM, note: 'warm throughput of a new on-demand table' },
   /** Lambda reads each shard of a DynamoDB stream with one batch at a time per `ParallelizationFactor`. */
   streamBatchesPerShard: { value: 1, unit: 'concurrent batches per shard and ParallelizationFactor', source: 'https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html' },
+  /** Lambda polls each shard of a DynamoDB stream four times a second while it has nothing to hand over. */
+  streamIdlePollMs: { value: 250, unit: 'ms between polls of an idle shard', source: 'https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html' },
 } as const satisfies Record<string, AwsLimit>;
 
 export type AwsLimitName = keyof typeof AWS_LIMITS;

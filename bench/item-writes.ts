@@ -48,7 +48,7 @@ export interface EventArrival {
 export class ItemWrites {
   /** Per second (epoch s): writes per item. */
   private readonly seconds = new Map<number, Map<string, number>>();
-  /** Every event write, in the order read. */
+  /** Every event, lease cut and subscription change, in the order read. */
   private readonly arrivals: EventArrival[] = [];
   private readonly poller: StreamPoller;
   private readonly dynamodb: DynamoDBClient;
@@ -71,7 +71,7 @@ export class ItemWrites {
   private count(record: DynamoDBRecord): void {
     const pk = record.dynamodb?.Keys?.pk?.S ?? '';
     const sk = record.dynamodb?.Keys?.sk?.S ?? '';
-    // When the bench read it, a poll (100 ms) after the write: DynamoDB Local's ApproximateCreationDateTime is
+    // When the bench read it, a poll (at most 250 ms) after the write: DynamoDB Local's ApproximateCreationDateTime is
     // rounded down to the minute.
     const second = Math.floor(Date.now() / 1000);
     let items = this.seconds.get(second);

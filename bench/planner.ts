@@ -28,7 +28,7 @@ import { AWS_LIMITS, type AwsLimit } from './aws-limits.ts';
 import { httpRouteKeyOf, routeThrottle, type StackSettings } from './stack-settings.ts';
 import { table } from './table.ts';
 import { MEASURED_UNITS, type Units } from './units.ts';
-import { CLUSTER_READS_IN_FLIGHT, eventMessageBytes, FULL_VCPU_MB, operationRates, sampleNodeItem, stormPosts, STREAM_POLL_MS, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type StormPosts, type StormTimeline, type Workload } from './workload.ts';
+import { CLUSTER_READS_IN_FLIGHT, eventMessageBytes, FULL_VCPU_MB, operationRates, sampleNodeItem, stormPosts, SUBSCRIPTION_ITEM_KB, type Deployment, type Rates, type StormPosts, type StormTimeline, type Workload } from './workload.ts';
 
 /** The account the deployment runs in: AWS's defaults unless raised. */
 export interface Account {
@@ -649,7 +649,7 @@ function stormTimeline(c: Ctx, restarts: number, rejoining: number): StormTimeli
     slotMs: STORM_SLOT_MS,
     eventsPerSlot: [...spread(restarts, downSlots), ...spread(restarts, registerSlots)],
     joinsPerSlot: [...spread(0, downSlots), ...spread(rejoining, registerSlots)],
-    pollMs: STREAM_POLL_MS,
+    pollMs: AWS_LIMITS.streamIdlePollMs.value,
     postsPerSecond: c.settings.detection.fanoutPostsPerSecond,
   };
 }

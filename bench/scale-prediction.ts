@@ -8,11 +8,12 @@
  * `roster capacity` takes them. Each figure is the measured one divided by
  * the predicted one; they should agree within 15%.
  */
+import { AWS_LIMITS } from './aws-limits.ts';
 import { deploymentOf, plan, stackKeepaliveSeconds } from './planner.ts';
 import type { ScaleResult } from './scale.ts';
 import { synthesizedSettings, type StackSettings } from './stack-settings.ts';
 import { MEASURED_UNITS } from './units.ts';
-import { eventMessageBytes, operationRates, stormPosts, STREAM_POLL_MS, workloadDefaults, type StormPosts, type Workload } from './workload.ts';
+import { eventMessageBytes, operationRates, stormPosts, workloadDefaults, type StormPosts, type Workload } from './workload.ts';
 
 /** How close two figures must be. */
 export const AGREEMENT = 0.15;
@@ -65,7 +66,7 @@ function stormPostsHere(result: ScaleResult, settings: StackSettings): StormPost
     plain: 0,
     // Subscribed at the kill: the RosterClients (the killed ones leave in the timeline) and the observer.
     batched: result.subscribers + result.stormNodes + 1,
-    timeline: { ...timeline, pollMs: STREAM_POLL_MS, postsPerSecond: settings.detection.fanoutPostsPerSecond },
+    timeline: { ...timeline, pollMs: AWS_LIMITS.streamIdlePollMs.value, postsPerSecond: settings.detection.fanoutPostsPerSecond },
   });
 }
 

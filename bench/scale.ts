@@ -24,11 +24,10 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listNodes } from '@roster/client';
+import { listNodes, type SyncReason } from '@roster/client';
 import { countOf, gatewayDelta, readGatewayCounts, type GatewayReading } from './gateway-counts.ts';
 import { ItemWrites, type EventArrival, type WritesWindow } from './item-writes.ts';
 import { cpuMicros, rssBytes, startChild, treeCpuMicros, type Child } from './procs.ts';
-import type { SyncReason } from '@roster/client';
 import type { ChildMessage, ParentMessage, ShareSpec, ShareStats } from './scale-clients.ts';
 import { listDigest } from './scale-digest.ts';
 import { scalePrediction, type ScalePrediction } from './scale-prediction.ts';
@@ -391,16 +390,15 @@ function detectionParts(arrivals: EventArrival[], observer: Subscriber, stormIds
 const TIMELINE_SLOT_MS = 100;
 
 /**
- * The storm as the stream had it, in slots from the kill: the cluster's
- * events, and its subscriptions removed (the killed nodes' connections) and
+ * The storm as the stream had it (the cluster's writes), in slots from the
+ * kill: its events, and its subscriptions removed (the killed nodes' connections) and
  * made (the restarts'), which decide whom each batch is posted to.
  */
-function stormTimeline(arrivals: EventArrival[], clusterId: string, killedWall: number, messages: readonly { wallAt: number; events: number }[]): ScaleResult['storm']['timeline'] {
+function stormTimeline(arrivals: EventArrival[], killedWall: number, messages: readonly { wallAt: number; events: number }[]): ScaleResult['storm']['timeline'] {
   const eventsPerSlot: number[] = [];
   const joinsPerSlot: number[] = [];
   let first: number | undefined;
   for (const a of arrivals) {
-    if (a.clusterId !== clusterId) continue;
     const slot = Math.max(0, Math.floor((a.at - killedWall) / TIMELINE_SLOT_MS));
     while (eventsPerSlot.length <= slot) {
       eventsPerSlot.push(0);
@@ -438,9 +436,10 @@ async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'
   const m1 = await readGatewayCounts(target.httpUrl);
   const sweeps1 = await sweepFigures(target.httpUrl);
   const stormTo = Date.now();
-  const downReports = await childStats(run.subs);
-  const stats1 = await childStats(survivors);
-  const [restartedStats] = await childStats([restarted]);
+  const stats1 = await childStats([...survivors, restarted]);
+  const restartedStats = stats1.pop();
+  // The subscribers' processes are the survivors after the plain ones.
+  const downReports = stats1.slice(run.plain.length);
   const allSubscribersMs = stormIds.flatMap((id) => {
     const times = downReports.map((s) => s.firstDownAt[id]);
     return times.every((t) => t !== undefined) ? [Math.max(...(times as number[])) - killedWall] : [];
@@ -450,15 +449,16 @@ async function stormPhase(run: Run): Promise<Pick<ScaleResult, 'crash' | 'storm'
   await sleep(2000);
   const sweep = longestSweep(sweeps1, sweeps0);
   const since = (t: number | undefined, from: number) => (t === undefined ? null : Math.round(t - from));
+  const written = run.writes.events(killedWall, stormTo).filter((a) => a.clusterId === run.clusterId);
   return {
-    crash: { observed: detection.length, detectionMs: summarize(detection, 0), allSubscribersMs: summarize(allSubscribersMs, 0), ...detectionParts(run.writes.events(killedWall, stormTo), observer, stormIds, killedWall) },
+    crash: { observed: detection.length, detectionMs: summarize(detection, 0), allSubscribersMs: summarize(allSubscribersMs, 0), ...detectionParts(written, observer, stormIds, killedWall) },
     storm: {
       restartedAfterMs: Math.round(restartedAt - killedAt),
       convergedMs: { fromKill: since(converged, killedAt), fromRestart: since(converged, restartedAt) },
       counts: routeRates(gatewayDelta(m1, m0), 1, ownLists),
       writes: run.writes.window(killedWall, stormTo),
       fullListsBy: fullListCauses(stats0, stats1, restartedStats),
-      timeline: stormTimeline(run.writes.events(killedWall, stormTo), run.clusterId, killedWall, observer.messageLog),
+      timeline: stormTimeline(written, killedWall, observer.messageLog),
       longestSweepMs: sweep.longest,
       meanSweepMs: sweep.mean,
     },

@@ -493,9 +493,6 @@ export interface StormPosts {
   posts: number;
 }
 
-/** Lambda polls each stream shard four times a second when it has nothing to hand over (with-ddb.html). */
-export const STREAM_POLL_MS = 250;
-
 /**
  * The posts a storm costs (functions/core/fanout.ts): the stream hands the
  * fan-out the storm's records in batches of at most `batchSize`; a plain
@@ -523,8 +520,7 @@ export function stormPosts(storm: StormDelivery): StormPosts {
   let posts = 0;
   let batches = 0;
   let batched = storm.batched;
-  const deliver = (events: number, joined: number): number => {
-    batched += joined;
+  const deliver = (events: number): number => {
     const sent = events * storm.plain + messages(events) * batched;
     perBatched += messages(events);
     posts += sent;
@@ -533,35 +529,35 @@ export function stormPosts(storm: StormDelivery): StormPosts {
   };
   const { timeline } = storm;
   if (!timeline) {
-    for (let left = storm.events; left > 0; left -= storm.batchSize) deliver(Math.min(left, storm.batchSize), 0);
+    for (let left = storm.events; left > 0; left -= storm.batchSize) deliver(Math.min(left, storm.batchSize));
   } else {
     const { slotMs, eventsPerSlot, joinsPerSlot = [], pollMs, postsPerSecond } = timeline;
     let joinSlot = 0;
-    /** The subscriptions made (less those removed) by `now` and not yet counted. */
-    const joinedBy = (now: number): number => {
-      let joined = 0;
-      for (; joinSlot < joinsPerSlot.length && joinSlot * slotMs <= now; joinSlot++) joined += joinsPerSlot[joinSlot] ?? 0;
-      return joined;
+    /** Counts the subscriptions made (less those removed) by `now`. */
+    const joinBy = (now: number): void => {
+      for (; joinSlot < joinsPerSlot.length && joinSlot * slotMs <= now; joinSlot++) batched += joinsPerSlot[joinSlot] ?? 0;
     };
     if (timeline.deliveries) {
-      for (const d of timeline.deliveries) deliver(d.events, joinedBy(d.atMs));
+      for (const d of timeline.deliveries) {
+        joinBy(d.atMs);
+        deliver(d.events);
+      }
     } else {
       let slot = 0;
       let waiting = 0;
       let now = 0;
       for (;;) {
-        // The records written by `now`.
+        // The records and subscriptions written by `now`.
         for (; slot < eventsPerSlot.length && slot * slotMs <= now; slot++) waiting += eventsPerSlot[slot] ?? 0;
-        const joined = joinedBy(now);
+        joinBy(now);
         if (waiting === 0) {
           if (slot >= eventsPerSlot.length) break;
-          batched += joined;
           now += pollMs;
           continue;
         }
         const events = Math.min(waiting, storm.batchSize);
         waiting -= events;
-        now += DURATION_MS.fanoutBase + (deliver(events, joined) / postsPerSecond) * 1000;
+        now += DURATION_MS.fanoutBase + (deliver(events) / postsPerSecond) * 1000;
       }
     }
   }

@@ -48,7 +48,7 @@ export interface RuntimeOptions {
   disconnectGraceSeconds?: number;
   /** Context `defaultLeaseSeconds`. @default the stack's (60) */
   defaultLeaseSeconds?: number;
-  /** Wait between polls of an idle stream shard (Lambda: 250). @default 100 */
+  /** Wait between polls of an idle stream shard (Lambda: 250). @default 250 */
   pollIntervalMs?: number;
   /** Evaluate every AWS call of every function against its role in the template. @default true */
   iam?: boolean;
