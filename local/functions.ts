@@ -13,16 +13,14 @@
  * sweeper the runtime's own schedule (one sweep per tick, amnesty on start:
  * see `sweeperOverrides`).
  */
-import { fileURLToPath } from 'node:url';
 import { NO_METRICS, type MetricsSink } from '../functions/core/metrics.ts';
 import { Scope } from '../functions/core/scope.ts';
 import { credentialsFor, IamGate, type GateConfig, type Principal } from './iam/gate.ts';
 import { GatedRequestHandler } from './iam/request-handler.ts';
 import type { LambdaHandler } from './handlers.ts';
+import { moduleUrl } from './modules.ts';
 import type { Deployment, FunctionSpec } from './template/deployment.ts';
 import { TemplateError } from './template/deployment.ts';
-
-const REPO_ROOT = new URL('../', import.meta.url);
 
 /** Where the runtime serves what a function calls. */
 export interface Endpoints {
@@ -103,10 +101,10 @@ function principalOf(spec: FunctionSpec, deployment: Deployment): Principal {
   };
 }
 
-/** The file a handler module lives in; only modules of this repository's `functions/` run. */
+/** The URL a handler module loads from (its source, or its copy in the bundle); only modules of this repository's `functions/` run. */
 export function entryUrl(entry: string): string {
   if (!/^functions\/[a-z0-9/_-]+\.ts$/.test(entry)) throw new TemplateError(`a function's handler module must be under functions/, not ${entry}`);
-  return new URL(entry, REPO_ROOT).href;
+  return moduleUrl(entry);
 }
 
 export function prepareFunctions(deployment: Deployment, endpoints: Endpoints, o: FunctionOptions): LocalFunctions {
@@ -155,8 +153,6 @@ export function prepareFunctions(deployment: Deployment, endpoints: Endpoints, o
     },
   };
 }
-
-export const functionFile = (entry: string): string => fileURLToPath(entryUrl(entry));
 
 /**
  * Imports the handler modules the runtime invokes in its own process (every

@@ -18,11 +18,11 @@
 import { availableParallelism } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { BodyTooLargeError, readBody } from './http-api.ts';
 import { gatewayId } from './ids.ts';
 import type { RuntimeLog } from './log.ts';
 import { listenOnLoopback } from './loopback.ts';
+import { scriptToRun } from './modules.ts';
 import type { GateConfig } from './iam/gate.ts';
 
 /** Lambda's payload limit for a RequestResponse invocation. */
@@ -55,7 +55,7 @@ interface Environment {
   busy?: { id: number; settle: (outcome: Outcome) => void; timer?: NodeJS.Timeout };
 }
 
-const WORKER = fileURLToPath(new URL('./lambda-worker.ts', import.meta.url));
+const WORKER = scriptToRun('local/lambda-worker.ts');
 
 /** A function's execution environments; invocations beyond them wait their turn. */
 class Pool {
@@ -77,8 +77,8 @@ class Pool {
   }
 
   private spawn(): Environment {
-    // Each environment loads TypeScript modules the way the runtime does, with only the function's environment.
-    const worker = fork(WORKER, [this.fn.moduleUrl, JSON.stringify(this.fn.gate ?? null)], { execArgv: ['--import', 'tsx'], env: this.fn.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // Each environment loads the modules the way the runtime does (from the bundle, or through tsx), with only the function's environment.
+    const worker = fork(WORKER.file, [this.fn.moduleUrl, JSON.stringify(this.fn.gate ?? null)], { execArgv: WORKER.execArgv, env: this.fn.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const env: Environment = {
       worker,
       ready: new Promise((resolve, reject) => {

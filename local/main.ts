@@ -7,7 +7,6 @@
  * clear message, sets `process.exitCode` and returns.
  */
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LEASE_MAX_SECONDS, LEASE_MIN_SECONDS } from '../functions/core/config.ts';
 import { JavaMissingError } from './dynamodb-local.ts';
@@ -234,15 +233,4 @@ export async function serve(argv: string[]): Promise<void> {
   } finally {
     for (const signal of SIGNALS) process.off(signal, onSignal);
   }
-}
-
-const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  // This process is ours (`npm start`): the lock file pins an AWS SDK that runs on Node 20, and its
-  // notice about future releases needing Node 22 is not news to someone starting a local server.
-  // (`roster serve` sets it in bin/roster.js; an embedder's process.env is left alone.)
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  await serve(process.argv.slice(2));
-  // Idle SDK sockets must not keep a stopped server alive.
-  process.exit(process.exitCode ?? 0);
 }

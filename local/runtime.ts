@@ -31,7 +31,7 @@ import { consoleEnvironment, prepareLocalConsole } from './console.ts';
 import { RuntimeStartError } from './errors.ts';
 import { FailureDestination } from './failure-destination.ts';
 import { startFaultControl } from './faults.ts';
-import { preloadHandlers, prepareFunctions, type LocalFunctions } from './functions.ts';
+import { entryUrl, preloadHandlers, prepareFunctions, type LocalFunctions } from './functions.ts';
 import { createHttpApi, type HttpRoute } from './http-api.ts';
 import { accessKeyOf } from './iam/gate.ts';
 import { startLambdaApi, type LambdaApi, type LocalFunction as InvocableFunction } from './lambda-api.ts';
@@ -245,7 +245,7 @@ async function start(o: ResolvedOptions, log: RuntimeLog, cleanups: Cleanups, en
   cleanups.add(() => functions.dispose());
   for (const fn of functions.byId.values()) {
     const env = { ...fn.env, ...(process.env.PATH ? { PATH: process.env.PATH } : {}) };
-    invocable.set(fn.spec.name, { moduleUrl: new URL(`../${fn.spec.entry}`, import.meta.url).href, env, gate: fn.gate, timeoutMs: fn.spec.timeoutMs });
+    invocable.set(fn.spec.name, { moduleUrl: entryUrl(fn.spec.entry), env, gate: fn.gate, timeoutMs: fn.spec.timeoutMs });
   }
 
   const account: Bucket = o.throttle ? new TokenBucket(ACCOUNT_THROTTLE) : { take: () => true };

@@ -1,5 +1,5 @@
 /**
- * Spawns the local runtime (`local/main.ts`) as a real child process, waits
+ * Spawns the local runtime (`roster serve`) as a real child process, waits
  * until it prints its two ready lines, and stops it again. The tests
  * (test/support/runtime.ts) and `roster bench` share it.
  *
@@ -26,7 +26,7 @@ export interface SpawnRuntimeOptions {
   disconnectGrace?: number;
   /** Seconds. */
   defaultLease?: number;
-  /** More flags for `local/main.ts`, e.g. `['--verbose']` or `['--table', 'mine']`. */
+  /** More flags for `roster serve`, e.g. `['--verbose']` or `['--table', 'mine']`. */
   extraArgs?: string[];
   /** How long to wait for the ready lines. @default 60000 */
   readyTimeoutMs?: number;
@@ -48,7 +48,8 @@ export interface SpawnedRuntime {
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const MAIN = 'local/main.ts';
+/** `roster serve`: the runtime as `npm start` runs it (from the bundle when there is one, bin/bundle.js). */
+const SERVE = ['bin/roster.js', 'serve'];
 const STOP_TIMEOUT_MS = 20_000;
 
 const live = new Set<ChildProcess>();
@@ -63,7 +64,7 @@ function killAllOnExit(): void {
   });
 }
 
-/** The argument list `spawnRuntime` passes to `local/main.ts`. */
+/** The argument list `spawnRuntime` passes to `roster serve`. */
 export function runtimeArgs(options: SpawnRuntimeOptions): string[] {
   const args = ['--port', String(options.port ?? 0)];
   if (options.dataDir !== undefined) args.push('--data-dir', options.dataDir);
@@ -85,7 +86,7 @@ function waitForExit(child: ChildProcess): Promise<number | null> {
 
 export async function spawnRuntime(options: SpawnRuntimeOptions = {}): Promise<SpawnedRuntime> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...runtimeArgs(options)], {
+  const child = spawn(process.execPath, [...SERVE, ...runtimeArgs(options)], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -38,9 +38,9 @@ export function runNode(args: string[], options: RunOptions = {}): Promise<Finis
   });
 }
 
-/** Runs `local/main.ts` with `args` to completion (stopped after `timeoutMs`). */
+/** Runs `roster serve` (what `npm start` runs) with `args` to completion (stopped after `timeoutMs`). */
 export const runMain = (args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<Finished> =>
-  runNode(['--import', 'tsx', 'local/main.ts', ...args], { env, timeoutMs });
+  runNode(['bin/roster.js', 'serve', ...args], { env, timeoutMs });
 
 /** Runs the `roster` CLI (`bin/roster.js`) with `args` to completion. */
 export const runCli = (args: string[], options: RunOptions = {}): Promise<Finished> => runNode(['bin/roster.js', ...args], options);
