@@ -52,6 +52,45 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS);
 }
 
+/**
+ * One request's abort signal: its timeout, or the caller's signal (a client
+ * or lease stopping), whichever comes first; undone when the request ends.
+ * Not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: each such signal
+ * stays linked to the caller's long-lived one until that one is collected
+ * (nodejs/node#55351), so a lease's keepalives, each with a timer, added up
+ * for as long as the lease ran.
+ */
+class RequestAbort {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  timedOut = false;
+
+  constructor(
+    timeoutMs: number,
+    private readonly caller: AbortSignal | undefined,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+    }, timeoutMs);
+    // As AbortSignal.timeout's: a pending request's timer alone does not keep the process running.
+    this.timer.unref();
+    if (caller?.aborted) this.controller.abort(caller.reason);
+    else caller?.addEventListener('abort', this.onCallerAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private readonly onCallerAbort = (): void => this.controller.abort(this.caller?.reason);
+
+  done(): void {
+    clearTimeout(this.timer);
+    this.caller?.removeEventListener('abort', this.onCallerAbort);
+  }
+}
+
 export class HttpClient {
   private readonly base: string;
 
@@ -69,8 +108,7 @@ export class HttpClient {
     const headers: Record<string, string> = { accept: 'application/json', ...extra };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const request = new RequestAbort(timeoutMs, signal);
 
     let status: number;
     let text: string;
@@ -80,17 +118,19 @@ export class HttpClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: combined,
+        signal: request.signal,
       });
       status = res.status;
       retryAfter = retryAfterMs(res.headers.get('retry-after'));
       text = await res.text();
     } catch (err) {
       if (signal?.aborted) throw new RosterClientError('CLOSED', `${what}: the client was stopped`, { cause: err });
-      if (timeout.aborted) {
+      if (request.timedOut) {
         throw new RosterClientError('TIMEOUT', `${what}: no answer within ${timeoutMs} ms`, { cause: err });
       }
       throw new RosterClientError('NETWORK', `${what} to ${this.base}: ${networkReason(err)}`, { cause: err });
+    } finally {
+      request.done();
     }
 
     let json: unknown;
