@@ -22,6 +22,7 @@
  * deregisters, as a stopping fleet does). Every answer carries the request's
  * `id`.
  */
+import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_REFRESH_INTERVAL_SECONDS } from '@roster/contract';
@@ -92,7 +93,8 @@ const spec = JSON.parse(process.argv[2] ?? '{}') as ShareSpec;
 const CONNECTIONS_PER_PROCESS = 64;
 /** Registrations one process keeps in flight before the ramp. */
 const REGISTRATIONS_IN_FLIGHT = 8;
-setGlobalDispatcher(new Agent({ connections: CONNECTIONS_PER_PROCESS }));
+const agent = new Agent({ connections: CONNECTIONS_PER_PROCESS });
+setGlobalDispatcher(agent);
 const send = (message: ChildMessage): void => {
   process.send?.(message);
 };
@@ -173,6 +175,8 @@ const refreshTimers = new Set<NodeJS.Timeout>();
 
 /** The refresh in progress: the nodes of a process share one list, so their refreshes go one at a time (see `refresh`). */
 let refreshing: Promise<void> = Promise.resolve();
+/** Refreshes asked for and not yet done (the one in progress and those queued behind it). */
+let refreshesWaiting = 0;
 
 /**
  * One node's refresh of the process's shared list. The process's nodes read
@@ -185,7 +189,8 @@ let refreshing: Promise<void> = Promise.resolve();
  */
 function refresh(): Promise<void> {
   stats.refreshes++;
-  refreshing = refreshing.then(refreshOnce);
+  refreshesWaiting++;
+  refreshing = refreshing.then(refreshOnce).finally(() => refreshesWaiting--);
   return refreshing;
 }
 
@@ -252,6 +257,21 @@ async function refreshAll(): Promise<void> {
 }
 
 // ─── Start, answer, stop ────────────────────────────────────────────────────
+
+/**
+ * With ROSTER_SCALE_TRACE naming a file, each process appends a line of its state to it every 10 s:
+ * memory, the connection pool's requests in flight and queued, the refreshes waiting, the failures so far
+ * (for a run that goes wrong; `jq` reads it).
+ */
+const TRACE_FILE = process.env.ROSTER_SCALE_TRACE;
+if (TRACE_FILE) {
+  setInterval(() => {
+    const { rss, heapUsed } = process.memoryUsage();
+    const pools = Object.values(agent.stats).map(({ connected, pending, running, size }) => ({ connected, pending, running, size }));
+    const line = { at: new Date().toISOString(), pid: process.pid, kind: spec.kind, nodes: spec.count, rssMiB: Math.round(rss / 2 ** 20), heapMiB: Math.round(heapUsed / 2 ** 20), pools, refreshesWaiting, ...stats, firstDownAt: undefined };
+    appendFileSync(TRACE_FILE, `${JSON.stringify(line)}\n`);
+  }, 10_000).unref();
+}
 
 async function stopAll(): Promise<void> {
   stopping = true;
