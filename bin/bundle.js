@@ -39,7 +39,8 @@ const EXTERNAL = ['aws-cdk-lib', 'constructs', '@cdklabs/*', '@cloud-copilot/*',
 
 /** The hash of the files a bundle was built from (repository paths, sorted), the lock file and the build's version. */
 function fingerprint(files) {
-  const hash = createHash('sha256').update(`roster-bundle ${BUILD_VERSION}\0`);
+  // The checkout's own path too: the bundle names its sources by absolute path (`sourceUrls`).
+  const hash = createHash('sha256').update(`roster-bundle ${BUILD_VERSION}\0${REPO_ROOT}\0`);
   for (const file of [...files, 'package-lock.json'].sort()) {
     hash.update(file).update('\0').update(readFileSync(path.join(REPO_ROOT, file))).update('\0');
   }
