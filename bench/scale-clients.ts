@@ -173,25 +173,40 @@ const leases: RosterLease[] = [];
 let knownRevision: number | undefined;
 const refreshTimers = new Set<NodeJS.Timeout>();
 
-/** The refresh in progress: the nodes of a process share one list, so their refreshes go one at a time (see `refresh`). */
-let refreshing: Promise<void> = Promise.resolve();
-/** Refreshes asked for and not yet done (the one in progress and those queued behind it). */
+/** The refresh in progress, and the one queued behind it that every later caller shares (see `refresh`). */
+let inFlight: Promise<void> | undefined;
+let next: Promise<void> | undefined;
+/** Refreshes asked for and not yet done (the one in progress and those that share the queued one). */
 let refreshesWaiting = 0;
 
 /**
  * One node's refresh of the process's shared list. The process's nodes read
- * one list, as one host's would, so their refreshes are sent one after the
- * other: one that finds the list changed reads it whole, and those queued
- * behind it then ask with the revision it brought (304, unless the list
- * moved again). Sent side by side, each refresh of a storm's seconds reads
- * the whole list (16 a second at 4,850 nodes, 5,000 nodes parsed in this one
- * process each time), as one host's nodes would not.
+ * one list, as one host's would: one refresh at a time, and every node that
+ * asks while one is under way shares the single refresh queued behind it,
+ * which asks with the revision the first brought (304, unless the list moved
+ * again). Sent side by side, each refresh of a storm's seconds read the whole
+ * list (16 a second at 4,850 nodes); queued one behind the other, a slow
+ * server made the queue grow without end (4,000 waiting, 16 more a second,
+ * on a box that answered a list in seconds).
  */
 function refresh(): Promise<void> {
   stats.refreshes++;
   refreshesWaiting++;
-  refreshing = refreshing.then(refreshOnce).finally(() => refreshesWaiting--);
-  return refreshing;
+  const mine = inFlight
+    ? (next ??= inFlight.then(() => {
+        next = undefined;
+        return inFlight ?? startRefresh();
+      }))
+    : startRefresh();
+  return mine.finally(() => refreshesWaiting--);
+}
+
+function startRefresh(): Promise<void> {
+  const started = refreshOnce().finally(() => {
+    if (inFlight === started) inFlight = undefined;
+  });
+  inFlight = started;
+  return started;
 }
 
 async function refreshOnce(): Promise<void> {
